@@ -1,0 +1,173 @@
+"""The ``transit-status`` command line."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from transit_status.config import Settings, load_settings
+from transit_status.platform.errors import PlatformError
+
+app = typer.Typer(
+    help=(
+        "transit-status: live CTA 'L' status on the Apache Kafka ecosystem.\n\n"
+        "Every option can also be set with an environment variable TRANSIT_<NAME> "
+        "(e.g. TRANSIT_KAFKA_PORT=19092)."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+platform_app = typer.Typer(
+    help="The embedded platform: Kafka (KRaft), Kafka Connect, PostgreSQL, Schema Registry, REST Proxy.",
+    no_args_is_help=True,
+)
+app.add_typer(platform_app, name="platform")
+
+
+@app.callback()
+def settings_options(
+    ctx: typer.Context,
+    state_dir: Annotated[Path | None, typer.Option(help="Data, logs and pid files [default: ./.transit].")] = None,
+    host: Annotated[str | None, typer.Option(help="Address every service listens on [default: 127.0.0.1].")] = None,
+    kafka_port: Annotated[int | None, typer.Option(help="Kafka broker [default: 9092].")] = None,
+    kafka_controller_port: Annotated[int | None, typer.Option(help="KRaft controller [default: 9093].")] = None,
+    connect_port: Annotated[int | None, typer.Option(help="Kafka Connect REST [default: 8083].")] = None,
+    schema_registry_port: Annotated[int | None, typer.Option(help="Schema Registry [default: 8081].")] = None,
+    rest_proxy_port: Annotated[int | None, typer.Option(help="REST Proxy [default: 8082].")] = None,
+    postgres_port: Annotated[int | None, typer.Option(help="PostgreSQL [default: 5432].")] = None,
+    dashboard_port: Annotated[int | None, typer.Option(help="Dashboard [default: 8888].")] = None,
+) -> None:
+    """Settings shared by every command."""
+    overrides = {key: value for key, value in ctx.params.items() if value is not None}
+    try:
+        ctx.obj = load_settings(**overrides)
+    except ValidationError as invalid:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in invalid.errors())
+        fail(f"invalid settings: {problems}")
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _platform(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from transit_status.platform.supervisor import Platform
+
+    return Platform(ctx.obj)
+
+
+def _print_endpoints(settings: Settings) -> None:
+    typer.echo(f"  Kafka bootstrap   {settings.bootstrap_servers}")
+    typer.echo(f"  Schema Registry   {settings.schema_registry_url}")
+    typer.echo(f"  REST Proxy        {settings.rest_proxy_url}")
+    typer.echo(f"  Kafka Connect     {settings.connect_url}")
+    typer.echo(f"  PostgreSQL        postgresql://{settings.postgres_user}@{settings.host}:{settings.postgres_port}/"
+               f"{settings.postgres_db}")  # fmt: skip
+
+
+@platform_app.command("up")
+def platform_up(ctx: typer.Context) -> None:
+    """Start every service and return once all of them pass their readiness check."""
+    platform = _platform(ctx)
+    began = time.monotonic()
+    typer.echo(f"Starting the embedded platform (state in {ctx.obj.state_dir}) ...")
+    try:
+        started = platform.up()
+    except KeyboardInterrupt:
+        fail("interrupted; nothing left running", code=130)
+    except PlatformError as problem:
+        fail(str(problem))
+    if not started:
+        typer.echo("The platform is already running; nothing to do.")
+    else:
+        typer.echo(f"All services ready in {time.monotonic() - began:.1f} s.")
+    _print_endpoints(ctx.obj)
+
+
+@platform_app.command("down")
+def platform_down(ctx: typer.Context) -> None:
+    """Stop every service gracefully (forcefully after a timeout). Data is kept."""
+    stopped = _platform(ctx).down()
+    typer.echo(f"Stopped: {', '.join(stopped)}." if stopped else "Nothing was running.")
+
+
+@platform_app.command("status")
+def platform_status(ctx: typer.Context) -> None:
+    """Each service's pid, port, health and log file. Exit code 1 unless all are healthy."""
+    statuses = _platform(ctx).status()
+    typer.echo(f"{'SERVICE':<16}{'PID':>8}  {'PORT':>5}  {'HEALTH':<10}LOG")
+    for status in statuses:
+        health = "healthy" if status.healthy else ("unhealthy" if status.running else "stopped")
+        typer.echo(f"{status.name:<16}{status.pid or '-':>8}  {status.port:>5}  {health:<10}{status.log}")
+    if not all(status.healthy for status in statuses):
+        raise typer.Exit(1)
+
+
+@platform_app.command("reset")
+def platform_reset(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Stop everything and delete the state directory: all topics, schemas, tables and logs."""
+    if not yes and not typer.confirm(f"Delete {ctx.obj.state_dir} and everything in it?"):
+        raise typer.Exit(1)
+    _platform(ctx).reset()
+    typer.echo(f"Deleted {ctx.obj.state_dir}.")
+
+
+@platform_app.command("fetch-jars")
+def platform_fetch_jars(ctx: typer.Context) -> None:
+    """Resolve Kafka, Kafka Connect and Debezium jars from Maven Central into the jar cache."""
+    from transit_status.platform import jvm
+
+    try:
+        jvm.fetch_jars(ctx.obj, quiet=False)
+    except PlatformError as problem:
+        fail(str(problem))
+    typer.echo(f"Jars are in {ctx.obj.jars_dir}.")
+
+
+@app.command("run")
+def run(ctx: typer.Context) -> None:
+    """Start the platform and keep it running until Ctrl-C, then stop everything."""
+    platform = _platform(ctx)
+    typer.echo(f"Starting transit-status (state in {ctx.obj.state_dir}) ...")
+    # SIGTERM (e.g. from a process manager) ends the run like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        platform.up()
+        typer.echo("Ready. Press Ctrl-C to stop.")
+        _print_endpoints(ctx.obj)
+        while True:
+            time.sleep(2)
+            running = platform.running()
+            stopped = [spec.name for spec in platform.specs if spec.name not in running]
+            if stopped:
+                raise PlatformError(f"{', '.join(stopped)} stopped unexpectedly; see `transit-status platform status`")
+    except KeyboardInterrupt:
+        typer.echo("\nStopping ...")
+    except PlatformError as problem:
+        typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
+        platform.down()
+        raise typer.Exit(1) from None
+    platform.down()
+    typer.echo("Stopped.")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""One frozen, validated settings object for every process of transit-status.
+
+Values come from (highest first) explicit overrides (CLI flags), environment variables prefixed
+``TRANSIT_`` (e.g. ``TRANSIT_KAFKA_PORT=19092``), then the defaults below. The platform supervisor
+hands its settings to the services it starts through the same environment variables, so a child
+process reads exactly what its parent was given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENV_PREFIX = "TRANSIT_"
+
+Port = int
+
+
+class Settings(BaseSettings):
+    """Ports, paths and credentials of the embedded platform and the pipeline."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address every service listens on.")
+    state_dir: Path = Field(PROJECT_ROOT / ".transit", description="Data, logs and pid files.")
+    jars_dir: Path = Field(PROJECT_ROOT / ".cache" / "jars", description="Maven-resolved jars.")
+    data_dir: Path = Field(PROJECT_ROOT / "data", description="Reference data (one folder per network).")
+    network: str = Field("cta", description="Which transit network's data to load.")
+
+    kafka_port: Port = 9092
+    kafka_controller_port: Port = 9093
+    connect_port: Port = 8083
+    schema_registry_port: Port = 8081
+    rest_proxy_port: Port = 8082
+    postgres_port: Port = 5432
+    dashboard_port: Port = 8888
+
+    postgres_db: str = "cta"
+    postgres_user: str = "cta_admin"
+    postgres_password: str = "chicago"
+
+    kafka_heap: str = Field("512m", description="JVM max heap of the Kafka broker.")
+    connect_heap: str = Field("384m", description="JVM max heap of the Kafka Connect worker.")
+    ready_timeout_s: float = Field(120.0, gt=0, description="How long `platform up` waits for health.")
+    stop_timeout_s: float = Field(20.0, gt=0, description="Grace period before a child is killed.")
+
+    schemas_topic: str = Field("_schemas", description="Compacted topic holding the registry's schemas.")
+    stations_topic_prefix: str = Field(
+        "org.chicago.cta.", description="Kafka Connect topic prefix; the stations table lands on <prefix>stations."
+    )
+
+    @field_validator("state_dir", "jars_dir", "data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Settings:
+        ports = self.ports
+        seen: dict[int, str] = {}
+        for name, port in ports.items():
+            if not 0 < port < 65536:
+                raise ValueError(f"{name} port {port} is not between 1 and 65535")
+            if port in seen:
+                raise ValueError(f"{name} and {seen[port]} both use port {port}")
+            seen[port] = name
+        return self
+
+    # ---- derived values: computed here so nothing is spelt twice -------------------------------
+    @property
+    def ports(self) -> dict[str, int]:
+        return {
+            "kafka": self.kafka_port,
+            "kafka-controller": self.kafka_controller_port,
+            "connect": self.connect_port,
+            "schema-registry": self.schema_registry_port,
+            "rest-proxy": self.rest_proxy_port,
+            "postgres": self.postgres_port,
+            "dashboard": self.dashboard_port,
+        }
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def schema_registry_url(self) -> str:
+        return f"http://{self.host}:{self.schema_registry_port}"
+
+    @property
+    def rest_proxy_url(self) -> str:
+        return f"http://{self.host}:{self.rest_proxy_port}"
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://{self.host}:{self.connect_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.host}:{self.dashboard_port}"
+
+    @property
+    def postgres_dsn(self) -> str:
+        return (
+            f"host={self.host} port={self.postgres_port} dbname={self.postgres_db} "
+            f"user={self.postgres_user} password={self.postgres_password}"
+        )
+
+    @property
+    def network_data_dir(self) -> Path:
+        return self.data_dir / self.network
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def stations_topic(self) -> str:
+        return f"{self.stations_topic_prefix}stations"
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``TRANSIT_*`` environment variables, for a child process."""
+        return {ENV_PREFIX + name.upper(): str(value) for name, value in self.model_dump().items()}
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A new validated settings object with some values replaced (e.g. from CLI flags)."""
+        values = self.model_dump()
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return type(self)(**values)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with ``overrides`` (None means 'not given') on top."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})

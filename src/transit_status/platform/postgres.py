@@ -1,0 +1,242 @@
+"""PostgreSQL from Debian's packages: one cluster in the state directory, with the stations table.
+
+The cluster is created with ``initdb`` on first start; ``cta_admin`` is its bootstrap superuser (it
+needs the REPLICATION privilege anyway for Debezium's logical decoding). PostgreSQL refuses to run
+as root, so when we are root the server runs as the ``postgres`` system user.
+"""
+
+from __future__ import annotations
+
+import csv
+import grp
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from transit_status.config import Settings
+from transit_status.platform.errors import MissingDependencyError, PlatformError
+
+INSTALL_HINT = "install PostgreSQL's server with `sudo apt-get install postgresql` (or run `make setup`)"
+SYSTEM_USER = "postgres"
+
+# The seed's columns first (same names and meaning), then what the full 8-line network needs.
+STATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS stations (
+    stop_id                  INTEGER PRIMARY KEY,
+    direction_id             CHAR(1) NOT NULL,
+    stop_name                VARCHAR(100) NOT NULL,
+    station_name             VARCHAR(100) NOT NULL,
+    station_descriptive_name VARCHAR(200) NOT NULL,
+    station_id               INTEGER NOT NULL,
+    "order"                  INTEGER,
+    red                      BOOLEAN NOT NULL,
+    blue                     BOOLEAN NOT NULL,
+    green                    BOOLEAN NOT NULL,
+    brown                    BOOLEAN NOT NULL,
+    purple                   BOOLEAN NOT NULL,
+    purple_express           BOOLEAN NOT NULL,
+    yellow                   BOOLEAN NOT NULL,
+    pink                     BOOLEAN NOT NULL,
+    orange                   BOOLEAN NOT NULL,
+    ada                      BOOLEAN NOT NULL,
+    latitude                 DOUBLE PRECISION NOT NULL,
+    longitude                DOUBLE PRECISION NOT NULL
+)
+"""
+STATION_COLUMNS = (
+    "stop_id", "direction_id", "stop_name", "station_name", "station_descriptive_name", "station_id",
+    "order", "red", "blue", "green", "brown", "purple", "purple_express", "yellow", "pink", "orange",
+    "ada", "latitude", "longitude",
+)  # fmt: skip
+# Source flag column in cta_l_stops_full.csv for each line column of the table.
+LINE_FLAG_COLUMNS = {
+    "red": "RED", "blue": "BLUE", "green": "G", "brown": "BRN", "purple": "P",
+    "purple_express": "Pexp", "yellow": "Y", "pink": "Pnk", "orange": "O",
+}  # fmt: skip
+# Which line's position gives a stop its seed-style `order`: the seed used Red, Blue and the Green
+# Ashland branch; the other lines follow, so every stop of the full network gets one.
+ORDER_PRECEDENCE = (
+    ("Red", ""), ("Blue", ""), ("Green", "Ashland/63rd"), ("Green", "Cottage Grove"), ("Brown", ""),
+    ("Orange", ""), ("Pink", ""), ("Purple", "Express (Linden-Loop)"), ("Purple", "Local (Linden-Howard)"),
+    ("Yellow", ""),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PostgresBinaries:
+    initdb: Path
+    postgres: Path
+
+    @classmethod
+    def find(cls) -> PostgresBinaries:
+        """The newest Debian-packaged server (``/usr/lib/postgresql/<major>/bin``), or PATH."""
+        candidates = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+            key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
+        )
+        if candidates:
+            bindir = candidates[-1].parent
+            return cls(initdb=bindir / "initdb", postgres=bindir / "postgres")
+        on_path = shutil.which("postgres"), shutil.which("initdb")
+        if all(on_path):
+            return cls(postgres=Path(on_path[0]), initdb=Path(on_path[1]))  # type: ignore[arg-type]
+        raise MissingDependencyError(f"PostgreSQL server binaries (postgres, initdb) not found: {INSTALL_HINT}")
+
+
+def data_dir(settings: Settings) -> Path:
+    return settings.state_dir / "postgres" / "data"
+
+
+def socket_dir(settings: Settings) -> Path:
+    return settings.state_dir / "postgres" / "run"
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """Which system user runs the server: ourselves, or ``postgres`` when we are root."""
+
+    user: str | None
+    uid: int
+    gid: int
+
+    @classmethod
+    def for_current_process(cls) -> RunAs:
+        if os.geteuid() != 0:
+            return cls(user=None, uid=os.geteuid(), gid=os.getegid())
+        try:
+            entry = pwd.getpwnam(SYSTEM_USER)
+        except KeyError as missing:
+            raise MissingDependencyError(
+                f"running as root, PostgreSQL needs the '{SYSTEM_USER}' system user: {INSTALL_HINT}"
+            ) from missing
+        return cls(user=SYSTEM_USER, uid=entry.pw_uid, gid=entry.pw_gid)
+
+    def popen_kwargs(self) -> dict[str, object]:
+        if self.user is None:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": [grp.getgrgid(self.gid).gr_gid]}
+
+    def give(self, path: Path) -> None:
+        """Make ``path`` (a directory tree we created) belong to the server's user."""
+        if self.user is None:
+            return
+        os.chown(path, self.uid, self.gid)
+        for root, dirs, files in os.walk(path):
+            os.chown(root, self.uid, self.gid)
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), self.uid, self.gid)
+
+
+def ensure_traversable(path: Path) -> None:
+    """Let the ``postgres`` user reach the state directory (pytest's tmp dirs are 0700)."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o011)
+
+
+def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: RunAs) -> bool:
+    """``initdb`` the cluster once. Returns True when it was created now."""
+    pgdata = data_dir(settings)
+    if (pgdata / "PG_VERSION").exists():
+        return False
+    pgdata.mkdir(parents=True, exist_ok=True)
+    socket_dir(settings).mkdir(parents=True, exist_ok=True)
+    if run_as.user is not None:
+        ensure_traversable(settings.state_dir)
+    run_as.give(settings.state_dir / "postgres")
+    with tempfile.NamedTemporaryFile("w", dir=pgdata.parent, delete=False, suffix=".pw") as password_file:
+        password_file.write(settings.postgres_password + "\n")
+    run_as.give(Path(password_file.name))
+    try:
+        result = subprocess.run(
+            [
+                str(binaries.initdb), "-D", str(pgdata), "-U", settings.postgres_user,
+                f"--pwfile={password_file.name}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions",
+            ],
+            capture_output=True, text=True, check=False, cwd=pgdata.parent, **run_as.popen_kwargs(),  # type: ignore[arg-type]
+        )  # fmt: skip
+    finally:
+        os.unlink(password_file.name)
+    if result.returncode != 0:
+        shutil.rmtree(pgdata, ignore_errors=True)
+        raise PlatformError(f"initdb failed for PostgreSQL:\n{result.stderr.strip() or result.stdout.strip()}")
+    return True
+
+
+def server_command(settings: Settings, binaries: PostgresBinaries) -> list[str]:
+    """Flags on the command line so a changed port or directory applies at the next start."""
+    return [
+        str(binaries.postgres), "-D", str(data_dir(settings)),
+        "-c", f"port={settings.postgres_port}",
+        "-c", f"listen_addresses={settings.host}",
+        "-c", f"unix_socket_directories={socket_dir(settings)}",
+        # Debezium reads changes through logical decoding (pgoutput).
+        "-c", "wal_level=logical", "-c", "max_wal_senders=8", "-c", "max_replication_slots=8",
+        "-c", "shared_buffers=64MB", "-c", "logging_collector=off",
+    ]  # fmt: skip
+
+
+def connect(settings: Settings, dbname: str | None = None) -> psycopg.Connection:
+    return psycopg.connect(
+        host=settings.host,
+        port=settings.postgres_port,
+        dbname=dbname or settings.postgres_db,
+        user=settings.postgres_user,
+        password=settings.postgres_password,
+        connect_timeout=2,
+        autocommit=True,
+    )
+
+
+def ensure_database(settings: Settings) -> None:
+    with connect(settings, dbname="postgres") as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.postgres_db,)).fetchone()
+        if not exists:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.postgres_db))
+            )
+
+
+def station_rows(network_dir: Path) -> Iterator[tuple[object, ...]]:
+    """Rows of the stations table from the CTA stop list and line sequences."""
+    order_of: dict[int, int] = {}
+    with (network_dir / "cta_line_sequences.csv").open(newline="") as sequences_file:
+        sequences = list(csv.DictReader(sequences_file))
+    for line, branch in reversed(ORDER_PRECEDENCE):  # earlier lines overwrite later ones
+        for row in sequences:
+            if row["line"] == line and row["branch"] == branch:
+                order_of[int(row["map_id"])] = int(row["order"])
+    with (network_dir / "cta_l_stops_full.csv").open(newline="") as stops_file:
+        for stop in csv.DictReader(stops_file):
+            station_id = int(stop["MAP_ID"])
+            flags = {column: stop[source] == "true" for column, source in LINE_FLAG_COLUMNS.items()}
+            yield (
+                int(stop["STOP_ID"]), stop["DIRECTION_ID"], stop["STOP_NAME"], stop["STATION_NAME"],
+                stop["STATION_DESCRIPTIVE_NAME"], station_id, order_of.get(station_id),
+                *flags.values(), stop["ADA"] == "true", float(stop["LATITUDE"]), float(stop["LONGITUDE"]),
+            )  # fmt: skip
+
+
+def load_stations(settings: Settings) -> int:
+    """Create and fill the stations table; idempotent. Returns the table's row count."""
+    ensure_database(settings)
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name in STATION_COLUMNS)
+    insert = sql.SQL("INSERT INTO stations ({}) VALUES ({}) ON CONFLICT (stop_id) DO NOTHING").format(
+        columns, sql.SQL(", ").join([sql.Placeholder()] * len(STATION_COLUMNS))
+    )
+    with connect(settings) as conn:
+        conn.execute(STATIONS_DDL)
+        with conn.cursor() as cursor:
+            cursor.executemany(insert, list(station_rows(settings.network_data_dir)))
+        (count,) = conn.execute("SELECT count(*) FROM stations").fetchone()  # type: ignore[misc]
+    return int(count)

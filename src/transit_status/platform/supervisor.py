@@ -1,0 +1,291 @@
+"""Starts, watches and stops the embedded platform's services as child processes.
+
+Each child runs in its own session (process group) so that ``up`` can return while they keep
+running, and so that ``down`` can stop a service together with any process it forked. What is
+running is recorded in ``<state dir>/run/<service>.json`` (pid, its start time, port, log file);
+the start time guards against signalling a recycled pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+from transit_status.config import Settings
+from transit_status.platform import jvm
+from transit_status.platform.errors import PlatformError, PortInUseError, ServiceFailedError
+from transit_status.platform.services import ServiceSpec, health_checks, service_specs
+
+Report = Callable[[str], None]
+POLL_INTERVAL_S = 0.2
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What ``up`` wrote down about one running service."""
+
+    name: str
+    pid: int
+    create_time: float
+    port: int
+    log: str
+
+    def process(self) -> psutil.Process | None:
+        """The live process, or None if it ended (or the pid now belongs to someone else)."""
+        try:
+            process = psutil.Process(self.pid)
+            if abs(process.create_time() - self.create_time) > 1.0 or process.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return process
+        except psutil.Error:
+            return None
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    port: int
+    running: bool
+    healthy: bool
+    log: Path
+
+
+class Platform:
+    """The embedded platform of one state directory."""
+
+    def __init__(self, settings: Settings, report: Report = print) -> None:
+        self.settings = settings
+        self.report = report
+        self.specs = service_specs(settings)
+        self.run_dir = settings.state_dir / "run"
+
+    # ---- records ----------------------------------------------------------------------------------
+    def _record_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.json"
+
+    def _read_record(self, name: str) -> RunRecord | None:
+        try:
+            return RunRecord(**json.loads(self._record_path(name).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _write_record(self, record: RunRecord) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._record_path(record.name).write_text(json.dumps(asdict(record)))
+
+    def running(self) -> dict[str, RunRecord]:
+        """Services whose recorded process is still alive."""
+        alive = {}
+        for spec in self.specs:
+            record = self._read_record(spec.name)
+            if record and record.process():
+                alive[spec.name] = record
+        return alive
+
+    # ---- up ---------------------------------------------------------------------------------------
+    def up(self) -> bool:
+        """Start what is not running and wait until every service is ready.
+
+        Returns False when everything was already running (nothing to do). On failure or Ctrl-C,
+        stops what this call started and raises.
+        """
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.state_dir.chmod(0o755)
+        already = self.running()
+        checks = health_checks(self.settings)
+        if len(already) == len(self.specs) and all(checks[name]() for name in already):
+            return False
+        if not jvm.jars_present(self.settings):
+            self.report("Fetching Kafka, Kafka Connect and Debezium jars from Maven Central (once)...")
+            jvm.fetch_jars(self.settings)
+        to_start = [spec for spec in self.specs if spec.name not in already]
+        self._check_ports(to_start)
+        self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        started: list[str] = []
+        try:
+            self._start_in_order(to_start, ready=set(already), started=started)
+        except BaseException:
+            if started:
+                self.report(f"Stopping what was started: {', '.join(started)}")
+                self._stop(reversed([spec for spec in self.specs if spec.name in started]))
+            raise
+        return True
+
+    def _check_ports(self, specs: Iterable[ServiceSpec]) -> None:
+        for spec in specs:
+            for port in (spec.port, *spec.extra_ports):
+                if not port_is_free(self.settings.host, port):
+                    raise PortInUseError(
+                        f"port {port} for {spec.name} is already in use{describe_listener(port)}; "
+                        f"stop that process or choose another port (see `transit-status platform up --help`)"
+                    )
+
+    def _start_in_order(self, specs: list[ServiceSpec], ready: set[str], started: list[str]) -> None:
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        began = time.monotonic()
+        waiting = {spec.name: spec for spec in specs}
+        children: dict[str, subprocess.Popen[bytes]] = {}
+        while waiting:
+            for name, spec in list(waiting.items()):
+                if name not in children and set(spec.after) <= ready:
+                    self.report(f"  starting {name} on {self.settings.host}:{spec.port} ...")
+                    children[name] = self._spawn(spec)
+                    started.append(name)
+            for name, child in list(children.items()):
+                spec = waiting[name]
+                if child.poll() is not None:
+                    raise ServiceFailedError(
+                        f"{name} exited with code {child.returncode} while starting; "
+                        f"last lines of {spec.log_file(self.settings)}:\n{tail(spec.log_file(self.settings))}"
+                    )
+                if spec.is_ready():
+                    note = spec.on_ready()
+                    elapsed = time.monotonic() - began
+                    self.report(f"  ready    {name} ({elapsed:.1f} s){': ' + note if note else ''}")
+                    ready.add(name)
+                    del waiting[name], children[name]
+            if waiting and time.monotonic() > deadline:
+                names = ", ".join(waiting)
+                logs = "; ".join(str(waiting[name].log_file(self.settings)) for name in waiting)
+                raise ServiceFailedError(
+                    f"not ready after {self.settings.ready_timeout_s:.0f} s: {names} (see {logs})"
+                )
+            time.sleep(POLL_INTERVAL_S)
+
+    def _spawn(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
+        launch = spec.prepare()
+        log_path = spec.log_file(self.settings)
+        with log_path.open("ab") as log:
+            log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {spec.name}\n".encode())
+            log.flush()
+            child = subprocess.Popen(  # noqa: S603 - our own command line
+                launch.command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **launch.env},
+                cwd=self.settings.state_dir,
+                start_new_session=True,
+                **launch.popen_kwargs,  # type: ignore[arg-type]
+            )
+        self._write_record(
+            RunRecord(spec.name, child.pid, psutil.Process(child.pid).create_time(), spec.port, str(log_path))
+        )
+        return child
+
+    # ---- down -------------------------------------------------------------------------------------
+    def down(self) -> list[str]:
+        """Stop every running service (dependents first). Returns the names stopped."""
+        running = self.running()
+        stopped = [spec.name for spec in self.specs if spec.name in running]
+        self._stop(reversed([spec for spec in self.specs if spec.name in running]))
+        for spec in self.specs:
+            self._record_path(spec.name).unlink(missing_ok=True)
+        return stopped
+
+    def _stop(self, specs: Iterable[ServiceSpec]) -> None:
+        for spec in specs:
+            record = self._read_record(spec.name)
+            process = record.process() if record else None
+            if process is None:
+                continue
+            self.report(f"  stopping {spec.name} (pid {process.pid}) ...")
+            stop_process_group(process, spec.stop_signal, self.settings.stop_timeout_s, self.report)
+            self._record_path(spec.name).unlink(missing_ok=True)
+
+    # ---- status / reset ---------------------------------------------------------------------------
+    def status(self) -> list[ServiceStatus]:
+        checks = health_checks(self.settings)
+        statuses = []
+        for spec in self.specs:
+            record = self._read_record(spec.name)
+            process = record.process() if record else None
+            statuses.append(
+                ServiceStatus(
+                    name=spec.name,
+                    pid=process.pid if process else None,
+                    port=spec.port,
+                    running=process is not None,
+                    healthy=process is not None and checks[spec.name](),
+                    log=spec.log_file(self.settings),
+                )
+            )
+        return statuses
+
+    def reset(self) -> None:
+        """Stop everything and delete the state directory (all topics, schemas, tables, logs)."""
+        self.down()
+        shutil.rmtree(self.settings.state_dir, ignore_errors=True)
+
+
+def stop_process_group(process: psutil.Process, stop_signal: int, timeout_s: float, report: Report) -> None:
+    """Signal the process's whole group, wait, then kill whatever is left."""
+    group = _group_members(process)
+    try:
+        os.killpg(process.pid, stop_signal)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        process.send_signal(stop_signal)
+    _, alive = psutil.wait_procs(group, timeout=timeout_s)
+    if alive:
+        report(f"  {len(alive)} process(es) did not stop within {timeout_s:.0f} s; killing them")
+        for leftover in alive:
+            try:
+                leftover.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+
+
+def _group_members(process: psutil.Process) -> list[psutil.Process]:
+    members = [process]
+    try:
+        members.extend(process.children(recursive=True))
+    except psutil.Error:
+        pass
+    return members
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def describe_listener(port: int) -> str:
+    try:
+        for connection in psutil.net_connections(kind="tcp"):
+            if connection.laddr and connection.laddr.port == port and connection.status == psutil.CONN_LISTEN:
+                if connection.pid:
+                    name = psutil.Process(connection.pid).name()
+                    return f" (by pid {connection.pid}, {name})"
+    except psutil.Error:
+        pass
+    return ""
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def signal_name(number: int) -> str:
+    return signal.Signals(number).name
