@@ -69,8 +69,10 @@ def _print_endpoints(settings: Settings) -> None:
     typer.echo(f"  Schema Registry   {settings.schema_registry_url}")
     typer.echo(f"  REST Proxy        {settings.rest_proxy_url}")
     typer.echo(f"  Kafka Connect     {settings.connect_url}")
-    typer.echo(f"  PostgreSQL        postgresql://{settings.postgres_user}@{settings.host}:{settings.postgres_port}/"
-               f"{settings.postgres_db}")  # fmt: skip
+    typer.echo(
+        f"  PostgreSQL        postgresql://{settings.postgres_user}@{settings.host}:{settings.postgres_port}/"
+        f"{settings.postgres_db}"
+    )
 
 
 @platform_app.command("up")

@@ -53,6 +53,24 @@ class Settings(BaseSettings):
         "org.chicago.cta.", description="Kafka Connect topic prefix; the stations table lands on <prefix>stations."
     )
 
+    # ---- topics: one place for every name (the cluster profile may rename them by env) ----------
+    topic_stations: str = "org.chicago.cta.stations.table.v1"
+    topic_arrivals: str = "org.chicago.cta.station.arrivals.v1"
+    topic_turnstiles: str = "org.chicago.cta.turnstiles.v1"
+    topic_turnstile_summary: str = "org.chicago.cta.turnstile.summary.v1"
+    topic_weather: str = "org.chicago.cta.weather.v1"
+    topic_dead_letters: str = "org.chicago.cta.dead-letters.v1"
+    partitions: int = Field(6, ge=1, description="Partitions of the arrivals and turnstile topics.")
+    replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
+
+    # ---- pipeline ---------------------------------------------------------------------------------
+    simulation_speed: float = Field(10.0, gt=0, description="Simulated seconds per real second.")
+    simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
+    faust_app_id: str = Field("transit-status", description="Faust application id (consumer group).")
+    dashboard_replay_s: float = Field(
+        900.0, gt=0, description="How far back (real seconds) the dashboard replays arrivals on start."
+    )
+
     @field_validator("state_dir", "jars_dir", "data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

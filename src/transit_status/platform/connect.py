@@ -67,7 +67,8 @@ def ensure_connector(settings: Settings, name: str, config: dict[str, str], time
     try:
         response = httpx.put(f"{settings.connect_url}/connectors/{name}/config", json=config, timeout=timeout_s)
     except httpx.HTTPError as error:
-        raise PlatformError(f"Kafka Connect is not reachable at {settings.connect_url} ({error}); {CONNECT_HINT}")
+        message = f"Kafka Connect is not reachable at {settings.connect_url} ({error}); {CONNECT_HINT}"
+        raise PlatformError(message) from error
     if response.status_code not in (200, 201):
         raise PlatformError(f"Kafka Connect refused connector {name!r}: {response.status_code} {response.text}")
     return response.status_code == 201

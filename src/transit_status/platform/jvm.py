@@ -24,12 +24,12 @@ DEBEZIUM_PLUGIN = "debezium-postgres"
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
-def java_executable() -> str:
-    java_home = os.environ.get("JAVA_HOME")
+def java_executable(java_home: str | None = None, path: str | None = None) -> str:
+    java_home = java_home if java_home is not None else os.environ.get("JAVA_HOME")
     candidate = Path(java_home) / "bin" / "java" if java_home else None
     if candidate and candidate.exists():
         return str(candidate)
-    found = shutil.which("java")
+    found = shutil.which("java", path=path)
     if not found:
         raise MissingDependencyError(f"Java not found (Kafka and Kafka Connect run on it): {JDK_HINT}")
     return found
@@ -125,10 +125,22 @@ def prepare_broker(settings: Settings) -> Path:
         return config
     cluster_id = _cluster_id()
     result = subprocess.run(
-        [java_executable(), "-cp", kafka_classpath(settings), f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-         "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            java_executable(),
+            "-cp",
+            kafka_classpath(settings),
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise PlatformError(f"formatting Kafka's storage failed:\n{result.stdout}{result.stderr}")
     return config
@@ -143,9 +155,13 @@ def _cluster_id() -> str:
 
 def broker_command(settings: Settings, config: Path) -> list[str]:
     return [
-        java_executable(), *jvm_options(settings.kafka_heap, settings.logs_dir),
-        "-cp", kafka_classpath(settings), "kafka.Kafka", str(config),
-    ]  # fmt: skip
+        java_executable(),
+        *jvm_options(settings.kafka_heap, settings.logs_dir),
+        "-cp",
+        kafka_classpath(settings),
+        "kafka.Kafka",
+        str(config),
+    ]
 
 
 # ---- Kafka Connect --------------------------------------------------------------------------------
@@ -180,12 +196,17 @@ def connect_properties(settings: Settings) -> dict[str, str]:
 
 
 def prepare_connect(settings: Settings) -> Path:
-    return write_properties(settings.state_dir / "connect" / "connect-distributed.properties",
-                            connect_properties(settings))  # fmt: skip
+    return write_properties(
+        settings.state_dir / "connect" / "connect-distributed.properties", connect_properties(settings)
+    )
 
 
 def connect_command(settings: Settings, config: Path) -> list[str]:
     return [
-        java_executable(), *jvm_options(settings.connect_heap, settings.logs_dir),
-        "-cp", kafka_classpath(settings), "org.apache.kafka.connect.cli.ConnectDistributed", str(config),
-    ]  # fmt: skip
+        java_executable(),
+        *jvm_options(settings.connect_heap, settings.logs_dir),
+        "-cp",
+        kafka_classpath(settings),
+        "org.apache.kafka.connect.cli.ConnectDistributed",
+        str(config),
+    ]

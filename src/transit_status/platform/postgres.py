@@ -26,6 +26,7 @@ from transit_status.platform.errors import MissingDependencyError, PlatformError
 
 INSTALL_HINT = "install PostgreSQL's server with `sudo apt-get install postgresql` (or run `make setup`)"
 SYSTEM_USER = "postgres"
+DEBIAN_ROOT = Path("/usr/lib/postgresql")
 
 # The seed's columns first (same names and meaning), then what the full 8-line network needs.
 STATIONS_DDL = """
@@ -52,22 +53,52 @@ CREATE TABLE IF NOT EXISTS stations (
 )
 """
 STATION_COLUMNS = (
-    "stop_id", "direction_id", "stop_name", "station_name", "station_descriptive_name", "station_id",
-    "order", "red", "blue", "green", "brown", "purple", "purple_express", "yellow", "pink", "orange",
-    "ada", "latitude", "longitude",
-)  # fmt: skip
+    "stop_id",
+    "direction_id",
+    "stop_name",
+    "station_name",
+    "station_descriptive_name",
+    "station_id",
+    "order",
+    "red",
+    "blue",
+    "green",
+    "brown",
+    "purple",
+    "purple_express",
+    "yellow",
+    "pink",
+    "orange",
+    "ada",
+    "latitude",
+    "longitude",
+)
 # Source flag column in cta_l_stops_full.csv for each line column of the table.
 LINE_FLAG_COLUMNS = {
-    "red": "RED", "blue": "BLUE", "green": "G", "brown": "BRN", "purple": "P",
-    "purple_express": "Pexp", "yellow": "Y", "pink": "Pnk", "orange": "O",
-}  # fmt: skip
+    "red": "RED",
+    "blue": "BLUE",
+    "green": "G",
+    "brown": "BRN",
+    "purple": "P",
+    "purple_express": "Pexp",
+    "yellow": "Y",
+    "pink": "Pnk",
+    "orange": "O",
+}
 # Which line's position gives a stop its seed-style `order`: the seed used Red, Blue and the Green
 # Ashland branch; the other lines follow, so every stop of the full network gets one.
 ORDER_PRECEDENCE = (
-    ("Red", ""), ("Blue", ""), ("Green", "Ashland/63rd"), ("Green", "Cottage Grove"), ("Brown", ""),
-    ("Orange", ""), ("Pink", ""), ("Purple", "Express (Linden-Loop)"), ("Purple", "Local (Linden-Howard)"),
+    ("Red", ""),
+    ("Blue", ""),
+    ("Green", "Ashland/63rd"),
+    ("Green", "Cottage Grove"),
+    ("Brown", ""),
+    ("Orange", ""),
+    ("Pink", ""),
+    ("Purple", "Express (Linden-Loop)"),
+    ("Purple", "Local (Linden-Howard)"),
     ("Yellow", ""),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -76,18 +107,18 @@ class PostgresBinaries:
     postgres: Path
 
     @classmethod
-    def find(cls) -> PostgresBinaries:
-        """The newest Debian-packaged server (``/usr/lib/postgresql/<major>/bin``), or PATH."""
+    def find(cls, search_root: Path = DEBIAN_ROOT, path: str | None = None) -> PostgresBinaries:
+        """The newest Debian-packaged server (``/usr/lib/postgresql/<major>/bin``), else from PATH."""
         candidates = sorted(
-            Path("/usr/lib/postgresql").glob("*/bin/postgres"),
-            key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
+            search_root.glob("*/bin/postgres"),
+            key=lambda found: int(found.parent.parent.name) if found.parent.parent.name.isdigit() else 0,
         )
         if candidates:
             bindir = candidates[-1].parent
             return cls(initdb=bindir / "initdb", postgres=bindir / "postgres")
-        on_path = shutil.which("postgres"), shutil.which("initdb")
-        if all(on_path):
-            return cls(postgres=Path(on_path[0]), initdb=Path(on_path[1]))  # type: ignore[arg-type]
+        server, initdb = shutil.which("postgres", path=path), shutil.which("initdb", path=path)
+        if server and initdb:
+            return cls(postgres=Path(server), initdb=Path(initdb))
         raise MissingDependencyError(f"PostgreSQL server binaries (postgres, initdb) not found: {INSTALL_HINT}")
 
 
@@ -159,12 +190,24 @@ def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: R
     try:
         result = subprocess.run(
             [
-                str(binaries.initdb), "-D", str(pgdata), "-U", settings.postgres_user,
-                f"--pwfile={password_file.name}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions",
+                str(binaries.initdb),
+                "-D",
+                str(pgdata),
+                "-U",
+                settings.postgres_user,
+                f"--pwfile={password_file.name}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
             ],
-            capture_output=True, text=True, check=False, cwd=pgdata.parent, **run_as.popen_kwargs(),  # type: ignore[arg-type]
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=pgdata.parent,
+            **run_as.popen_kwargs(),  # type: ignore[arg-type]
+        )
     finally:
         os.unlink(password_file.name)
     if result.returncode != 0:
@@ -176,14 +219,27 @@ def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: R
 def server_command(settings: Settings, binaries: PostgresBinaries) -> list[str]:
     """Flags on the command line so a changed port or directory applies at the next start."""
     return [
-        str(binaries.postgres), "-D", str(data_dir(settings)),
-        "-c", f"port={settings.postgres_port}",
-        "-c", f"listen_addresses={settings.host}",
-        "-c", f"unix_socket_directories={socket_dir(settings)}",
+        str(binaries.postgres),
+        "-D",
+        str(data_dir(settings)),
+        "-c",
+        f"port={settings.postgres_port}",
+        "-c",
+        f"listen_addresses={settings.host}",
+        "-c",
+        f"unix_socket_directories={socket_dir(settings)}",
         # Debezium reads changes through logical decoding (pgoutput).
-        "-c", "wal_level=logical", "-c", "max_wal_senders=8", "-c", "max_replication_slots=8",
-        "-c", "shared_buffers=64MB", "-c", "logging_collector=off",
-    ]  # fmt: skip
+        "-c",
+        "wal_level=logical",
+        "-c",
+        "max_wal_senders=8",
+        "-c",
+        "max_replication_slots=8",
+        "-c",
+        "shared_buffers=64MB",
+        "-c",
+        "logging_collector=off",
+    ]
 
 
 def connect(settings: Settings, dbname: str | None = None) -> psycopg.Connection:
@@ -202,9 +258,7 @@ def ensure_database(settings: Settings) -> None:
     with connect(settings, dbname="postgres") as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.postgres_db,)).fetchone()
         if not exists:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.postgres_db))
-            )
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.postgres_db)))
 
 
 def station_rows(network_dir: Path) -> Iterator[tuple[object, ...]]:
@@ -221,10 +275,18 @@ def station_rows(network_dir: Path) -> Iterator[tuple[object, ...]]:
             station_id = int(stop["MAP_ID"])
             flags = {column: stop[source] == "true" for column, source in LINE_FLAG_COLUMNS.items()}
             yield (
-                int(stop["STOP_ID"]), stop["DIRECTION_ID"], stop["STOP_NAME"], stop["STATION_NAME"],
-                stop["STATION_DESCRIPTIVE_NAME"], station_id, order_of.get(station_id),
-                *flags.values(), stop["ADA"] == "true", float(stop["LATITUDE"]), float(stop["LONGITUDE"]),
-            )  # fmt: skip
+                int(stop["STOP_ID"]),
+                stop["DIRECTION_ID"],
+                stop["STOP_NAME"],
+                stop["STATION_NAME"],
+                stop["STATION_DESCRIPTIVE_NAME"],
+                station_id,
+                order_of.get(station_id),
+                *flags.values(),
+                stop["ADA"] == "true",
+                float(stop["LATITUDE"]),
+                float(stop["LONGITUDE"]),
+            )
 
 
 def load_stations(settings: Settings) -> int:

@@ -8,10 +8,10 @@ the start time guards against signalling a recycled pid.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -23,7 +23,7 @@ import psutil
 
 from transit_status.config import Settings
 from transit_status.platform import jvm
-from transit_status.platform.errors import PlatformError, PortInUseError, ServiceFailedError
+from transit_status.platform.errors import PortInUseError, ServiceFailedError
 from transit_status.platform.services import ServiceSpec, health_checks, service_specs
 
 Report = Callable[[str], None]
@@ -158,9 +158,7 @@ class Platform:
             if waiting and time.monotonic() > deadline:
                 names = ", ".join(waiting)
                 logs = "; ".join(str(waiting[name].log_file(self.settings)) for name in waiting)
-                raise ServiceFailedError(
-                    f"not ready after {self.settings.ready_timeout_s:.0f} s: {names} (see {logs})"
-                )
+                raise ServiceFailedError(f"not ready after {self.settings.ready_timeout_s:.0f} s: {names} (see {logs})")
             time.sleep(POLL_INTERVAL_S)
 
     def _spawn(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
@@ -169,7 +167,7 @@ class Platform:
         with log_path.open("ab") as log:
             log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {spec.name}\n".encode())
             log.flush()
-            child = subprocess.Popen(  # noqa: S603 - our own command line
+            child = subprocess.Popen(
                 launch.command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -242,19 +240,15 @@ def stop_process_group(process: psutil.Process, stop_signal: int, timeout_s: flo
     if alive:
         report(f"  {len(alive)} process(es) did not stop within {timeout_s:.0f} s; killing them")
         for leftover in alive:
-            try:
+            with contextlib.suppress(psutil.Error):
                 leftover.kill()
-            except psutil.Error:
-                pass
         psutil.wait_procs(alive, timeout=5)
 
 
 def _group_members(process: psutil.Process) -> list[psutil.Process]:
     members = [process]
-    try:
+    with contextlib.suppress(psutil.Error):
         members.extend(process.children(recursive=True))
-    except psutil.Error:
-        pass
     return members
 
 
@@ -271,10 +265,9 @@ def port_is_free(host: str, port: int) -> bool:
 def describe_listener(port: int) -> str:
     try:
         for connection in psutil.net_connections(kind="tcp"):
-            if connection.laddr and connection.laddr.port == port and connection.status == psutil.CONN_LISTEN:
-                if connection.pid:
-                    name = psutil.Process(connection.pid).name()
-                    return f" (by pid {connection.pid}, {name})"
+            listening = connection.status == psutil.CONN_LISTEN and connection.pid
+            if listening and connection.laddr and connection.laddr.port == port:
+                return f" (by pid {connection.pid}, {psutil.Process(connection.pid).name()})"
     except psutil.Error:
         pass
     return ""
@@ -285,7 +278,3 @@ def tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
-
-
-def signal_name(number: int) -> str:
-    return signal.Signals(number).name

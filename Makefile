@@ -1,0 +1,67 @@
+# The two commands a newcomer needs: `make run` (set up everything, start transit-status) and
+# `make test` (set up everything, run the tests against real servers). Each step is done once.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .cache/stamps
+JAR_POMS := $(wildcard jars/*/pom.xml)
+
+.PHONY: run test setup setup-test lint format bench platform-up platform-down platform-status clean help
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+run: setup  ## Set up everything, then start transit-status (Ctrl-C stops it)
+	$(BIN)/transit-status run
+
+test: setup-test  ## Set up everything, then run the whole test suite against real servers
+	$(BIN)/python -m pytest
+
+setup: $(STAMPS)/system $(STAMPS)/venv $(STAMPS)/jars  ## Debian packages, virtualenv, Maven jars
+
+setup-test: setup $(STAMPS)/system-browser
+
+$(STAMPS)/system: scripts/setup-system.sh
+	@mkdir -p $(STAMPS)
+	scripts/setup-system.sh
+	@touch $@
+
+$(STAMPS)/system-browser: scripts/setup-system.sh
+	@mkdir -p $(STAMPS)
+	scripts/setup-system.sh --with-browser
+	@touch $@
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(STAMPS)/jars: $(JAR_POMS) $(STAMPS)/venv
+	$(BIN)/transit-status platform fetch-jars
+	@touch $@
+
+lint:  ## ruff check + format check
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format:  ## ruff fix + format
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+bench: setup  ## Run the benchmarks (figures go to benchmarks/results/)
+	$(BIN)/python benchmarks/platform_startup.py
+
+platform-up: setup  ## Start only the embedded platform (returns when ready)
+	$(BIN)/transit-status platform up
+
+platform-down:  ## Stop the embedded platform
+	$(BIN)/transit-status platform down
+
+platform-status:  ## Show each service's pid, port, health and log
+	$(BIN)/transit-status platform status
+
+clean:  ## Remove the virtualenv and caches (not the platform's data: see `transit-status platform reset`)
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""Benchmark: time from `platform up` to all-healthy, and the stack's resident memory.
+
+Runs the real embedded platform on free ports in a temporary state directory (jars already cached):
+a first start (fresh state: initdb, storage format) and then several restarts (existing data, cold
+processes). After each start it sums the RSS of every service process and its children.
+
+    .venv/bin/python benchmarks/platform_startup.py [--restarts 3] [--settle 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform as host_platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from transit_status.platform.ports import isolated_settings
+from transit_status.platform.supervisor import Platform
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def stack_rss_mib(supervisor: Platform) -> dict[str, float]:
+    per_service = {}
+    for name, record in supervisor.running().items():
+        process = record.process()
+        if process is None:
+            continue
+        family = [process, *process.children(recursive=True)]
+        per_service[name] = sum(p.memory_info().rss for p in family if p.is_running()) / 2**20
+    return per_service
+
+
+def timed_up(supervisor: Platform, settle_s: float) -> tuple[float, dict[str, float]]:
+    began = time.monotonic()
+    supervisor.up()
+    ready_s = time.monotonic() - began
+    time.sleep(settle_s)  # RSS after start-up's transient work has settled
+    return ready_s, stack_rss_mib(supervisor)
+
+
+def machine() -> str:
+    memory_gib = psutil.virtual_memory().total / 2**30
+    return (
+        f"{os.cpu_count()} cores, {memory_gib:.0f} GiB RAM, {host_platform.platform()}, "
+        f"Python {host_platform.python_version()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--restarts", type=int, default=3, help="warm-data restarts to time (default 3)")
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds to wait before reading RSS")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="transit-bench-") as state:
+        os.chmod(state, 0o755)
+        supervisor = Platform(isolated_settings(Path(state)), report=lambda _line: None)
+        try:
+            first_s, first_rss = timed_up(supervisor, args.settle)
+            print(f"first start (fresh state): ready in {first_s:.1f} s, RSS {sum(first_rss.values()):.0f} MiB")
+            restarts: list[float] = []
+            rss_totals: list[float] = [sum(first_rss.values())]
+            last_rss = first_rss
+            for number in range(args.restarts):
+                supervisor.down()
+                ready_s, last_rss = timed_up(supervisor, args.settle)
+                restarts.append(ready_s)
+                rss_totals.append(sum(last_rss.values()))
+                print(f"restart {number + 1}: ready in {ready_s:.1f} s, RSS {rss_totals[-1]:.0f} MiB")
+        finally:
+            supervisor.down()
+
+    result = {
+        "machine": machine(),
+        "first_start_ready_s": round(first_s, 2),
+        "restart_ready_s": [round(value, 2) for value in restarts],
+        "restart_ready_median_s": round(statistics.median(restarts), 2) if restarts else None,
+        "rss_total_mib_max": round(max(rss_totals), 1),
+        "rss_per_service_mib_last": {name: round(value, 1) for name, value in sorted(last_rss.items())},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "platform_startup.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Free ports for a private stack (tests, benchmarks) that never disturbs a running one."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+from transit_status.config import Settings, load_settings
+
+PORT_SETTINGS = (
+    "kafka_port",
+    "kafka_controller_port",
+    "connect_port",
+    "schema_registry_port",
+    "rest_proxy_port",
+    "postgres_port",
+    "dashboard_port",
+)
+# Defaults a user's own stack may be listening on.
+DEFAULT_PORTS = frozenset({9092, 9093, 8081, 8082, 8083, 5432, 8888})
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Distinct ports the OS reports free right now, none of them a default service port."""
+    probes, ports = [], []
+    try:
+        while len(ports) < count:
+            probe = socket.socket()
+            probe.bind((host, 0))
+            probes.append(probe)
+            port = probe.getsockname()[1]
+            if port not in DEFAULT_PORTS:
+                ports.append(port)
+    finally:
+        for probe in probes:
+            probe.close()
+    return ports
+
+
+def isolated_settings(state_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a stack of its own: its own state directory, every port free and non-default."""
+    ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS)), strict=True))
+    return load_settings(state_dir=state_dir, **{**ports, **overrides})

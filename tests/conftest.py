@@ -1,0 +1,43 @@
+"""Shared fixtures: one real embedded platform per test session, on free ports, in its own state dir."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from transit_status.config import Settings
+from transit_status.platform.ports import isolated_settings
+from transit_status.platform.supervisor import Platform
+
+
+@pytest.fixture(scope="session")
+def platform_state_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: it is private to root (0700), and PostgreSQL runs as 'postgres'.
+    with tempfile.TemporaryDirectory(prefix="transit-test-") as directory:
+        os.chmod(directory, 0o755)
+        yield Path(directory)
+
+
+@pytest.fixture(scope="session")
+def platform_supervisor(platform_state_dir: Path) -> Iterator[Platform]:
+    supervisor = Platform(isolated_settings(platform_state_dir), report=lambda line: print(line, flush=True))
+    try:
+        supervisor.up()
+        yield supervisor
+    finally:
+        supervisor.down()
+
+
+@pytest.fixture(scope="session")
+def platform(platform_supervisor: Platform) -> Settings:
+    """Settings of a running embedded platform (Kafka, Connect, PostgreSQL, registry, REST proxy)."""
+    return platform_supervisor.settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that restart the shared platform run last, so the others see one steady stack."""
+    items.sort(key=lambda item: item.get_closest_marker("restarts_platform") is not None)

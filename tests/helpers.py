@@ -1,0 +1,58 @@
+"""Small helpers the integration tests share: real topics, real consumers, no mocks."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from transit_status.config import Settings
+
+
+def create_topic(settings: Settings, partitions: int = 1, prefix: str = "test") -> str:
+    """A new uniquely named topic."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    futures = AdminClient({"bootstrap.servers": settings.bootstrap_servers}).create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1)]
+    )
+    futures[name].result(timeout=15)
+    return name
+
+
+def consume(settings: Settings, topic: str, expected: int, timeout_s: float = 20.0) -> list[Message]:
+    """Read ``topic`` from the beginning until ``expected`` records arrived or the time is up."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(messages) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                messages.append(message)
+    finally:
+        consumer.close()
+    return messages
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """High watermark of every partition: unchanged offsets mean nothing was written."""
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "test-offsets"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        offsets = {}
+        for partition in metadata.topics[topic].partitions:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            offsets[partition] = high
+        return offsets
+    finally:
+        consumer.close()

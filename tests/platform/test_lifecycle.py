@@ -1,0 +1,91 @@
+"""`platform down` leaves nothing running; `platform up` again finds every earlier piece of data."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import psutil
+import pytest
+from confluent_kafka import Producer
+
+from tests.helpers import consume, create_topic
+from transit_status.config import Settings
+from transit_status.platform import postgres
+from transit_status.platform.supervisor import Platform
+
+pytestmark = [pytest.mark.platform, pytest.mark.restarts_platform]
+
+SCHEMA = json.dumps(
+    {
+        "type": "record",
+        "name": "reading",
+        "namespace": "test.lifecycle",
+        "fields": [{"name": "temperature", "type": "float"}],
+    }
+)
+SCHEMA_V2 = json.dumps(
+    {
+        "type": "record",
+        "name": "reading",
+        "namespace": "test.lifecycle",
+        "fields": [{"name": "temperature", "type": "float"}, {"name": "status", "type": "string", "default": "sunny"}],
+    }
+)
+
+
+def register(settings: Settings, subject: str, schema: str) -> int:
+    response = httpx.post(
+        f"{settings.schema_registry_url}/subjects/{subject}/versions",
+        json={"schema": schema},
+        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def test_down_stops_every_process_and_up_finds_earlier_data(platform_supervisor: Platform) -> None:
+    settings = platform_supervisor.settings
+    topic = create_topic(settings, prefix="lifecycle")
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    for number in range(5):
+        producer.produce(topic, value=f"record-{number}".encode())
+    assert producer.flush(10) == 0
+    subject = f"{topic}-value"
+    ids = (register(settings, subject, SCHEMA), register(settings, subject, SCHEMA_V2))
+    with postgres.connect(settings) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS lifecycle_marker (note TEXT)")
+        conn.execute("INSERT INTO lifecycle_marker VALUES ('kept')")
+
+    records = platform_supervisor.running()
+    assert set(records) == {spec.name for spec in platform_supervisor.specs}
+    processes = [record.process() for record in records.values()]
+    family = [p for process in processes if process for p in [process, *process.children(recursive=True)]]
+
+    stopped = platform_supervisor.down()
+
+    assert set(stopped) == set(records)
+    assert not [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert platform_supervisor.running() == {}
+
+    assert platform_supervisor.up() is True
+    # Kafka kept the topic and its records.
+    assert [m.value() for m in consume(settings, topic, expected=5)] == [f"record-{n}".encode() for n in range(5)]
+    # The registry rebuilt ids and versions from its _schemas topic.
+    versions = httpx.get(f"{settings.schema_registry_url}/subjects/{subject}/versions", timeout=10).json()
+    assert versions == [1, 2]
+    for version, schema_id in zip((1, 2), ids, strict=True):
+        body = httpx.get(f"{settings.schema_registry_url}/subjects/{subject}/versions/{version}", timeout=10).json()
+        assert body["id"] == schema_id
+    assert register(settings, subject, SCHEMA_V2) == ids[1]
+    # PostgreSQL kept its tables, and the stations were not loaded twice.
+    with postgres.connect(settings) as conn:
+        assert conn.execute("SELECT note FROM lifecycle_marker").fetchall() == [("kept",)]
+        assert conn.execute("SELECT count(*) FROM stations WHERE stop_id < 39999").fetchone() == (300,)
+
+
+def test_up_while_running_is_a_no_op(platform_supervisor: Platform) -> None:
+    before = {name: record.pid for name, record in platform_supervisor.running().items()}
+    assert platform_supervisor.up() is False
+    assert {name: record.pid for name, record in platform_supervisor.running().items()} == before
