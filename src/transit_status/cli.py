@@ -58,10 +58,10 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _platform(ctx: typer.Context):  # type: ignore[no-untyped-def]
+def _platform(ctx: typer.Context, pipeline: bool = False):  # type: ignore[no-untyped-def]
     from transit_status.platform.supervisor import Platform
 
-    return Platform(ctx.obj)
+    return Platform(ctx.obj, pipeline=pipeline)
 
 
 def _print_endpoints(settings: Settings) -> None:
@@ -108,7 +108,7 @@ def platform_status(ctx: typer.Context) -> None:
     typer.echo(f"{'SERVICE':<16}{'PID':>8}  {'PORT':>5}  {'HEALTH':<10}LOG")
     for status in statuses:
         health = "healthy" if status.healthy else ("unhealthy" if status.running else "stopped")
-        typer.echo(f"{status.name:<16}{status.pid or '-':>8}  {status.port:>5}  {health:<10}{status.log}")
+        typer.echo(f"{status.name:<16}{status.pid or '-':>8}  {status.port or '-':>5}  {health:<10}{status.log}")
     if not all(status.healthy for status in statuses):
         raise typer.Exit(1)
 
@@ -138,16 +138,21 @@ def platform_fetch_jars(ctx: typer.Context) -> None:
 
 
 @app.command("run")
-def run(ctx: typer.Context) -> None:
-    """Start the platform and keep it running until Ctrl-C, then stop everything."""
-    platform = _platform(ctx)
+def run(
+    ctx: typer.Context,
+    speed: Annotated[float | None, typer.Option(help="Simulated seconds per real second [default: 10].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Simulation seed: the same seed gives the same run.")] = None,
+) -> None:
+    """Start the platform and the CTA pipeline (simulation, Faust, dashboard); Ctrl-C stops everything."""
+    ctx.obj = ctx.obj.with_overrides(simulation_speed=speed, simulation_seed=seed)
+    platform = _platform(ctx, pipeline=True)
     typer.echo(f"Starting transit-status (state in {ctx.obj.state_dir}) ...")
     # SIGTERM (e.g. from a process manager) ends the run like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         platform.up()
-        typer.echo("Ready. Press Ctrl-C to stop.")
         _print_endpoints(ctx.obj)
+        typer.secho(f"\nDashboard: {ctx.obj.dashboard_url}   (Ctrl-C stops everything)", bold=True)
         while True:
             time.sleep(2)
             running = platform.running()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
 from transit_status.config import Settings
@@ -148,8 +149,63 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
     ]
 
 
+def http_responds(url: str) -> bool:
+    """The server answers at all (a 503 'still loading' counts: it is up and saying so)."""
+    try:
+        httpx.get(url, timeout=1.0)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def consumer_group_stable(settings: Settings, group: str) -> bool:
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "logger": _quiet_kafka_logger})
+    try:
+        description = admin.describe_consumer_groups([group], request_timeout=2)[group].result()
+    except Exception:
+        return False
+    return description.state == ConsumerGroupState.STABLE and bool(description.members)
+
+
+def pipeline_specs(settings: Settings) -> list[ServiceSpec]:
+    """The CTA pipeline on top of the platform: Faust workers, the dashboard, the simulation."""
+
+    def prepare_streams() -> Launch:
+        # Topics and the stations connector exist before anything reads or writes them.
+        from transit_status.platform.connect import ensure_stations_connector
+        from transit_status.topics import ensure_topics
+
+        ensure_topics(settings)
+        ensure_stations_connector(settings)
+        return python_service("transit_status.streams", settings)
+
+    return [
+        ServiceSpec(
+            name="streams",
+            port=0,
+            after=("kafka", "schema-registry", "connect"),
+            prepare=prepare_streams,
+            is_ready=lambda: consumer_group_stable(settings, settings.faust_app_id),
+        ),
+        ServiceSpec(
+            name="dashboard",
+            port=settings.dashboard_port,
+            after=("kafka", "schema-registry"),
+            prepare=lambda: python_service("transit_status.dashboard", settings),
+            is_ready=lambda: http_responds(f"{settings.dashboard_url}/healthz"),
+        ),
+        ServiceSpec(
+            name="simulation",
+            port=0,
+            after=("streams", "dashboard", "rest-proxy"),
+            prepare=lambda: python_service("transit_status.producers", settings),
+            is_ready=lambda: True,
+        ),
+    ]
+
+
 def health_checks(settings: Settings) -> dict[str, Callable[[], bool]]:
     """The checks ``status`` runs: the readiness checks, plus the stations table for PostgreSQL."""
-    checks = {spec.name: spec.is_ready for spec in service_specs(settings)}
+    checks = {spec.name: spec.is_ready for spec in [*service_specs(settings), *pipeline_specs(settings)]}
     checks["postgres"] = lambda: stations_loaded(settings)
     return checks

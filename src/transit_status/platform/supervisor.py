@@ -24,7 +24,7 @@ import psutil
 from transit_status.config import Settings
 from transit_status.platform import jvm
 from transit_status.platform.errors import PortInUseError, ServiceFailedError
-from transit_status.platform.services import ServiceSpec, health_checks, service_specs
+from transit_status.platform.services import ServiceSpec, health_checks, pipeline_specs, service_specs
 
 Report = Callable[[str], None]
 POLL_INTERVAL_S = 0.2
@@ -64,10 +64,14 @@ class ServiceStatus:
 class Platform:
     """The embedded platform of one state directory."""
 
-    def __init__(self, settings: Settings, report: Report = print) -> None:
+    def __init__(self, settings: Settings, report: Report = print, pipeline: bool = False) -> None:
         self.settings = settings
         self.report = report
-        self.specs = service_specs(settings)
+        self.platform_specs = service_specs(settings)
+        self.pipeline_specs = pipeline_specs(settings)
+        # What `up` starts; `down` and `status` always cover everything that may be running.
+        self.specs = self.platform_specs + (self.pipeline_specs if pipeline else [])
+        self.all_specs = self.platform_specs + self.pipeline_specs
         self.run_dir = settings.state_dir / "run"
 
     # ---- records ----------------------------------------------------------------------------------
@@ -87,7 +91,7 @@ class Platform:
     def running(self) -> dict[str, RunRecord]:
         """Services whose recorded process is still alive."""
         alive = {}
-        for spec in self.specs:
+        for spec in self.all_specs:
             record = self._read_record(spec.name)
             if record and record.process():
                 alive[spec.name] = record
@@ -102,7 +106,8 @@ class Platform:
         """
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.settings.state_dir.chmod(0o755)
-        already = self.running()
+        wanted = {spec.name for spec in self.specs}
+        already = {name: record for name, record in self.running().items() if name in wanted}
         checks = health_checks(self.settings)
         if len(already) == len(self.specs) and all(checks[name]() for name in already):
             return False
@@ -125,7 +130,7 @@ class Platform:
     def _check_ports(self, specs: Iterable[ServiceSpec]) -> None:
         for spec in specs:
             for port in (spec.port, *spec.extra_ports):
-                if not port_is_free(self.settings.host, port):
+                if port and not port_is_free(self.settings.host, port):
                     raise PortInUseError(
                         f"port {port} for {spec.name} is already in use{describe_listener(port)}; "
                         f"stop that process or choose another port (see `transit-status platform up --help`)"
@@ -186,9 +191,9 @@ class Platform:
     def down(self) -> list[str]:
         """Stop every running service (dependents first). Returns the names stopped."""
         running = self.running()
-        stopped = [spec.name for spec in self.specs if spec.name in running]
-        self._stop(reversed([spec for spec in self.specs if spec.name in running]))
-        for spec in self.specs:
+        stopped = [spec.name for spec in self.all_specs if spec.name in running]
+        self._stop(reversed([spec for spec in self.all_specs if spec.name in running]))
+        for spec in self.all_specs:
             self._record_path(spec.name).unlink(missing_ok=True)
         return stopped
 
@@ -206,9 +211,11 @@ class Platform:
     def status(self) -> list[ServiceStatus]:
         checks = health_checks(self.settings)
         statuses = []
-        for spec in self.specs:
+        for spec in self.all_specs:
             record = self._read_record(spec.name)
             process = record.process() if record else None
+            if process is None and spec not in self.specs:
+                continue  # a pipeline part that is not running and was not asked for
             statuses.append(
                 ServiceStatus(
                     name=spec.name,

@@ -1,0 +1,152 @@
+"""One shared confluent-kafka Producer per process, with Avro serializers for the simulation's events.
+
+Follows confluent-kafka's own examples: an idempotent producer, ``AvroSerializer`` with schemas
+from ``.avsc`` files registered in the Schema Registry, ``poll(0)`` after every produce so
+delivery callbacks run, a delivery callback that counts and logs, and ``flush`` on close.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from transit_status.config import Settings
+from transit_status.schemas import load_schema
+from transit_status.simulation.events import ArrivalEvent, TurnstileEvent
+
+log = logging.getLogger(__name__)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class DeliveryStats:
+    """What the broker acknowledged, per topic and per key: the ground truth for exact counts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.delivered: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.turnstiles_by_station: Counter[int] = Counter()
+
+    def record(self, topic: str, error: KafkaError | None, station_id: int | None = None) -> None:
+        with self._lock:
+            if error is not None:
+                self.failed[topic] += 1
+                return
+            self.delivered[topic] += 1
+            if station_id is not None:
+                self.turnstiles_by_station[station_id] += 1
+
+
+class EventProducer:
+    """Produces arrival and turnstile events as Avro to their topics (context-managed)."""
+
+    def __init__(self, settings: Settings, registry: SchemaRegistryClient | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or SchemaRegistryClient({"url": settings.schema_registry_url})
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.bootstrap_servers,
+                "client.id": "transit-status-simulation",
+                "enable.idempotence": True,  # no duplicates on retries, per-partition order kept
+                "acks": "all",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+            }
+        )
+        self.stats = DeliveryStats()
+        self._serializers = {
+            name: AvroSerializer(self.registry, load_schema(name)) for name in
+            ("arrival_key", "arrival_value", "turnstile_key", "turnstile_value")
+        }  # fmt: skip
+
+    def __enter__(self) -> EventProducer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def _serialize(self, schema: str, topic: str, field: MessageField, record: dict[str, Any]) -> bytes:
+        return self._serializers[schema](record, SerializationContext(topic, field))  # type: ignore[return-value]
+
+    def _produce(self, topic: str, key: bytes, value: bytes, on_delivery: Callable[..., None]) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                # The local queue is full: serve delivery reports until there is room.
+                self.producer.poll(0.1)
+        self.producer.poll(0)
+
+    def send_arrival(self, event: ArrivalEvent) -> None:
+        topic = self.settings.topic_arrivals
+        value = {
+            "station_id": event.station_id,
+            "station_name": event.station_name,
+            "stop_id": event.stop_id,
+            "train_id": event.train_id,
+            "direction": event.direction,
+            "line": event.line,
+            "route": event.route,
+            "train_status": str(event.train_status),
+            "prev_station_id": event.prev_station_id,
+            "prev_direction": event.prev_direction,
+            "simulated_at": epoch_ms(event.at),
+            "produced_at": now_ms(),
+        }
+        key = self._serialize("arrival_key", topic, MessageField.KEY, {"train_id": event.train_id})
+        self._produce(topic, key, self._serialize("arrival_value", topic, MessageField.VALUE, value), self._on_delivery)
+
+    def send_turnstile(self, event: TurnstileEvent) -> None:
+        topic = self.settings.topic_turnstiles
+        value = {
+            "station_id": event.station_id,
+            "station_name": event.station_name,
+            "line": event.line,
+            "simulated_at": epoch_ms(event.at),
+            "produced_at": now_ms(),
+        }
+        key = self._serialize("turnstile_key", topic, MessageField.KEY, {"station_id": event.station_id})
+        station_id = event.station_id
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            self.stats.record(topic, error, station_id)
+            if error is not None:
+                log.error("turnstile event for station %s not delivered: %s", station_id, error)
+
+        self._produce(topic, key, self._serialize("turnstile_value", topic, MessageField.VALUE, value), on_delivery)
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        self.stats.record(message.topic(), error)
+        if error is not None:
+            log.error("record to %s not delivered: %s", message.topic(), error)
+
+    def poll(self) -> None:
+        self.producer.poll(0)
+
+    def flush(self, timeout_s: float = 30.0) -> int:
+        """Wait for outstanding deliveries; returns how many are still undelivered."""
+        return self.producer.flush(timeout_s)
+
+    def close(self) -> None:
+        remaining = self.flush()
+        if remaining:
+            log.error("%d record(s) still undelivered at shutdown", remaining)

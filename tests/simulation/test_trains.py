@@ -1,0 +1,156 @@
+"""Trains over a simulated weekday: line order, turnarounds, fleet sizes, ids, breakdowns, express."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from transit_status.simulation import (
+    ArrivalEvent,
+    BreakdownPolicy,
+    Network,
+    SimulationConfig,
+    SimulationEngine,
+    TrainStatus,
+)
+
+if TYPE_CHECKING:
+    from .conftest import SimulatedDay
+
+
+def _by_train(events: list) -> dict[str, list[ArrivalEvent]]:
+    trains: dict[str, list[ArrivalEvent]] = defaultdict(list)
+    for event in events:
+        if isinstance(event, ArrivalEvent):
+            trains[event.train_id].append(event)
+    return trains
+
+
+def test_trains_visit_every_station_in_line_order_both_ways_and_turn_at_the_ends(
+    network: Network, weekday: SimulatedDay
+) -> None:
+    trains = _by_train(weekday.events)
+    flips: dict[str, set[tuple[int, str]]] = defaultdict(set)
+    moves: dict[str, set[str]] = defaultdict(set)
+    for train_id, reports in trains.items():
+        route = network.route(reports[0].route)
+        index = {station_id: i for i, station_id in enumerate(route.station_ids)}
+        last = len(route.stops) - 1
+        assert reports[0].prev_station_id is None and reports[0].prev_direction is None
+        for before, after in itertools.pairwise(reports):
+            assert after.route == route.route_id and after.line == route.line
+            # Each report names the previous one, so a consumer can move the train.
+            assert (after.prev_station_id, after.prev_direction) == (before.station_id, before.direction)
+            assert after.at >= before.at
+            i, j = index[before.station_id], index[after.station_id]
+            if after.direction == before.direction and i != j:
+                step = 1 if after.direction == "a" else -1
+                assert j == i + step, f"{train_id} skipped from {before.station_name} to {after.station_name}"
+                moves[route.route_id].add(after.direction)
+            elif after.direction != before.direction:
+                # A turn happens in place, at the end of the direction it finishes.
+                assert i == j == (last if before.direction == "a" else 0), (train_id, before, after)
+                flips[route.route_id].add((i, after.direction))
+            else:
+                # Same station, same direction: only the Purple Express going out of / into service.
+                assert route.part_time and i == 0 and after.direction == "a"
+                assert TrainStatus.OUT_OF_SERVICE in (before.train_status, after.train_status)
+    for route in network.routes:
+        last = len(route.stops) - 1
+        assert moves[route.route_id] == {"a", "b"}, route.route_id
+        assert flips[route.route_id] == {(last, "b"), (0, "a")}, route.route_id
+
+
+def test_loop_lines_turn_back_at_the_end_of_the_loop(network: Network, weekday: SimulatedDay) -> None:
+    for route_id, end_name in [("brown", "Clark/Lake"), ("orange", "Adams/Wabash"), ("pink", "Washington/Wells")]:
+        turns = [
+            event
+            for event in weekday.events
+            if isinstance(event, ArrivalEvent)
+            and event.route == route_id
+            and event.direction == "b"
+            and event.prev_direction == "a"
+        ]
+        assert turns and {event.station_name for event in turns} == {end_name}
+        assert all(event.prev_station_id == event.station_id for event in turns)
+
+
+def test_fleet_size_fits_each_route(network: Network, weekday: SimulatedDay) -> None:
+    plans = {plan.route.route_id: plan for plan in weekday.engine.route_plans}
+    for plan in plans.values():
+        trains = len(plan.train_ids)
+        assert trains >= 2
+        assert trains == max(2, math.ceil(plan.round_trip_s / plan.route.headway_s))
+        # ~32 km/h plus dwell: a round trip takes between 2x length at 50 km/h and at 20 km/h.
+        km = 2 * plan.route.length_km
+        assert km / 50 * 3600 < plan.round_trip_s < km / 20 * 3600 + 2 * 600
+    assert len(plans["red"].train_ids) > len(plans["pink"].train_ids) > len(plans["yellow"].train_ids)
+    total = sum(len(plan.train_ids) for plan in plans.values())
+    assert 100 <= total <= 200  # CTA runs a few hundred cars in ~8-car trains: the right order of size
+
+
+def test_train_ids_are_unique_and_look_like_the_seeds(network: Network, weekday: SimulatedDay) -> None:
+    ids = [train_id for plan in weekday.engine.route_plans for train_id in plan.train_ids]
+    assert len(ids) == len(set(ids))
+    prefixes = {line.line_id: line.train_prefix for line in network.lines}
+    for plan in weekday.engine.route_plans:
+        for train_id in plan.train_ids:
+            assert re.fullmatch(rf"{prefixes[plan.route.line]}\d{{3}}", train_id)
+    assert "RL001" in ids and "BL001" in ids
+    assert set(_by_train(weekday.events)) == set(ids)  # every train reports
+
+
+def test_breakdowns_hold_a_train_then_it_carries_on(weekday: SimulatedDay) -> None:
+    trains = _by_train(weekday.events)
+    held = 0
+    for reports in trains.values():
+        for before, after in itertools.pairwise(reports):
+            if before.train_status is TrainStatus.BROKEN_DOWN:
+                held += 1
+                assert after.station_id != before.station_id or after.direction != before.direction
+                # Next report only after the hold (at least 3 minutes) plus the ride on.
+                assert after.at - before.at >= timedelta(minutes=3)
+    assert held >= 20  # ~1 per train per day
+    statuses = {event.train_status for reports in trains.values() for event in reports}
+    assert statuses == set(TrainStatus)
+
+
+def test_no_breakdowns_when_disabled(network: Network) -> None:
+    config = SimulationConfig(breakdowns=BreakdownPolicy(probability=0.0))
+    engine = SimulationEngine(network, start=datetime(2024, 4, 10, 6), seed=1, config=config)
+    events = engine.step(4 * 3600)
+    assert not any(isinstance(e, ArrivalEvent) and e.train_status is TrainStatus.BROKEN_DOWN for e in events)
+
+
+def test_purple_express_runs_on_weekday_rush_hours_only(
+    network: Network, weekday: SimulatedDay, saturday: SimulatedDay
+) -> None:
+    chicago = ZoneInfo(network.timezone)
+    express = [e for e in weekday.events if isinstance(e, ArrivalEvent) and e.route == "purple-express"]
+    linden = network.route("purple-express").stops[0].station_id
+    departures = [
+        e.at.astimezone(chicago)
+        for e in express
+        if e.station_id == linden
+        and e.direction == "a"
+        and e.train_status is TrainStatus.IN_SERVICE
+        and e.prev_station_id is not None
+    ]
+    assert departures
+    for moment in departures:
+        hour = moment.hour + moment.minute / 60
+        assert 6 <= hour < 9 or 15 <= hour < 19, moment
+    # A trip that started runs to the Loop and back (~2 h); by midday and by midnight all are parked.
+    midday = [e for e in express if 12 <= e.at.astimezone(chicago).hour < 15]
+    assert all(e.train_status is TrainStatus.OUT_OF_SERVICE and e.station_id == linden for e in midday)
+    parked = [p for p in weekday.engine.snapshot().trains if p.route == "purple-express"]
+    assert parked and all(p.status is TrainStatus.OUT_OF_SERVICE and p.station_id == linden for p in parked)
+    # On a Saturday the express stays parked all day.
+    parked_all_day = [e for e in saturday.events if isinstance(e, ArrivalEvent) and e.route == "purple-express"]
+    assert parked_all_day and all(e.train_status is TrainStatus.OUT_OF_SERVICE for e in parked_all_day)
+    assert all(e.prev_station_id is None for e in parked_all_day)  # only the reports at the start
