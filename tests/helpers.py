@@ -14,10 +14,15 @@ from transit_status.config import Settings
 def create_topic(settings: Settings, partitions: int = 1, prefix: str = "test") -> str:
     """A new uniquely named topic."""
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    futures = AdminClient({"bootstrap.servers": settings.bootstrap_servers}).create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1)]
-    )
-    futures[name].result(timeout=15)
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})  # keep it alive until done
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(timeout=15)
+    # Created is not yet writable: wait until every partition has a leader.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        topic = admin.list_topics(name, timeout=5).topics.get(name)
+        if topic and len(topic.partitions) == partitions and all(p.leader >= 0 for p in topic.partitions.values()):
+            break
+        time.sleep(0.1)
     return name
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import httpx
@@ -24,15 +25,20 @@ def stops_by_id(settings: Settings, at_least: int, timeout_s: float = 60) -> tup
 
 
 def test_stations_table_holds_every_cta_stop(platform: Settings) -> None:
+    with (platform.network_data_dir / "cta_l_stops_full.csv").open(newline="") as source:
+        stops = list(csv.DictReader(source))
     with postgres.connect(platform) as conn:
-        (count,) = conn.execute("SELECT count(*) FROM stations WHERE stop_id < 39000").fetchone()
-        lines = conn.execute(
-            "SELECT count(*) FILTER (WHERE red), count(*) FILTER (WHERE brown), count(*) FILTER (WHERE yellow) "
-            "FROM stations WHERE stop_id < 39000"
-        ).fetchone()
-    assert count == STOPS_IN_DATA
-    # Two platform-direction stops per station: 33 Red, 27 Brown, 3 Yellow stations in the data.
-    assert lines == (66, 54, 6)
+        rows = conn.execute(
+            "SELECT stop_id, station_id, station_name, red, brown, purple_express, latitude FROM stations"
+            " WHERE stop_id < 39000 ORDER BY stop_id"
+        ).fetchall()
+    assert len(rows) == len(stops) == STOPS_IN_DATA
+    expected = [
+        (int(s["STOP_ID"]), int(s["MAP_ID"]), s["STATION_NAME"], s["RED"] == "true", s["BRN"] == "true",
+         s["Pexp"] == "true", float(s["LATITUDE"]))
+        for s in sorted(stops, key=lambda stop: int(stop["STOP_ID"]))
+    ]  # fmt: skip
+    assert rows == expected
 
 
 def test_connector_streams_every_row_then_new_rows_and_is_not_duplicated(platform: Settings) -> None:

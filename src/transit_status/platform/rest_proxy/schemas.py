@@ -1,0 +1,117 @@
+"""Schemas from the schema registry, over HTTP with Confluent's own client, mapped to proxy errors."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from transit_status.config import Settings
+from transit_status.platform.rest_proxy import errors
+from transit_status.platform.rest_proxy.avro_json import AvroSchema, InvalidSchemaError, parse_schema
+
+log = logging.getLogger(__name__)
+
+REGISTRY_TIMEOUT_S = 10
+
+
+@functools.lru_cache(maxsize=512)
+def parse_schema_cached(text: str) -> AvroSchema:
+    """:func:`parse_schema`, remembered: producers send the same inline schema with every request."""
+    return parse_schema(text)
+
+
+def parse_inline_schema(text: str, role: str) -> AvroSchema:
+    try:
+        return parse_schema_cached(text)
+    except InvalidSchemaError as exc:
+        raise errors.invalid_schema(f"{role}_schema: {exc}") from None
+
+
+def make_registry_client(settings: Settings) -> SchemaRegistryClient:
+    return SchemaRegistryClient(
+        {
+            "url": settings.schema_registry_url,
+            "timeout": REGISTRY_TIMEOUT_S,
+            # Fail fast: a request should not hang for long when the registry is down.
+            "max.retries": 1,
+            "retries.wait.ms": 200,
+            "retries.max.wait.ms": 1000,
+        }
+    )
+
+
+class SchemaRegistryGateway:
+    """Looks schemas up by id and registers inline schemas under TopicNameStrategy subjects."""
+
+    def __init__(self, settings: Settings, client: SchemaRegistryClient | None = None) -> None:
+        self.url = settings.schema_registry_url
+        self.client = client or make_registry_client(settings)
+        self._by_id: dict[int, AvroSchema] = {}
+
+    def _unreachable(self, exc: Exception) -> errors.RestError:
+        reason = str(exc) or type(exc).__name__
+        return errors.RestError(
+            500,
+            errors.BACKEND_ERROR,
+            f"Schema registry error: cannot reach the schema registry at {self.url}: {reason}",
+        )
+
+    def _registry_failure(self, exc: SchemaRegistryError) -> errors.RestError:
+        status = exc.http_status_code
+        message = f"{exc.error_message} (schema registry error {exc.error_code})"
+        if status >= 500 or status < 400:
+            return errors.RestError(500, errors.BACKEND_ERROR, f"Schema registry error: {message}")
+        if status == 422:
+            return errors.invalid_schema(f"the schema registry rejected the schema: {message}")
+        if status == 409:
+            return errors.RestError(409, errors.CONFLICT, message)
+        error_code = exc.error_code if isinstance(exc.error_code, int) and exc.error_code > 0 else status
+        return errors.RestError(status, error_code, message)
+
+    async def fetch(self, schema_id: int, role: str) -> AvroSchema:
+        """The Avro schema the registry holds under ``schema_id``."""
+        cached = self._by_id.get(schema_id)
+        if cached is not None:
+            return cached
+        try:
+            schema = await asyncio.to_thread(self.client.get_schema, schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                raise errors.invalid_schema(
+                    f"{role}_schema_id {schema_id} is not known to the schema registry "
+                    f"({exc.error_message}, schema registry error {exc.error_code})"
+                ) from None
+            raise self._registry_failure(exc) from None
+        except Exception as exc:  # transport errors: connection refused, timeouts, ...
+            raise self._unreachable(exc) from None
+        if (schema.schema_type or "AVRO") != "AVRO":
+            raise errors.invalid_schema(f"{role}_schema_id {schema_id} is a {schema.schema_type} schema, not Avro")
+        if schema.references:
+            raise errors.invalid_schema(
+                f"{role}_schema_id {schema_id} uses schema references, which this proxy does not support"
+            )
+        try:
+            parsed = parse_schema_cached(schema.schema_str or "")
+        except InvalidSchemaError as exc:
+            raise errors.invalid_schema(f"{role}_schema_id {schema_id}: {exc}") from None
+        self._by_id[schema_id] = parsed
+        return parsed
+
+    async def register(self, subject: str, schema: AvroSchema) -> int:
+        """The id of ``schema`` under ``subject``, registering it if it is new there."""
+        try:
+            schema_id = await asyncio.to_thread(self.client.register_schema, subject, Schema(schema.text, "AVRO"))
+        except SchemaRegistryError as exc:
+            raise self._registry_failure(exc) from None
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        self._by_id.setdefault(schema_id, schema)
+        return schema_id
+
+    def check_reachable(self) -> None:
+        """Raise if the registry does not answer (used once at start-up)."""
+        self.client.get_subjects()
