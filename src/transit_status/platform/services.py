@@ -135,14 +135,15 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec(
             name="connect",
             port=settings.connect_port,
-            after=("kafka", "postgres"),
+            after=("kafka",),  # PostgreSQL is needed only once a connector is registered
             prepare=prepare_connect,
             is_ready=lambda: http_ok(f"{settings.connect_url}/connectors"),
         ),
         ServiceSpec(
             name="rest-proxy",
             port=settings.rest_proxy_port,
-            after=("kafka", "schema-registry"),
+            # It waits for the registry itself, so both start as soon as Kafka is ready.
+            after=("kafka",),
             prepare=lambda: python_service("transit_status.platform.rest_proxy", settings),
             is_ready=lambda: http_ok(f"{settings.rest_proxy_url}/topics"),
         ),

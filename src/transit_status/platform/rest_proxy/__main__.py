@@ -20,7 +20,7 @@ log = logging.getLogger("transit_status.platform.rest_proxy")
 
 # The supervisor starts us after Kafka and the registry, but give them a moment in case they are still
 # finishing their own start-up.
-DEPENDENCY_WAIT_S = 10.0
+DEPENDENCY_WAIT_S = 30.0  # the supervisor starts us alongside the registry, not after it
 HINT = "Start the platform first: transit-status platform up"
 
 
