@@ -1,0 +1,226 @@
+"""Avro schema parsing, identity and compatibility rules of the registry.
+
+The reader/writer rules themselves come from the ``avro`` package (``avro.compatibility``, a port of
+Avro's Java ``SchemaCompatibility``, which Confluent's registry uses too); this module only decides
+*which* pairs to check for a compatibility level:
+
+* BACKWARD: the new schema (reader) must read data written with the previous schema (writer).
+* FORWARD: the previous schema (reader) must read data written with the new schema (writer).
+* FULL: both.
+* ``*_TRANSITIVE``: against every live version, otherwise against the latest live version only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import avro.schema
+from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+
+AVRO = "AVRO"
+SUPPORTED_SCHEMA_TYPES = (AVRO,)
+
+_INT_RANGE = (-(2**31), 2**31 - 1)
+_LONG_RANGE = (-(2**63), 2**63 - 1)
+
+
+class InvalidSchemaError(ValueError):
+    """The text is not a valid Avro schema (the registry answers 422 / 42201)."""
+
+
+class CompatibilityLevel(StrEnum):
+    NONE = "NONE"
+    BACKWARD = "BACKWARD"
+    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
+    FORWARD = "FORWARD"
+    FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
+    FULL = "FULL"
+    FULL_TRANSITIVE = "FULL_TRANSITIVE"
+
+    @classmethod
+    def parse(cls, name: object) -> CompatibilityLevel | None:
+        """The level called ``name`` (any case), or None if there is no such level."""
+        if not isinstance(name, str):
+            return None
+        try:
+            return cls(name.strip().upper())
+        except ValueError:
+            return None
+
+    @property
+    def transitive(self) -> bool:
+        return self.value.endswith("_TRANSITIVE")
+
+    @property
+    def checks_backward(self) -> bool:
+        return self.value.startswith(("BACKWARD", "FULL"))
+
+    @property
+    def checks_forward(self) -> bool:
+        return self.value.startswith(("FORWARD", "FULL"))
+
+
+DEFAULT_COMPATIBILITY = CompatibilityLevel.BACKWARD
+
+
+@dataclass(frozen=True)
+class ParsedSchema:
+    """A valid Avro schema as registered: its text, parsed form and identity."""
+
+    text: str  # the schema as given, re-serialised as compact JSON (what the registry returns)
+    identity: str  # equal for the same schema whatever its whitespace or JSON attribute order
+    parsed: avro.schema.Schema = field(compare=False, repr=False)
+
+
+def parse_schema(text: object, schema_type: object = AVRO) -> ParsedSchema:
+    """Parse and validate a schema string; raise :class:`InvalidSchemaError` with the reason."""
+    normalized_type = AVRO if schema_type is None else str(schema_type).strip().upper()
+    if normalized_type not in SUPPORTED_SCHEMA_TYPES:
+        raise InvalidSchemaError(
+            f"schema type {schema_type!r} is not supported: this registry supports only AVRO schemas"
+        )
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidSchemaError("the schema must be a non-empty string holding an Avro schema in JSON")
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise InvalidSchemaError(f"the schema is not valid JSON ({exc})") from None
+    try:
+        parsed = avro.schema.parse(text)
+    except Exception as exc:  # the avro parser raises many kinds; all mean 'invalid schema'
+        raise InvalidSchemaError(str(exc) or type(exc).__name__) from None
+    problem = _first_invalid_default(parsed, set())
+    if problem:
+        raise InvalidSchemaError(problem)
+    # Identity: the full parsed schema (docs, defaults, logical types kept) with sorted JSON keys. The
+    # Avro *parsing canonical form* is deliberately not used: it drops defaults and logical types, so
+    # two schemas that read data differently would share one id.
+    identity = json.dumps(parsed.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    compact = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return ParsedSchema(text=compact, identity=identity, parsed=parsed)
+
+
+# ---- default values ------------------------------------------------------------------------------
+
+
+def _first_invalid_default(schema: avro.schema.Schema, seen: set[str]) -> str | None:
+    """The first field whose default does not match its type (Java Avro rejects those too)."""
+    if isinstance(schema, avro.schema.RecordSchema):
+        if schema.fullname in seen:
+            return None
+        seen.add(schema.fullname)
+        for record_field in schema.fields:
+            if record_field.has_default and not _valid_default(record_field.type, record_field.default):
+                return (
+                    f"invalid default for field '{record_field.name}' of record '{schema.fullname}': "
+                    f"{json.dumps(record_field.default)} is not a {_describe(record_field.type)}"
+                )
+            problem = _first_invalid_default(record_field.type, seen)
+            if problem:
+                return problem
+    elif isinstance(schema, avro.schema.UnionSchema):
+        for branch in schema.schemas:
+            problem = _first_invalid_default(branch, seen)
+            if problem:
+                return problem
+    elif isinstance(schema, avro.schema.ArraySchema):
+        return _first_invalid_default(schema.items, seen)
+    elif isinstance(schema, avro.schema.MapSchema):
+        return _first_invalid_default(schema.values, seen)
+    return None
+
+
+def _describe(schema: avro.schema.Schema) -> str:
+    if isinstance(schema, avro.schema.UnionSchema) and schema.schemas:
+        return f"{schema.schemas[0].type} (the first branch of the union)"
+    return str(schema.type)
+
+
+def _valid_default(schema: avro.schema.Schema, value: object) -> bool:
+    kind = schema.type
+    if kind == "null":
+        return value is None
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind in ("int", "long"):
+        low, high = _INT_RANGE if kind == "int" else _LONG_RANGE
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    if kind in ("float", "double"):
+        if isinstance(value, str):
+            return value in ("NaN", "Infinity", "-Infinity")
+        return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
+    if kind in ("bytes", "string"):
+        return isinstance(value, str)
+    if kind == "fixed":
+        return isinstance(value, str) and len(value) == schema.size
+    if kind == "enum":
+        return isinstance(value, str) and value in schema.symbols
+    if kind == "array":
+        return isinstance(value, list) and all(_valid_default(schema.items, item) for item in value)
+    if kind == "map":
+        return isinstance(value, dict) and all(_valid_default(schema.values, item) for item in value.values())
+    if kind in ("record", "error"):
+        if not isinstance(value, dict):
+            return False
+        return all(_valid_default(f.type, value[f.name]) if f.name in value else f.has_default for f in schema.fields)
+    if kind == "union":
+        return bool(schema.schemas) and _valid_default(schema.schemas[0], value)
+    return True
+
+
+# ---- compatibility -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompatibilityResult:
+    is_compatible: bool
+    messages: list[str]
+
+
+def reader_writer_problems(reader: ParsedSchema, writer: ParsedSchema) -> list[str]:
+    """Why ``reader`` cannot read data written with ``writer`` (empty when it can)."""
+    result = ReaderWriterCompatibilityChecker().get_compatibility(reader.parsed, writer.parsed)
+    if result.compatibility is not SchemaCompatibilityType.incompatible:
+        return []
+    kinds = sorted({incompatibility.name.upper() for incompatibility in result.incompatibilities})
+    locations = ", ".join(sorted(result.locations))
+    details = "; ".join(sorted(result.messages))
+    return [f"{{errorType:'{kind}', description:'at {locations}: {details}'}}" for kind in kinds]
+
+
+def check_compatibility(
+    new: ParsedSchema,
+    previous: Mapping[int, ParsedSchema],
+    level: CompatibilityLevel,
+) -> CompatibilityResult:
+    """Check ``new`` against ``previous`` (live versions: version number -> schema) under ``level``.
+
+    Non-transitive levels look at the highest version only; transitive ones at every version.
+    """
+    if level is CompatibilityLevel.NONE or not previous:
+        return CompatibilityResult(True, [])
+    versions = sorted(previous)
+    targets = versions if level.transitive else versions[-1:]
+    messages: list[str] = []
+    for version in reversed(targets):  # newest first: the most relevant failure leads
+        old = previous[version]
+        problems: list[str] = []
+        if level.checks_backward:
+            problems += [
+                f"{problem} (the new schema cannot read data written with version {version})"
+                for problem in reader_writer_problems(new, old)
+            ]
+        if level.checks_forward:
+            problems += [
+                f"{problem} (version {version} cannot read data written with the new schema)"
+                for problem in reader_writer_problems(old, new)
+            ]
+        if problems:
+            messages += [*problems, f"{{oldSchemaVersion: {version}}}", f"{{oldSchema: '{old.text}'}}"]
+    if messages:
+        messages.append(f"{{compatibility: '{level.value}'}}")
+    return CompatibilityResult(not messages, messages)

@@ -1,0 +1,422 @@
+"""The schema registry against real Kafka: REST API, official Confluent client, durability.
+
+Every test uses its own subjects, so tests do not depend on each other or on their order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from transit_status.config import Settings
+
+pytestmark = pytest.mark.platform
+
+MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
+HEADERS = {"Content-Type": MEDIA_TYPE}
+
+
+def arrival_schema(*extra_fields: dict[str, Any], name: str = "Arrival") -> str:
+    fields = [{"name": "station", "type": "string"}, *extra_fields]
+    return json.dumps({"type": "record", "name": name, "namespace": "org.cta.test", "fields": fields})
+
+
+WITH_LINE_DEFAULT = {"name": "line", "type": "string", "default": "red"}
+WITH_LINE_REQUIRED = {"name": "line", "type": "string"}
+_LEVELS = ("NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE")
+
+
+@pytest.fixture
+def registry(platform: Settings) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=platform.schema_registry_url, headers=HEADERS, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def subject() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}-value"
+
+
+def register(client: httpx.Client, subject: str, schema: str, **extra: Any) -> httpx.Response:
+    return client.post(f"/subjects/{subject}/versions", json={"schema": schema, **extra})
+
+
+def assert_error(response: httpx.Response, status: int, error_code: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == MEDIA_TYPE
+    body = response.json()
+    assert body["error_code"] == error_code, body
+    assert body["message"] and "Traceback" not in body["message"]
+    return body
+
+
+# ---- REST API --------------------------------------------------------------------------------------
+
+
+def test_service_endpoints_answer_like_confluent(registry: httpx.Client) -> None:
+    root = registry.get("/")
+    assert root.status_code == 200 and root.json() == {}
+    assert root.headers["content-type"] == MEDIA_TYPE
+    assert registry.get("/schemas/types").json() == ["AVRO"]
+    assert registry.get("/mode").json() == {"mode": "READWRITE"}
+    assert registry.get("/contexts").json() == ["."]
+    assert isinstance(registry.get("/subjects").json(), list)
+    assert_error(registry.get("/no/such/path"), 404, 404)
+
+
+def test_registering_the_same_schema_twice_returns_the_same_id_and_one_version(
+    registry: httpx.Client, subject: str
+) -> None:
+    first = register(registry, subject, arrival_schema())
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"] == MEDIA_TYPE
+    schema_id = first.json()["id"]
+
+    # Same schema with other whitespace and JSON attribute order: same schema, same id.
+    reordered = json.dumps(
+        {
+            "fields": [{"type": "string", "name": "station"}],
+            "namespace": "org.cta.test",
+            "name": "Arrival",
+            "type": "record",
+        },
+        indent=2,
+    )
+    assert register(registry, subject, arrival_schema()).json() == {"id": schema_id}
+    assert register(registry, subject, reordered, schemaType="AVRO", references=[]).json() == {"id": schema_id}
+    assert registry.get(f"/subjects/{subject}/versions").json() == [1]
+
+    # The same schema under another subject keeps its global id.
+    other = f"{subject}-other"
+    assert register(registry, other, reordered).json() == {"id": schema_id}
+    usages = registry.get(f"/schemas/ids/{schema_id}/versions").json()
+    assert {"subject": subject, "version": 1} in usages and {"subject": other, "version": 1} in usages
+    assert set(registry.get(f"/schemas/ids/{schema_id}/subjects").json()) >= {subject, other}
+
+
+def test_backward_incompatible_change_is_refused_and_nothing_is_stored(registry: httpx.Client, subject: str) -> None:
+    original_id = register(registry, subject, arrival_schema()).json()["id"]
+    incompatible = arrival_schema(WITH_LINE_REQUIRED)  # new readers could not read old data
+
+    body = assert_error(register(registry, subject, incompatible), 409, 409)
+    assert subject in body["message"] and "line" in body["message"]
+
+    assert registry.get(f"/subjects/{subject}/versions").json() == [1]
+    latest = registry.get(f"/subjects/{subject}/versions/latest").json()
+    assert (latest["version"], latest["id"]) == (1, original_id)
+    assert_error(registry.post(f"/subjects/{subject}", json={"schema": incompatible}), 404, 40403)
+
+    check = registry.post(
+        f"/compatibility/subjects/{subject}/versions/latest", params={"verbose": "true"}, json={"schema": incompatible}
+    )
+    assert check.json()["is_compatible"] is False and check.json()["messages"]
+    assert registry.post(f"/compatibility/subjects/{subject}/versions", json={"schema": incompatible}).json() == {
+        "is_compatible": False
+    }
+
+
+def test_compatible_change_becomes_version_2(registry: httpx.Client, subject: str) -> None:
+    first_id = register(registry, subject, arrival_schema()).json()["id"]
+    evolved = arrival_schema(WITH_LINE_DEFAULT)
+    assert registry.post(f"/compatibility/subjects/{subject}/versions/1", json={"schema": evolved}).json() == {
+        "is_compatible": True
+    }
+
+    second = register(registry, subject, evolved)
+    assert second.status_code == 200, second.text
+    second_id = second.json()["id"]
+    assert second_id != first_id
+
+    assert registry.get(f"/subjects/{subject}/versions").json() == [1, 2]
+    version_2 = registry.get(f"/subjects/{subject}/versions/2").json()
+    assert version_2 == {"subject": subject, "version": 2, "id": second_id, "schema": version_2["schema"]}
+    assert json.loads(version_2["schema"]) == json.loads(evolved)
+    assert registry.get(f"/subjects/{subject}/versions/-1").json()["version"] == 2
+    raw = registry.get(f"/subjects/{subject}/versions/latest/schema")
+    assert raw.headers["content-type"] == MEDIA_TYPE and json.loads(raw.text) == json.loads(evolved)
+    assert json.loads(registry.get(f"/schemas/ids/{second_id}").json()["schema"]) == json.loads(evolved)
+
+    found = registry.post(f"/subjects/{subject}", params={"normalize": "False"}, json={"schema": arrival_schema()})
+    assert found.json()["id"] == first_id and found.json()["version"] == 1 and found.json()["subject"] == subject
+
+
+def test_unknown_things_answer_404_with_confluent_error_codes(registry: httpx.Client, subject: str) -> None:
+    assert_error(registry.get(f"/subjects/{subject}/versions"), 404, 40401)
+    assert_error(registry.get(f"/subjects/{subject}/versions/latest"), 404, 40401)
+    assert_error(registry.post(f"/subjects/{subject}", json={"schema": arrival_schema()}), 404, 40401)
+    assert_error(registry.delete(f"/subjects/{subject}"), 404, 40401)
+    assert_error(registry.get("/schemas/ids/987654321"), 404, 40403)
+
+    register(registry, subject, arrival_schema())
+    assert_error(registry.get(f"/subjects/{subject}/versions/7"), 404, 40402)
+    assert_error(registry.get(f"/subjects/{subject}/versions/0"), 422, 42202)
+    assert_error(registry.get(f"/subjects/{subject}/versions/newest"), 422, 42202)
+
+
+def test_invalid_schemas_and_bodies_are_refused_with_reasons(registry: httpx.Client, subject: str) -> None:
+    assert_error(register(registry, subject, "{not an avro schema"), 422, 42201)
+    assert_error(register(registry, subject, '{"type": "record", "name": "NoFields"}'), 422, 42201)
+    body = assert_error(register(registry, subject, '{"type": "object"}', schemaType="JSON"), 422, 42201)
+    assert "only AVRO" in body["message"]
+    assert_error(registry.post(f"/subjects/{subject}/versions", json={"schemaType": "AVRO"}), 422, 42201)
+    bad_json = registry.post(f"/subjects/{subject}/versions", content=b'{"schema": ')
+    assert_error(bad_json, 400, 400)
+    assert_error(registry.post(f"/subjects/{subject}/versions", json=["not", "an", "object"]), 422, 422)
+    assert_error(registry.get(f"/subjects/{subject}/versions"), 404, 40401)  # nothing was stored
+
+
+def test_request_media_types_are_accepted(registry: httpx.Client, subject: str) -> None:
+    ids = set()
+    for media_type in (
+        MEDIA_TYPE,
+        "application/vnd.schemaregistry+json",
+        "application/json",
+        "application/octet-stream",
+    ):
+        response = registry.post(
+            f"/subjects/{subject}/versions",
+            content=json.dumps({"schema": arrival_schema()}),
+            headers={"Content-Type": media_type},
+        )
+        assert response.status_code == 200, (media_type, response.text)
+        ids.add(response.json()["id"])
+    assert len(ids) == 1
+
+
+def test_compatibility_configuration_per_subject(registry: httpx.Client, subject: str) -> None:
+    assert registry.get("/config").json()["compatibilityLevel"] in _LEVELS
+    assert_error(registry.get(f"/config/{subject}"), 404, 40408)
+    global_level = registry.get("/config").json()["compatibilityLevel"]
+    assert registry.get(f"/config/{subject}", params={"defaultToGlobal": "true"}).json() == {
+        "compatibilityLevel": global_level
+    }
+
+    assert registry.put(f"/config/{subject}", json={"compatibility": "none"}).json() == {"compatibility": "NONE"}
+    assert registry.get(f"/config/{subject}").json() == {"compatibilityLevel": "NONE"}
+    register(registry, subject, arrival_schema())
+    assert register(registry, subject, arrival_schema(WITH_LINE_REQUIRED)).status_code == 200  # NONE: anything goes
+
+    assert registry.put(f"/config/{subject}", json={"compatibility": "FORWARD"}).status_code == 200
+    # Readers of version 2 need 'line' (it has no default): data without it is not FORWARD compatible.
+    without_line = arrival_schema({"name": "delay", "type": "int", "default": 0})
+    assert_error(register(registry, subject, without_line), 409, 409)
+
+    assert_error(registry.put(f"/config/{subject}", json={"compatibility": "SOMETIMES"}), 422, 42203)
+    assert_error(registry.put("/config", json={"compatibility": "SOMETIMES"}), 422, 42203)
+    assert registry.delete(f"/config/{subject}").json() == {"compatibilityLevel": "FORWARD"}
+    assert_error(registry.get(f"/config/{subject}"), 404, 40408)
+    assert_error(registry.delete(f"/config/{subject}"), 404, 40401)
+
+
+def test_transitive_level_checks_all_versions(registry: httpx.Client, subject: str) -> None:
+    delay_default = {"name": "delay", "type": "int", "default": 0}
+    delay_required = {"name": "delay", "type": "int"}
+    register(registry, subject, arrival_schema())
+    register(registry, subject, arrival_schema(delay_default))
+    candidate = arrival_schema(delay_required)  # reads version 2 data, not version 1 data
+
+    registry.put(f"/config/{subject}", json={"compatibility": "BACKWARD_TRANSITIVE"})
+    assert_error(register(registry, subject, candidate), 409, 409)
+    registry.put(f"/config/{subject}", json={"compatibility": "BACKWARD"})
+    assert register(registry, subject, candidate).status_code == 200
+    assert registry.get(f"/subjects/{subject}/versions").json() == [1, 2, 3]
+
+
+def test_soft_and_permanent_deletes(registry: httpx.Client, subject: str) -> None:
+    first_id = register(registry, subject, arrival_schema()).json()["id"]
+    register(registry, subject, arrival_schema(WITH_LINE_DEFAULT))
+
+    assert_error(registry.delete(f"/subjects/{subject}/versions/1", params={"permanent": "true"}), 404, 40407)
+    assert registry.delete(f"/subjects/{subject}/versions/1").json() == 1
+    assert_error(registry.delete(f"/subjects/{subject}/versions/1"), 404, 40406)
+    assert registry.get(f"/subjects/{subject}/versions").json() == [2]
+    assert registry.get(f"/subjects/{subject}/versions", params={"deleted": "true"}).json() == [1, 2]
+    assert registry.get(f"/schemas/ids/{first_id}").status_code == 200  # ids stay readable for old data
+
+    assert_error(registry.delete(f"/subjects/{subject}", params={"permanent": "true"}), 404, 40405)
+    assert registry.delete(f"/subjects/{subject}").json() == [2]
+    assert_error(registry.delete(f"/subjects/{subject}"), 404, 40404)
+    assert subject not in registry.get("/subjects").json()
+    assert subject in registry.get("/subjects", params={"deleted": "true"}).json()
+    assert_error(registry.get(f"/subjects/{subject}/versions"), 404, 40401)
+    assert registry.get(f"/subjects/{subject}/versions/2", params={"deleted": "true"}).status_code == 200
+
+    assert registry.delete(f"/subjects/{subject}", params={"permanent": "true"}).json() == [1, 2]
+    assert subject not in registry.get("/subjects", params={"deleted": "true"}).json()
+    # After a permanent delete the subject starts again at version 1.
+    assert register(registry, subject, arrival_schema()).status_code == 200
+    assert registry.get(f"/subjects/{subject}/versions").json() == [1]
+
+
+def test_subject_names_with_url_encoded_slashes(registry: httpx.Client, subject: str) -> None:
+    name = f"org/cta/{subject}"
+    encoded = name.replace("/", "%2F")
+    assert registry.post(f"/subjects/{encoded}/versions", json={"schema": arrival_schema()}).status_code == 200
+    assert name in registry.get("/subjects").json()
+    assert registry.get(f"/subjects/{encoded}/versions/1").json()["subject"] == name
+
+
+# ---- the official Confluent client --------------------------------------------------------------
+
+
+def test_official_confluent_client_works_against_the_registry(platform: Settings, subject: str) -> None:
+    client = SchemaRegistryClient({"url": platform.schema_registry_url})
+    v1 = Schema(arrival_schema(), "AVRO")
+    v2 = Schema(arrival_schema(WITH_LINE_DEFAULT), "AVRO")
+
+    id1 = client.register_schema(subject, v1)
+    assert client.register_schema(subject, v1) == id1
+    assert json.loads(client.get_schema(id1).schema_str) == json.loads(v1.schema_str)
+    found = client.lookup_schema(subject, v1)
+    assert (found.schema_id, found.version, found.subject) == (id1, 1, subject)
+
+    assert client.test_compatibility(subject, v2) is True
+    assert client.test_compatibility(subject, Schema(arrival_schema(WITH_LINE_REQUIRED), "AVRO")) is False
+    id2 = client.register_schema(subject, v2)
+    latest = client.get_latest_version(subject)
+    assert (latest.schema_id, latest.version) == (id2, 2)
+    assert client.get_version(subject, 1).schema_id == id1
+    assert client.get_versions(subject) == [1, 2]
+    assert subject in client.get_subjects()
+    assert "AVRO" in client.get_schema_types()
+
+    with pytest.raises(SchemaRegistryError) as refused:
+        client.register_schema(subject, Schema(arrival_schema(WITH_LINE_REQUIRED, name="Other"), "AVRO"))
+    assert refused.value.http_status_code == 409 and refused.value.error_code == 409
+
+    assert client.set_compatibility(subject, "FULL") == {"compatibility": "FULL"}
+    assert client.get_compatibility(subject) == "FULL"
+    assert str(client.get_config(subject).compatibility_level) == "FULL"
+    client.delete_config(subject)
+
+    assert client.delete_version(subject, 2) == 2
+    assert client.delete_subject(subject) == [1]
+    assert client.delete_subject(subject, permanent=True) == [1, 2]
+    with pytest.raises(SchemaRegistryError) as gone:
+        client.get_versions(subject)
+    assert gone.value.error_code == 40401
+
+
+def test_avro_serializer_and_deserializer_round_trip(platform: Settings, subject: str) -> None:
+    topic = subject.removesuffix("-value")
+    context = SerializationContext(topic, MessageField.VALUE)
+    writer_client = SchemaRegistryClient({"url": platform.schema_registry_url})
+    serializer = AvroSerializer(writer_client, arrival_schema(WITH_LINE_DEFAULT))
+    payload = serializer({"station": "Clark/Lake", "line": "blue"}, context)
+    assert payload is not None
+
+    reader_client = SchemaRegistryClient({"url": platform.schema_registry_url})  # empty cache: asks the registry
+    assert AvroDeserializer(reader_client)(payload, context) == {"station": "Clark/Lake", "line": "blue"}
+    assert reader_client.get_latest_version(subject).version == 1
+
+
+# ---- durability ------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def registry_process(settings: Settings, log_path: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``python -m transit_status.platform.schema_registry`` with ``settings``; stop it on exit."""
+    env = {**os.environ, **settings.as_env()}
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "transit_status.platform.schema_registry", *args],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def wait_ready(settings: Settings, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"registry exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{settings.schema_registry_url}/subjects", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"registry not ready after {timeout_s}s:\n{log_path.read_text()}")
+
+
+def test_ids_and_versions_survive_a_registry_restart(platform: Settings, tmp_path: Path) -> None:
+    own = platform.with_overrides(
+        schema_registry_port=_free_port(), schemas_topic=f"_schemas_restart_{uuid.uuid4().hex[:8]}"
+    )
+    log_path = tmp_path / "registry.log"
+    url = own.schema_registry_url
+    with registry_process(own, log_path) as first:
+        wait_ready(own, first, log_path)
+        id_a1 = httpx.post(f"{url}/subjects/a-value/versions", json={"schema": arrival_schema()}).json()["id"]
+        id_a2 = httpx.post(
+            f"{url}/subjects/a-value/versions", json={"schema": arrival_schema(WITH_LINE_DEFAULT)}
+        ).json()["id"]
+        id_b1 = httpx.post(
+            f"{url}/subjects/b-value/versions", json={"schema": arrival_schema(name="Departure")}
+        ).json()["id"]
+        httpx.put(f"{url}/config/b-value", json={"compatibility": "FULL"})
+        httpx.delete(f"{url}/subjects/a-value/versions/1")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0, log_path.read_text()
+
+    with registry_process(own, log_path) as second:
+        wait_ready(own, second, log_path)
+        assert httpx.get(f"{url}/subjects").json() == ["a-value", "b-value"]
+        assert httpx.get(f"{url}/subjects/a-value/versions").json() == [2]
+        assert httpx.get(f"{url}/subjects/a-value/versions", params={"deleted": "true"}).json() == [1, 2]
+        assert httpx.get(f"{url}/subjects/a-value/versions/2").json()["id"] == id_a2
+        assert httpx.get(f"{url}/subjects/b-value/versions/1").json()["id"] == id_b1
+        assert json.loads(httpx.get(f"{url}/schemas/ids/{id_a1}").json()["schema"]) == json.loads(arrival_schema())
+        assert httpx.get(f"{url}/config/b-value").json() == {"compatibilityLevel": "FULL"}
+        # Known schemas keep their ids; new ones continue the sequence.
+        again = httpx.post(f"{url}/subjects/c-value/versions", json={"schema": arrival_schema()}).json()["id"]
+        assert again == id_a1
+        new = httpx.post(
+            f"{url}/subjects/c-value/versions",
+            json={"schema": arrival_schema(WITH_LINE_DEFAULT, {"name": "x", "type": "int", "default": 1})},
+        ).json()["id"]
+        assert new == max(id_a1, id_a2, id_b1) + 1
+
+
+def test_unreachable_kafka_stops_startup_with_a_clear_message(platform: Settings, tmp_path: Path) -> None:
+    unreachable = platform.with_overrides(kafka_port=_free_port(), schema_registry_port=_free_port())
+    log_path = tmp_path / "registry.log"
+    with registry_process(unreachable, log_path, "--kafka-timeout", "2") as process:
+        assert process.wait(60) != 0
+    output = log_path.read_text()
+    assert "Kafka" in output and "transit-status platform up" in output
+    assert "Traceback" not in output
