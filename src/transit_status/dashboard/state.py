@@ -1,0 +1,315 @@
+"""The dashboard's live state, as a pure model: decoded records in, JSON-ready views and updates out.
+
+No Kafka, no threads, no clock of its own (times are passed in), so every rule here is unit-tested
+directly. The Kafka side (``consumer.py``) turns records into :class:`Received` changes; the web
+side (``app.py``) applies them under a lock and pushes the updates :meth:`DashboardState.apply`
+returns to the browsers.
+
+Rules:
+* Stations: one per (line, station_id), shown per line by ``order`` (then id); a tombstone removes it.
+* Trains: the latest arrival of a train wins; the table shows it at its station in column 'a' or 'b'.
+* Turnstile entries: the latest count per station (the summary topic holds totals, not increments).
+* Weather: the reading with the newest record timestamp wins (a topic may have several partitions).
+* Freshness: per topic, the timestamp of the last good record and when it was received.
+* Every change gets the next ``seq``; a snapshot carries the ``seq`` it includes, so a browser can
+  drop updates it already has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from transit_status.dashboard.reference import NetworkMap
+
+TopicRole = Literal["stations", "arrivals", "turnstile_summary", "weather"]
+TOPIC_ROLES: tuple[TopicRole, ...] = ("stations", "arrivals", "turnstile_summary", "weather")
+DIRECTIONS = ("a", "b")
+TRAIN_STATUSES = ("in_service", "broken_down", "out_of_service")
+
+Locator = Callable[[int], tuple[float, float] | None]
+"""station_id -> (x, y) on the map, or None when the station has no known coordinates."""
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    station_id: int
+    station_name: str
+    line: str
+    order: int
+    stops: dict[str, int | None] = field(default_factory=dict)
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Train:
+    train_id: str
+    line: str
+    route: str
+    station_id: int
+    station_name: str
+    direction: str
+    train_status: str
+    simulated_at: int
+    """Simulated time of the arrival, epoch milliseconds."""
+    produced_at: int
+    """Wall clock when the producer sent it, epoch milliseconds (for end-to-end latency)."""
+    stop_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnstileCount:
+    station_id: int
+    station_name: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Weather:
+    temperature: float
+    status: str
+    timestamp: int | None
+    """The reading's own time (the record key), epoch milliseconds, if it had one."""
+
+
+# ---- changes: what one good record means ---------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class StationUpsert:
+    station: Station
+
+
+@dataclass(frozen=True, slots=True)
+class StationRemoval:
+    line: str
+    station_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrainArrival:
+    train: Train
+
+
+@dataclass(frozen=True, slots=True)
+class TurnstileUpsert:
+    count: TurnstileCount
+
+
+@dataclass(frozen=True, slots=True)
+class TurnstileRemoval:
+    station_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class WeatherUpdate:
+    weather: Weather
+
+
+Change = StationUpsert | StationRemoval | TrainArrival | TurnstileUpsert | TurnstileRemoval | WeatherUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A change decoded from one record of ``role``'s topic."""
+
+    role: TopicRole
+    change: Change
+    record_ms: int | None
+    """The Kafka record timestamp (epoch ms), if the broker gave one."""
+    received_ms: int
+    """When the dashboard read it (epoch ms)."""
+    live: bool = True
+    """False while the record is part of the start-up replay (not a fresh event)."""
+
+
+@dataclass(slots=True)
+class Freshness:
+    records: int = 0
+    last_record_ms: int | None = None
+    last_received_ms: int | None = None
+
+
+def train_json(train: Train, locate: Locator | None = None) -> dict[str, Any]:
+    body = asdict(train)
+    position = locate(train.station_id) if locate else None
+    body["x"], body["y"] = position if position else (None, None)
+    return body
+
+
+class DashboardState:
+    """Stations, trains, turnstile counts, weather and freshness; see the module docstring."""
+
+    def __init__(self, line_order: Iterable[str] = (), network_map: NetworkMap | None = None) -> None:
+        self.line_order: tuple[str, ...] = tuple(line_order)
+        self.network_map = network_map
+        self.seq = 0
+        self._stations: dict[str, dict[int, Station]] = {}
+        self._trains: dict[str, Train] = {}
+        self._turnstiles: dict[int, TurnstileCount] = {}
+        self._weather: Weather | None = None
+        self._weather_record_ms: int | None = None
+        self._freshness: dict[str, Freshness] = {role: Freshness() for role in TOPIC_ROLES}
+
+    # ---- writes ----------------------------------------------------------------------------------
+    def apply(self, received: Received) -> list[dict[str, Any]]:
+        """Apply one change; returns the updates to push (empty when nothing visible changed)."""
+        fresh = self._freshness.setdefault(received.role, Freshness())
+        fresh.records += 1
+        if received.record_ms is not None:
+            fresh.last_record_ms = max(fresh.last_record_ms or received.record_ms, received.record_ms)
+        fresh.last_received_ms = received.received_ms
+
+        change = received.change
+        if isinstance(change, StationUpsert):
+            return self._upsert_station(change.station)
+        if isinstance(change, StationRemoval):
+            return self._remove_station(change.line, change.station_id)
+        if isinstance(change, TrainArrival):
+            return self._move_train(change.train, received)
+        if isinstance(change, TurnstileUpsert):
+            return self._set_count(change.count)
+        if isinstance(change, TurnstileRemoval):
+            return self._remove_count(change.station_id)
+        if isinstance(change, WeatherUpdate):
+            return self._set_weather(change.weather, received.record_ms)
+        raise TypeError(f"unknown change {change!r}")
+
+    def _next(self, update: dict[str, Any]) -> list[dict[str, Any]]:
+        self.seq += 1
+        return [{"type": update.pop("type"), "seq": self.seq, **update}]
+
+    def _upsert_station(self, station: Station) -> list[dict[str, Any]]:
+        line = self._stations.setdefault(station.line, {})
+        if line.get(station.station_id) == station:
+            return []
+        line[station.station_id] = station
+        return self._next({"type": "station", "station": self._station_json(station)})
+
+    def _remove_station(self, line: str, station_id: int) -> list[dict[str, Any]]:
+        if self._stations.get(line, {}).pop(station_id, None) is None:
+            return []
+        return self._next({"type": "station_removed", "line": line, "station_id": station_id})
+
+    def _move_train(self, train: Train, received: Received) -> list[dict[str, Any]]:
+        previous = self._trains.get(train.train_id)
+        self._trains[train.train_id] = train
+        before = (
+            {"line": previous.line, "station_id": previous.station_id, "direction": previous.direction}
+            if previous
+            else None
+        )
+        return self._next(
+            {
+                "type": "train",
+                "train": train_json(train, self.locate),
+                "previous": before,
+                "received_at": received.received_ms,
+                "live": received.live,
+            }
+        )
+
+    def _set_count(self, count: TurnstileCount) -> list[dict[str, Any]]:
+        if self._turnstiles.get(count.station_id) == count:
+            return []
+        self._turnstiles[count.station_id] = count
+        return self._next({"type": "turnstile", **asdict(count)})
+
+    def _remove_count(self, station_id: int) -> list[dict[str, Any]]:
+        if self._turnstiles.pop(station_id, None) is None:
+            return []
+        return self._next({"type": "turnstile", "station_id": station_id, "station_name": None, "count": None})
+
+    def _set_weather(self, weather: Weather, record_ms: int | None) -> list[dict[str, Any]]:
+        if self._weather_record_ms is not None and record_ms is not None and record_ms < self._weather_record_ms:
+            return []  # an older reading from another partition
+        self._weather = weather
+        if record_ms is not None:
+            self._weather_record_ms = record_ms
+        return self._next({"type": "weather", "weather": self.weather()})
+
+    # ---- reads -----------------------------------------------------------------------------------
+    def locate(self, station_id: int) -> tuple[float, float] | None:
+        """Where a station is drawn: its reference coordinates (the ones the line shapes agree with),
+        else the coordinates its stations record carries; None if neither is known."""
+        if self.network_map is None:
+            return None
+        position = self.network_map.locate(station_id)
+        if position is not None:
+            return position
+        for line in self._stations.values():
+            station = line.get(station_id)
+            if station is not None and station.latitude is not None and station.longitude is not None:
+                return self.network_map.projection.project(station.latitude, station.longitude)
+        return None
+
+    def lines(self) -> list[str]:
+        """Known lines first in their usual order, then any other line that has stations."""
+        extra = sorted(line for line in self._stations if line not in self.line_order and self._stations[line])
+        return [*self.line_order, *extra]
+
+    def stations(self, line: str) -> list[Station]:
+        return sorted(self._stations.get(line, {}).values(), key=lambda s: (s.order, s.station_id))
+
+    def trains(self) -> list[Train]:
+        return sorted(self._trains.values(), key=lambda t: t.train_id)
+
+    def train(self, train_id: str) -> Train | None:
+        return self._trains.get(train_id)
+
+    def turnstiles(self) -> dict[int, int]:
+        return {station_id: entry.count for station_id, entry in sorted(self._turnstiles.items())}
+
+    def weather(self) -> dict[str, Any] | None:
+        if self._weather is None:
+            return None
+        return {**asdict(self._weather), "record_at": self._weather_record_ms}
+
+    def freshness(self) -> dict[str, Freshness]:
+        return {role: Freshness(f.records, f.last_record_ms, f.last_received_ms) for role, f in self._freshness.items()}
+
+    def status_rows(self) -> list[dict[str, Any]]:
+        """The seeds' status table: per line, per station in order, trains each way and entries."""
+        at: dict[tuple[str, int, str], list[str]] = {}
+        for train in self.trains():
+            at.setdefault((train.line, train.station_id, train.direction), []).append(train.train_id)
+        rows = []
+        for line in self.lines():
+            for station in self.stations(line):
+                rows.append(
+                    {
+                        "line": line,
+                        "station_id": station.station_id,
+                        "station_name": station.station_name,
+                        "order": station.order,
+                        "trains_a": at.get((line, station.station_id, "a"), []),
+                        "trains_b": at.get((line, station.station_id, "b"), []),
+                        "turnstile_entries": self._count_of(station.station_id),
+                    }
+                )
+        return rows
+
+    def _count_of(self, station_id: int) -> int | None:
+        entry = self._turnstiles.get(station_id)
+        return entry.count if entry else None
+
+    def _station_json(self, station: Station) -> dict[str, Any]:
+        return asdict(station)
+
+    def stations_json(self) -> list[dict[str, Any]]:
+        return [
+            {"line": line, "stations": [self._station_json(station) for station in self.stations(line)]}
+            for line in self.lines()
+        ]
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a browser needs to draw the page from scratch."""
+        return {
+            "seq": self.seq,
+            "table": self.status_rows(),
+            "stations": self.stations_json(),
+            "trains": [train_json(train, self.locate) for train in self.trains()],
+            "turnstiles": {str(k): v for k, v in self.turnstiles().items()},
+            "weather": self.weather(),
+        }

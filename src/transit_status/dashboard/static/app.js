@@ -1,0 +1,420 @@
+// CTA 'L' status page: draws the map once, then keeps the table, markers, weather and freshness in
+// step with the server's WebSocket (/ws): a snapshot, then updates. Every piece of data goes into
+// the DOM as text (textContent / attributes), never as markup.
+"use strict";
+
+(() => {
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const ROLE_NAMES = {
+    stations: "Stations",
+    arrivals: "Arrivals",
+    turnstile_summary: "Turnstiles",
+    weather: "Weather",
+  };
+  const STALE_AFTER_S = 120;
+
+  const model = {
+    seq: 0,
+    trains: new Map(), // train_id -> train
+    stations: new Map(), // line -> Map(station_id -> station)
+    turnstiles: new Map(), // station_id -> count
+    weather: null,
+  };
+  const lines = []; // [{line, name, colour}] in the network's order
+  const lineInfo = new Map();
+  const stationXY = new Map(); // station_id -> [x, y] from the map
+  const markers = new Map(); // train_id -> <g>
+  const cells = new Map(); // "line|station|dir" -> <td>
+  const entryCells = new Map(); // station_id -> [<td>]
+  const lineBodies = new Map(); // line -> <tbody>
+  let trainLayer = null;
+
+  const $ = (id) => document.getElementById(id);
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function svgElement(tag, attributes) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, String(value));
+    return node;
+  }
+
+  function colourOf(line) {
+    return (lineInfo.get(line) || {}).colour || "#888888";
+  }
+
+  function nameOf(line) {
+    const info = lineInfo.get(line);
+    return info ? info.name : line;
+  }
+
+  // ---- map -------------------------------------------------------------------------------------
+  async function loadMap() {
+    const response = await fetch("/api/map", { cache: "no-cache" });
+    if (!response.ok) throw new Error(`map: HTTP ${response.status}`);
+    drawMap(await response.json());
+  }
+
+  function drawMap(map) {
+    const svg = $("map");
+    svg.setAttribute("viewBox", `0 0 ${map.width} ${map.height}`);
+    svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    for (const line of map.lines) {
+      lines.push(line);
+      lineInfo.set(line.line, line);
+    }
+    const shapes = svgElement("g", { class: "shapes" });
+    for (const shape of map.shapes) {
+      const polyline = svgElement("polyline", {
+        class: `shape line-${shape.line}`,
+        points: shape.points.map((p) => `${p[0]},${p[1]}`).join(" "),
+      });
+      polyline.style.stroke = shape.colour;
+      shapes.appendChild(polyline);
+    }
+    const stations = svgElement("g", { class: "stations" });
+    for (const station of map.stations) {
+      stationXY.set(station.station_id, [station.x, station.y]);
+      const dot = svgElement("circle", { class: "station", cx: station.x, cy: station.y, r: 2.2 });
+      const title = svgElement("title");
+      title.textContent = station.name;
+      dot.appendChild(title);
+      stations.appendChild(dot);
+    }
+    trainLayer = svgElement("g", { class: "trains" });
+    svg.append(shapes, stations, trainLayer);
+
+    const legend = $("legend");
+    for (const line of map.lines) {
+      const item = element("li");
+      const swatch = element("span", "swatch");
+      swatch.style.background = line.colour;
+      item.append(swatch, element("span", null, line.name));
+      legend.appendChild(item);
+    }
+    for (const train of model.trains.values()) placeMarker(train);
+  }
+
+  function markerPoint(train) {
+    const base = train.x !== null && train.x !== undefined ? [train.x, train.y] : stationXY.get(train.station_id);
+    if (!base) return null;
+    // Spread trains sharing a station: direction a left, b right; lines stacked a little.
+    const index = lines.findIndex((line) => line.line === train.line);
+    const side = train.direction === "a" ? -4.5 : 4.5;
+    return [base[0] + side, base[1] + ((index < 0 ? 0 : index) - 3.5) * 1.6];
+  }
+
+  function placeMarker(train) {
+    if (!trainLayer) return;
+    const point = markerPoint(train);
+    let marker = markers.get(train.train_id);
+    if (!point) {
+      if (marker) marker.remove();
+      markers.delete(train.train_id);
+      return;
+    }
+    if (!marker) {
+      marker = svgElement("g", { "data-train-id": train.train_id });
+      const dot = svgElement("circle", { r: 3.6 });
+      const label = svgElement("text", { x: 5, y: 2.5 });
+      const title = svgElement("title");
+      marker.append(dot, label, title);
+      marker.style.transform = `translate(${point[0]}px, ${point[1]}px)`;
+      trainLayer.appendChild(marker);
+      markers.set(train.train_id, marker);
+    }
+    marker.setAttribute("class", `train line-${train.line} status-${train.train_status}`);
+    marker.setAttribute("data-station-id", String(train.station_id));
+    marker.setAttribute("data-x", String(point[0]));
+    marker.setAttribute("data-y", String(point[1]));
+    marker.querySelector("circle").style.fill = colourOf(train.line);
+    marker.querySelector("text").textContent = train.train_id;
+    marker.querySelector("title").textContent =
+      `${train.train_id} · ${train.route} · ${train.station_name} (${train.direction.toUpperCase()}) · ` +
+      `${train.train_status.replace(/_/g, " ")}`;
+    marker.style.transform = `translate(${point[0]}px, ${point[1]}px)`;
+  }
+
+  // ---- table -----------------------------------------------------------------------------------
+  function stationsOf(line) {
+    return [...(model.stations.get(line) || new Map()).values()].sort(
+      (a, b) => a.order - b.order || a.station_id - b.station_id,
+    );
+  }
+
+  function allLines() {
+    const known = lines.map((line) => line.line);
+    const extra = [...model.stations.keys()].filter((line) => !known.includes(line)).sort();
+    return [...known, ...extra];
+  }
+
+  function renderLine(line) {
+    const table = $("status-table");
+    let body = lineBodies.get(line);
+    const stations = stationsOf(line);
+    if (!body) {
+      body = element("tbody");
+      body.setAttribute("data-line", line);
+      lineBodies.set(line, body);
+      // Keep the tbodies in the network's line order.
+      const order = allLines();
+      const next = order.slice(order.indexOf(line) + 1).map((l) => lineBodies.get(l)).find((b) => b && b.isConnected);
+      table.insertBefore(body, next || null);
+    }
+    for (const [key, cell] of cells) if (key.startsWith(`${line}|`)) cells.delete(key);
+    for (const [sid, list] of entryCells) {
+      entryCells.set(sid, list.filter((cell) => cell.isConnected && cell.closest("tbody") !== body));
+    }
+    while (body.firstChild) body.removeChild(body.firstChild);
+    body.hidden = stations.length === 0;
+    if (stations.length) {
+      const header = element("tr", "line-header");
+      const th = element("th");
+      th.colSpan = 5;
+      const swatch = element("span", "swatch");
+      swatch.style.background = colourOf(line);
+      th.append(swatch, document.createTextNode(` ${nameOf(line)} Line · ${stations.length} stations`));
+      header.appendChild(th);
+      body.appendChild(header);
+    }
+    for (const station of stations) {
+      const row = element("tr");
+      row.setAttribute("data-station-id", String(station.station_id));
+      const lineCell = element("td", "line-cell");
+      const dot = element("span", "swatch");
+      dot.style.background = colourOf(line);
+      lineCell.append(dot, document.createTextNode(nameOf(line)));
+      const nameCell = element("td", "station-name", station.station_name);
+      const a = element("td", "dir dir-a");
+      const b = element("td", "dir dir-b");
+      const entries = element("td", "num entries");
+      row.append(lineCell, nameCell, a, b, entries);
+      body.appendChild(row);
+      cells.set(`${line}|${station.station_id}|a`, a);
+      cells.set(`${line}|${station.station_id}|b`, b);
+      if (!entryCells.has(station.station_id)) entryCells.set(station.station_id, []);
+      entryCells.get(station.station_id).push(entries);
+      renderCell(line, station.station_id, "a");
+      renderCell(line, station.station_id, "b");
+      renderEntries(station.station_id);
+    }
+    $("table-empty").hidden = [...model.stations.values()].some((m) => m.size > 0);
+  }
+
+  function renderCell(line, stationId, direction) {
+    const cell = cells.get(`${line}|${stationId}|${direction}`);
+    if (!cell) return;
+    while (cell.firstChild) cell.removeChild(cell.firstChild);
+    const here = [...model.trains.values()]
+      .filter((t) => t.line === line && t.station_id === stationId && t.direction === direction)
+      .sort((x, y) => (x.train_id < y.train_id ? -1 : 1));
+    for (const train of here) {
+      const chip = element("span", `chip status-${train.train_status}`, train.train_id);
+      if (train.train_status === "in_service") chip.style.background = colourOf(line);
+      if (train.line === "yellow" && train.train_status === "in_service") chip.style.color = "#1d232b";
+      chip.title = `${train.route} · ${train.train_status.replace(/_/g, " ")}`;
+      cell.appendChild(chip);
+    }
+  }
+
+  function renderEntries(stationId) {
+    const count = model.turnstiles.get(stationId);
+    for (const cell of entryCells.get(stationId) || []) {
+      cell.textContent = count === undefined || count === null ? "–" : Number(count).toLocaleString("en-US");
+    }
+  }
+
+  // ---- applying server messages ------------------------------------------------------------------
+  function setTrain(train) {
+    const before = model.trains.get(train.train_id);
+    model.trains.set(train.train_id, train);
+    if (before) renderCell(before.line, before.station_id, before.direction);
+    renderCell(train.line, train.station_id, train.direction);
+    placeMarker(train);
+  }
+
+  function setStation(station) {
+    if (!model.stations.has(station.line)) model.stations.set(station.line, new Map());
+    model.stations.get(station.line).set(station.station_id, station);
+    scheduleLine(station.line);
+  }
+
+  const dirtyLines = new Set();
+  let lineTimer = null;
+  function scheduleLine(line) {
+    // Many station records arrive together at start: redraw each line once per frame.
+    dirtyLines.add(line);
+    if (lineTimer === null) {
+      lineTimer = requestAnimationFrame(() => {
+        lineTimer = null;
+        for (const dirty of dirtyLines) renderLine(dirty);
+        dirtyLines.clear();
+      });
+    }
+  }
+
+  function setWeather(weather) {
+    model.weather = weather;
+    const status = $("weather-status");
+    status.classList.toggle("known", Boolean(weather));
+    if (!weather) {
+      $("weather-temp").textContent = "–";
+      status.textContent = "waiting for data";
+      return;
+    }
+    $("weather-temp").textContent = `${Number(weather.temperature).toFixed(1)} °F`;
+    status.textContent = String(weather.status).replace(/_/g, " ");
+  }
+
+  function applySnapshot(message) {
+    model.seq = message.seq;
+    model.stations.clear();
+    for (const group of message.stations) {
+      const byId = new Map();
+      for (const station of group.stations) byId.set(station.station_id, station);
+      model.stations.set(group.line, byId);
+    }
+    model.turnstiles.clear();
+    for (const [sid, count] of Object.entries(message.turnstiles)) model.turnstiles.set(Number(sid), count);
+    model.trains.clear();
+    for (const train of message.trains) model.trains.set(train.train_id, train);
+    for (const [id, marker] of markers) {
+      if (!model.trains.has(id)) {
+        marker.remove();
+        markers.delete(id);
+      }
+    }
+    for (const body of lineBodies.values()) body.remove();
+    lineBodies.clear();
+    cells.clear();
+    entryCells.clear();
+    for (const line of allLines()) renderLine(line);
+    for (const train of model.trains.values()) placeMarker(train);
+    setWeather(message.weather);
+    window.dashboard.snapshots += 1;
+  }
+
+  function applyUpdate(message) {
+    if (message.seq <= model.seq) return; // already in the snapshot
+    model.seq = message.seq;
+    switch (message.type) {
+      case "train":
+        setTrain(message.train);
+        window.dashboard.lastTrainUpdate = { ...message, received_at_browser: Date.now() };
+        break;
+      case "station":
+        setStation(message.station);
+        break;
+      case "station_removed":
+        if (model.stations.has(message.line)) model.stations.get(message.line).delete(message.station_id);
+        scheduleLine(message.line);
+        break;
+      case "turnstile":
+        if (message.count === null) model.turnstiles.delete(message.station_id);
+        else model.turnstiles.set(message.station_id, message.count);
+        renderEntries(message.station_id);
+        break;
+      case "weather":
+        setWeather(message.weather);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function formatAge(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    if (seconds < 1) return "just now";
+    if (seconds < 90) return `${Math.round(seconds)} s ago`;
+    if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+    return `${Math.round(seconds / 3600)} h ago`;
+  }
+
+  function applyStatus(message) {
+    const health = message.health;
+    const list = $("topics");
+    while (list.firstChild) list.removeChild(list.firstChild);
+    for (const [role, topic] of Object.entries(health.topics)) {
+      const stale = !topic.waiting && topic.age_s !== null && topic.age_s > STALE_AFTER_S;
+      const item = element("li");
+      item.setAttribute("data-role", role);
+      item.title = topic.topic;
+      const dot = element("span", `dot dot-${topic.waiting ? "waiting" : stale ? "stale" : topic.state}`);
+      const text = topic.waiting ? topic.text : `${topic.text} · ${formatAge(topic.age_s)}`;
+      item.append(dot, element("strong", null, ROLE_NAMES[role] || role), element("span", "topic-text", text));
+      list.appendChild(item);
+    }
+    const weather = health.topics.weather;
+    $("weather-age").textContent = weather && !weather.waiting ? formatAge(weather.age_s) : "";
+    const banner = $("banner");
+    banner.hidden = message.ok;
+    banner.textContent = message.ok ? "" : health.reason;
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      if (message.ok) setConnection("live", "ok");
+      else setConnection(health.kafka.connected ? "starting" : "no Kafka", "wait");
+    }
+  }
+
+  // ---- the socket ---------------------------------------------------------------------------------
+  let socket = null;
+  let retryMs = 500;
+
+  function setConnection(text, kind) {
+    const pill = $("connection");
+    pill.textContent = text;
+    pill.className = `pill pill-${kind}`;
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}/ws`);
+    socket.addEventListener("open", () => {
+      retryMs = 500;
+      setConnection("connected", "ok");
+    });
+    socket.addEventListener("message", (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (error) {
+        console.warn("unreadable message", error);
+        return;
+      }
+      if (message.type === "snapshot") applySnapshot(message);
+      else if (message.type === "status") applyStatus(message);
+      else applyUpdate(message);
+      window.dashboard.messages += 1;
+    });
+    socket.addEventListener("close", () => {
+      setConnection(`reconnecting in ${(retryMs / 1000).toFixed(1)} s…`, "wait");
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 5000);
+    });
+    socket.addEventListener("error", () => socket.close());
+  }
+
+  // For tests and curious people: read-only views of what the page shows.
+  window.dashboard = {
+    snapshots: 0,
+    messages: 0,
+    lastTrainUpdate: null,
+    train: (id) => model.trains.get(id) || null,
+    marker: (id) => {
+      const marker = markers.get(id);
+      return marker ? { x: Number(marker.dataset.x), y: Number(marker.dataset.y), station_id: Number(marker.dataset.stationId) } : null;
+    },
+    connected: () => socket !== null && socket.readyState === WebSocket.OPEN,
+  };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    loadMap()
+      .catch((error) => console.error("could not load the map", error))
+      .finally(connect);
+  });
+})();

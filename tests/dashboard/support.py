@@ -1,0 +1,243 @@
+"""What the dashboard tests share: real topics, real producers (Avro via the registry), a real server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from transit_status.config import Settings
+from transit_status.platform.ports import free_ports
+from transit_status.schemas import load_schema
+from transit_status.simulation.cta import load_cta_network
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class Topics:
+    stations: str
+    arrivals: str
+    summary: str
+    weather: str
+    dead_letters: str
+
+    @classmethod
+    def unique(cls) -> Topics:
+        tag = uuid.uuid4().hex[:8]
+        return cls(
+            stations=f"dash-{tag}.stations",
+            arrivals=f"dash-{tag}.arrivals",
+            summary=f"dash-{tag}.summary",
+            weather=f"dash-{tag}.weather",
+            dead_letters=f"dash-{tag}.dead-letters",
+        )
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TRANSIT_TOPIC_STATIONS": self.stations,
+            "TRANSIT_TOPIC_ARRIVALS": self.arrivals,
+            "TRANSIT_TOPIC_TURNSTILE_SUMMARY": self.summary,
+            "TRANSIT_TOPIC_WEATHER": self.weather,
+            "TRANSIT_TOPIC_DEAD_LETTERS": self.dead_letters,
+        }
+
+    def create(self, settings: Settings, partitions: int = 2) -> None:
+        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+        compacted = {"cleanup.policy": "compact"}
+        topics = [
+            NewTopic(self.stations, num_partitions=1, replication_factor=1, config=compacted),
+            NewTopic(self.arrivals, num_partitions=partitions, replication_factor=1),
+            NewTopic(self.summary, num_partitions=partitions, replication_factor=1, config=compacted),
+            NewTopic(self.weather, num_partitions=1, replication_factor=1),
+        ]
+        for future in admin.create_topics(topics, operation_timeout=15).values():
+            future.result(timeout=20)
+
+
+def network_stations() -> list[dict[str, Any]]:
+    """Stations records as Faust writes them: one per (line, station), ``order`` along the line."""
+    network = load_cta_network()
+    records: dict[tuple[str, int], dict[str, Any]] = {}
+    for route in network.routes:
+        next_order = sum(1 for line, _ in records if line == route.line)
+        for stop in route.stops:
+            key = (route.line, stop.station_id)
+            if key in records:
+                continue
+            station = network.stations[stop.station_id]
+            records[key] = {
+                "station_id": stop.station_id,
+                "station_name": station.name,
+                "line": route.line,
+                "order": next_order,
+                "stops": {"a": stop.stop_id_a, "b": stop.stop_id_b},
+                "latitude": station.latitude,
+                "longitude": station.longitude,
+            }
+            next_order += 1
+    return list(records.values())
+
+
+class Feed:
+    """Produces the dashboard's inputs like the pipeline does (JSON tables, Avro events)."""
+
+    def __init__(self, settings: Settings, topics: Topics) -> None:
+        self.topics = topics
+        self.producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 0})
+        registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+        self._avro = {
+            name: AvroSerializer(registry, load_schema(name))
+            for name in ("arrival_key", "arrival_value", "weather_key", "weather_value")
+        }
+
+    def _serialize(self, schema: str, topic: str, field: MessageField, record: dict[str, Any]) -> bytes:
+        return self._avro[schema](record, SerializationContext(topic, field))  # type: ignore[return-value]
+
+    def station(self, record: dict[str, Any]) -> None:
+        key = json.dumps({"line": record["line"], "station_id": record["station_id"]})
+        self.producer.produce(self.topics.stations, key=key.encode(), value=json.dumps(record).encode())
+
+    def summary(self, station_id: int, station_name: str, count: int) -> None:
+        value = {"station_id": station_id, "station_name": station_name, "count": count}
+        key = json.dumps({"station_id": station_id}).encode()
+        self.producer.produce(self.topics.summary, key=key, value=json.dumps(value).encode())
+
+    def arrival(
+        self,
+        train_id: str,
+        station_id: int,
+        station_name: str,
+        line: str = "red",
+        direction: str = "a",
+        status: str = "in_service",
+        route: str = "Red",
+    ) -> dict[str, Any]:
+        value = {
+            "station_id": station_id,
+            "station_name": station_name,
+            "stop_id": None,
+            "train_id": train_id,
+            "direction": direction,
+            "line": line,
+            "route": route,
+            "train_status": status,
+            "prev_station_id": None,
+            "prev_direction": None,
+            "simulated_at": now_ms(),
+            "produced_at": now_ms(),
+        }
+        topic = self.topics.arrivals
+        self.producer.produce(
+            topic,
+            key=self._serialize("arrival_key", topic, MessageField.KEY, {"train_id": train_id}),
+            value=self._serialize("arrival_value", topic, MessageField.VALUE, value),
+        )
+        return value
+
+    def weather(self, temperature: float, status: str) -> None:
+        topic = self.topics.weather
+        self.producer.produce(
+            topic,
+            key=self._serialize("weather_key", topic, MessageField.KEY, {"timestamp": now_ms()}),
+            value=self._serialize(
+                "weather_value", topic, MessageField.VALUE, {"temperature": temperature, "status": status}
+            ),
+        )
+
+    def raw(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        self.producer.produce(topic, key=key, value=value)
+
+    def flush(self) -> None:
+        assert self.producer.flush(15) == 0, "records not delivered"
+
+
+@dataclass
+class Dashboard:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def get(self, path: str, timeout: float = 5.0) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def run_dashboard(
+    settings: Settings, topics: Topics, log_dir: Path, port: int | None = None, **env: str
+) -> Iterator[Dashboard]:
+    """``python -m transit_status.dashboard`` as a real process (on a free port unless given), stopped with SIGTERM."""
+    port = port or free_ports(1, settings.host)[0]
+    environment = {
+        **os.environ,
+        **settings.as_env(),
+        **topics.env(),
+        "TRANSIT_DASHBOARD_PORT": str(port),
+        **env,
+    }
+    log_path = log_dir / f"dashboard-{port}-{uuid.uuid4().hex[:6]}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "transit_status.dashboard"],
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    dashboard = Dashboard(process, f"http://{settings.host}:{port}", log_path)
+    try:
+        wait_for(lambda: _serving(dashboard), 30, "dashboard serving HTTP", dashboard)
+        yield dashboard
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def _serving(dashboard: Dashboard) -> bool:
+    if dashboard.process.poll() is not None:
+        raise AssertionError(f"dashboard exited with {dashboard.process.returncode}:\n{dashboard.log()}")
+    try:
+        dashboard.get("/healthz", timeout=1.0)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for(
+    check: Callable[[], Any], timeout_s: float, what: str, dashboard: Dashboard | None = None, every_s: float = 0.2
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with the dashboard's log if it never does."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every_s)
+    log = f"\n--- dashboard log ---\n{dashboard.log()[-4000:]}" if dashboard else ""
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r}){log}")

@@ -1,0 +1,33 @@
+"""With no Kafka at all the dashboard still serves, says why it is not ready, and keeps retrying."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.dashboard.support import Topics, run_dashboard, wait_for
+from transit_status.platform.ports import isolated_settings
+
+
+def test_kafka_down_at_start_is_reported_and_the_dashboard_keeps_running(tmp_path: Path) -> None:
+    settings = isolated_settings(tmp_path)  # free ports: nothing listens on the Kafka port
+    with run_dashboard(settings, Topics.unique(), tmp_path) as dashboard:
+        health = wait_for(
+            lambda: (r := dashboard.get("/healthz")).status_code == 503 and "Kafka unreachable" in r.text and r,
+            30,
+            "a 503 naming Kafka",
+            dashboard,
+        )
+        body = health.json()
+        assert body["status"] == "unavailable"
+        assert body["kafka"]["connected"] is False
+        assert settings.bootstrap_servers in body["reason"] and "retrying" in body["reason"]
+        assert {t["state"] for t in body["topics"].values()} == {"unknown"}
+
+        page = dashboard.get("/")
+        assert page.status_code == 200 and 'id="banner"' in page.text
+        assert dashboard.get("/api/state").json()["health"]["kafka"]["connected"] is False
+        time.sleep(3)
+        assert dashboard.process.poll() is None, dashboard.log()
+        assert dashboard.get("/healthz").status_code == 503
+    assert dashboard.process.returncode == 0, dashboard.log()
