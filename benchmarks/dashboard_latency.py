@@ -1,0 +1,105 @@
+"""Benchmark: latency from produce to a dashboard client receiving the train update, p50/p99.
+
+Starts the whole stack (`transit-status run` minus the terminal) on free ports in a temporary state
+directory, connects to the dashboard's WebSocket like the page does, and for every pushed train
+update records `received - produced_at` (both wall clock on this one machine). Measures at the
+default simulation speed, then restarts only the simulation at a stress speed and measures again.
+
+    .venv/bin/python benchmarks/dashboard_latency.py [--seconds 60] [--stress-speed 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import websockets
+
+from transit_status.config import Settings
+from transit_status.platform.ports import isolated_settings
+from transit_status.platform.supervisor import Platform
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def collect(settings: Settings, seconds: float) -> list[float]:
+    url = f"ws://{settings.host}:{settings.dashboard_port}/ws"
+    latencies: list[float] = []
+    async with websockets.connect(url, max_size=None) as socket:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                frame = await asyncio.wait_for(socket.recv(), timeout=left)
+            except TimeoutError:
+                break
+            received_ms = time.time() * 1000
+            message = json.loads(frame)
+            if message.get("type") == "train" and message.get("live", True):
+                latencies.append(received_ms - message["train"]["produced_at"])
+    return latencies
+
+
+def summarise(name: str, speed: float, seconds: float, latencies: list[float]) -> dict[str, float | int | str]:
+    if not latencies:
+        return {"phase": name, "speed": speed, "updates": 0}
+    result = {
+        "phase": name,
+        "speed": speed,
+        "updates": len(latencies),
+        "updates_per_s": round(len(latencies) / seconds, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "max_ms": round(max(latencies), 1),
+    }
+    print(json.dumps(result))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0, help="measuring time per phase")
+    parser.add_argument("--stress-speed", type=float, default=200.0, help="simulation speed of the stress phase")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds to let the pipeline settle")
+    args = parser.parse_args()
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="transit-bench-") as state:
+        os.chmod(state, 0o755)
+        settings = isolated_settings(Path(state))
+        stack = Platform(settings, report=lambda _line: None, pipeline=True)
+        try:
+            stack.up()
+            time.sleep(args.warmup)
+            latencies = asyncio.run(collect(settings, args.seconds))
+            results.append(summarise("default", settings.simulation_speed, args.seconds, latencies))
+
+            # Restart only the simulation, faster; everything else keeps running.
+            simulation = stack.running()["simulation"].process()
+            if simulation:
+                simulation.terminate()
+                psutil.wait_procs([simulation], timeout=20)
+            stressed = settings.with_overrides(simulation_speed=args.stress_speed)
+            Platform(stressed, report=lambda _line: None, pipeline=True).up()
+            time.sleep(args.warmup)
+            latencies = asyncio.run(collect(settings, args.seconds))
+            results.append(summarise("stress", args.stress_speed, args.seconds, latencies))
+        finally:
+            stack.down()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "dashboard_latency.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

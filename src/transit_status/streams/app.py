@@ -1,0 +1,64 @@
+"""The Faust application: stations transform and exactly-once turnstile counts.
+
+``create_app(settings)`` builds a configured ``faust.App`` with both agents. Tables live in memory
+and are rebuilt from their changelog topics (``<app id>-<table>-changelog``) when a worker starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import faust
+
+from transit_status.config import Settings
+from transit_status.streams import stations, turnstiles
+from transit_status.streams.recovery import SeekThenResumeTableManager
+from transit_status.streams.topics import ensure_topics
+
+# A restarted worker (after a crash) waits for the dead one's session to expire before the
+# group rebalances: keep that short. Heartbeats must be well inside it.
+SESSION_TIMEOUT_S = 10.0
+HEARTBEAT_INTERVAL_S = 2.0
+
+
+def create_app(settings: Settings, topic_partitions: Mapping[str, int] | None = None) -> faust.App:
+    """A Faust app for ``settings``; ``topic_partitions`` (name → count) is looked up when not given.
+
+    Looking up the input topics' partition counts creates the contract topics that are missing
+    (see topics.py): each table must have exactly as many partitions as the topic it is built from.
+    """
+    if topic_partitions is None:
+        topic_partitions = ensure_topics(settings)
+    faust_dir = settings.state_dir / "faust"
+    faust_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.faust_app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        # Transactions: table changelogs, outputs and consumer offsets commit atomically; the
+        # consumer reads with isolation level read_committed (Faust sets it for exactly_once).
+        processing_guarantee="exactly_once",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        datadir=str(faust_dir),
+        # No web server: nothing here serves HTTP, and Faust's default port (6066) is never free
+        # for two workers on one host.
+        web_enabled=False,
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
+        table_standby_replicas=0,
+        key_serializer="raw",
+        value_serializer="raw",
+        # Seek input partitions to their committed offsets before fetching from them (recovery.py).
+        TableManager=SeekThenResumeTableManager,
+    )
+    stations.register(app, settings, topic_partitions[settings.stations_topic])
+    decoder = turnstiles.register(app, settings, topic_partitions[settings.topic_turnstiles])
+
+    @app.on_before_shutdown.connect
+    async def close_decoder(app: faust.App, **kwargs: object) -> None:
+        await decoder.close()
+
+    return app

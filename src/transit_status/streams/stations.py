@@ -1,0 +1,291 @@
+"""Stations transform: raw Connect rows (one per stop) → one record per (line, station).
+
+The raw topic carries one flat row of table ``stations`` per stop (a station has a stop per
+platform direction, and a stop can serve several lines). The output, compacted on
+``settings.topic_stations``, holds one record per (line, station) with the station's position on
+that line and the stop of each direction (docs/ARCHITECTURE.md).
+
+State, in Faust tables (changelogs ``<app>-<table>-changelog``):
+
+* ``station_lines``: (line, station) → the output record being merged from its stops;
+* ``stop_placements``: stop → the station, direction and lines it was last seen with, so an
+  update that moves a stop, changes its lines, or deletes it (a tombstone from Debezium) removes
+  it from the records it no longer belongs to.
+
+Reprocessing a row after a crash is harmless: every write is an absolute upsert.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import EventT, StreamT
+
+from transit_status.config import Settings
+from transit_status.streams.dead_letters import DeadLetter
+from transit_status.streams.exactly_once import delete_in_partition, send_in_transaction, set_in_partition
+
+log = logging.getLogger(__name__)
+
+JSON_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
+
+CONSUMER_NAME = "streams.stations"
+# Flag column of the raw row → the line it puts the stop on (both purple columns mean "purple").
+LINE_OF_FLAG = {
+    "red": "red",
+    "blue": "blue",
+    "green": "green",
+    "brown": "brown",
+    "purple": "purple",
+    "purple_express": "purple",
+    "yellow": "yellow",
+    "pink": "pink",
+    "orange": "orange",
+}
+REQUIRED_FIELDS = {
+    "stop_id": int,
+    "direction_id": str,
+    "station_id": int,
+    "station_name": str,
+    "latitude": (int, float),
+    "longitude": (int, float),
+    **dict.fromkeys(LINE_OF_FLAG, bool),
+}
+
+
+class BadStationRow(ValueError):
+    """A raw record that is not a stations row; the message is the dead-letter reason."""
+
+
+@dataclass(frozen=True)
+class StopRow:
+    """The parts of a raw stations row the transform uses."""
+
+    stop_id: int
+    direction_id: str
+    station_id: int
+    station_name: str
+    latitude: float
+    longitude: float
+    lines: frozenset[str]
+
+
+def load_line_orders(network_dir: Path) -> dict[tuple[str, int], int]:
+    """(line, station_id) → position on the line, from ``cta_line_sequences.csv``.
+
+    A station on several branches of a line takes its position on the first branch (in file
+    order) that contains it.
+    """
+    orders: dict[tuple[str, int], int] = {}
+    with (network_dir / "cta_line_sequences.csv").open(newline="") as sequences:
+        for row in csv.DictReader(sequences):
+            orders.setdefault((row["line"].strip().lower(), int(row["map_id"])), int(row["order"]))
+    return orders
+
+
+def parse_stop_key(key: bytes | None) -> int:
+    try:
+        decoded = json.loads(key) if key else None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadStationRow(f"key is not JSON: {error}") from None
+    if not isinstance(decoded, dict) or type(decoded.get("stop_id")) is not int:
+        raise BadStationRow('key is not {"stop_id": int}')
+    return decoded["stop_id"]
+
+
+def parse_stop_row(value: bytes) -> StopRow:
+    try:
+        row = json.loads(value)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadStationRow(f"value is not JSON: {error}") from None
+    if not isinstance(row, dict):
+        raise BadStationRow(f"value is a JSON {type(row).__name__}, not a stations row object")
+    missing = sorted(name for name in REQUIRED_FIELDS if row.get(name) is None)
+    if missing:
+        raise BadStationRow(f"stations row lacks {', '.join(missing)}")
+    wrong = sorted(
+        name
+        for name, kind in REQUIRED_FIELDS.items()
+        # bool is an int in Python: an int column must not accept true/false.
+        if not isinstance(row[name], kind) or (kind is int and isinstance(row[name], bool))
+    )
+    if wrong:
+        raise BadStationRow(f"stations row has wrongly typed {', '.join(wrong)}")
+    return StopRow(
+        stop_id=row["stop_id"],
+        direction_id=row["direction_id"].strip(),
+        station_id=row["station_id"],
+        station_name=row["station_name"],
+        latitude=float(row["latitude"]),
+        longitude=float(row["longitude"]),
+        lines=frozenset(line for flag, line in LINE_OF_FLAG.items() if row[flag]),
+    )
+
+
+def output_key(line: str, station_id: int) -> bytes:
+    return json.dumps({"line": line, "station_id": station_id}, separators=(",", ":")).encode()
+
+
+def table_key(line: str, station_id: int) -> str:
+    return f"{line}:{station_id}"
+
+
+class StationsTransform:
+    """Merges stop rows into (line, station) records; the pure part of the agent below."""
+
+    def __init__(self, line_orders: Mapping[tuple[str, int], int]) -> None:
+        self.line_orders = line_orders
+        self._warned_no_order: set[tuple[str, int]] = set()
+
+    def order_of(self, line: str, station_id: int) -> int | None:
+        order = self.line_orders.get((line, station_id))
+        if order is None and (line, station_id) not in self._warned_no_order:
+            self._warned_no_order.add((line, station_id))
+            log.warning("station %d is not in the %s line's sequence: order unknown", station_id, line)
+        return order
+
+    def apply(
+        self,
+        station_lines: Mapping[str, dict[str, Any]],
+        placement: Mapping[str, Any] | None,
+        stop_id: int,
+        row: StopRow | None,
+    ) -> tuple[dict[str, dict[str, Any] | None], dict[str, Any] | None]:
+        """Merge one stop's new state (``row``; None: deleted) into the records it touches.
+
+        Returns the changed (line, station) records by table key (None: no stop left, delete)
+        and the stop's new placement (None: forget the stop).
+        """
+        changed: dict[str, dict[str, Any] | None] = {}
+
+        def record(line: str, station_id: int) -> dict[str, Any] | None:
+            key = table_key(line, station_id)
+            if key not in changed:
+                current = station_lines.get(key)
+                changed[key] = None if current is None else {**current, "stops": dict(current["stops"])}
+            return changed[key]
+
+        # Take the stop out of every record it was in; the row below puts it back where it belongs.
+        if placement is not None:
+            for line in placement["lines"]:
+                entry = record(line, placement["station_id"])
+                if entry is not None and entry["stops"].get(placement["direction_id"]) == stop_id:
+                    del entry["stops"][placement["direction_id"]]
+        if row is not None:
+            for line in sorted(row.lines):
+                entry = record(line, row.station_id) or {"stops": {}}
+                entry.update(
+                    station_id=row.station_id,
+                    station_name=row.station_name,
+                    line=line,
+                    order=self.order_of(line, row.station_id),
+                    latitude=row.latitude,
+                    longitude=row.longitude,
+                )
+                entry["stops"][row.direction_id] = stop_id
+                changed[table_key(line, row.station_id)] = entry
+        for key, entry in changed.items():
+            if entry is not None and not entry["stops"]:
+                changed[key] = None
+        # Only what actually changed is written (and published).
+        changed = {key: entry for key, entry in changed.items() if entry != station_lines.get(key)}
+        new_placement = (
+            None
+            if row is None
+            else {"station_id": row.station_id, "direction_id": row.direction_id, "lines": sorted(row.lines)}
+        )
+        return changed, new_placement
+
+
+def output_value(entry: dict[str, Any]) -> bytes:
+    value = {
+        "station_id": entry["station_id"],
+        "station_name": entry["station_name"],
+        "line": entry["line"],
+        "order": entry["order"],
+        "stops": dict(sorted(entry["stops"].items())),
+        "latitude": entry["latitude"],
+        "longitude": entry["longitude"],
+    }
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
+    """Declare the stations topics, tables and agent on ``app``."""
+    raw_topic = app.topic(
+        settings.stations_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=raw_partitions,
+        # Connect (or topics.ensure_topics) creates it: Faust must not declare it.
+        internal=False,
+    )
+    if raw_partitions > 1:
+        # Stops of one station are merged in one table partition only if they arrive in one.
+        log.warning(
+            "%s has %d partitions: stops of one station may be merged by different workers; "
+            "run a single worker or give the topic one partition",
+            settings.stations_topic,
+            raw_partitions,
+        )
+    station_lines = app.Table("station-lines", partitions=raw_partitions, schema=JSON_SCHEMA)
+    stop_placements = app.Table("stop-placements", partitions=raw_partitions, schema=JSON_SCHEMA)
+    transform = StationsTransform(load_line_orders(settings.network_data_dir))
+
+    async def process(event: EventT) -> None:
+        message = event.message
+        try:
+            stop_id = parse_stop_key(message.key)
+            # Debezium writes a tombstone (no value) when a row is deleted.
+            row = parse_stop_row(message.value) if message.value else None
+            if row is not None and row.stop_id != stop_id:
+                raise BadStationRow(f"key stop_id {stop_id} differs from the row's stop_id {row.stop_id}")
+        except BadStationRow as error:
+            letter = DeadLetter.from_message(message, str(error), CONSUMER_NAME)
+            letter.log()
+            await send_in_transaction(
+                app,
+                message.topic,
+                message.partition,
+                settings.topic_dead_letters,
+                letter.key,
+                letter.value,
+                letter.headers(),
+            )
+            return
+        # Every write goes into the row's partition's transaction before the row is acknowledged.
+        changed, placement = transform.apply(station_lines, stop_placements.get(stop_id), stop_id, row)
+        for key, entry in changed.items():
+            line, station_id = key.split(":")
+            if entry is None:
+                await delete_in_partition(station_lines, message.partition, key)
+            else:
+                await set_in_partition(station_lines, message.partition, key, entry)
+            await send_in_transaction(
+                app,
+                message.topic,
+                message.partition,
+                settings.topic_stations,
+                output_key(line, int(station_id)),
+                None if entry is None else output_value(entry),
+            )
+        if placement is None:
+            if stop_id in stop_placements:
+                await delete_in_partition(stop_placements, message.partition, stop_id)
+        elif stop_placements.get(stop_id) != placement:
+            await set_in_partition(stop_placements, message.partition, stop_id, placement)
+
+    async def transform_stations(stream: StreamT) -> None:
+        async for event in stream.events():
+            await process(event)
+
+    app.agent(raw_topic, name="stations-transform")(transform_stations)

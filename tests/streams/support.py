@@ -1,0 +1,252 @@
+"""What the stream tests share: a real worker subprocess, real producers and read_committed readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from transit_status.config import PROJECT_ROOT, Settings
+from transit_status.platform.postgres import STATION_COLUMNS, station_rows
+from transit_status.schemas import load_schema
+
+
+def unique_settings(settings: Settings, name: str) -> Settings:
+    """``settings`` with its own app id and topics, so a test shares no state with another."""
+    run = f"{name}-{uuid.uuid4().hex[:8]}"
+    return settings.with_overrides(
+        faust_app_id=f"test-{run}",
+        stations_topic_prefix=f"test-{run}.raw.",
+        topic_stations=f"test-{run}.stations",
+        topic_turnstiles=f"test-{run}.turnstiles",
+        topic_turnstile_summary=f"test-{run}.summary",
+        topic_dead_letters=f"test-{run}.dead-letters",
+    )
+
+
+class Worker:
+    """``python -m transit_status.streams`` as a real subprocess, its output in a log file."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "transit_status.streams"],
+                env=env,
+                cwd=PROJECT_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Until the worker has joined the group and recovered its tables."""
+        deadline = time.monotonic() + timeout_s
+        ready_before = self.log().count("Worker ready")
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()[-5000:]}")
+            if self.log().count("Worker ready") > ready_before:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"worker not ready after {timeout_s} s:\n{self.log()[-5000:]}")
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no last commit."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM, and wait for a clean exit."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            raise AssertionError(f"worker ignored SIGTERM for {timeout_s} s:\n{self.log()[-3000:]}") from None
+
+
+@contextmanager
+def running_worker(settings: Settings, log_path: Path) -> Iterator[Worker]:
+    worker = Worker(settings, log_path).start()
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()
+
+
+# ---- inputs -------------------------------------------------------------------------------------
+def raw_station_rows(settings: Settings) -> list[dict[str, Any]]:
+    """The stations table's rows, as Connect (Debezium + ExtractNewRecordState) writes them."""
+    return [dict(zip(STATION_COLUMNS, row, strict=True)) for row in station_rows(settings.network_data_dir)]
+
+
+def produce_raw(settings: Settings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> None:
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    for key, value in records:
+        producer.produce(topic, key=key, value=value)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def station_record(row: dict[str, Any]) -> tuple[bytes, bytes]:
+    return json.dumps({"stop_id": row["stop_id"]}).encode(), json.dumps(row).encode()
+
+
+class TurnstileProducer:
+    """Turnstile events in Confluent Avro, serialized like the simulation producer does."""
+
+    def __init__(self, settings: Settings) -> None:
+        registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+        self.topic = settings.topic_turnstiles
+        self.key_serializer = AvroSerializer(registry, load_schema("turnstile_key"))
+        self.value_serializer = AvroSerializer(registry, load_schema("turnstile_value"))
+        self.producer = Producer(
+            {"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20, "enable.idempotence": True}
+        )
+
+    def serialize(self, station_id: int, station_name: str, at_ms: int) -> tuple[bytes, bytes]:
+        value = {
+            "station_id": station_id,
+            "station_name": station_name,
+            "line": "red",
+            "simulated_at": at_ms,
+            "produced_at": at_ms,
+        }
+        key = self.key_serializer({"station_id": station_id}, SerializationContext(self.topic, MessageField.KEY))
+        return key, self.value_serializer(value, SerializationContext(self.topic, MessageField.VALUE))  # type: ignore[return-value]
+
+    def produce(self, events: Iterable[tuple[int, str]]) -> int:
+        count = 0
+        now_ms = int(time.time() * 1000)
+        for station_id, station_name in events:
+            key, value = self.serialize(station_id, station_name, now_ms)
+            self.send(key, value)
+            count += 1
+        self.flush()
+        return count
+
+    def send(self, key: bytes | None, value: bytes | None) -> None:
+        while True:
+            try:
+                self.producer.produce(self.topic, key=key, value=value)
+                break
+            except BufferError:
+                self.producer.poll(0.1)
+        self.producer.poll(0)
+
+    def flush(self) -> None:
+        assert self.producer.flush(60) == 0
+
+
+# ---- outputs ------------------------------------------------------------------------------------
+def read_all(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[Any]:
+    """Every committed record of ``topic`` up to its end (isolation.level=read_committed)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"test-reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            # End of partition (its last stable offset, past transaction markers) is reported.
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        partitions = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.topics[topic].partitions]
+        consumer.assign(partitions)
+        at_end: set[int] = set()
+        messages: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while len(at_end) < len(partitions):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end within {timeout_s} s")
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error():
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+                continue
+            at_end.discard(message.partition())
+            messages.append(message)
+        return messages
+    finally:
+        consumer.close()
+
+
+def latest_json_by_key(settings: Settings, topic: str, **read_kwargs: Any) -> dict[str, Any]:
+    """Compacted view of a JSON topic: key (as text) → latest value (None for a tombstone)."""
+    latest: dict[str, Any] = {}
+    for message in read_all(settings, topic, **read_kwargs):
+        value = message.value()
+        latest[message.key().decode()] = None if value is None else json.loads(value)
+    return latest
+
+
+def group_lag(settings: Settings, group: str, topic: str) -> int | None:
+    """Records of ``topic`` not yet committed by consumer group ``group`` (None: nothing committed)."""
+    consumer = Consumer(
+        {"bootstrap.servers": settings.bootstrap_servers, "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        partitions = [TopicPartition(topic, p) for p in metadata.topics[topic].partitions]
+        committed = consumer.committed(partitions, timeout=10)
+        lag = 0
+        for tp in committed:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+            if tp.offset < 0:
+                if high > 0:
+                    return None
+                continue
+            lag += max(0, high - tp.offset)
+        return lag
+    finally:
+        consumer.close()
+
+
+def wait_until(condition: Any, timeout_s: float, interval_s: float = 1.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def topic_exists(settings: Settings, topic: str) -> bool:
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    return topic in admin.list_topics(timeout=10).topics

@@ -1,0 +1,118 @@
+"""The pure parts of the stream worker: merging stop rows, decoding checks, dead-letter headers."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from transit_status.config import load_settings
+from transit_status.streams.avro import UndecodableRecord, schema_id_of
+from transit_status.streams.dead_letters import DeadLetter
+from transit_status.streams.stations import (
+    BadStationRow,
+    StationsTransform,
+    StopRow,
+    load_line_orders,
+    parse_stop_row,
+    table_key,
+)
+
+BELMONT = 41320
+
+
+def stop(stop_id: int, direction: str, lines: set[str], station_id: int = BELMONT) -> StopRow:
+    return StopRow(stop_id, direction, station_id, "Belmont", 41.94, -87.65, frozenset(lines))
+
+
+def apply_all(transform: StationsTransform, rows: list[tuple[int, StopRow | None]]) -> dict[str, dict]:
+    """Fold rows into the state the tables would hold."""
+    records: dict[str, dict] = {}
+    placements: dict[int, dict] = {}
+    for stop_id, row in rows:
+        changed, placement = transform.apply(records, placements.get(stop_id), stop_id, row)
+        for key, entry in changed.items():
+            if entry is None:
+                records.pop(key, None)
+            else:
+                records[key] = entry
+        if placement is None:
+            placements.pop(stop_id, None)
+        else:
+            placements[stop_id] = placement
+    return records
+
+
+@pytest.fixture(scope="module")
+def transform() -> StationsTransform:
+    return StationsTransform(load_line_orders(load_settings().network_data_dir))
+
+
+def test_stops_of_a_station_merge_per_line_with_the_lines_order(transform: StationsTransform) -> None:
+    records = apply_all(
+        transform,
+        [
+            (30255, stop(30255, "N", {"red"})),
+            (30256, stop(30256, "S", {"red"})),
+            (30257, stop(30257, "N", {"brown", "purple"})),
+            (30258, stop(30258, "S", {"brown", "purple"})),
+        ],
+    )
+    assert set(records) == {table_key(line, BELMONT) for line in ("red", "brown", "purple")}
+    assert records[table_key("red", BELMONT)]["stops"] == {"N": 30255, "S": 30256}
+    assert records[table_key("red", BELMONT)]["order"] == 13
+    assert records[table_key("brown", BELMONT)]["order"] == 11
+    assert records[table_key("purple", BELMONT)]["stops"] == {"N": 30257, "S": 30258}
+
+
+def test_a_stop_that_leaves_a_line_or_is_deleted_leaves_its_records(transform: StationsTransform) -> None:
+    records = apply_all(
+        transform,
+        [
+            (30257, stop(30257, "N", {"brown", "purple"})),
+            (30258, stop(30258, "S", {"brown", "purple"})),
+            (30257, stop(30257, "N", {"brown"})),  # no longer a purple stop
+        ],
+    )
+    assert records[table_key("purple", BELMONT)]["stops"] == {"S": 30258}
+    assert records[table_key("brown", BELMONT)]["stops"] == {"N": 30257, "S": 30258}
+    records = apply_all(
+        transform,
+        [(30258, stop(30258, "S", {"purple"})), (30258, None)],  # created, then deleted (tombstone)
+    )
+    assert records == {}
+
+
+def test_rows_that_are_not_stations_rows_say_why() -> None:
+    with pytest.raises(BadStationRow, match="not JSON"):
+        parse_stop_row(b"{")
+    with pytest.raises(BadStationRow, match=r"lacks .*station_id"):
+        parse_stop_row(json.dumps({"stop_id": 1}).encode())
+    row = {
+        "stop_id": 1, "direction_id": "N", "station_id": "41320", "station_name": "Belmont", "latitude": 1.0,
+        "longitude": 2.0, "red": True, "blue": False, "green": False, "brown": False, "purple": False,
+        "purple_express": False, "yellow": False, "pink": False, "orange": False,
+    }  # fmt: skip
+    with pytest.raises(BadStationRow, match="wrongly typed station_id"):
+        parse_stop_row(json.dumps(row).encode())
+    assert parse_stop_row(json.dumps(row | {"station_id": 41320}).encode()).lines == {"red"}
+
+
+def test_only_confluent_framed_bytes_have_a_schema_id() -> None:
+    assert schema_id_of(struct.pack(">bI", 0, 7) + b"\x02") == 7
+    for data in (None, b"", b"\x00\x00", b"\x01\x00\x00\x00\x07\x02", b"plain text"):
+        with pytest.raises(UndecodableRecord):
+            schema_id_of(data)
+
+
+def test_dead_letters_keep_the_record_and_say_where_it_came_from() -> None:
+    letter = DeadLetter(
+        topic="t", partition=3, offset=42, key=b"k", value=b"\xff", error="bad\nvalue " * 100,
+        consumer="streams.test", original_headers=(("trace", b"1"), ("dlq.topic", b"stale")),
+    )  # fmt: skip
+    headers = dict(letter.headers())
+    assert headers["trace"] == b"1"
+    assert headers["dlq.topic"] == b"t" and headers["dlq.partition"] == b"3" and headers["dlq.offset"] == b"42"
+    assert headers["dlq.consumer"] == b"streams.test"
+    assert b"\n" not in headers["dlq.error"] and len(headers["dlq.error"].decode()) <= 300

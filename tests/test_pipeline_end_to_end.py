@@ -1,0 +1,250 @@
+"""The whole CTA pipeline on the real platform: simulation → producers → Kafka → Faust → dashboard.
+
+The simulation runs in this process for a number of simulated minutes (as fast as it can); the
+Faust worker and the dashboard are real subprocesses, exactly as `transit-status run` starts them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Producer
+
+from tests.helpers import consume
+from transit_status.config import Settings
+from transit_status.platform.connect import ensure_stations_connector
+from transit_status.platform.ports import free_ports
+from transit_status.platform.services import consumer_group_stable
+from transit_status.producers.kafka import EventProducer
+from transit_status.producers.runner import SimulationRunner
+from transit_status.producers.weather import RestProxyWeatherStation
+from transit_status.simulation import SimulationEngine, WeatherReading, network_from_settings
+from transit_status.topics import ensure_topics
+
+pytestmark = pytest.mark.platform
+
+START = datetime(2024, 4, 10, 7, 30)  # a Wednesday, Chicago time: rush hour, Purple Express running
+SEED = 7
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 90.0, interval_s: float = 0.5) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (httpx.HTTPError, ValueError) as error:
+            last = error
+        if last and not isinstance(last, Exception | Mismatch):
+            return last
+        time.sleep(interval_s)
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {last!r})"[:2000])
+
+
+@dataclass
+class Child:
+    """A pipeline process started like the supervisor starts it, with its output in a log file."""
+
+    module: str
+    settings: Settings
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-u", "-m", self.module],
+                env={**os.environ, **self.settings.as_env()},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    streams: Child
+    dashboard: Child
+    runner: SimulationRunner
+    producer: EventProducer
+
+    def api(self, path: str) -> Any:
+        response = httpx.get(f"{self.settings.dashboard_url}{path}", timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def run_minutes(self, minutes: int) -> None:
+        self.runner.run_for(timedelta(minutes=minutes))
+        assert self.producer.flush(30) == 0
+        assert not self.producer.stats.failed, self.producer.stats.failed
+
+    def expected_counts(self) -> dict[str, int]:
+        return {str(station): count for station, count in sorted(self.producer.stats.turnstiles_by_station.items())}
+
+    def expected_trains(self) -> dict[str, tuple[int, str, str]]:
+        return {
+            position.train_id: (position.station_id, position.direction, str(position.status))
+            for position in self.runner.engine.snapshot().trains
+        }
+
+    def dashboard_trains(self) -> dict[str, tuple[int, str, str]]:
+        return {t["train_id"]: (t["station_id"], t["direction"], t["train_status"]) for t in self.api("/api/trains")}
+
+    def wait_until_caught_up(self, timeout_s: float = 120.0) -> None:
+        expected_counts, expected_trains = self.expected_counts(), self.expected_trains()
+        wait_for("the dashboard's turnstile counts to equal what was produced",
+                 lambda: Mismatch.of(self.api("/api/turnstiles"), expected_counts), timeout_s)  # fmt: skip
+        wait_for("the dashboard's trains to equal the simulation's",
+                 lambda: Mismatch.of(self.dashboard_trains(), expected_trains), timeout_s)  # fmt: skip
+
+
+@dataclass
+class Mismatch:
+    """Falsy while two mappings differ; its repr says how (for the timeout message)."""
+
+    missing: int
+    extra: int
+    different: list[tuple[Any, Any, Any]]
+
+    def __bool__(self) -> bool:
+        return False
+
+    @staticmethod
+    def of(actual: dict[Any, Any], expected: dict[Any, Any]) -> bool | Mismatch:
+        if actual == expected:
+            return True
+        different = [(key, actual[key], expected[key]) for key in actual.keys() & expected.keys()
+                     if actual[key] != expected[key]]  # fmt: skip
+        return Mismatch(len(expected.keys() - actual.keys()), len(actual.keys() - expected.keys()), different[:5])
+
+
+@pytest.fixture(scope="module")
+def pipeline(platform: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    suffix = uuid.uuid4().hex[:8]
+    (dashboard_port,) = free_ports(1)
+    settings = platform.with_overrides(
+        topic_arrivals=f"e2e-arrivals-{suffix}",
+        topic_turnstiles=f"e2e-turnstiles-{suffix}",
+        topic_weather=f"e2e-weather-{suffix}",
+        topic_stations=f"e2e-stations-{suffix}",
+        topic_turnstile_summary=f"e2e-summary-{suffix}",
+        topic_dead_letters=f"e2e-dlq-{suffix}",
+        faust_app_id=f"e2e-{suffix}",
+        dashboard_port=dashboard_port,
+    )
+    ensure_topics(settings)
+    ensure_stations_connector(settings)
+    logs = tmp_path_factory.mktemp("pipeline-logs")
+    streams = Child("transit_status.streams", settings, logs / "streams.log")
+    dashboard = Child("transit_status.dashboard", settings, logs / "dashboard.log")
+    streams.start()
+    dashboard.start()
+    engine = SimulationEngine(network_from_settings(settings), start=START, seed=SEED)
+    try:
+        wait_for("the Faust worker to join its group", lambda: consumer_group_stable(settings, settings.faust_app_id))
+        wait_for("the dashboard to answer", lambda: httpx.get(f"{settings.dashboard_url}/healthz", timeout=2))
+        with EventProducer(settings) as producer, RestProxyWeatherStation(settings) as weather:
+            yield Pipeline(settings, streams, dashboard, SimulationRunner(engine, producer, weather), producer)
+    finally:
+        dashboard.stop()
+        streams.stop()
+        for child in (streams, dashboard):
+            print(f"---- {child.module} log (tail)\n" + "\n".join(child.log.read_text().splitlines()[-30:]))
+
+
+def test_dashboard_state_equals_the_simulation(pipeline: Pipeline) -> None:
+    pipeline.run_minutes(20)
+    pipeline.wait_until_caught_up()
+
+    weather = pipeline.api("/api/weather")
+    last: WeatherReading | None = pipeline.runner.last_weather
+    assert last is not None and weather["available"] is True
+    assert weather["status"] == str(last.status)
+    assert weather["temperature"] == pytest.approx(last.temperature_f, abs=0.01)  # Avro float is 32-bit
+
+    # The status table shows every line's stations in order, with the trains and entries.
+    table = pipeline.api("/api/table")
+    assert {row["line"] for row in table} == {"red", "blue", "brown", "green", "orange", "pink", "purple", "yellow"}
+    for line in {row["line"] for row in table}:
+        orders = [row["order"] for row in table if row["line"] == line]
+        assert orders == sorted(orders)
+    rows = {(row["line"], row["station_id"]): row for row in table}
+    for train in pipeline.api("/api/trains"):
+        row = rows[(train["line"], train["station_id"])]
+        assert train["train_id"] in row[f"trains_{train['direction']}"], train
+
+
+def test_dashboard_restart_brings_back_the_same_state(pipeline: Pipeline) -> None:
+    pipeline.run_minutes(3)
+    pipeline.wait_until_caught_up()
+    before = {path: pipeline.api(path) for path in ("/api/trains", "/api/turnstiles", "/api/weather", "/api/table")}
+
+    pipeline.dashboard.stop()
+    began = time.monotonic()
+    pipeline.dashboard.start()
+    after = wait_for(
+        "the restarted dashboard to rebuild its state",
+        lambda: (state := {path: pipeline.api(path) for path in before}) == before and state,
+        timeout_s=60,
+    )
+    assert after == before
+    print(f"dashboard state rebuilt in {time.monotonic() - began:.1f} s")
+
+
+def test_malformed_records_go_to_the_dead_letter_topic_and_the_pipeline_keeps_going(pipeline: Pipeline) -> None:
+    settings = pipeline.settings
+    garbage = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    garbage.produce(settings.topic_turnstiles, key=b"not avro", value=b"\x00\x00\x00\x00\x01definitely not avro")
+    garbage.produce(settings.topic_arrivals, key=b"not avro", value=b"{not even json")
+    assert garbage.flush(10) == 0
+
+    letters = consume(settings, settings.topic_dead_letters, expected=2, timeout_s=60)
+    sources = {dict(m.headers() or [])["dlq.topic"].decode() for m in letters}
+    assert sources == {settings.topic_turnstiles, settings.topic_arrivals}
+    kept = {m.value() for m in letters}
+    assert b"\x00\x00\x00\x00\x01definitely not avro" in kept and b"{not even json" in kept
+    for message in letters:
+        headers = {key: value.decode() for key, value in message.headers() or []}
+        assert headers["dlq.error"] and headers["dlq.consumer"] and headers["dlq.offset"].isdigit()
+
+    # Later good records are still processed exactly.
+    pipeline.run_minutes(2)
+    pipeline.wait_until_caught_up()
+    assert pipeline.streams.alive() and pipeline.dashboard.alive()
+
+
+def test_summary_topic_holds_exact_counts(pipeline: Pipeline) -> None:
+    settings = pipeline.settings
+    expected = pipeline.expected_counts()
+    wait_for("the dashboard to catch up", lambda: pipeline.api("/api/turnstiles") == expected)
+    latest: dict[str, int] = {}
+    for message in consume(settings, settings.topic_turnstile_summary, expected=10**9, timeout_s=10):
+        latest[str(json.loads(message.key())["station_id"])] = json.loads(message.value())["count"]
+    assert latest == expected
