@@ -144,7 +144,8 @@ class Platform:
         while waiting:
             for name, spec in list(waiting.items()):
                 if name not in children and set(spec.after) <= ready:
-                    self.report(f"  starting {name} on {self.settings.host}:{spec.port} ...")
+                    where = f" on {self.settings.host}:{spec.port}" if spec.port else ""
+                    self.report(f"  starting {name}{where} ...")
                     children[name] = self._spawn(spec)
                     started.append(name)
             for name, child in list(children.items()):
