@@ -31,7 +31,8 @@ HOSTILE_NAME = "<script>window.__xss = 1; alert(1)</script>"
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (scripts/setup-system.sh --with-browser)")
+        # A missing browser fails the run (never a silent skip): `make test` installs it.
+        pytest.fail(f"{CHROMIUM} is not installed: run `scripts/setup-system.sh --with-browser` (or `make test`)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
