@@ -45,10 +45,10 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from transit_status.config import PROJECT_ROOT, Settings
-from transit_status.platform.ports import isolated_settings
+from transit_status.platform.ports import isolated_settings, private_topics
 from transit_status.platform.supervisor import Platform
 from transit_status.schemas import load_schema
-from transit_status.streams.topics import ensure_topics
+from transit_status.topics import ensure_topics
 
 RESULTS = Path(__file__).with_name("results")
 STATIONS = 150
@@ -181,15 +181,7 @@ def measure_plain(settings: Settings, records: list[Record]) -> dict[str, Any]:
 
 # ---- the Faust worker ---------------------------------------------------------------------------
 def bench_settings(settings: Settings, name: str) -> Settings:
-    run = f"{name}-{uuid.uuid4().hex[:8]}"
-    return settings.with_overrides(
-        faust_app_id=f"bench-{run}",
-        topic_turnstiles=f"bench-{run}.turnstiles",
-        topic_turnstile_summary=f"bench-{run}.summary",
-        topic_stations=f"bench-{run}.stations",
-        topic_dead_letters=f"bench-{run}.dead-letters",
-        stations_topic_prefix=f"bench-{run}.raw.",
-    )
+    return private_topics(settings, f"bench-{name}-{uuid.uuid4().hex[:8]}")
 
 
 class Worker:

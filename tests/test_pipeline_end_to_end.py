@@ -26,7 +26,7 @@ from confluent_kafka import Producer
 from tests.helpers import consume
 from transit_status.config import Settings
 from transit_status.platform.connect import ensure_stations_connector
-from transit_status.platform.ports import free_ports
+from transit_status.platform.ports import free_ports, private_topics
 from transit_status.platform.services import consumer_group_stable
 from transit_status.producers.kafka import EventProducer
 from transit_status.producers.runner import SimulationRunner
@@ -147,17 +147,10 @@ class Mismatch:
 
 @pytest.fixture(scope="module")
 def pipeline(platform: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    suffix = uuid.uuid4().hex[:8]
     (dashboard_port,) = free_ports(1)
-    settings = platform.with_overrides(
-        topic_arrivals=f"e2e-arrivals-{suffix}",
-        topic_turnstiles=f"e2e-turnstiles-{suffix}",
-        topic_weather=f"e2e-weather-{suffix}",
-        topic_stations=f"e2e-stations-{suffix}",
-        topic_turnstile_summary=f"e2e-summary-{suffix}",
-        topic_dead_letters=f"e2e-dlq-{suffix}",
-        faust_app_id=f"e2e-{suffix}",
-        dashboard_port=dashboard_port,
+    # The raw stations topic stays Connect's: the pipeline reads the stations table through it.
+    settings = private_topics(
+        platform, f"e2e-{uuid.uuid4().hex[:8]}", shared_raw_stations=True, dashboard_port=dashboard_port
     )
     ensure_topics(settings)
     ensure_stations_connector(settings)

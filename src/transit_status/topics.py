@@ -1,19 +1,34 @@
-"""The pipeline's topics as configuration: names, partitions, replication and cleanup policy.
+"""The pipeline's contract topics (docs/ARCHITECTURE.md): names, partitions, cleanup policy, retention.
 
-Everything here derives from ``Settings``, so the three-broker cluster profile changes
+The one place that says how every contract topic is configured. Whoever starts first (the
+platform's ``prepare_streams``, the producers, the stream worker, the dashboard's dead-letter
+publisher, Kafka Connect for the raw stations topic) creates a missing topic exactly as specified
+here; an existing topic is left as it is. Faust creates its own internal topics (table changelogs,
+the leader topic) itself.
+
+Everything derives from ``Settings``, so the three-broker cluster profile changes
 ``replication_factor``/``partitions`` in its environment and nothing else.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from transit_status.config import Settings
 
+log = logging.getLogger(__name__)
+
 HOUR_MS = 3_600_000
+PLATFORM_HINT = "start the platform with `transit-status platform up`"
+
+
+class KafkaUnavailableError(RuntimeError):
+    """Kafka could not be reached (or did not answer) within the timeout."""
 
 
 @dataclass(frozen=True)
@@ -23,39 +38,96 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+def raw_stations_topic(settings: Settings) -> TopicSpec:
+    """Kafka Connect's stations topic (one row per stop). Connect creates it from this spec too.
+
+    One partition: the stations transform merges the stops of a station correctly only when they
+    arrive in one partition (streams/stations.py warns otherwise). Only the cleanup policy is set,
+    which is all Connect's ``topic.creation.default.*`` settings give it.
+    """
+    return TopicSpec(settings.stations_topic, 1, {"cleanup.policy": "compact"})
+
+
+def dead_letters_topic(settings: Settings) -> TopicSpec:
+    """One partition: low volume, read back whole (the dashboard's restart de-duplication)."""
+    return TopicSpec(
+        settings.topic_dead_letters, 1, {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * HOUR_MS)}
+    )
+
+
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
+    """Every contract topic, with the configuration the pipeline needs."""
     compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(HOUR_MS)}
     events = {"cleanup.policy": "delete", "retention.ms": str(24 * HOUR_MS)}
     return [
+        raw_stations_topic(settings),
+        # One partition like its input: one writer (the raw topic's single partition), a few
+        # hundred records, read whole by the dashboard in the order the transform wrote them.
+        TopicSpec(settings.topic_stations, 1, compacted),
         TopicSpec(settings.topic_arrivals, settings.partitions, events),
         TopicSpec(settings.topic_turnstiles, settings.partitions, events),
-        TopicSpec(settings.topic_weather, 1, events),
-        TopicSpec(settings.topic_dead_letters, 1, {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * HOUR_MS)}),
-        TopicSpec(settings.topic_stations, 1, compacted),
         TopicSpec(settings.topic_turnstile_summary, settings.partitions, compacted),
+        TopicSpec(settings.topic_weather, 1, events),
+        dead_letters_topic(settings),
     ]
 
 
-def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None, timeout_s: float = 15.0) -> list[str]:
-    """Create the topics that do not exist yet. Returns the names created."""
+def admin_client(settings: Settings) -> AdminClient:
+    # No retries forever: a missing broker must be reported, not waited for silently.
+    return AdminClient(
+        {"bootstrap.servers": settings.bootstrap_servers, "socket.connection.setup.timeout.ms": 5000, "log_level": 0}
+    )
+
+
+def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None, timeout_s: float = 15.0) -> dict[str, int]:
+    """Create the missing topics of ``specs`` (default: every contract topic); return each one's partition count.
+
+    Topics that exist are left as they are (their partition count is what the workers must follow).
+    Raises :class:`KafkaUnavailableError` when the broker does not answer within ``timeout_s``.
+    """
     specs = pipeline_topics(settings) if specs is None else specs
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
-    missing = [
-        NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=settings.replication_factor,
-                 config=spec.config)
-        for spec in specs
-        if spec.name not in existing
-    ]  # fmt: skip
-    if not missing:
-        return []
-    created = []
-    for name, future in admin.create_topics(missing, request_timeout=timeout_s).items():
-        try:
-            future.result()
-            created.append(name)
-        except KafkaException as error:
-            # Another process (a second producer, Faust) may have created it a moment ago.
-            if error.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                raise
-    return created
+    admin = admin_client(settings)
+    existing = partition_counts(admin, settings, timeout_s)
+    missing = [spec for spec in specs if spec.name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(
+                    spec.name,
+                    num_partitions=spec.partitions,
+                    replication_factor=settings.replication_factor,
+                    config=spec.config,
+                )
+                for spec in missing
+            ],
+            request_timeout=timeout_s,
+        )
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout_s)
+                log.info("created topic %s", name)
+            except KafkaException as error:
+                # Someone else (Connect, a producer, another worker) created it first: fine.
+                if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+        # A new topic reaches the broker's metadata a moment after it is created.
+        deadline = time.monotonic() + timeout_s
+        while not all(spec.name in existing for spec in specs):
+            if time.monotonic() > deadline:
+                absent = ", ".join(spec.name for spec in specs if spec.name not in existing)
+                raise KafkaUnavailableError(f"Kafka did not list the new topics {absent} within {timeout_s:.0f} s")
+            time.sleep(0.2)
+            existing = partition_counts(admin, settings, timeout_s)
+    return {spec.name: existing[spec.name] for spec in specs}
+
+
+def partition_counts(admin: AdminClient, settings: Settings, timeout_s: float) -> dict[str, int]:
+    """Partition count of every topic Kafka lists without an error."""
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as error:
+        raise KafkaUnavailableError(
+            f"Kafka did not answer at {settings.bootstrap_servers} within {timeout_s:.0f} s "
+            f"({error.args[0].str()}); {PLATFORM_HINT}"
+        ) from None
+    return {name: len(topic.partitions) for name, topic in metadata.topics.items() if topic.error is None}

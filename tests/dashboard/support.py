@@ -17,15 +17,15 @@ from typing import Any
 
 import httpx
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from transit_status.config import Settings
-from transit_status.platform.ports import free_ports
+from transit_status.platform.ports import free_ports, private_topics
 from transit_status.schemas import load_schema
 from transit_status.simulation.cta import load_cta_network
+from transit_status.topics import ensure_topics
 
 
 def now_ms() -> int:
@@ -34,43 +34,41 @@ def now_ms() -> int:
 
 @dataclass(frozen=True)
 class Topics:
-    stations: str
-    arrivals: str
-    summary: str
-    weather: str
-    dead_letters: str
+    """This test's own topics: ``settings`` with private topic names (``private_topics``)."""
+
+    settings: Settings
 
     @classmethod
-    def unique(cls) -> Topics:
-        tag = uuid.uuid4().hex[:8]
-        return cls(
-            stations=f"dash-{tag}.stations",
-            arrivals=f"dash-{tag}.arrivals",
-            summary=f"dash-{tag}.summary",
-            weather=f"dash-{tag}.weather",
-            dead_letters=f"dash-{tag}.dead-letters",
-        )
+    def unique(cls, settings: Settings) -> Topics:
+        return cls(private_topics(settings, f"dash-{uuid.uuid4().hex[:8]}"))
+
+    @property
+    def stations(self) -> str:
+        return self.settings.topic_stations
+
+    @property
+    def arrivals(self) -> str:
+        return self.settings.topic_arrivals
+
+    @property
+    def summary(self) -> str:
+        return self.settings.topic_turnstile_summary
+
+    @property
+    def weather(self) -> str:
+        return self.settings.topic_weather
+
+    @property
+    def dead_letters(self) -> str:
+        return self.settings.topic_dead_letters
 
     def env(self) -> dict[str, str]:
-        return {
-            "TRANSIT_TOPIC_STATIONS": self.stations,
-            "TRANSIT_TOPIC_ARRIVALS": self.arrivals,
-            "TRANSIT_TOPIC_TURNSTILE_SUMMARY": self.summary,
-            "TRANSIT_TOPIC_WEATHER": self.weather,
-            "TRANSIT_TOPIC_DEAD_LETTERS": self.dead_letters,
-        }
+        """The ``TRANSIT_TOPIC_*`` variables that give a dashboard these topics."""
+        return {name: value for name, value in self.settings.as_env().items() if name.startswith("TRANSIT_TOPIC_")}
 
-    def create(self, settings: Settings, partitions: int = 2) -> None:
-        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-        compacted = {"cleanup.policy": "compact"}
-        topics = [
-            NewTopic(self.stations, num_partitions=1, replication_factor=1, config=compacted),
-            NewTopic(self.arrivals, num_partitions=partitions, replication_factor=1),
-            NewTopic(self.summary, num_partitions=partitions, replication_factor=1, config=compacted),
-            NewTopic(self.weather, num_partitions=1, replication_factor=1),
-        ]
-        for future in admin.create_topics(topics, operation_timeout=15).values():
-            future.result(timeout=20)
+    def create(self, partitions: int = 2) -> None:
+        """Create the topics as the pipeline does (transit_status.topics); events and summaries with ``partitions``."""
+        ensure_topics(self.settings.with_overrides(partitions=partitions))
 
 
 def network_stations() -> list[dict[str, Any]]:

@@ -50,8 +50,8 @@ def marker_box(page: Page, train_id: str) -> dict[str, float]:
 def test_a_train_moves_on_the_live_page_and_station_names_stay_text(
     platform: Settings, browser: Browser, tmp_path: Path
 ) -> None:
-    topics = Topics.unique()
-    topics.create(platform)
+    topics = Topics.unique(platform)
+    topics.create()
     feed = Feed(platform, topics)
     stations = network_stations()
     for record in stations:

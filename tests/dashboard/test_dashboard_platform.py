@@ -30,7 +30,7 @@ def topic_states(dashboard) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def test_starts_without_topics_reports_waiting_then_reads_them_once_they_exist(
     platform: Settings, tmp_path: Path
 ) -> None:
-    topics = Topics.unique()
+    topics = Topics.unique(platform)
     with run_dashboard(platform, topics, tmp_path) as dashboard:
         health = wait_for(lambda: dashboard.get("/healthz"), 20, "a health answer", dashboard)
         body = health.json()
@@ -45,7 +45,7 @@ def test_starts_without_topics_reports_waiting_then_reads_them_once_they_exist(
             "detail": f"waiting for data on {topics.weather}",
         }
 
-        topics.create(platform)  # empty topics: loaded at once, still waiting for data
+        topics.create()  # empty topics: loaded at once, still waiting for data
         wait_for(lambda: set(topic_states(dashboard).values()) == {"live"}, 20, "all topics live", dashboard)
         assert dashboard.get("/healthz").json()["topics"]["stations"]["waiting"] is True
 
@@ -59,8 +59,8 @@ def test_starts_without_topics_reports_waiting_then_reads_them_once_they_exist(
 
 
 def test_the_api_shows_what_the_topics_hold(platform: Settings, tmp_path: Path) -> None:
-    topics = Topics.unique()
-    topics.create(platform)
+    topics = Topics.unique(platform)
+    topics.create()
     feed = Feed(platform, topics)
     for record in RED_STATIONS:
         feed.station(record)
@@ -131,8 +131,8 @@ def test_the_api_shows_what_the_topics_hold(platform: Settings, tmp_path: Path) 
 
 
 def test_a_restarted_dashboard_shows_the_same_state_within_seconds(platform: Settings, tmp_path: Path) -> None:
-    topics = Topics.unique()
-    topics.create(platform)
+    topics = Topics.unique(platform)
+    topics.create()
     feed = Feed(platform, topics)
     for record in RED_STATIONS:
         feed.station(record)
@@ -165,8 +165,8 @@ def test_a_restarted_dashboard_shows_the_same_state_within_seconds(platform: Set
 def test_a_malformed_record_is_dead_lettered_and_later_good_records_still_show(
     platform: Settings, tmp_path: Path
 ) -> None:
-    topics = Topics.unique()
-    topics.create(platform, partitions=1)
+    topics = Topics.unique(platform)
+    topics.create(partitions=1)
     feed = Feed(platform, topics)
     feed.station(RED_STATIONS[0])
     feed.raw(topics.arrivals, b"train-key", b"not avro at all")

@@ -11,7 +11,7 @@ from transit_status.platform.ports import isolated_settings
 
 def test_kafka_down_at_start_is_reported_and_the_dashboard_keeps_running(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path)  # free ports: nothing listens on the Kafka port
-    with run_dashboard(settings, Topics.unique(), tmp_path) as dashboard:
+    with run_dashboard(settings, Topics.unique(settings), tmp_path) as dashboard:
         health = wait_for(
             lambda: (r := dashboard.get("/healthz")).status_code == 503 and "Kafka unreachable" in r.text and r,
             30,

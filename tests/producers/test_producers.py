@@ -12,7 +12,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.helpers import consume
 from transit_status.config import Settings
-from transit_status.platform.ports import free_ports
+from transit_status.platform.ports import free_ports, private_topics
 from transit_status.producers.kafka import EventProducer
 from transit_status.producers.runner import SimulationRunner
 from transit_status.producers.weather import RestProxyWeatherStation, WeatherRejected, WeatherUnavailable
@@ -29,18 +29,6 @@ from transit_status.topics import ensure_topics
 pytestmark = pytest.mark.platform
 
 START = datetime(2024, 4, 10, 8, 0)  # a Wednesday morning rush, Chicago time
-
-
-def topic_settings(settings: Settings, suffix: str) -> Settings:
-    """The same stack with this test's own topics."""
-    return settings.with_overrides(
-        topic_arrivals=f"arrivals-{suffix}",
-        topic_turnstiles=f"turnstiles-{suffix}",
-        topic_weather=f"weather-{suffix}",
-        topic_stations=f"stations-{suffix}",
-        topic_turnstile_summary=f"summary-{suffix}",
-        topic_dead_letters=f"dlq-{suffix}",
-    )
 
 
 def decode(settings: Settings, topic: str, messages: list) -> list[tuple[dict, dict]]:
@@ -68,7 +56,7 @@ class Recorder:
 
 
 def test_simulated_minutes_arrive_in_kafka_as_avro_in_train_order(platform: Settings) -> None:
-    settings = topic_settings(platform, "sim")
+    settings = private_topics(platform, "sim")
     ensure_topics(settings)
     engine = SimulationEngine(network_from_settings(settings), start=START, seed=11)
     with EventProducer(settings) as producer, RestProxyWeatherStation(settings) as weather:
@@ -112,7 +100,7 @@ def test_simulated_minutes_arrive_in_kafka_as_avro_in_train_order(platform: Sett
 
 
 def test_weather_goes_through_the_rest_proxy_and_decodes(platform: Settings) -> None:
-    settings = topic_settings(platform, "weather")
+    settings = private_topics(platform, "weather")
     ensure_topics(settings)
     readings = [
         WeatherReading(temperature_f=21.5, status=WeatherStatus.WINDY, at=datetime(2024, 1, 10, 9, tzinfo=UTC)),

@@ -21,21 +21,14 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from transit_status.config import PROJECT_ROOT, Settings
+from transit_status.platform.ports import private_topics
 from transit_status.platform.postgres import STATION_COLUMNS, station_rows
 from transit_status.schemas import load_schema
 
 
 def unique_settings(settings: Settings, name: str) -> Settings:
     """``settings`` with its own app id and topics, so a test shares no state with another."""
-    run = f"{name}-{uuid.uuid4().hex[:8]}"
-    return settings.with_overrides(
-        faust_app_id=f"test-{run}",
-        stations_topic_prefix=f"test-{run}.raw.",
-        topic_stations=f"test-{run}.stations",
-        topic_turnstiles=f"test-{run}.turnstiles",
-        topic_turnstile_summary=f"test-{run}.summary",
-        topic_dead_letters=f"test-{run}.dead-letters",
-    )
+    return private_topics(settings, f"test-{name}-{uuid.uuid4().hex[:8]}")
 
 
 class Worker:

@@ -25,7 +25,7 @@ from tests.streams.support import (
 )
 from transit_status.config import Settings
 from transit_status.schemas import load_schema
-from transit_status.streams.topics import ensure_topics
+from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform
 

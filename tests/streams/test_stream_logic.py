@@ -8,8 +8,8 @@ import struct
 import pytest
 
 from transit_status.config import load_settings
+from transit_status.dead_letters import DeadLetter
 from transit_status.streams.avro import UndecodableRecord, schema_id_of
-from transit_status.streams.dead_letters import DeadLetter
 from transit_status.streams.stations import (
     BadStationRow,
     StationsTransform,

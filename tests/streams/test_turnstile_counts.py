@@ -19,7 +19,7 @@ from tests.streams.support import (
     wait_until,
 )
 from transit_status.config import Settings
-from transit_status.streams.topics import ensure_topics
+from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform
 

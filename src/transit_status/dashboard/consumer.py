@@ -391,16 +391,7 @@ class DashboardConsumer:
     def _dead_letter(self, message: Message, role: TopicRole, reason: str) -> None:
         with self._lock:
             self._dead_lettered[role] += 1
-        sent = self.dead_letters.publish(message, reason)
-        log.warning(
-            "bad record on %s[%s]@%s: %s (%s %s)",
-            message.topic(),
-            message.partition(),
-            message.offset(),
-            reason,
-            "sent to" if sent else "not sent again to",
-            self.settings.topic_dead_letters,
-        )
+        self.dead_letters.publish(message, reason)  # logs where the record was and why it is bad
 
     def _registry_unavailable(self, consumer: Consumer, message: Message, reason: str) -> None:
         if self._registry_error is None:

@@ -1,9 +1,9 @@
-"""A small dead-letter publisher: bad input records go to ``settings.topic_dead_letters`` unchanged.
+"""The dashboard's dead-letter publisher: bad input records go to ``settings.topic_dead_letters`` unchanged.
 
-The original key and value bytes are kept, with headers ``dlq.topic``, ``dlq.partition``,
-``dlq.offset``, ``dlq.error`` and ``dlq.consumer`` (docs/ARCHITECTURE.md). The dashboard re-reads
-its inputs on every start, so before its first dead letter it reads the tail of the dead-letter
-topic and skips records it already dead-lettered in an earlier run (no duplicate per restart).
+What a dead letter is (bytes, ``dlq.*`` headers, log line) lives in ``transit_status.dead_letters``.
+Specific to the dashboard: it re-reads its inputs on every start, so before its first dead letter it
+reads the tail of the dead-letter topic and skips records it already dead-lettered in an earlier run
+(no duplicate per restart); and publishing never raises into the consumer loop.
 """
 
 from __future__ import annotations
@@ -11,40 +11,19 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from transit_status.config import Settings
+from transit_status.dead_letters import DeadLetter, Origin, publish, rejected_by
+from transit_status.topics import KafkaUnavailableError, dead_letters_topic, ensure_topics
 
 log = logging.getLogger(__name__)
 
 CONSUMER_NAME = "dashboard"
-ERROR_LIMIT = 500
-"""dlq.error is a short reason; longer texts are cut."""
 DEDUP_TAIL = 5000
 """How many of the newest dead letters per partition are checked for earlier runs' copies."""
 DEDUP_BUDGET_S = 5.0
-
-
-class SourceRecord(Protocol):
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
-    def key(self) -> bytes | None: ...
-    def value(self) -> bytes | None: ...
-
-
-def dead_letter_headers(record: SourceRecord, error: str, consumer: str = CONSUMER_NAME) -> list[tuple[str, bytes]]:
-    reason = error if len(error) <= ERROR_LIMIT else error[: ERROR_LIMIT - 3] + "..."
-    return [
-        ("dlq.topic", str(record.topic()).encode()),
-        ("dlq.partition", str(record.partition()).encode()),
-        ("dlq.offset", str(record.offset()).encode()),
-        ("dlq.error", reason.encode()),
-        ("dlq.consumer", consumer.encode()),
-    ]
 
 
 class DeadLetterPublisher:
@@ -55,40 +34,35 @@ class DeadLetterPublisher:
         self.topic = settings.topic_dead_letters
         self.consumer_name = consumer
         self._producer: Producer | None = None
-        self._already_sent: set[tuple[str, int, int]] | None = None
+        self._already_sent: set[Origin] | None = None
         self.published = 0
         self.skipped_duplicates = 0
         self.failed = 0
 
-    def publish(self, record: SourceRecord, error: str) -> bool:
+    def publish(self, record: Message, error: str) -> bool:
         """Send ``record`` to the dead-letter topic; False if it was a duplicate or could not be queued."""
+        letter = DeadLetter.from_message(record, error, self.consumer_name)
         try:
             producer = self._ensure_ready()
-            identity = (str(record.topic()), int(record.partition() or 0), int(record.offset() or 0))
             assert self._already_sent is not None
-            if identity in self._already_sent:
+            if letter.origin in self._already_sent:
                 self.skipped_duplicates += 1
+                letter.log("dead-lettered by an earlier run, not sent again")
                 return False
-            producer.produce(
-                self.topic,
-                key=record.key(),
-                value=record.value(),
-                headers=dead_letter_headers(record, error, self.consumer_name),
-                on_delivery=self._on_delivery,
-            )
+            publish(producer, self.settings, letter, on_failure=self._count_failure)
             producer.poll(0)
-            self._already_sent.add(identity)
+            self._already_sent.add(letter.origin)
             self.published += 1
             return True
-        except (KafkaException, BufferError) as exc:
+        except (KafkaException, KafkaUnavailableError, BufferError) as exc:
             self.failed += 1
-            log.error("could not dead-letter %s[%s]@%s: %s", record.topic(), record.partition(), record.offset(), exc)
+            log.error(
+                "could not dead-letter %s[%s]@%s (%s): %s", letter.topic, letter.partition, letter.offset, error, exc
+            )
             return False
 
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self.failed += 1
-            log.error("dead letter to %s not delivered: %s", self.topic, error)
+    def _count_failure(self, error: KafkaError) -> None:
+        self.failed += 1
 
     def poll(self) -> None:
         if self._producer is not None:
@@ -104,7 +78,8 @@ class DeadLetterPublisher:
     # ---- setup (lazy: nothing happens until the first bad record) -----------------------------------
     def _ensure_ready(self) -> Producer:
         if self._producer is None:
-            self._ensure_topic()
+            # Brokers here do not auto-create topics: create it as topics.py specifies if it is missing.
+            ensure_topics(self.settings, [dead_letters_topic(self.settings)], timeout_s=10)
             self._already_sent = self._earlier_dead_letters()
             self._producer = Producer(
                 {
@@ -117,29 +92,9 @@ class DeadLetterPublisher:
             )
         return self._producer
 
-    def _ensure_topic(self) -> None:
-        """Create the dead-letter topic if it is missing (brokers here do not auto-create topics)."""
-        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap_servers})
-        metadata = admin.list_topics(timeout=10)
-        if self.topic in metadata.topics and metadata.topics[self.topic].error is None:
-            return
-        new = NewTopic(
-            self.topic,
-            num_partitions=1,
-            replication_factor=self.settings.replication_factor,
-            config={"cleanup.policy": "delete"},
-        )
-        try:
-            admin.create_topics([new], operation_timeout=10)[self.topic].result(timeout=15)
-            log.info("created dead-letter topic %s", self.topic)
-        except KafkaException as exc:
-            if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                return
-            raise
-
-    def _earlier_dead_letters(self) -> set[tuple[str, int, int]]:
-        """(topic, partition, offset) of this consumer's dead letters among the topic's newest records."""
-        seen: set[tuple[str, int, int]] = set()
+    def _earlier_dead_letters(self) -> set[Origin]:
+        """Where this consumer's dead letters among the topic's newest records came from."""
+        seen: set[Origin] = set()
         consumer = Consumer(
             {
                 "bootstrap.servers": self.settings.bootstrap_servers,
@@ -168,19 +123,9 @@ class DeadLetterPublisher:
                     if message.error().code() == KafkaError._PARTITION_EOF:
                         remaining.discard(message.partition())
                     continue
-                headers = {name: value for name, value in message.headers() or [] if value is not None}
-                if headers.get("dlq.consumer", b"").decode(errors="replace") != self.consumer_name:
-                    continue
-                try:
-                    seen.add(
-                        (
-                            headers["dlq.topic"].decode(),
-                            int(headers["dlq.partition"]),
-                            int(headers["dlq.offset"]),
-                        )
-                    )
-                except (KeyError, ValueError):
-                    continue
+                rejection = rejected_by(message.headers())
+                if rejection is not None and rejection[0] == self.consumer_name:
+                    seen.add(rejection[1])
             if remaining:
                 log.warning("read only part of %s's tail for duplicates within %.0fs", self.topic, DEDUP_BUDGET_S)
         except KafkaException as exc:

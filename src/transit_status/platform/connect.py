@@ -14,6 +14,7 @@ import httpx
 
 from transit_status.config import Settings
 from transit_status.platform.errors import PlatformError
+from transit_status.topics import raw_stations_topic
 
 STATIONS_CONNECTOR = "stations"
 CONNECT_HINT = "start it with `transit-status platform up`"
@@ -21,6 +22,8 @@ CONNECT_HINT = "start it with `transit-status platform up`"
 
 def stations_connector_config(settings: Settings, table: str = "stations") -> dict[str, str]:
     logical_name = settings.stations_topic_prefix.rstrip(".") or "transit"
+    # If Connect creates the topic, it creates it as topics.py specifies (ensure_topics may be first).
+    topic = raw_stations_topic(settings)
     return {
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
         "tasks.max": "1",
@@ -37,10 +40,10 @@ def stations_connector_config(settings: Settings, table: str = "stations") -> di
         "slot.name": f"transit_{table}",
         "snapshot.mode": "initial",
         "decimal.handling.mode": "double",
-        "topic.creation.default.replication.factor": "1",
-        "topic.creation.default.partitions": "1",
+        "topic.creation.default.replication.factor": str(settings.replication_factor),
+        "topic.creation.default.partitions": str(topic.partitions),
         # One row per stop_id: a compacted topic keeps the latest version of every stop forever.
-        "topic.creation.default.cleanup.policy": "compact",
+        **{f"topic.creation.default.{name}": value for name, value in topic.config.items()},
         "transforms": "unwrap,route",
         "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
         "transforms.unwrap.delete.tombstone.handling.mode": "tombstone",

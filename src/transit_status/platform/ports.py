@@ -1,4 +1,4 @@
-"""Free ports for a private stack (tests, benchmarks) that never disturbs a running one."""
+"""A private stack (tests, benchmarks) that never disturbs a running one: free ports, own topic names."""
 
 from __future__ import annotations
 
@@ -42,3 +42,19 @@ def isolated_settings(state_dir: Path, **overrides: Any) -> Settings:
     """Settings for a stack of its own: its own state directory, every port free and non-default."""
     ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS)), strict=True))
     return load_settings(state_dir=state_dir, **{**ports, **overrides})
+
+
+def private_topics(settings: Settings, suffix: str, *, shared_raw_stations: bool = False, **overrides: Any) -> Settings:
+    """``settings`` with every topic name and the Faust app id made private by ``suffix``.
+
+    Every ``topic_*`` setting, ``faust_app_id`` and the raw stations topic (``stations_topic_prefix``)
+    are renamed. ``shared_raw_stations`` keeps Kafka Connect's raw stations topic instead, for a
+    pipeline fed by the real connector. ``overrides`` are applied on top.
+    """
+    renamed: dict[str, Any] = {
+        name: f"{value}.{suffix}" for name, value in settings.model_dump().items() if name.startswith("topic_")
+    }
+    renamed["faust_app_id"] = f"{settings.faust_app_id}-{suffix}"
+    if not shared_raw_stations:
+        renamed["stations_topic_prefix"] = f"{settings.stations_topic_prefix}{suffix}."
+    return settings.with_overrides(**{**renamed, **overrides})

@@ -15,7 +15,7 @@ from transit_status.producers.kafka import EventProducer
 from transit_status.producers.runner import SimulationRunner
 from transit_status.producers.weather import RestProxyWeatherStation
 from transit_status.simulation import SimulationEngine, network_from_settings
-from transit_status.topics import ensure_topics
+from transit_status.topics import KafkaUnavailableError, ensure_topics
 
 log = logging.getLogger("transit_status.producers")
 
@@ -37,9 +37,11 @@ def main() -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         ensure_topics(settings)
+    except KafkaUnavailableError as error:
+        log.error("%s", error)
+        return 1
     except KafkaException as error:
-        log.error("Kafka is not reachable at %s (%s); start it with `transit-status platform up`",
-                  settings.bootstrap_servers, error)  # fmt: skip
+        log.error("Kafka refused to create the topics at %s (%s)", settings.bootstrap_servers, error)
         return 1
     engine = SimulationEngine(network_from_settings(settings), seed=settings.simulation_seed)
     log.info(

@@ -51,16 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     import faust
 
     from transit_status.streams.app import create_app
-    from transit_status.streams.topics import KafkaUnavailableError, ensure_topics
+    from transit_status.topics import KafkaUnavailableError, ensure_topics
 
     try:
         partitions = ensure_topics(settings, timeout_s=args.kafka_timeout)
     except KafkaUnavailableError as error:
-        log.error(
-            "Stream worker cannot start: %s. Kafka must be running first: start the platform with "
-            "`transit-status platform up`.",
-            error,
-        )
+        log.error("Stream worker cannot start: %s", error)
         return 1
     app = create_app(settings, partitions)
     log.info(

@@ -13,7 +13,7 @@ import faust
 from transit_status.config import Settings
 from transit_status.streams import stations, turnstiles
 from transit_status.streams.recovery import SeekThenResumeTableManager
-from transit_status.streams.topics import ensure_topics
+from transit_status.topics import ensure_topics
 
 # A restarted worker (after a crash) waits for the dead one's session to expire before the
 # group rebalances: keep that short. Heartbeats must be well inside it.
@@ -25,7 +25,8 @@ def create_app(settings: Settings, topic_partitions: Mapping[str, int] | None = 
     """A Faust app for ``settings``; ``topic_partitions`` (name → count) is looked up when not given.
 
     Looking up the input topics' partition counts creates the contract topics that are missing
-    (see topics.py): each table must have exactly as many partitions as the topic it is built from.
+    (see transit_status/topics.py): each table must have exactly as many partitions as the topic it
+    is built from.
     """
     if topic_partitions is None:
         topic_partitions = ensure_topics(settings)

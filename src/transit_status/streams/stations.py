@@ -29,12 +29,11 @@ import faust
 from faust.types import EventT, StreamT
 
 from transit_status.config import Settings
-from transit_status.streams.dead_letters import DeadLetter
+from transit_status.streams.dead_letters import dead_letter_in_transaction
 from transit_status.streams.exactly_once import delete_in_partition, send_in_transaction, set_in_partition
+from transit_status.streams.inputs import JSON_SCHEMA, contract_input
 
 log = logging.getLogger(__name__)
-
-JSON_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
 
 CONSUMER_NAME = "streams.stations"
 # Flag column of the raw row → the line it puts the stop on (both purple columns mean "purple").
@@ -219,16 +218,7 @@ def output_value(entry: dict[str, Any]) -> bytes:
 
 def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
     """Declare the stations topics, tables and agent on ``app``."""
-    raw_topic = app.topic(
-        settings.stations_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=raw_partitions,
-        # Connect (or topics.ensure_topics) creates it: Faust must not declare it.
-        internal=False,
-    )
+    raw_topic = contract_input(app, settings.stations_topic, raw_partitions)
     if raw_partitions > 1:
         # Stops of one station are merged in one table partition only if they arrive in one.
         log.warning(
@@ -250,17 +240,7 @@ def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
             if row is not None and row.stop_id != stop_id:
                 raise BadStationRow(f"key stop_id {stop_id} differs from the row's stop_id {row.stop_id}")
         except BadStationRow as error:
-            letter = DeadLetter.from_message(message, str(error), CONSUMER_NAME)
-            letter.log()
-            await send_in_transaction(
-                app,
-                message.topic,
-                message.partition,
-                settings.topic_dead_letters,
-                letter.key,
-                letter.value,
-                letter.headers(),
-            )
+            await dead_letter_in_transaction(app, settings, message, str(error), CONSUMER_NAME)
             return
         # Every write goes into the row's partition's transaction before the row is acknowledged.
         changed, placement = transform.apply(station_lines, stop_placements.get(stop_id), stop_id, row)

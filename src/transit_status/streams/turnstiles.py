@@ -26,12 +26,11 @@ from faust.types import EventT, StreamT
 
 from transit_status.config import Settings
 from transit_status.streams.avro import ConfluentAvroDecoder, UndecodableRecord
-from transit_status.streams.dead_letters import DeadLetter
+from transit_status.streams.dead_letters import dead_letter_in_transaction
 from transit_status.streams.exactly_once import send_in_transaction, set_in_partition
+from transit_status.streams.inputs import JSON_SCHEMA, contract_input
 
 log = logging.getLogger(__name__)
-
-JSON_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
 
 CONSUMER_NAME = "streams.turnstiles"
 # A batch is what one transaction-safe round trip pays for: bigger batches, fewer table and
@@ -112,15 +111,7 @@ class TurnstileCounter:
 
 def register(app: faust.App, settings: Settings, partitions: int) -> ConfluentAvroDecoder:
     """Declare the turnstile topic, table and agent on ``app``; returns the decoder (to close)."""
-    turnstiles = app.topic(
-        settings.topic_turnstiles,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-        internal=False,
-    )
+    turnstiles = contract_input(app, settings.topic_turnstiles, partitions)
     counts = app.Table("turnstile-counts", partitions=partitions, schema=JSON_SCHEMA)
     decoder = ConfluentAvroDecoder(settings.schema_registry_url)
     counter = TurnstileCounter(decoder)
@@ -132,17 +123,7 @@ def register(app: faust.App, settings: Settings, partitions: int) -> ConfluentAv
             try:
                 station_id, station_name = await counter.entry(message.key, message.value)
             except UndecodableRecord as error:
-                letter = DeadLetter.from_message(message, str(error), CONSUMER_NAME)
-                letter.log()
-                await send_in_transaction(
-                    app,
-                    message.topic,
-                    message.partition,
-                    settings.topic_dead_letters,
-                    letter.key,
-                    letter.value,
-                    letter.headers(),
-                )
+                await dead_letter_in_transaction(app, settings, message, str(error), CONSUMER_NAME)
                 continue
             state = changed.get(station_id) or counts.get(station_id)
             if counter.already_counted(state, message.partition, message.offset):

@@ -1,0 +1,25 @@
+"""What the agents share when they declare their inputs and tables on the Faust app."""
+
+from __future__ import annotations
+
+import faust
+from faust.types import TopicT
+
+JSON_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
+"""Table keys and values as JSON."""
+
+
+def contract_input(app: faust.App, name: str, partitions: int) -> TopicT:
+    """A contract topic read as raw bytes (the agents decode and dead-letter records themselves).
+
+    ``internal=False``: transit_status.topics (or Kafka Connect) creates it, Faust must not declare it.
+    """
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        internal=False,
+    )
