@@ -10,19 +10,16 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import uuid
 from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from tests.helpers import consume, end_offsets
+from tests.helpers import consume, create_topic, end_offsets
 from transit_status.config import Settings
 from transit_status.platform.rest_proxy import create_app
 
@@ -52,25 +49,6 @@ WEATHER_VALUE_SCHEMA = json.dumps(
 )
 WEATHER_KEY = {"timestamp": 1700000000000}
 WEATHER_VALUE = {"temperature": 71.5, "status": "sunny"}
-
-
-def create_topic(settings: Settings, partitions: int = 1, prefix: str = "rest-proxy") -> str:
-    """A new uniquely named topic whose partitions all have a leader (so offsets can be read at once)."""
-    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})  # must outlive the future
-    futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-    futures[name].result(timeout=30)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if len(end_offsets(settings, name)) == partitions:
-                return name
-        except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topic {name} did not get leaders for its {partitions} partition(s)")
-        time.sleep(0.2)
 
 
 def weather_request(**overrides: Any) -> dict[str, Any]:
