@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from transit_status.config import Settings
@@ -59,5 +60,42 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
             _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             offsets[partition] = high
         return offsets
+    finally:
+        consumer.close()
+
+
+def read_all(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[Any]:
+    """Every committed record of ``topic`` up to its end (isolation.level=read_committed)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"test-reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            # End of partition (its last stable offset, past transaction markers) is reported.
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        partitions = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.topics[topic].partitions]
+        consumer.assign(partitions)
+        at_end: set[int] = set()
+        messages: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while len(at_end) < len(partitions):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end within {timeout_s} s")
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error():
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+                continue
+            at_end.discard(message.partition())
+            messages.append(message)
+        return messages
     finally:
         consumer.close()

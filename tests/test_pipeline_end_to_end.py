@@ -23,7 +23,7 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
-from tests.helpers import consume
+from tests.helpers import consume, read_all
 from transit_status.config import Settings
 from transit_status.platform.connect import ensure_stations_connector
 from transit_status.platform.ports import free_ports, private_topics
@@ -235,9 +235,11 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_the_pipeline_keeps_go
 
 def test_summary_topic_holds_exact_counts(pipeline: Pipeline) -> None:
     settings = pipeline.settings
+    pipeline.run_minutes(2)
     expected = pipeline.expected_counts()
-    wait_for("the dashboard to catch up", lambda: pipeline.api("/api/turnstiles") == expected)
+    assert expected
+    wait_for("the dashboard to catch up", lambda: Mismatch.of(pipeline.api("/api/turnstiles"), expected))
     latest: dict[str, int] = {}
-    for message in consume(settings, settings.topic_turnstile_summary, expected=10**9, timeout_s=10):
+    for message in read_all(settings, settings.topic_turnstile_summary):
         latest[str(json.loads(message.key())["station_id"])] = json.loads(message.value())["count"]
     assert latest == expected

@@ -53,6 +53,15 @@ def settings_options(
         fail(f"invalid settings: {problems}")
 
 
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (e.g. from a process manager) ends a command like Ctrl-C does: with clean-up."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def fail(message: str, code: int = 1) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
@@ -80,11 +89,12 @@ def platform_up(ctx: typer.Context) -> None:
     """Start every service and return once all of them pass their readiness check."""
     platform = _platform(ctx)
     began = time.monotonic()
+    interrupt_on_sigterm()
     typer.echo(f"Starting the embedded platform (state in {ctx.obj.state_dir}) ...")
     try:
         started = platform.up()
     except KeyboardInterrupt:
-        fail("interrupted; nothing left running", code=130)
+        fail("interrupted; what this command started was stopped", code=130)
     except PlatformError as problem:
         fail(str(problem))
     if not started:
@@ -121,7 +131,10 @@ def platform_reset(
     """Stop everything and delete the state directory: all topics, schemas, tables and logs."""
     if not yes and not typer.confirm(f"Delete {ctx.obj.state_dir} and everything in it?"):
         raise typer.Exit(1)
-    _platform(ctx).reset()
+    try:
+        _platform(ctx).reset()
+    except PlatformError as problem:
+        fail(str(problem))
     typer.echo(f"Deleted {ctx.obj.state_dir}.")
 
 
@@ -144,11 +157,13 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Simulation seed: the same seed gives the same run.")] = None,
 ) -> None:
     """Start the platform and the CTA pipeline (simulation, Faust, dashboard); Ctrl-C stops everything."""
-    ctx.obj = ctx.obj.with_overrides(simulation_speed=speed, simulation_seed=seed)
+    try:
+        ctx.obj = ctx.obj.with_overrides(simulation_speed=speed, simulation_seed=seed)
+    except ValidationError as invalid:
+        fail(f"invalid option: {'; '.join(error['msg'] for error in invalid.errors())}")
     platform = _platform(ctx, pipeline=True)
     typer.echo(f"Starting transit-status (state in {ctx.obj.state_dir}) ...")
-    # SIGTERM (e.g. from a process manager) ends the run like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    interrupt_on_sigterm()
     try:
         platform.up()
         _print_endpoints(ctx.obj)

@@ -17,8 +17,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "TRANSIT_"
 
-Port = int
-
 
 class Settings(BaseSettings):
     """Ports, paths and credentials of the embedded platform and the pipeline."""
@@ -31,13 +29,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Reference data (one folder per network).")
     network: str = Field("cta", description="Which transit network's data to load.")
 
-    kafka_port: Port = 9092
-    kafka_controller_port: Port = 9093
-    connect_port: Port = 8083
-    schema_registry_port: Port = 8081
-    rest_proxy_port: Port = 8082
-    postgres_port: Port = 5432
-    dashboard_port: Port = 8888
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    connect_port: int = 8083
+    schema_registry_port: int = 8081
+    rest_proxy_port: int = 8082
+    postgres_port: int = 5432
+    dashboard_port: int = 8888
 
     postgres_db: str = "cta"
     postgres_user: str = "cta_admin"
@@ -120,13 +118,6 @@ class Settings(BaseSettings):
     @property
     def dashboard_url(self) -> str:
         return f"http://{self.host}:{self.dashboard_port}"
-
-    @property
-    def postgres_dsn(self) -> str:
-        return (
-            f"host={self.host} port={self.postgres_port} dbname={self.postgres_db} "
-            f"user={self.postgres_user} password={self.postgres_password}"
-        )
 
     @property
     def network_data_dir(self) -> Path:

@@ -20,6 +20,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from transit_status.config import Settings
+from transit_status.platform.errors import PlatformError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ HOUR_MS = 3_600_000
 PLATFORM_HINT = "start the platform with `transit-status platform up`"
 
 
-class KafkaUnavailableError(RuntimeError):
+class KafkaUnavailableError(PlatformError):
     """Kafka could not be reached (or did not answer) within the timeout."""
 
 

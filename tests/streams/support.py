@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from tests.helpers import read_all
 from transit_status.config import PROJECT_ROOT, Settings
 from transit_status.platform.ports import private_topics
 from transit_status.platform.postgres import STATION_COLUMNS, station_rows
@@ -161,43 +162,6 @@ class TurnstileProducer:
 
 
 # ---- outputs ------------------------------------------------------------------------------------
-def read_all(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[Any]:
-    """Every committed record of ``topic`` up to its end (isolation.level=read_committed)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"test-reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            # End of partition (its last stable offset, past transaction markers) is reported.
-            "enable.partition.eof": True,
-        }
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        partitions = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.topics[topic].partitions]
-        consumer.assign(partitions)
-        at_end: set[int] = set()
-        messages: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while len(at_end) < len(partitions):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"could not read {topic} to its end within {timeout_s} s")
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    at_end.add(message.partition())
-                continue
-            at_end.discard(message.partition())
-            messages.append(message)
-        return messages
-    finally:
-        consumer.close()
-
-
 def latest_json_by_key(settings: Settings, topic: str, **read_kwargs: Any) -> dict[str, Any]:
     """Compacted view of a JSON topic: key (as text) → latest value (None for a tombstone)."""
     latest: dict[str, Any] = {}

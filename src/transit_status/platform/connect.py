@@ -8,8 +8,6 @@ itself, and a RegexRouter renames Debezium's ``<prefix>.public.stations`` topic 
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from transit_status.config import Settings
@@ -75,14 +73,6 @@ def ensure_connector(settings: Settings, name: str, config: dict[str, str], time
     if response.status_code not in (200, 201):
         raise PlatformError(f"Kafka Connect refused connector {name!r}: {response.status_code} {response.text}")
     return response.status_code == 201
-
-
-def connector_status(settings: Settings, name: str) -> dict[str, Any] | None:
-    response = httpx.get(f"{settings.connect_url}/connectors/{name}/status", timeout=5.0)
-    if response.status_code == 404:
-        return None
-    response.raise_for_status()
-    return response.json()
 
 
 def ensure_stations_connector(settings: Settings) -> bool:

@@ -43,10 +43,13 @@ def plugin_path(settings: Settings) -> Path:
     return settings.jars_dir / CONNECT_PLUGINS
 
 
+def _complete_marker(settings: Settings) -> Path:
+    return settings.jars_dir / ".complete"
+
+
 def jars_present(settings: Settings) -> bool:
-    kafka_dir = settings.jars_dir / KAFKA_JARS
-    plugin_dir = plugin_path(settings) / DEBEZIUM_PLUGIN
-    return any(kafka_dir.glob("kafka_2.13-*.jar")) and any(plugin_dir.glob("debezium-connector-postgres-*.jar"))
+    """True once a fetch has finished (an interrupted Maven copy leaves no marker)."""
+    return _complete_marker(settings).exists()
 
 
 def fetch_jars(settings: Settings, quiet: bool = True) -> None:
@@ -65,6 +68,7 @@ def fetch_jars(settings: Settings, quiet: bool = True) -> None:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise PlatformError(f"Maven could not resolve {pom.relative_to(PROJECT_ROOT)}:\n{result.stdout[-3000:]}")
+    _complete_marker(settings).write_text("fetched by transit-status platform fetch-jars\n")
 
 
 def jvm_options(heap: str, log_dir: Path) -> list[str]:

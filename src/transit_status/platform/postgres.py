@@ -179,7 +179,11 @@ def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: R
     pgdata = data_dir(settings)
     if (pgdata / "PG_VERSION").exists():
         return False
-    pgdata.mkdir(parents=True, exist_ok=True)
+    # initdb works in a scratch directory renamed at the end: an interrupted initdb leaves no
+    # half-made cluster that a later start would take for a finished one.
+    scratch = pgdata.with_name(pgdata.name + ".initdb")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
     socket_dir(settings).mkdir(parents=True, exist_ok=True)
     if run_as.user is not None:
         ensure_traversable(settings.state_dir)
@@ -192,7 +196,7 @@ def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: R
             [
                 str(binaries.initdb),
                 "-D",
-                str(pgdata),
+                str(scratch),
                 "-U",
                 settings.postgres_user,
                 f"--pwfile={password_file.name}",
@@ -211,8 +215,10 @@ def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: R
     finally:
         os.unlink(password_file.name)
     if result.returncode != 0:
-        shutil.rmtree(pgdata, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
         raise PlatformError(f"initdb failed for PostgreSQL:\n{result.stderr.strip() or result.stdout.strip()}")
+    shutil.rmtree(pgdata, ignore_errors=True)  # an empty or half-made directory from an older version
+    scratch.rename(pgdata)
     return True
 
 

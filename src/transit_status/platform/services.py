@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psycopg
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
 from transit_status.config import Settings
 from transit_status.platform import jvm, postgres
+from transit_status.platform.errors import PlatformError
 
 # librdkafka reports every refused connection while the broker is starting; readiness polling
 # expects those, so they go to a logger nobody listens to.
@@ -98,7 +100,10 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
         return Launch(command=postgres.server_command(settings, binaries), popen_kwargs=run_as.popen_kwargs())
 
     def load_stations() -> str:
-        return f"{postgres.load_stations(settings)} stops in table stations"
+        try:
+            return f"{postgres.load_stations(settings)} stops in table stations"
+        except psycopg.Error as error:
+            raise PlatformError(f"loading the stations table into PostgreSQL failed: {error}") from error
 
     def prepare_kafka() -> Launch:
         return Launch(command=jvm.broker_command(settings, jvm.prepare_broker(settings)))
@@ -184,7 +189,8 @@ def pipeline_specs(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec(
             name="streams",
             port=0,
-            after=("kafka", "schema-registry", "connect"),
+            # The connector registered in prepare_streams reads PostgreSQL's stations table.
+            after=("kafka", "schema-registry", "connect", "postgres"),
             prepare=prepare_streams,
             is_ready=lambda: consumer_group_stable(settings, settings.faust_app_id),
         ),

@@ -12,10 +12,12 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import psutil
 
 from transit_status.config import Settings
 from transit_status.platform import jvm
-from transit_status.platform.errors import PortInUseError, ServiceFailedError
+from transit_status.platform.errors import PlatformError, PortInUseError, ServiceFailedError
 from transit_status.platform.services import ServiceSpec, health_checks, pipeline_specs, service_specs
 
 Report = Callable[[str], None]
@@ -104,22 +106,26 @@ class Platform:
         Returns False when everything was already running (nothing to do). On failure or Ctrl-C,
         stops what this call started and raises.
         """
-        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        self.settings.state_dir.chmod(0o755)
+        try:
+            self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise PlatformError(f"cannot create the state directory {self.settings.state_dir}: {error}") from error
         wanted = {spec.name for spec in self.specs}
         already = {name: record for name, record in self.running().items() if name in wanted}
         checks = health_checks(self.settings)
-        if len(already) == len(self.specs) and all(checks[name]() for name in already):
+        healthy = {name for name in already if checks[name]()}
+        if len(healthy) == len(self.specs):
             return False
         if not jvm.jars_present(self.settings):
             self.report("Fetching Kafka, Kafka Connect and Debezium jars from Maven Central (once)...")
             jvm.fetch_jars(self.settings)
         to_start = [spec for spec in self.specs if spec.name not in already]
         self._check_ports(to_start)
-        self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        # Running but not (yet) healthy, e.g. still starting from another `up`: wait for them too.
+        unready = [spec for spec in self.specs if spec.name in already and spec.name not in healthy]
         started: list[str] = []
         try:
-            self._start_in_order(to_start, ready=set(already), started=started)
+            self._start_in_order(to_start, unready, ready=healthy, started=started)
         except BaseException:
             if started:
                 self.report(f"Stopping what was started: {', '.join(started)}")
@@ -136,23 +142,31 @@ class Platform:
                         f"stop that process or choose another port (see `transit-status platform up --help`)"
                     )
 
-    def _start_in_order(self, specs: list[ServiceSpec], ready: set[str], started: list[str]) -> None:
+    def _start_in_order(
+        self, specs: list[ServiceSpec], unready: list[ServiceSpec], ready: set[str], started: list[str]
+    ) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout_s
         began = time.monotonic()
-        waiting = {spec.name: spec for spec in specs}
-        children: dict[str, subprocess.Popen[bytes]] = {}
+        waiting = {spec.name: spec for spec in [*specs, *unready]}
+        children: dict[str, Callable[[], int | None]] = {}  # name -> exit code, None while running
+        for spec in unready:
+            record = self._read_record(spec.name)
+            process = record.process() if record else None
+            children[spec.name] = lambda p=process: None if p and p.is_running() else 1  # type: ignore[misc]
         while waiting:
             for name, spec in list(waiting.items()):
                 if name not in children and set(spec.after) <= ready:
                     where = f" on {self.settings.host}:{spec.port}" if spec.port else ""
                     self.report(f"  starting {name}{where} ...")
-                    children[name] = self._spawn(spec)
-                    started.append(name)
-            for name, child in list(children.items()):
+                    # Ctrl-C waits until the child is recorded, so the clean-up always finds it.
+                    with deferred_interrupts():
+                        children[name] = self._spawn(spec).poll
+                        started.append(name)
+            for name, exit_code in list(children.items()):
                 spec = waiting[name]
-                if child.poll() is not None:
+                if (code := exit_code()) is not None:
                     raise ServiceFailedError(
-                        f"{name} exited with code {child.returncode} while starting; "
+                        f"{name} exited with code {code} while starting; "
                         f"last lines of {spec.log_file(self.settings)}:\n{tail(spec.log_file(self.settings))}"
                     )
                 if spec.is_ready():
@@ -199,6 +213,11 @@ class Platform:
         return stopped
 
     def _stop(self, specs: Iterable[ServiceSpec]) -> None:
+        # A second Ctrl-C must not abandon half-stopped services: stopping runs to the end.
+        with ignored_interrupts(self.report):
+            self._stop_each(specs)
+
+    def _stop_each(self, specs: Iterable[ServiceSpec]) -> None:
         for spec in specs:
             record = self._read_record(spec.name)
             process = record.process() if record else None
@@ -232,7 +251,41 @@ class Platform:
     def reset(self) -> None:
         """Stop everything and delete the state directory (all topics, schemas, tables, logs)."""
         self.down()
-        shutil.rmtree(self.settings.state_dir, ignore_errors=True)
+        try:
+            shutil.rmtree(self.settings.state_dir)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise PlatformError(f"could not delete all of {self.settings.state_dir}: {error}") from error
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block is done (they are delivered right after)."""
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def ignored_interrupts(report: Report) -> Iterator[None]:
+    """Ignore Ctrl-C/SIGTERM while stopping (main thread only; elsewhere signals are not ours)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def still_stopping(signum: int, frame: object) -> None:
+        report("  still stopping; please wait")
+
+    previous = {sig: signal.signal(sig, still_stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def stop_process_group(process: psutil.Process, stop_signal: int, timeout_s: float, report: Report) -> None:

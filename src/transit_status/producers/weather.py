@@ -38,9 +38,11 @@ class RestProxyWeatherStation:
     def __init__(
         self,
         settings: Settings,
-        timeout_s: float = 5.0,
-        retries: int = 3,
-        backoff_s: float = 0.5,
+        # At most ~7 s in all (3 attempts of 2 s + backoff): well inside the supervisor's stop grace period,
+        # so a hanging proxy cannot keep the simulation from flushing when asked to stop.
+        timeout_s: float = 2.0,
+        retries: int = 2,
+        backoff_s: float = 0.25,
         client: httpx.Client | None = None,
     ) -> None:
         self.url = f"{settings.rest_proxy_url}/topics/{settings.topic_weather}"
