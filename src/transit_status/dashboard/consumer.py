@@ -149,7 +149,9 @@ class DashboardConsumer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
-        self.dead_letters.close()
+            if self._thread.is_alive():
+                # It closes its own clients when its current Kafka call returns (see _run).
+                log.warning("dashboard consumer still busy after %.0f s; leaving it to finish", timeout_s)
 
     def status(self) -> ConsumerStatus:
         with self._lock:
@@ -187,6 +189,8 @@ class DashboardConsumer:
                 self._set_kafka(False, f"consumer failed: {exc}")
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
+        # Closed here, on this thread, so nothing can still be publishing a dead letter meanwhile.
+        self.dead_letters.close()
         with self._lock:
             self._running = False
 
