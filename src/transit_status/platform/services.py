@@ -44,6 +44,11 @@ class ServiceSpec:
     on_ready: Callable[[], str | None] = lambda: None
     stop_signal: int = signal.SIGTERM
     extra_ports: tuple[int, ...] = ()
+    is_healthy: Callable[[], bool] | None = None
+    """What ``status`` checks once the service is up; the readiness check unless given."""
+
+    def healthy(self) -> bool:
+        return (self.is_healthy or self.is_ready)()
 
     def log_file(self, settings: Settings) -> Path:
         return settings.logs_dir / f"{self.name}.log"
@@ -119,6 +124,7 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
             prepare=prepare_postgres,
             is_ready=lambda: postgres_is_ready(settings),
             on_ready=load_stations,
+            is_healthy=lambda: stations_loaded(settings),
             # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for every client to leave.
             stop_signal=signal.SIGINT,
         ),
@@ -209,10 +215,3 @@ def pipeline_specs(settings: Settings) -> list[ServiceSpec]:
             is_ready=lambda: True,
         ),
     ]
-
-
-def health_checks(settings: Settings) -> dict[str, Callable[[], bool]]:
-    """The checks ``status`` runs: the readiness checks, plus the stations table for PostgreSQL."""
-    checks = {spec.name: spec.is_ready for spec in [*service_specs(settings), *pipeline_specs(settings)]}
-    checks["postgres"] = lambda: stations_loaded(settings)
-    return checks

@@ -26,7 +26,7 @@ import psutil
 from transit_status.config import Settings
 from transit_status.platform import jvm
 from transit_status.platform.errors import PlatformError, PortInUseError, ServiceFailedError
-from transit_status.platform.services import ServiceSpec, health_checks, pipeline_specs, service_specs
+from transit_status.platform.services import ServiceSpec, pipeline_specs, service_specs
 
 Report = Callable[[str], None]
 POLL_INTERVAL_S = 0.2
@@ -112,8 +112,7 @@ class Platform:
             raise PlatformError(f"cannot create the state directory {self.settings.state_dir}: {error}") from error
         wanted = {spec.name for spec in self.specs}
         already = {name: record for name, record in self.running().items() if name in wanted}
-        checks = health_checks(self.settings)
-        healthy = {name for name in already if checks[name]()}
+        healthy = {spec.name for spec in self.specs if spec.name in already and spec.healthy()}
         if len(healthy) == len(self.specs):
             return False
         if not jvm.jars_present(self.settings):
@@ -229,7 +228,6 @@ class Platform:
 
     # ---- status / reset ---------------------------------------------------------------------------
     def status(self) -> list[ServiceStatus]:
-        checks = health_checks(self.settings)
         statuses = []
         for spec in self.all_specs:
             record = self._read_record(spec.name)
@@ -242,7 +240,7 @@ class Platform:
                     pid=process.pid if process else None,
                     port=spec.port,
                     running=process is not None,
-                    healthy=process is not None and checks[spec.name](),
+                    healthy=process is not None and spec.healthy(),
                     log=spec.log_file(self.settings),
                 )
             )
