@@ -9,9 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from transit_status.config import Settings
+from transit_status.config import Settings, load_settings
+from transit_status.networks import Network, load_network
 from transit_status.platform.ports import isolated_settings
 from transit_status.platform.supervisor import Platform
+
+
+@pytest.fixture(scope="session")
+def network() -> Network:
+    """The CTA network as every layer loads it (pure: no platform needed)."""
+    return load_network(load_settings(network="cta"))
 
 
 @pytest.fixture(scope="session")

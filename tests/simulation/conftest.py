@@ -1,4 +1,4 @@
-"""Shared, expensive-once fixtures: the CTA network and full simulated days."""
+"""Shared, expensive-once fixtures: full simulated days of the CTA network (``network``, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from transit_status.config import load_settings
-from transit_status.simulation import Event, Network, SimulationEngine, load_cta_network
+from transit_status.networks import Network
+from transit_status.simulation import Event, SimulationEngine
 
 WEEKDAY = date(2024, 4, 10)  # a Wednesday in April 2024, the month of the ridership data (no DST change)
 SATURDAY = date(2024, 4, 13)
@@ -23,11 +23,6 @@ class SimulatedDay:
     engine: SimulationEngine
     events: list[Event]
     cpu_seconds: float
-
-
-@pytest.fixture(scope="session")
-def network() -> Network:
-    return load_cta_network(load_settings(network="cta").network_data_dir)
 
 
 def simulate_day(network: Network, day: date, seed: int = SEED) -> SimulatedDay:

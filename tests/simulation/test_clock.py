@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transit_status.simulation import DEFAULT_SPEED, Network, SimulationClock, SimulationEngine, run_realtime
+from transit_status.networks import Network
+from transit_status.simulation import DEFAULT_SPEED, SimulationClock, SimulationEngine, run_realtime
 
 
 class FakeTime:

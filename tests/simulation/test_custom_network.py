@@ -7,17 +7,8 @@ from datetime import date, datetime
 
 import pytest
 
-from transit_status.simulation import (
-    CHICAGO_CLIMATE,
-    ArrivalEvent,
-    Line,
-    Network,
-    Route,
-    RouteStop,
-    SimulationEngine,
-    Station,
-    TurnstileEvent,
-)
+from transit_status.networks import Line, Network, Route, RouteStop, Station
+from transit_status.simulation import CHICAGO_CLIMATE, ArrivalEvent, SimulationEngine, TurnstileEvent
 
 
 def _toy(**changes: object) -> Network:
@@ -42,7 +33,9 @@ def _toy(**changes: object) -> Network:
         "day_types": ("any",),
         "day_type_of": lambda day: "any",
         "hourly_shares": tuple([1 / 24] * 24),
-        "climate": CHICAGO_CLIMATE,
+        "stops": {},
+        "services": {"toy": "toy"},
+        "shapes": (),
     }
     values.update(changes)
     return Network(**values)  # type: ignore[arg-type]
@@ -50,7 +43,7 @@ def _toy(**changes: object) -> Network:
 
 def test_a_hand_made_network_runs() -> None:
     network = _toy()
-    engine = SimulationEngine(network, start=datetime(2025, 1, 6), seed=1)
+    engine = SimulationEngine(network, start=datetime(2025, 1, 6), seed=1, climate=CHICAGO_CLIMATE)
     events = engine.step(86_400)
     arrivals = [e for e in events if isinstance(e, ArrivalEvent)]
     (plan,) = engine.route_plans

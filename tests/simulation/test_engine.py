@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from transit_status.networks import Network
 from transit_status.simulation import (
     ArrivalEvent,
-    Network,
     SimulationEngine,
     TrainStatus,
     TurnstileEvent,

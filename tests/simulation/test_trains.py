@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from transit_status.networks import Network
 from transit_status.simulation import (
     ArrivalEvent,
     BreakdownPolicy,
-    Network,
     SimulationConfig,
     SimulationEngine,
     TrainStatus,

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from transit_status.simulation import Network, TurnstileEvent
+from transit_status.networks import Network
+from transit_status.simulation import TurnstileEvent
 
 if TYPE_CHECKING:
     from .conftest import SimulatedDay

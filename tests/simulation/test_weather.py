@@ -8,7 +8,8 @@ from statistics import mean
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from transit_status.simulation import CHICAGO_CLIMATE, Network, SimulationEngine, WeatherReading, WeatherStatus
+from transit_status.networks import Network
+from transit_status.simulation import CHICAGO_CLIMATE, SimulationEngine, WeatherReading, WeatherStatus
 from transit_status.simulation.weather import WeatherModel
 
 if TYPE_CHECKING:

@@ -1,16 +1,18 @@
 """Pure simulation of a transit network (CTA 'L' first): trains, turnstiles and weather.
 
+The network itself (lines, stations, routes, ridership) is data from :mod:`transit_status.networks`;
+the weather's climate is the simulation's own (:data:`weather.CLIMATES`).
+
 No Kafka, no wall clock in the engine. Typical use::
 
-    network = load_network(settings.network, settings.network_data_dir)   # or load_cta_network()
-    engine = SimulationEngine(network, start=None, seed=0)                 # start: now
+    network = load_network(settings)                           # transit_status.networks, loaded once
+    engine = SimulationEngine(network, start=None, seed=0)     # start: now
     for batch in run_realtime(engine, SimulationClock(engine.now, speed=10.0)):
         ...  # ArrivalEvent / TurnstileEvent / WeatherReading, in time order
-    engine.snapshot()                                                        # train positions
+    engine.snapshot()                                          # train positions
 """
 
 from transit_status.simulation.clock import DEFAULT_SPEED, SimulationClock, run_realtime
-from transit_status.simulation.cta import load_cta_network
 from transit_status.simulation.engine import DEFAULT_SEED, SimulationConfig, SimulationEngine, Snapshot
 from transit_status.simulation.events import (
     ArrivalEvent,
@@ -21,21 +23,12 @@ from transit_status.simulation.events import (
     WeatherReading,
     WeatherStatus,
 )
-from transit_status.simulation.network import (
-    Line,
-    Network,
-    Route,
-    RouteStop,
-    ServiceWindow,
-    Station,
-    load_network,
-    network_from_settings,
-)
 from transit_status.simulation.trains import BreakdownPolicy, RoutePlan, TrainPosition, TrainTiming
-from transit_status.simulation.weather import CHICAGO_CLIMATE, Climate
+from transit_status.simulation.weather import CHICAGO_CLIMATE, CLIMATES, Climate, climate_of
 
 __all__ = [
     "CHICAGO_CLIMATE",
+    "CLIMATES",
     "DEFAULT_SEED",
     "DEFAULT_SPEED",
     "ArrivalEvent",
@@ -43,25 +36,17 @@ __all__ = [
     "Climate",
     "Direction",
     "Event",
-    "Line",
-    "Network",
-    "Route",
     "RoutePlan",
-    "RouteStop",
-    "ServiceWindow",
     "SimulationClock",
     "SimulationConfig",
     "SimulationEngine",
     "Snapshot",
-    "Station",
     "TrainPosition",
     "TrainStatus",
     "TrainTiming",
     "TurnstileEvent",
     "WeatherReading",
     "WeatherStatus",
-    "load_cta_network",
-    "load_network",
-    "network_from_settings",
+    "climate_of",
     "run_realtime",
 ]

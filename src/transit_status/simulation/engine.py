@@ -1,6 +1,6 @@
 """The pure simulation engine: no wall clock, no I/O, no Kafka.
 
-    engine = SimulationEngine(load_cta_network(), start=datetime(2024, 4, 10, 8, 0), seed=7)
+    engine = SimulationEngine(load_network(settings), start=datetime(2024, 4, 10, 8, 0), seed=7)
     events = engine.advance(to=datetime(2024, 4, 10, 8, 5))  # everything in [08:00, 08:05) local
     events += engine.step(30)                                 # and the next 30 simulated seconds
     engine.snapshot().trains                                  # where every train is now
@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
 
+from transit_status.networks.model import Network
 from transit_status.simulation.events import Event, WeatherReading
-from transit_status.simulation.network import Network
 from transit_status.simulation.timebase import TimeBase
 from transit_status.simulation.trains import BreakdownPolicy, Fleet, RoutePlan, TrainPosition, TrainTiming
 from transit_status.simulation.turnstiles import TurnstileModel
-from transit_status.simulation.weather import WeatherModel
+from transit_status.simulation.weather import Climate, WeatherModel, climate_of
 
 DEFAULT_SEED = 0
 
@@ -60,9 +60,10 @@ class SimulationEngine:
         start: datetime | None = None,
         seed: int = DEFAULT_SEED,
         config: SimulationConfig | None = None,
+        climate: Climate | None = None,
     ) -> None:
         """``start``: an aware datetime, or a naive one read as the network's local time (default:
-        now, to the second)."""
+        now, to the second). ``climate``: default, the one :data:`weather.CLIMATES` has for the network."""
         self.network = network
         self.seed = seed
         self.config = config or SimulationConfig()
@@ -73,7 +74,7 @@ class SimulationEngine:
         self._turnstiles = TurnstileModel(
             network, self._time, seed, self.config.turnstile_tick_s, self.config.turnstile_noise
         )
-        self._weather = WeatherModel(network.climate, seed)
+        self._weather = WeatherModel(climate or climate_of(network.name), seed)
         self._latest_weather: WeatherReading | None = None
         self._next_weather = 0.0
         self._first_hour: float | None = None

@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
 
-Direction = Literal["a", "b"]
-"""'a' = outbound from a route's first station towards its last, 'b' = the return (the seeds' convention)."""
+from transit_status.networks.model import Direction
 
 DIRECTIONS: tuple[Direction, Direction] = ("a", "b")
 

@@ -31,8 +31,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
+from transit_status.networks.model import Network, Route, Station
 from transit_status.simulation.events import ArrivalEvent, Direction, TrainStatus
-from transit_status.simulation.network import Network, Route, Station
 from transit_status.simulation.timebase import TimeBase
 
 

@@ -25,8 +25,8 @@ import random
 from collections import deque
 from operator import itemgetter
 
+from transit_status.networks.model import Network
 from transit_status.simulation.events import TurnstileEvent
-from transit_status.simulation.network import Network
 from transit_status.simulation.timebase import TimeBase
 
 

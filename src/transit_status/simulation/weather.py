@@ -90,6 +90,17 @@ CHICAGO_CLIMATE = Climate(
     windy_weight=(0.14, 0.14, 0.16, 0.16, 0.12, 0.08, 0.06, 0.06, 0.08, 0.11, 0.13, 0.14),
 )
 
+CLIMATES: dict[str, Climate] = {"cta": CHICAGO_CLIMATE}
+"""Network name -> the climate its weather station reports (weather is not network data)."""
+
+
+def climate_of(network_name: str) -> Climate:
+    try:
+        return CLIMATES[network_name]
+    except KeyError:
+        raise ValueError(f"no climate for network {network_name!r}: add one to CLIMATES or pass one") from None
+
+
 # Status offsets (°F) on top of the curve; only applied in daylight for 'sunny'.
 _STATUS_OFFSET_F = {
     WeatherStatus.SUNNY: 1.5,

@@ -1,4 +1,4 @@
-"""The CTA network as built from data/cta: lines, routes, platforms, ridership, calendar."""
+"""The CTA network as built from data/cta: lines, routes, platforms, stops, shapes, ridership, calendar."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from transit_status.config import load_settings
-from transit_status.simulation import Network, load_network
-from transit_status.simulation.cta import cta_day_type, read_hourly_shares
+from transit_status.networks import Network, load_network, load_network_from
+from transit_status.networks.cta import cta_day_type, read_hourly_shares
 
 DATA = load_settings(network="cta").network_data_dir
 
@@ -174,6 +174,56 @@ def test_cta_day_types(day: date, day_type: str) -> None:
 
 
 def test_networks_are_loaded_by_name() -> None:
-    assert load_network("cta", DATA).name == "cta"
+    assert load_network_from("cta", DATA).name == "cta"
     with pytest.raises(ValueError, match="unknown network"):
-        load_network("atlantis", DATA)
+        load_network_from("atlantis", DATA)
+
+
+def test_every_platform_is_a_stop_with_its_services(network: Network) -> None:
+    rows = _rows("cta_l_stops_full.csv")
+    assert len(network.stops) == len(rows) == 300
+    assert list(network.stops) == sorted(network.stops)
+    assert set(network.services) == {
+        "red",
+        "blue",
+        "green",
+        "brown",
+        "purple",
+        "purple_express",
+        "yellow",
+        "pink",
+        "orange",
+    }
+    assert network.services["purple_express"] == "purple"
+    howard_south = network.stops[30174]
+    assert (howard_south.station_id, howard_south.direction_id, howard_south.station_name) == (40900, "S", "Howard")
+    assert howard_south.services == {"red"}
+    assert network.stops[30294].services == frozenset()  # Sheridan's express platforms, every flag false
+    assert {stop.stop_id for stop in network.stops_of(41320)} == {30255, 30256, 30257, 30258}
+    # Coordinates are per stop: Roosevelt's platforms differ; the station takes its first stop's.
+    roosevelt = network.stops_of(41400)
+    assert len({(stop.latitude, stop.longitude) for stop in roosevelt}) == 2
+    assert network.stations[41400].latitude == roosevelt[0].latitude
+
+
+def test_line_shapes_for_the_map(network: Network) -> None:
+    assert len(network.shapes) == 9
+    assert {shape.line for shape in network.shapes} == set(network.line_ids)
+    ranks = [network.line_ids.index(shape.line) for shape in network.shapes]
+    assert ranks == sorted(ranks)
+    assert sum(len(shape.points) for shape in network.shapes) == len(_rows("cta_line_shapes.csv"))
+
+
+def test_line_orders_take_the_first_branch_that_calls(network: Network) -> None:
+    orders = network.line_orders()
+    assert orders[("purple", 40900)] == 8  # Howard on Linden-Howard, the first purple route
+    assert orders[("purple", 41320)] == 10  # Belmont: Express only
+    assert orders[("green", 40720)] == 27  # Cottage Grove branch only
+    assert orders[("yellow", 40900)] == 0
+    assert len({(line, station) for line, station in orders}) == len(orders)
+
+
+def test_the_settings_choose_the_network() -> None:
+    assert load_network(load_settings(network="cta")).name == "cta"
+    with pytest.raises(ValueError, match="unknown network 'tfl'"):
+        load_network(load_settings(network="tfl"))

@@ -1,10 +1,12 @@
-"""A transit network as plain data. The engine only ever sees a :class:`Network`.
+"""A transit network as plain data, loaded once per process by its loader (see ``networks/__init__.py``).
 
-A network has lines (a colour, a train-id prefix), routes (one ordered station sequence each, with
-the distance of every station from the first and the real platform stop id per direction),
-stations (name, coordinates, which lines serve them, average daily entries per day type), an
-hourly ridership profile, a day-type rule for its calendar and a climate. Each city supplies a
-loader that builds one from its own data files (``cta.load_cta_network`` for Chicago).
+A network has lines (a colour, a train-id prefix), stops (one platform each: the station it belongs
+to, the way it faces, the services that may call there), stations (name, coordinates, which lines
+serve them, average daily entries per day type), routes (one ordered station sequence each, with
+the distance of every station from the first and the platform stop id per direction), line shapes
+for drawing the map, and the network's calendar (day types, the rule that picks one for a date, the
+hourly share of a day's entries). Every layer reads the same object: PostgreSQL's initial stations
+table, the simulation, the stations transform and the dashboard's map.
 
 Directions follow the seeds: 'a' runs from a route's first station to its last, 'b' comes back.
 """
@@ -15,15 +17,11 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from transit_status.simulation.events import Direction
-from transit_status.simulation.weather import Climate
-
-if TYPE_CHECKING:
-    from transit_status.config import Settings
+Direction = Literal["a", "b"]
+"""'a' along a route's station order (from its first station), 'b' back towards it."""
 
 DayTypeRule = Callable[[date], str]
 
@@ -50,6 +48,35 @@ class Station:
     """Line ids of the routes that call here, in the network's line order."""
     daily_entries: Mapping[str, float]
     """Average entries per day, by day type (see :attr:`Network.day_types`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """One platform of a station: trains calling here go one way."""
+
+    stop_id: int
+    station_id: int
+    direction_id: str
+    """The compass letter (N, S, E, W) trains leaving this platform head to."""
+    name: str
+    """e.g. 'Howard (95th-bound)'."""
+    station_name: str
+    station_descriptive_name: str
+    services: frozenset[str]
+    """Services that may call here (keys of :attr:`Network.services`)."""
+    accessible: bool
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class LineShape:
+    """The track of a line (or one branch of it) as drawn on the map."""
+
+    line: str
+    branch: str
+    points: tuple[tuple[float, float], ...]
+    """(latitude, longitude) in drawing order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +151,18 @@ class Network:
     lines: tuple[Line, ...]
     routes: tuple[Route, ...]
     stations: Mapping[int, Station]
+    """By station id, in ascending order."""
+    stops: Mapping[int, Stop]
+    """Every platform, by stop id in ascending order; also those no route uses."""
+    services: Mapping[str, str]
+    """Service -> the line it runs on; a line may have several (Chicago's Purple Line and its Express)."""
+    shapes: tuple[LineShape, ...]
+    """Drawing order: by line (network order), then branch."""
     day_types: tuple[str, ...]
     day_type_of: DayTypeRule
     """Which day type a local calendar date is (e.g. holidays count as Sundays)."""
     hourly_shares: tuple[float, ...]
     """Share of a day's entries in each local hour 0-23; sums to 1."""
-    climate: Climate
 
     def __post_init__(self) -> None:
         line_ids = [line.line_id for line in self.lines]
@@ -142,6 +175,15 @@ class Network:
             missing = [sid for sid in route.station_ids if sid not in self.stations]
             if missing:
                 raise ValueError(f"route {route.route_id} calls at unknown stations {missing}")
+        for stop in self.stops.values():
+            if stop.station_id not in self.stations:
+                raise ValueError(f"stop {stop.stop_id} belongs to unknown station {stop.station_id}")
+            unknown_services = stop.services - set(self.services)
+            if unknown_services:
+                raise ValueError(f"stop {stop.stop_id} has unknown services {sorted(unknown_services)}")
+        for service, line_id in self.services.items():
+            if line_id not in line_ids:
+                raise ValueError(f"service {service!r} runs on unknown line {line_id!r}")
         for station in self.stations.values():
             absent = set(self.day_types) - set(station.daily_entries)
             if absent:
@@ -165,6 +207,26 @@ class Network:
     def routes_of(self, line_id: str) -> tuple[Route, ...]:
         return tuple(route for route in self.routes if route.line == line_id)
 
+    @property
+    def line_ids(self) -> tuple[str, ...]:
+        """Line ids in the network's order (the order lines are listed and drawn in)."""
+        return tuple(line.line_id for line in self.lines)
+
+    def stops_of(self, station_id: int) -> tuple[Stop, ...]:
+        return tuple(stop for stop in self.stops.values() if stop.station_id == station_id)
+
+    def line_orders(self) -> dict[tuple[str, int], int]:
+        """(line, station_id) -> the station's position on that line.
+
+        A station on several routes of a line (branches) takes its position on the first route
+        (in network order) that calls there.
+        """
+        orders: dict[tuple[str, int], int] = {}
+        for route in self.routes:
+            for position, station_id in enumerate(route.station_ids):
+                orders.setdefault((route.line, station_id), position)
+        return orders
+
 
 def _unique(what: str, values: list[str]) -> None:
     seen: set[str] = set()
@@ -172,26 +234,3 @@ def _unique(what: str, values: list[str]) -> None:
         if value in seen:
             raise ValueError(f"duplicate {what} {value!r}")
         seen.add(value)
-
-
-NETWORK_LOADERS: dict[str, str] = {"cta": "transit_status.simulation.cta:load_cta_network"}
-"""Network name -> 'module:function' taking the network's data folder (imported on demand)."""
-
-
-def load_network(name: str, data_dir: Path) -> Network:
-    """Build network ``name`` (e.g. 'cta') from its data folder."""
-    import importlib
-
-    try:
-        target = NETWORK_LOADERS[name]
-    except KeyError:
-        known = ", ".join(sorted(NETWORK_LOADERS))
-        raise ValueError(f"unknown network {name!r} (known: {known})") from None
-    module_name, _, function_name = target.partition(":")
-    loader: Callable[[Path], Network] = getattr(importlib.import_module(module_name), function_name)
-    return loader(data_dir)
-
-
-def network_from_settings(settings: Settings) -> Network:
-    """The network the settings select (``settings.network`` from ``settings.network_data_dir``)."""
-    return load_network(settings.network, settings.network_data_dir)

@@ -1,15 +1,19 @@
 """The CTA 'L' network, built from the files in ``data/cta/`` (see ``data/cta/README.md``).
 
+* Stops: ``cta_l_stops_full.csv``, all 300 platforms, with their service flags (RED, BLUE, G, BRN,
+  P for Purple Local, Pexp for Purple Express, Y, Pnk, O) as services ``red`` ... ``purple_express``
+  (the stations table's column names); both purple services run on the ``purple`` line.
+* Shapes: ``cta_line_shapes.csv`` (the GTFS rail shapes), for drawing the map.
+
 * Routes: one per (line, branch) sequence of ``cta_line_sequences.csv`` (order, ``along_shape_km``).
   Loop lines (Brown, Orange, Pink, Purple Express) end at their last Loop stop: direction 'a' runs
   out to it, the train turns there and 'b' runs back through the same stations in reverse order.
 * Stations: ``cta_l_stops_full.csv`` (MAP_ID = station_id, STATION_NAME, coordinates); entries per
   day type from ``cta_ridership_monthly.csv`` (April 2024 averages).
-* Platform stop ids, rule: a route may use the station's platforms flagged for it (RED, BLUE,
-  BRN, G, O, Pnk, P for Purple Local, Pexp for Purple Express, Y); where it has a platform for one
-  way only (the Loop: Brown uses the Outer Loop track, Orange, Pink and Purple Express the Inner
-  Loop, yet our 'b' trip goes back round the Loop) it may also use the shared platform facing the
-  other way. For each direction, at each station, the direction of travel is taken from station
+* Platform stop ids, rule: a route may use the station's platforms flagged for its service; where
+  it has a platform for one way only (the Loop: Brown uses the Outer Loop track, Orange, Pink and
+  Purple Express the Inner Loop, yet our 'b' trip goes back round the Loop) it may also use the
+  shared platform facing the other way. For each direction, at each station, the direction of travel is taken from station
   coordinates (previous station -> next station in travel order; the one adjacent segment at the
   ends); if it points clearly (cosine >= 0.3) along one of the usable platforms' DIRECTION_IDs
   (N/S/E/W), that platform is it. Where the track crosses the platforms' axis (e.g. O'Hare's N/S
@@ -56,9 +60,17 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from transit_status.simulation.events import Direction
-from transit_status.simulation.network import Line, Network, Route, RouteStop, ServiceWindow, Station
-from transit_status.simulation.weather import CHICAGO_CLIMATE
+from transit_status.networks.model import (
+    Direction,
+    Line,
+    LineShape,
+    Network,
+    Route,
+    RouteStop,
+    ServiceWindow,
+    Station,
+    Stop,
+)
 
 WEEKDAY, SATURDAY, SUNDAY_HOLIDAY = "weekday", "saturday", "sunday_holiday"
 DAY_TYPES = (WEEKDAY, SATURDAY, SUNDAY_HOLIDAY)
@@ -78,6 +90,21 @@ LINES = (
     Line("purple", "Purple", "PL", "#522398"),
     Line("yellow", "Yellow", "YL", "#f9e300"),
 )
+LINE_ORDER: tuple[str, ...] = tuple(line.line_id for line in LINES)
+
+# Service -> (its flag column in cta_l_stops_full.csv, the line it runs on), in the stations table's column order.
+_SERVICE_FLAGS: dict[str, tuple[str, str]] = {
+    "red": ("RED", "red"),
+    "blue": ("BLUE", "blue"),
+    "green": ("G", "green"),
+    "brown": ("BRN", "brown"),
+    "purple": ("P", "purple"),
+    "purple_express": ("Pexp", "purple"),
+    "yellow": ("Y", "yellow"),
+    "pink": ("Pnk", "pink"),
+    "orange": ("O", "orange"),
+}
+SERVICES: dict[str, str] = {service: line for service, (_, line) in _SERVICE_FLAGS.items()}
 
 PURPLE_EXPRESS_WINDOWS = (
     ServiceWindow(frozenset({WEEKDAY}), 6.0, 9.0),
@@ -89,7 +116,7 @@ PURPLE_EXPRESS_WINDOWS = (
 class _RouteSpec:
     route_id: str
     line: str
-    stop_flag: str
+    service: str
     headway_min: float
     windows: tuple[ServiceWindow, ...] = ()
     loop: bool = False
@@ -97,18 +124,18 @@ class _RouteSpec:
 
 # (line, branch) as written in cta_line_sequences.csv -> how we run it.
 ROUTE_SPECS: dict[tuple[str, str], _RouteSpec] = {
-    ("Red", ""): _RouteSpec("red", "red", "RED", 6),
-    ("Blue", ""): _RouteSpec("blue", "blue", "BLUE", 8),
-    ("Brown", ""): _RouteSpec("brown", "brown", "BRN", 8, loop=True),
-    ("Green", "Ashland/63rd"): _RouteSpec("green-ashland-63rd", "green", "G", 12),
-    ("Green", "Cottage Grove"): _RouteSpec("green-cottage-grove", "green", "G", 12),
-    ("Orange", ""): _RouteSpec("orange", "orange", "O", 10, loop=True),
-    ("Pink", ""): _RouteSpec("pink", "pink", "Pnk", 10, loop=True),
-    ("Purple", "Local (Linden-Howard)"): _RouteSpec("purple-local", "purple", "P", 12),
+    ("Red", ""): _RouteSpec("red", "red", "red", 6),
+    ("Blue", ""): _RouteSpec("blue", "blue", "blue", 8),
+    ("Brown", ""): _RouteSpec("brown", "brown", "brown", 8, loop=True),
+    ("Green", "Ashland/63rd"): _RouteSpec("green-ashland-63rd", "green", "green", 12),
+    ("Green", "Cottage Grove"): _RouteSpec("green-cottage-grove", "green", "green", 12),
+    ("Orange", ""): _RouteSpec("orange", "orange", "orange", 10, loop=True),
+    ("Pink", ""): _RouteSpec("pink", "pink", "pink", 10, loop=True),
+    ("Purple", "Local (Linden-Howard)"): _RouteSpec("purple-local", "purple", "purple", 12),
     ("Purple", "Express (Linden-Loop)"): _RouteSpec(
-        "purple-express", "purple", "Pexp", 10, windows=PURPLE_EXPRESS_WINDOWS, loop=True
+        "purple-express", "purple", "purple_express", 10, windows=PURPLE_EXPRESS_WINDOWS, loop=True
     ),
-    ("Yellow", ""): _RouteSpec("yellow", "yellow", "Y", 15),
+    ("Yellow", ""): _RouteSpec("yellow", "yellow", "yellow", 15),
 }
 
 _COMPASS = {"N": (0.0, 1.0), "S": (0.0, -1.0), "E": (1.0, 0.0), "W": (-1.0, 0.0)}
@@ -152,21 +179,58 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _travel_vector(stations: list[dict[str, str]], index: int) -> tuple[float, float]:
-    """Unit direction of travel (east, north) at ``stations[index]``, stations in travel order."""
-    before = stations[max(index - 1, 0)]
-    after = stations[min(index + 1, len(stations) - 1)]
-    latitude = math.radians(float(stations[index]["LATITUDE"]))
-    east = (float(after["LONGITUDE"]) - float(before["LONGITUDE"])) * math.cos(latitude)
-    north = float(after["LATITUDE"]) - float(before["LATITUDE"])
+def read_stops(path: Path) -> dict[int, Stop]:
+    """Every platform of ``cta_l_stops_full.csv``, by stop id in ascending order."""
+    stops = [
+        Stop(
+            stop_id=int(row["STOP_ID"]),
+            station_id=int(row["MAP_ID"]),
+            direction_id=row["DIRECTION_ID"].strip(),
+            name=row["STOP_NAME"],
+            station_name=row["STATION_NAME"],
+            station_descriptive_name=row["STATION_DESCRIPTIVE_NAME"],
+            services=frozenset(service for service, (flag, _) in _SERVICE_FLAGS.items() if row[flag] == "true"),
+            accessible=row["ADA"] == "true",
+            latitude=float(row["LATITUDE"]),
+            longitude=float(row["LONGITUDE"]),
+        )
+        for row in _read_csv(path)
+    ]
+    return {stop.stop_id: stop for stop in sorted(stops, key=lambda stop: stop.stop_id)}
+
+
+def read_shapes(path: Path) -> tuple[LineShape, ...]:
+    """The rail shapes of ``cta_line_shapes.csv``, ordered by line (network order), branch, shape id."""
+    points: dict[tuple[str, str, str], list[tuple[int, float, float]]] = defaultdict(list)
+    for row in _read_csv(path):
+        key = (row["line"].strip().lower(), row["branch"].strip(), row["shape_id"])
+        points[key].append((int(row["shape_pt_sequence"]), float(row["latitude"]), float(row["longitude"])))
+    unknown = {line for line, _, _ in points} - set(LINE_ORDER)
+    if unknown:
+        raise ValueError(f"{path.name} has shapes of unknown lines {sorted(unknown)}")
+    return tuple(
+        LineShape(line, branch, tuple((lat, lon) for _, lat, lon in sorted(shape)))
+        for (line, branch, _), shape in sorted(
+            points.items(), key=lambda item: (LINE_ORDER.index(item[0][0]), item[0][1], item[0][2])
+        )
+    )
+
+
+def _travel_vector(along: list[Stop], index: int) -> tuple[float, float]:
+    """Unit direction of travel (east, north) at ``along[index]``, stations in travel order."""
+    before = along[max(index - 1, 0)]
+    after = along[min(index + 1, len(along) - 1)]
+    latitude = math.radians(along[index].latitude)
+    east = (after.longitude - before.longitude) * math.cos(latitude)
+    north = after.latitude - before.latitude
     norm = math.hypot(east, north) or 1.0
     return east / norm, north / norm
 
 
-def _platforms(platforms: list[dict[str, str]], flag: str) -> dict[str, int]:
+def _platforms(platforms: tuple[Stop, ...], service: str) -> dict[str, int]:
     """Compass letter -> stop id usable by the route: its own, plus shared ones facing the other way."""
-    own = {stop["DIRECTION_ID"]: int(stop["STOP_ID"]) for stop in platforms if stop[flag] == "true"}
-    others = {stop["DIRECTION_ID"]: int(stop["STOP_ID"]) for stop in platforms if stop[flag] != "true"}
+    own = {stop.direction_id: stop.stop_id for stop in platforms if service in stop.services}
+    others = {stop.direction_id: stop.stop_id for stop in platforms if service not in stop.services}
     if not own:
         return others
     usable = dict(own)
@@ -178,11 +242,11 @@ def _platforms(platforms: list[dict[str, str]], flag: str) -> dict[str, int]:
 
 
 def _stop_ids(
-    station_ids: list[int], stops_by_station: dict[int, list[dict[str, str]]], flag: str
+    station_ids: list[int], stops_by_station: dict[int, tuple[Stop, ...]], service: str
 ) -> list[dict[Direction, int | None]]:
     """Per station of the route, the stop id for 'a' and for 'b' (rule in the module docstring)."""
     result: list[dict[Direction, int | None]] = [{} for _ in station_ids]
-    usable = [_platforms(stops_by_station[sid], flag) for sid in station_ids]
+    usable = [_platforms(stops_by_station[sid], service) for sid in station_ids]
     coordinates = [stops_by_station[sid][0] for sid in station_ids]
     for direction in ("a", "b"):
         order = list(range(len(station_ids)))
@@ -227,14 +291,14 @@ def load_cta_network(data_dir: Path | None = None) -> Network:
         from transit_status.config import load_settings
 
         data_dir = load_settings(network="cta").network_data_dir
-    stops = _read_csv(data_dir / "cta_l_stops_full.csv")
+    stops = read_stops(data_dir / "cta_l_stops_full.csv")
     sequences = _read_csv(data_dir / "cta_line_sequences.csv")
     ridership = {int(row["station_id"]): row for row in _read_csv(data_dir / "cta_ridership_monthly.csv")}
-    hourly_shares = read_hourly_shares(data_dir / "ridership_curve.csv")
 
-    stops_by_station: dict[int, list[dict[str, str]]] = defaultdict(list)
-    for stop in stops:
-        stops_by_station[int(stop["MAP_ID"])].append(stop)
+    stops_by_station: dict[int, list[Stop]] = defaultdict(list)
+    for stop in stops.values():
+        stops_by_station[stop.station_id].append(stop)
+    platforms = {station_id: tuple(platforms) for station_id, platforms in stops_by_station.items()}
 
     rows_by_route: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
     for row in sequences:
@@ -249,10 +313,10 @@ def load_cta_network(data_dir: Path | None = None) -> Network:
         if not rows:
             raise ValueError(f"cta_line_sequences.csv has no stations for {key}")
         station_ids = [int(row["map_id"]) for row in rows]
-        missing = [sid for sid in station_ids if sid not in stops_by_station]
+        missing = [sid for sid in station_ids if sid not in platforms]
         if missing:
             raise ValueError(f"{key}: stations {missing} are not in cta_l_stops_full.csv")
-        stop_ids = _stop_ids(station_ids, stops_by_station, spec.stop_flag)
+        stop_ids = _stop_ids(station_ids, platforms, spec.service)
         route_stops = tuple(
             RouteStop(sid, float(row["along_shape_km"]), ids["a"], ids["b"])
             for sid, row, ids in zip(station_ids, rows, stop_ids, strict=True)
@@ -270,7 +334,6 @@ def load_cta_network(data_dir: Path | None = None) -> Network:
             )
         )
 
-    line_order = [line.line_id for line in LINES]
     lines_at: dict[int, set[str]] = defaultdict(set)
     for route in routes:
         for station_id in route.station_ids:
@@ -278,17 +341,17 @@ def load_cta_network(data_dir: Path | None = None) -> Network:
 
     stations: dict[int, Station] = {}
     for station_id in sorted(lines_at):
-        first = stops_by_station[station_id][0]
+        first = platforms[station_id][0]  # stop coordinates are per station, except Roosevelt's: take the first
         rides = ridership.get(station_id)
         if rides is None:
             raise ValueError(f"station {station_id} has no row in cta_ridership_monthly.csv")
         stations[station_id] = Station(
             station_id=station_id,
-            name=first["STATION_NAME"],
-            descriptive_name=first["STATION_DESCRIPTIVE_NAME"],
-            latitude=float(first["LATITUDE"]),
-            longitude=float(first["LONGITUDE"]),
-            lines=tuple(sorted(lines_at[station_id], key=line_order.index)),
+            name=first.station_name,
+            descriptive_name=first.station_descriptive_name,
+            latitude=first.latitude,
+            longitude=first.longitude,
+            lines=tuple(sorted(lines_at[station_id], key=LINE_ORDER.index)),
             daily_entries={day_type: float(rides[column]) for day_type, column in _RIDERSHIP_COLUMNS.items()},
         )
 
@@ -298,8 +361,10 @@ def load_cta_network(data_dir: Path | None = None) -> Network:
         lines=LINES,
         routes=tuple(routes),
         stations=stations,
+        stops=stops,
+        services=SERVICES,
+        shapes=read_shapes(data_dir / "cta_line_shapes.csv"),
         day_types=DAY_TYPES,
         day_type_of=cta_day_type,
-        hourly_shares=hourly_shares,
-        climate=CHICAGO_CLIMATE,
+        hourly_shares=read_hourly_shares(data_dir / "ridership_curve.csv"),
     )
