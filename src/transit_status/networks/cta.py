@@ -10,15 +10,16 @@
   out to it, the train turns there and 'b' runs back through the same stations in reverse order.
 * Stations: ``cta_l_stops_full.csv`` (MAP_ID = station_id, STATION_NAME, coordinates); entries per
   day type from ``cta_ridership_monthly.csv`` (April 2024 averages).
-* Platform stop ids, rule: a route may use the station's platforms flagged for its service; where
-  it has a platform for one way only (the Loop: Brown uses the Outer Loop track, Orange, Pink and
+* Platform stop ids, rule: a route may use the station's platforms flagged for its service; where it
+  has a platform for one way only (the Loop: Brown uses the Outer Loop track, Orange, Pink and
   Purple Express the Inner Loop, yet our 'b' trip goes back round the Loop) it may also use the
-  shared platform facing the other way. For each direction, at each station, the direction of travel is taken from station
-  coordinates (previous station -> next station in travel order; the one adjacent segment at the
-  ends); if it points clearly (cosine >= 0.3) along one of the usable platforms' DIRECTION_IDs
-  (N/S/E/W), that platform is it. Where the track crosses the platforms' axis (e.g. O'Hare's N/S
-  platforms on an east-west track, Yellow at Howard) the nearest clearly decided station whose
-  letter the station also has lends it. Every (route, station, direction) gets a stop this way;
+  shared platform facing the other way. For each direction, at each station, the direction of travel
+  is taken from station coordinates (previous station -> next station in travel order; the one
+  adjacent segment at the ends); if it points clearly (cosine >= 0.3) along one of the usable
+  platforms' DIRECTION_IDs (N/S/E/W), that platform is it. Where the track crosses the platforms'
+  axis (e.g. O'Hare's N/S platforms on an east-west track, Yellow at Howard) the nearest clearly
+  decided station whose letter the station also has lends it. Every (route, station, direction) gets
+  a stop this way;
   the result agrees with the stop names ("95th-bound", "Loop-bound", "Terminal arrival", ...):
 
   ======================  ============================================  ===========================
