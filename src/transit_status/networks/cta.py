@@ -19,8 +19,7 @@
   platforms' DIRECTION_IDs (N/S/E/W), that platform is it. Where the track crosses the platforms'
   axis (e.g. O'Hare's N/S platforms on an east-west track, Yellow at Howard) the nearest clearly
   decided station whose letter the station also has lends it. Every (route, station, direction) gets
-  a stop this way;
-  the result agrees with the stop names ("95th-bound", "Loop-bound", "Terminal arrival", ...):
+  a stop this way; the result agrees with the stop names ("95th-bound", "Loop-bound", "Terminal arrival", ...):
 
   ======================  ============================================  ===========================
   route                   'a' (first -> last station)                   'b' (back)
