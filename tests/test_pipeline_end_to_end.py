@@ -25,13 +25,14 @@ from confluent_kafka import Producer
 
 from tests.helpers import consume, read_all
 from transit_status.config import Settings
+from transit_status.networks import load_network
 from transit_status.platform.connect import ensure_stations_connector
 from transit_status.platform.ports import free_ports, private_topics
 from transit_status.platform.services import consumer_group_stable
 from transit_status.producers.kafka import EventProducer
 from transit_status.producers.runner import SimulationRunner
 from transit_status.producers.weather import RestProxyWeatherStation
-from transit_status.simulation import SimulationEngine, WeatherReading, network_from_settings
+from transit_status.simulation import SimulationEngine, WeatherReading
 from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform
@@ -159,7 +160,7 @@ def pipeline(platform: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     dashboard = Child("transit_status.dashboard", settings, logs / "dashboard.log")
     streams.start()
     dashboard.start()
-    engine = SimulationEngine(network_from_settings(settings), start=START, seed=SEED)
+    engine = SimulationEngine(load_network(settings), start=START, seed=SEED)
     try:
         wait_for("the Faust worker to join its group", lambda: consumer_group_stable(settings, settings.faust_app_id))
         wait_for("the dashboard to answer", lambda: httpx.get(f"{settings.dashboard_url}/healthz", timeout=2))

@@ -22,9 +22,9 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from transit_status.config import Settings
+from transit_status.networks.cta import load_cta_network
 from transit_status.platform.ports import free_ports, private_topics
 from transit_status.schemas import load_schema
-from transit_status.simulation.cta import load_cta_network
 from transit_status.topics import ensure_topics
 
 

@@ -10,8 +10,8 @@ import pytest
 from tests.dashboard.test_state import HOWARD, JARVIS, arrival, station
 from transit_status.dashboard import hub as hub_module
 from transit_status.dashboard.hub import RESYNC, LiveHub
-from transit_status.dashboard.reference import LINE_ORDER
 from transit_status.dashboard.state import DashboardState
+from transit_status.networks.cta import LINE_ORDER
 
 
 def test_a_client_gets_a_snapshot_then_only_updates_it_does_not_already_have() -> None:

@@ -9,8 +9,9 @@ import pytest
 from transit_status.config import load_settings
 from transit_status.dashboard.hub import _coalesce
 from transit_status.dashboard.records import BadRecord, arrival_change, station_change, summary_change, weather_change
-from transit_status.dashboard.reference import LINE_COLOURS, LINE_ORDER, load_network_map
+from transit_status.dashboard.reference import load_network_map
 from transit_status.dashboard.state import StationRemoval, StationUpsert, TurnstileRemoval, TurnstileUpsert
+from transit_status.networks.cta import LINE_ORDER
 
 LINES = frozenset(LINE_ORDER)
 
@@ -133,11 +134,13 @@ def test_a_batch_pushes_only_the_last_update_of_each_train_in_seq_order() -> Non
 
 
 def test_the_map_has_every_line_in_its_colour_and_fits_the_stations() -> None:
-    network_map = load_network_map(load_settings().network_data_dir)
+    network_map = load_network_map(load_settings())
     drawn = network_map.as_json()
+    colours = {line["line"]: line["colour"] for line in drawn["lines"]}
 
     assert {shape["line"] for shape in drawn["shapes"]} == set(LINE_ORDER)
-    assert LINE_COLOURS == {
+    assert [line["line"] for line in drawn["lines"]] == list(LINE_ORDER)
+    assert colours == {
         "red": "#c60c30",
         "blue": "#00a1de",
         "brown": "#62361b",
@@ -148,7 +151,7 @@ def test_the_map_has_every_line_in_its_colour_and_fits_the_stations() -> None:
         "yellow": "#f9e300",
     }
     for shape in drawn["shapes"]:
-        assert shape["colour"] == LINE_COLOURS[shape["line"]]
+        assert shape["colour"] == colours[shape["line"]]
     xs = [point[0] for shape in drawn["shapes"] for point in shape["points"]] + [s["x"] for s in drawn["stations"]]
     ys = [point[1] for shape in drawn["shapes"] for point in shape["points"]] + [s["y"] for s in drawn["stations"]]
     assert min(xs) >= 0 and max(xs) <= drawn["width"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from transit_status.config import load_settings
-from transit_status.dashboard.reference import LINE_ORDER, load_network_map
+from transit_status.dashboard.reference import load_network_map
 from transit_status.dashboard.state import (
     DashboardState,
     Received,
@@ -18,6 +18,7 @@ from transit_status.dashboard.state import (
     Weather,
     WeatherUpdate,
 )
+from transit_status.networks.cta import LINE_ORDER
 
 HOWARD, JARVIS, MORSE = 40900, 41190, 40100
 
@@ -179,7 +180,7 @@ def test_every_change_gets_the_next_seq_and_the_snapshot_says_which_it_includes(
 
 
 def test_trains_are_placed_on_the_map_at_their_station() -> None:
-    network_map = load_network_map(load_settings().network_data_dir)
+    network_map = load_network_map(load_settings())
     state = DashboardState(LINE_ORDER, network_map)
     state.apply(arrival("RL001", HOWARD))
     state.apply(arrival("XX001", 99999))  # a station the map does not know: no position, no crash

@@ -13,6 +13,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.helpers import consume
 from transit_status.config import Settings
+from transit_status.networks import load_network
 from transit_status.platform.ports import free_ports, private_topics
 from transit_status.producers.kafka import EventProducer
 from transit_status.producers.runner import SimulationRunner
@@ -23,7 +24,6 @@ from transit_status.simulation import (
     TurnstileEvent,
     WeatherReading,
     WeatherStatus,
-    network_from_settings,
 )
 from transit_status.topics import ensure_topics
 
@@ -59,7 +59,7 @@ class Recorder:
 def test_simulated_minutes_arrive_in_kafka_as_avro_in_train_order(platform: Settings) -> None:
     settings = private_topics(platform, "sim")
     ensure_topics(settings)
-    engine = SimulationEngine(network_from_settings(settings), start=START, seed=11)
+    engine = SimulationEngine(load_network(settings), start=START, seed=11)
     with EventProducer(settings) as producer, RestProxyWeatherStation(settings) as weather:
         runner = SimulationRunner(engine, producer, weather)
         recorder = Recorder(runner)

@@ -7,14 +7,13 @@ import struct
 
 import pytest
 
-from transit_status.config import load_settings
 from transit_status.dead_letters import DeadLetter
+from transit_status.networks import Network
 from transit_status.streams.avro import UndecodableRecord, schema_id_of
 from transit_status.streams.stations import (
     BadStationRow,
     StationsTransform,
     StopRow,
-    load_line_orders,
     parse_stop_row,
     table_key,
 )
@@ -45,8 +44,8 @@ def apply_all(transform: StationsTransform, rows: list[tuple[int, StopRow | None
 
 
 @pytest.fixture(scope="module")
-def transform() -> StationsTransform:
-    return StationsTransform(load_line_orders(load_settings().network_data_dir))
+def transform(network: Network) -> StationsTransform:
+    return StationsTransform(network.line_orders())
 
 
 def test_stops_of_a_station_merge_per_line_with_the_lines_order(transform: StationsTransform) -> None:

@@ -35,7 +35,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from transit_status.config import Settings
 from transit_status.dashboard.consumer import ConsumerStatus, DashboardConsumer, now_ms
 from transit_status.dashboard.hub import RESYNC, Client, LiveHub
-from transit_status.dashboard.reference import LINE_ORDER, load_network_map
+from transit_status.dashboard.reference import load_network_map
 from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, Freshness
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,10 @@ SECURITY_HEADERS = {
 
 def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
     """The dashboard app; with ``start_consumer=False`` it serves state fed by the caller (tests)."""
-    network_map = load_network_map(settings.network_data_dir)
-    state = DashboardState(LINE_ORDER, network_map)
+    network_map = load_network_map(settings)
+    state = DashboardState(network_map.line_order, network_map)
     hub = LiveHub(state)
-    consumer = DashboardConsumer(settings, hub.apply, LINE_ORDER) if start_consumer else None
+    consumer = DashboardConsumer(settings, hub.apply, network_map.line_order) if start_consumer else None
     metrics = _Metrics(hub, consumer)
     hub.on_updates.append(metrics.observe)
     map_json = network_map.as_json()

@@ -1,26 +1,22 @@
-"""Static reference data the dashboard draws with: line shapes, station coordinates, a map projection.
+"""What the dashboard draws the network with: its lines, line shapes, stations and a map projection.
 
-Everything here is read once from the network's data folder (``settings.network_data_dir``) and is
-pure: no Kafka, no I/O after loading. Coordinates are projected onto a flat SVG canvas with an
+Everything comes from the network (:mod:`transit_status.networks`, loaded once) and is pure: no
+Kafka, no I/O after loading. Coordinates are projected onto a flat SVG canvas with an
 equirectangular projection around the network's mean latitude (at city scale the error is far
 below a marker's size), so the browser needs no map tiles and no external library.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transit_status.simulation.cta import LINES
+from transit_status.networks import Line, LineShape, Network, Station, load_network
 
-LINE_ORDER: tuple[str, ...] = tuple(line.line_id for line in LINES)
-LINE_COLOURS: dict[str, str] = {line.line_id: line.colour for line in LINES}
-LINE_NAMES: dict[str, str] = {line.line_id: line.name for line in LINES}
+if TYPE_CHECKING:
+    from transit_status.config import Settings
 
 MAP_WIDTH = 600.0
 MAP_PADDING = 16.0
@@ -59,30 +55,27 @@ class Projection:
         return round(x, 1), round(y, 1)
 
 
-@dataclass(frozen=True, slots=True)
-class ReferenceStation:
-    station_id: int
-    name: str
-    latitude: float
-    longitude: float
-    lines: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LineShape:
-    line: str
-    branch: str
-    points: tuple[tuple[float, float], ...]
-    """(latitude, longitude) in drawing order."""
-
-
 @dataclass(frozen=True)
 class NetworkMap:
-    """The drawable network: shapes per line, stations with coordinates, and the projection."""
+    """The drawable network: its lines, shapes per line, stations with coordinates, and the projection."""
 
+    lines: tuple[Line, ...]
     shapes: tuple[LineShape, ...]
-    stations: dict[int, ReferenceStation]
+    stations: Mapping[int, Station]
     projection: Projection
+
+    @classmethod
+    def of(cls, network: Network) -> NetworkMap:
+        """The map of ``network``, fitted around its shapes and stations."""
+        # Stations in the order of their first stop, as the map has always listed them.
+        stations = {stop.station_id: network.stations[stop.station_id] for stop in network.stops.values()}
+        points = [point for shape in network.shapes for point in shape.points]
+        points += [(station.latitude, station.longitude) for station in stations.values()]
+        return cls(network.lines, network.shapes, stations, Projection.fit(points))
+
+    @property
+    def line_order(self) -> tuple[str, ...]:
+        return tuple(line.line_id for line in self.lines)
 
     def locate(self, station_id: int) -> tuple[float, float] | None:
         station = self.stations.get(station_id)
@@ -93,18 +86,16 @@ class NetworkMap:
     def as_json(self) -> dict[str, Any]:
         """The map as the browser draws it (``/api/map``)."""
         projection = self.projection
+        colours = {line.line_id: line.colour for line in self.lines}
         return {
             "width": projection.width,
             "height": projection.height,
-            "lines": [
-                {"line": line, "name": LINE_NAMES.get(line, line.title()), "colour": LINE_COLOURS.get(line, "#888888")}
-                for line in LINE_ORDER
-            ],
+            "lines": [{"line": line.line_id, "name": line.name, "colour": line.colour} for line in self.lines],
             "shapes": [
                 {
                     "line": shape.line,
                     "branch": shape.branch,
-                    "colour": LINE_COLOURS.get(shape.line, "#888888"),
+                    "colour": colours[shape.line],
                     "points": [list(projection.project(lat, lon)) for lat, lon in shape.points],
                 }
                 for shape in self.shapes
@@ -123,44 +114,6 @@ class NetworkMap:
         }
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def load_network_map(data_dir: Path) -> NetworkMap:
-    """Shapes from ``cta_line_shapes.csv``, stations from ``cta_l_stops_full.csv`` and the sequences."""
-    shape_rows: dict[tuple[str, str, str], list[tuple[int, float, float]]] = defaultdict(list)
-    for row in _read_csv(data_dir / "cta_line_shapes.csv"):
-        key = (row["line"].strip().lower(), row["branch"].strip(), row["shape_id"])
-        shape_rows[key].append((int(row["shape_pt_sequence"]), float(row["latitude"]), float(row["longitude"])))
-    shapes = tuple(
-        LineShape(line, branch, tuple((lat, lon) for _, lat, lon in sorted(points)))
-        for (line, branch, _), points in sorted(
-            shape_rows.items(), key=lambda item: (_line_rank(item[0][0]), item[0][1], item[0][2])
-        )
-    )
-
-    lines_at: dict[int, set[str]] = defaultdict(set)
-    for row in _read_csv(data_dir / "cta_line_sequences.csv"):
-        lines_at[int(row["map_id"])].add(row["line"].strip().lower())
-    stations: dict[int, ReferenceStation] = {}
-    for row in _read_csv(data_dir / "cta_l_stops_full.csv"):
-        station_id = int(row["MAP_ID"])
-        if station_id in stations:
-            continue
-        stations[station_id] = ReferenceStation(
-            station_id=station_id,
-            name=row["STATION_NAME"],
-            latitude=float(row["LATITUDE"]),
-            longitude=float(row["LONGITUDE"]),
-            lines=tuple(sorted(lines_at.get(station_id, ()), key=_line_rank)),
-        )
-
-    points = [point for shape in shapes for point in shape.points]
-    points += [(station.latitude, station.longitude) for station in stations.values()]
-    return NetworkMap(shapes=shapes, stations=stations, projection=Projection.fit(points))
-
-
-def _line_rank(line: str) -> int:
-    return LINE_ORDER.index(line) if line in LINE_ORDER else len(LINE_ORDER)
+def load_network_map(settings: Settings) -> NetworkMap:
+    """The map of the network the settings select."""
+    return NetworkMap.of(load_network(settings))

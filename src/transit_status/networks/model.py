@@ -181,6 +181,9 @@ class Network:
             unknown_services = stop.services - set(self.services)
             if unknown_services:
                 raise ValueError(f"stop {stop.stop_id} has unknown services {sorted(unknown_services)}")
+        for shape in self.shapes:
+            if shape.line not in line_ids:
+                raise ValueError(f"a shape of branch {shape.branch!r} is on unknown line {shape.line!r}")
         for service, line_id in self.services.items():
             if line_id not in line_ids:
                 raise ValueError(f"service {service!r} runs on unknown line {line_id!r}")

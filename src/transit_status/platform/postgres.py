@@ -7,7 +7,6 @@ as root, so when we are root the server runs as the ``postgres`` system user.
 
 from __future__ import annotations
 
-import csv
 import grp
 import os
 import pwd
@@ -22,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from transit_status.config import Settings
+from transit_status.networks import Network, load_network
 from transit_status.platform.errors import MissingDependencyError, PlatformError
 
 INSTALL_HINT = "install PostgreSQL's server with `sudo apt-get install postgresql` (or run `make setup`)"
@@ -73,31 +73,21 @@ STATION_COLUMNS = (
     "latitude",
     "longitude",
 )
-# Source flag column in cta_l_stops_full.csv for each line column of the table.
-LINE_FLAG_COLUMNS = {
-    "red": "RED",
-    "blue": "BLUE",
-    "green": "G",
-    "brown": "BRN",
-    "purple": "P",
-    "purple_express": "Pexp",
-    "yellow": "Y",
-    "pink": "Pnk",
-    "orange": "O",
-}
-# Which line's position gives a stop its seed-style `order`: the seed used Red, Blue and the Green
-# Ashland branch; the other lines follow, so every stop of the full network gets one.
+# The line columns of the table, in its column order: each is a service of the network's stops.
+LINE_FLAG_COLUMNS = ("red", "blue", "green", "brown", "purple", "purple_express", "yellow", "pink", "orange")
+# Which route's position gives a stop its seed-style `order`: the seed used Red, Blue and the Green
+# Ashland branch; the other routes follow, so every stop of the full network gets one.
 ORDER_PRECEDENCE = (
-    ("Red", ""),
-    ("Blue", ""),
-    ("Green", "Ashland/63rd"),
-    ("Green", "Cottage Grove"),
-    ("Brown", ""),
-    ("Orange", ""),
-    ("Pink", ""),
-    ("Purple", "Express (Linden-Loop)"),
-    ("Purple", "Local (Linden-Howard)"),
-    ("Yellow", ""),
+    "red",
+    "blue",
+    "green-ashland-63rd",
+    "green-cottage-grove",
+    "brown",
+    "orange",
+    "pink",
+    "purple-express",
+    "purple-local",
+    "yellow",
 )
 
 
@@ -267,32 +257,26 @@ def ensure_database(settings: Settings) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.postgres_db)))
 
 
-def station_rows(network_dir: Path) -> Iterator[tuple[object, ...]]:
-    """Rows of the stations table from the CTA stop list and line sequences."""
+def station_rows(network: Network) -> Iterator[tuple[object, ...]]:
+    """Rows of the stations table (in STATION_COLUMNS order), one per stop of the network."""
     order_of: dict[int, int] = {}
-    with (network_dir / "cta_line_sequences.csv").open(newline="") as sequences_file:
-        sequences = list(csv.DictReader(sequences_file))
-    for line, branch in reversed(ORDER_PRECEDENCE):  # earlier lines overwrite later ones
-        for row in sequences:
-            if row["line"] == line and row["branch"] == branch:
-                order_of[int(row["map_id"])] = int(row["order"])
-    with (network_dir / "cta_l_stops_full.csv").open(newline="") as stops_file:
-        for stop in csv.DictReader(stops_file):
-            station_id = int(stop["MAP_ID"])
-            flags = {column: stop[source] == "true" for column, source in LINE_FLAG_COLUMNS.items()}
-            yield (
-                int(stop["STOP_ID"]),
-                stop["DIRECTION_ID"],
-                stop["STOP_NAME"],
-                stop["STATION_NAME"],
-                stop["STATION_DESCRIPTIVE_NAME"],
-                station_id,
-                order_of.get(station_id),
-                *flags.values(),
-                stop["ADA"] == "true",
-                float(stop["LATITUDE"]),
-                float(stop["LONGITUDE"]),
-            )
+    for route_id in reversed(ORDER_PRECEDENCE):  # earlier routes overwrite later ones
+        for position, station_id in enumerate(network.route(route_id).station_ids):
+            order_of[station_id] = position
+    for stop in network.stops.values():
+        yield (
+            stop.stop_id,
+            stop.direction_id,
+            stop.name,
+            stop.station_name,
+            stop.station_descriptive_name,
+            stop.station_id,
+            order_of.get(stop.station_id),
+            *(column in stop.services for column in LINE_FLAG_COLUMNS),
+            stop.accessible,
+            stop.latitude,
+            stop.longitude,
+        )
 
 
 def load_stations(settings: Settings) -> int:
@@ -305,6 +289,6 @@ def load_stations(settings: Settings) -> int:
     with connect(settings) as conn:
         conn.execute(STATIONS_DDL)
         with conn.cursor() as cursor:
-            cursor.executemany(insert, list(station_rows(settings.network_data_dir)))
+            cursor.executemany(insert, list(station_rows(load_network(settings))))
         (count,) = conn.execute("SELECT count(*) FROM stations").fetchone()  # type: ignore[misc]
     return int(count)

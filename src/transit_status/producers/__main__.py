@@ -11,10 +11,11 @@ import threading
 from confluent_kafka import KafkaException
 
 from transit_status.config import load_settings
+from transit_status.networks import load_network
 from transit_status.producers.kafka import EventProducer
 from transit_status.producers.runner import SimulationRunner
 from transit_status.producers.weather import RestProxyWeatherStation
-from transit_status.simulation import SimulationEngine, network_from_settings
+from transit_status.simulation import SimulationEngine
 from transit_status.topics import KafkaUnavailableError, ensure_topics
 
 log = logging.getLogger("transit_status.producers")
@@ -43,7 +44,7 @@ def main() -> int:
     except KafkaException as error:
         log.error("Kafka refused to create the topics at %s (%s)", settings.bootstrap_servers, error)
         return 1
-    engine = SimulationEngine(network_from_settings(settings), seed=settings.simulation_seed)
+    engine = SimulationEngine(load_network(settings), seed=settings.simulation_seed)
     log.info(
         "simulating %s from %s at %.0fx, seed %d",
         settings.network.upper(), engine.local_time().isoformat(timespec="seconds"),

@@ -17,18 +17,17 @@ Reprocessing a row after a crash is harmless: every write is an absolute upsert.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import faust
 from faust.types import EventT, StreamT
 
 from transit_status.config import Settings
+from transit_status.networks import load_network
 from transit_status.streams.dead_letters import dead_letter_in_transaction
 from transit_status.streams.exactly_once import delete_in_partition, send_in_transaction, set_in_partition
 from transit_status.streams.inputs import JSON_SCHEMA, contract_input
@@ -74,19 +73,6 @@ class StopRow:
     latitude: float
     longitude: float
     lines: frozenset[str]
-
-
-def load_line_orders(network_dir: Path) -> dict[tuple[str, int], int]:
-    """(line, station_id) → position on the line, from ``cta_line_sequences.csv``.
-
-    A station on several branches of a line takes its position on the first branch (in file
-    order) that contains it.
-    """
-    orders: dict[tuple[str, int], int] = {}
-    with (network_dir / "cta_line_sequences.csv").open(newline="") as sequences:
-        for row in csv.DictReader(sequences):
-            orders.setdefault((row["line"].strip().lower(), int(row["map_id"])), int(row["order"]))
-    return orders
 
 
 def parse_stop_key(key: bytes | None) -> int:
@@ -140,6 +126,7 @@ class StationsTransform:
     """Merges stop rows into (line, station) records; the pure part of the agent below."""
 
     def __init__(self, line_orders: Mapping[tuple[str, int], int]) -> None:
+        """``line_orders``: (line, station_id) -> position on the line (``Network.line_orders()``)."""
         self.line_orders = line_orders
         self._warned_no_order: set[tuple[str, int]] = set()
 
@@ -229,7 +216,7 @@ def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
         )
     station_lines = app.Table("station-lines", partitions=raw_partitions, schema=JSON_SCHEMA)
     stop_placements = app.Table("stop-placements", partitions=raw_partitions, schema=JSON_SCHEMA)
-    transform = StationsTransform(load_line_orders(settings.network_data_dir))
+    transform = StationsTransform(load_network(settings).line_orders())
 
     async def process(event: EventT) -> None:
         message = event.message
