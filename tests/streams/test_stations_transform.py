@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
+from psycopg import sql
 
+from tests.helpers import read_all
 from tests.streams.support import (
     latest_json_by_key,
     produce_raw,
@@ -18,6 +24,8 @@ from tests.streams.support import (
     wait_until,
 )
 from transit_status.config import Settings
+from transit_status.platform import postgres
+from transit_status.platform.connect import ensure_connector, stations_connector_config
 from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform
@@ -103,3 +111,74 @@ def test_one_record_per_line_and_station_with_order_and_both_direction_stops(
             timeout_s=30,
             what="a tombstone for the station without stops",
         )
+
+
+COTTAGE_GROVE, BELMONT = 40720, 41320
+
+
+@contextmanager
+def connector_on_own_table(settings: Settings, station_ids: tuple[int, ...]) -> Iterator[sql.Identifier]:
+    """The real Debezium connector on a private copy of some stations rows, into ``settings.stations_topic``.
+
+    A copy, so that deleting rows leaves the shared table whole for the other tests.
+    """
+    table_name = f"stations_{uuid.uuid4().hex[:8]}"
+    table = sql.Identifier(table_name)
+    with postgres.connect(settings) as conn:
+        conn.execute(sql.SQL("CREATE TABLE {} (LIKE stations INCLUDING ALL)").format(table))
+        conn.execute(
+            sql.SQL("INSERT INTO {} SELECT * FROM stations WHERE station_id = ANY(%s)").format(table),
+            [list(station_ids)],
+        )
+    config = stations_connector_config(settings, table_name) | {
+        "transforms.route.replacement": settings.stations_topic,  # the raw topic the worker reads
+        "slot.drop.on.stop": "true",  # leave no replication slot behind
+    }
+    ensure_connector(settings, table_name, config, timeout_s=60)  # Connect answers slowly under load
+    try:
+        yield table
+    finally:
+        httpx.delete(f"{settings.connect_url}/connectors/{table_name}", timeout=30)
+        with postgres.connect(settings) as conn:
+            conn.execute(sql.SQL("DROP TABLE {}").format(table))
+
+
+def test_a_stop_deleted_in_postgresql_leaves_its_station_downstream(platform: Settings, tmp_path: Path) -> None:
+    settings = unique_settings(platform, "stations-delete")
+    ensure_topics(settings)
+
+    def stations_table() -> dict[tuple[str, int], dict | None]:
+        return by_line_and_station(latest_json_by_key(settings, settings.topic_stations))
+
+    with (
+        connector_on_own_table(settings, (COTTAGE_GROVE, BELMONT)) as table,
+        running_worker(settings, tmp_path / "worker.log"),
+    ):
+        wait_until(lambda: len(stations_table()) == 4, timeout_s=90, what="green, red, brown and purple records")
+        assert stations_table()[("green", COTTAGE_GROVE)]["stops"] == {"E": 30139, "W": 30140}
+
+        delete = sql.SQL("DELETE FROM {} WHERE stop_id = %s").format(table)
+        with postgres.connect(settings) as conn:
+            conn.execute(delete, [30139])
+        wait_until(
+            lambda: stations_table()[("green", COTTAGE_GROVE)]["stops"] == {"W": 30140},
+            timeout_s=60,
+            what="the deleted stop to leave its station's record",
+        )
+        with postgres.connect(settings) as conn:
+            conn.execute(delete, [30140])
+        wait_until(
+            lambda: stations_table()[("green", COTTAGE_GROVE)] is None,
+            timeout_s=60,
+            what="a tombstone for the station whose last stop was deleted",
+        )
+        assert stations_table()[("red", BELMONT)]["stops"] == {"N": 30255, "S": 30256}  # untouched
+
+    # Debezium wrote each delete (as JSON null: see streams/stations.py), and none of it was dead-lettered.
+    latest_raw = {json.loads(m.key())["stop_id"]: m.value() for m in read_all(settings, settings.stations_topic)}
+    assert {stop_id: latest_raw[stop_id] in (None, b"null") for stop_id in (30139, 30140, 30255)} == {
+        30139: True,
+        30140: True,
+        30255: False,
+    }
+    assert read_all(settings, settings.topic_dead_letters) == []

@@ -95,7 +95,16 @@ def test_rows_that_are_not_stations_rows_say_why() -> None:
     }  # fmt: skip
     with pytest.raises(BadStationRow, match="wrongly typed station_id"):
         parse_stop_row(json.dumps(row).encode())
-    assert parse_stop_row(json.dumps(row | {"station_id": 41320}).encode()).lines == {"red"}
+    assert parse_stop_row(json.dumps(row | {"station_id": 41320}).encode()).lines == {"red"}  # type: ignore[union-attr]
+
+
+def test_a_deleted_row_is_no_stop_whether_tombstone_or_json_null() -> None:
+    # Debezium + JsonConverter write a delete as the JSON text null; Kafka's own tombstone has no value.
+    assert parse_stop_row(b"null") is None
+    assert parse_stop_row(None) is None
+    assert parse_stop_row(b"") is None
+    with pytest.raises(BadStationRow, match="JSON list"):
+        parse_stop_row(b"[]")
 
 
 def test_only_confluent_framed_bytes_have_a_schema_id() -> None:

@@ -9,8 +9,13 @@ State, in Faust tables (changelogs ``<app>-<table>-changelog``):
 
 * ``station_lines``: (line, station) → the output record being merged from its stops;
 * ``stop_placements``: stop → the station, direction and lines it was last seen with, so an
-  update that moves a stop, changes its lines, or deletes it (a tombstone from Debezium) removes
-  it from the records it no longer belongs to.
+  update that moves a stop, changes its lines, or deletes it removes it from the records it no
+  longer belongs to.
+
+A row deleted in PostgreSQL reaches the raw topic as a value of JSON ``null``: Debezium's
+new-record-state transform keeps the value schema on the delete, so Connect's JsonConverter writes
+``null`` instead of leaving the value empty. Both it and a real tombstone (no value) delete the stop;
+the last stop of a (line, station) turns that record into a tombstone on ``topic_stations``.
 
 Reprocessing a row after a crash is harmless: every write is an absolute upsert.
 """
@@ -85,11 +90,16 @@ def parse_stop_key(key: bytes | None) -> int:
     return decoded["stop_id"]
 
 
-def parse_stop_row(value: bytes) -> StopRow:
+def parse_stop_row(value: bytes | None) -> StopRow | None:
+    """The stop a raw value describes, or None when it says the row was deleted (no value, JSON null)."""
+    if not value:
+        return None
     try:
         row = json.loads(value)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadStationRow(f"value is not JSON: {error}") from None
+    if row is None:
+        return None
     if not isinstance(row, dict):
         raise BadStationRow(f"value is a JSON {type(row).__name__}, not a stations row object")
     missing = sorted(name for name in REQUIRED_FIELDS if row.get(name) is None)
@@ -222,8 +232,7 @@ def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
         message = event.message
         try:
             stop_id = parse_stop_key(message.key)
-            # Debezium writes a tombstone (no value) when a row is deleted.
-            row = parse_stop_row(message.value) if message.value else None
+            row = parse_stop_row(message.value)  # None: the row was deleted
             if row is not None and row.stop_id != stop_id:
                 raise BadStationRow(f"key stop_id {stop_id} differs from the row's stop_id {row.stop_id}")
         except BadStationRow as error:
