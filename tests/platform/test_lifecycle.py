@@ -11,7 +11,7 @@ from confluent_kafka import Producer
 
 from tests.helpers import consume, create_topic
 from transit_status.config import Settings
-from transit_status.platform import postgres
+from transit_status.platform.services import postgres
 from transit_status.platform.supervisor import Platform
 
 pytestmark = [pytest.mark.platform, pytest.mark.restarts_platform]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import wait_until
 from tests.streams.support import (
     latest_json_by_key,
     produce_raw,
@@ -15,7 +16,6 @@ from tests.streams.support import (
     running_worker,
     station_record,
     unique_settings,
-    wait_until,
 )
 from transit_status.config import Settings
 from transit_status.topics import ensure_topics
