@@ -86,7 +86,12 @@ def _print_endpoints(settings: Settings) -> None:
 
 
 @platform_app.command("up")
-def platform_up(ctx: typer.Context) -> None:
+def platform_up(
+    ctx: typer.Context,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Stay in the foreground, restart any service that dies; Ctrl-C stops all.")
+    ] = False,
+) -> None:
     """Start every service and return once all of them pass their readiness check."""
     platform = _platform(ctx)
     began = time.monotonic()
@@ -103,6 +108,14 @@ def platform_up(ctx: typer.Context) -> None:
     else:
         typer.echo(f"All services ready in {time.monotonic() - began:.1f} s.")
     _print_endpoints(ctx.obj)
+    if watch:
+        typer.echo("Watching: a service that dies is restarted. Ctrl-C stops the platform.")
+        try:
+            platform.supervise(should_stop=lambda: False)
+        except KeyboardInterrupt:
+            typer.echo("\nStopping ...")
+        platform.down()
+        typer.echo("Stopped.")
 
 
 @platform_app.command("down")
@@ -175,12 +188,8 @@ def run(
         platform.up()
         _print_endpoints(ctx.obj)
         typer.secho(f"\nDashboard: {ctx.obj.dashboard_url}   (Ctrl-C stops everything)", bold=True)
-        while True:
-            time.sleep(2)
-            running = platform.running()
-            stopped = [spec.name for spec in platform.specs if spec.name not in running]
-            if stopped:
-                raise TransitError(f"{', '.join(stopped)} stopped unexpectedly; see `transit-status platform status`")
+        # A service that dies is restarted (with backoff) until Ctrl-C or SIGTERM.
+        platform.supervise(should_stop=lambda: False)
     except KeyboardInterrupt:
         typer.echo("\nStopping ...")
     except TransitError as problem:

@@ -20,10 +20,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import psutil
 
 from transit_status.config import Settings
+from transit_status.errors import TransitError
 from transit_status.platform import jvm
 from transit_status.platform.errors import PlatformError, PortInUseError, ServiceFailedError
 from transit_status.platform.service import ServiceSpec
@@ -59,6 +61,36 @@ class RunRecord:
             return None
 
 
+@dataclass
+class RestartState:
+    """One service's restarts under :meth:`Platform.supervise`."""
+
+    attempts: int = 0
+    next_attempt: float = 0.0
+    restarted_at: float | None = None
+    ready_reported: bool = True
+
+    FIRST_BACKOFF_S: ClassVar[float] = 1.0
+    MAX_BACKOFF_S: ClassVar[float] = 30.0
+    STABLE_AFTER_S: ClassVar[float] = 60.0
+
+    def note_restart(self, now: float) -> None:
+        self.attempts += 1
+        self.restarted_at = now
+        self.ready_reported = False
+        self.next_attempt = now + min(self.MAX_BACKOFF_S, self.FIRST_BACKOFF_S * 2 ** (self.attempts - 1))
+
+    def note_running(self, now: float, spec: ServiceSpec, report: Report) -> None:
+        if self.restarted_at is None:
+            return
+        if not self.ready_reported and spec.healthy():
+            note = spec.on_ready()
+            report(f"  ready    {spec.name} again after {now - self.restarted_at:.1f} s{': ' + note if note else ''}")
+            self.ready_reported = True
+        if self.ready_reported and now - self.restarted_at > self.STABLE_AFTER_S:
+            self.attempts, self.restarted_at = 0, None
+
+
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
@@ -84,6 +116,7 @@ class Platform:
         self.report = report
         self.specs = list(services) if services is not None else platform_services(settings)
         self.run_dir = settings.state_dir / "run"
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     # ---- records ----------------------------------------------------------------------------------
     def _record_path(self, name: str) -> Path:
@@ -193,6 +226,41 @@ class Platform:
                 raise ServiceFailedError(f"not ready after {self.settings.ready_timeout_s:.0f} s: {names} (see {logs})")
             time.sleep(POLL_INTERVAL_S)
 
+    # ---- keeping everything running ------------------------------------------------------------------
+    def supervise(self, should_stop: Callable[[], bool], interval_s: float = 1.0) -> None:
+        """Keep every service running until ``should_stop()``, like systemd's ``Restart=on-failure``.
+
+        A service that dies is restarted once its dependencies run, after a backoff that doubles
+        with each failed attempt (1 s up to 30 s) and resets once it has stayed up for a minute.
+        Every restart is reported.
+        """
+        restarts: dict[str, RestartState] = {}
+        while not should_stop():
+            self._reap()
+            running = self.running()
+            now = time.monotonic()
+            for spec in self.specs:
+                state = restarts.setdefault(spec.name, RestartState())
+                if spec.name in running:
+                    state.note_running(now, spec, self.report)
+                    continue
+                if now < state.next_attempt or not set(spec.after) <= set(running):
+                    continue  # backing off, or waiting for what it needs to be back
+                state.note_restart(now)
+                self.report(f"  {spec.name} is not running; restarting it (attempt {state.attempts})")
+                try:
+                    with deferred_interrupts():
+                        self._spawn(spec)
+                except (TransitError, OSError) as problem:
+                    self.report(f"  could not restart {spec.name}: {problem}")
+            time.sleep(interval_s)
+
+    def _reap(self) -> None:
+        """Collect the exit status of children that ended, so they leave no zombie behind."""
+        for name, child in list(self._children.items()):
+            if child.poll() is not None:
+                del self._children[name]
+
     def _spawn(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
         launch = spec.prepare()
         log_path = spec.log_file(self.settings)
@@ -222,6 +290,7 @@ class Platform:
                 int(spec.stop_signal),
             )
         )
+        self._children[spec.name] = child
         return child
 
     # ---- down ----------------------------------------------------------------------------------------
