@@ -134,7 +134,7 @@ def pipeline(platform: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
         dashboard.stop()
         streams.stop()
         for child in (streams, dashboard):
-            print(f"---- {child.module} log (tail)\n" + "\n".join(child.log.read_text().splitlines()[-30:]))
+            print(f"---- {child.service} log (tail)\n" + "\n".join(child.log().splitlines()[-30:]))
 
 
 def test_dashboard_state_equals_the_simulation(pipeline: Pipeline) -> None:

@@ -174,7 +174,7 @@ class Platform:
         except BaseException:
             if started:
                 self.report(f"Stopping what was started: {', '.join(started)}")
-                self._stop_started(reversed(started))
+                self.stop(reversed(started))
             raise
         return True
 
@@ -322,7 +322,8 @@ class Platform:
                 stop_process_group(process, record.stop_signal, self.settings.stop_timeout_s, self.report)
                 self._forget(record)
 
-    def _stop_started(self, names: Iterable[str]) -> None:
+    def stop(self, names: Iterable[str]) -> None:
+        """Stop just these services (in the order given), e.g. the pipeline but not the platform."""
         records = [record for name in names if (record := self._read_record(name))]
         self._stop(records)
 
