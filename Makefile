@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMPS := .cache/stamps
 JAR_POMS := $(wildcard jars/*/pom.xml)
 
-.PHONY: run test setup setup-test lint format bench platform-up platform-down platform-status clean help
+.PHONY: run test test-fast setup setup-test lint format bench platform-up platform-down platform-status clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ run: setup  ## Set up everything, then start transit-status (Ctrl-C stops it)
 
 test: setup-test  ## Set up everything, then run the whole test suite against real servers
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMPS)/venv  ## Only the pure tests (no servers): logic, models, layout; a few seconds
+	$(BIN)/python -m pytest -m "not platform" --ignore=tests/test_pipeline_end_to_end.py -q
 
 setup: $(STAMPS)/system $(STAMPS)/venv $(STAMPS)/jars  ## Debian packages, virtualenv, Maven jars
 

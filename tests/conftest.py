@@ -46,5 +46,9 @@ def platform(platform_supervisor: Platform) -> Settings:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that restart the shared platform run last, so the others see one steady stack."""
+    """Every test on the shared platform is marked ``platform`` (``make test-fast`` leaves those out);
+    tests that restart it run last, so the others see one steady stack."""
+    for item in items:
+        if "platform" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.platform)
     items.sort(key=lambda item: item.get_closest_marker("restarts_platform") is not None)

@@ -7,16 +7,11 @@ Faust worker and the dashboard are real subprocesses, exactly as `transit-status
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,11 +19,12 @@ import pytest
 from confluent_kafka import Producer
 
 from tests.helpers import consume, read_all
+from tests.processes import ServiceProcess, wait_until
 from transit_status.config import Settings
 from transit_status.networks import load_network
-from transit_status.platform.connect import ensure_stations_connector
+from transit_status.pipeline.connectors import ensure_stations_connector
 from transit_status.platform.ports import free_ports, private_topics
-from transit_status.platform.services import consumer_group_stable
+from transit_status.platform.service import consumer_group_stable
 from transit_status.producers.kafka import EventProducer
 from transit_status.producers.runner import SimulationRunner
 from transit_status.producers.weather import RestProxyWeatherStation
@@ -41,58 +37,23 @@ START = datetime(2024, 4, 10, 7, 30)  # a Wednesday, Chicago time: rush hour, Pu
 SEED = 7
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 90.0, interval_s: float = 0.5) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after the timeout."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 90.0) -> Any:
+    """``wait_until`` that treats an HTTP error or a bad answer as 'not yet' (a process is restarting)."""
+
+    def answered() -> Any:
         try:
-            last = check()
+            return check()
         except (httpx.HTTPError, ValueError) as error:
-            last = error
-        if last and not isinstance(last, Exception | Mismatch):
-            return last
-        time.sleep(interval_s)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {last!r})"[:2000])
+            return Mismatch.error(repr(error))
 
-
-@dataclass
-class Child:
-    """A pipeline process started like the supervisor starts it, with its output in a log file."""
-
-    module: str
-    settings: Settings
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-u", "-m", self.module],
-                env={**os.environ, **self.settings.as_env()},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    return wait_until(answered, timeout_s, what, every_s=0.5)
 
 
 @dataclass
 class Pipeline:
     settings: Settings
-    streams: Child
-    dashboard: Child
+    streams: ServiceProcess
+    dashboard: ServiceProcess
     runner: SimulationRunner
     producer: EventProducer
 
@@ -138,6 +99,10 @@ class Mismatch:
         return False
 
     @staticmethod
+    def error(reason: str) -> Mismatch:
+        return Mismatch(0, 0, [("error", reason, None)])
+
+    @staticmethod
     def of(actual: dict[Any, Any], expected: dict[Any, Any]) -> bool | Mismatch:
         if actual == expected:
             return True
@@ -156,8 +121,8 @@ def pipeline(platform: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     ensure_topics(settings)
     ensure_stations_connector(settings)
     logs = tmp_path_factory.mktemp("pipeline-logs")
-    streams = Child("transit_status.streams", settings, logs / "streams.log")
-    dashboard = Child("transit_status.dashboard", settings, logs / "dashboard.log")
+    streams = ServiceProcess("streams", settings, logs / "streams.log")
+    dashboard = ServiceProcess("dashboard", settings, logs / "dashboard.log")
     streams.start()
     dashboard.start()
     engine = SimulationEngine(load_network(settings), start=START, seed=SEED)
@@ -170,7 +135,7 @@ def pipeline(platform: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
         dashboard.stop()
         streams.stop()
         for child in (streams, dashboard):
-            print(f"---- {child.module} log (tail)\n" + "\n".join(child.log.read_text().splitlines()[-30:]))
+            print(f"---- {child.service} log (tail)\n" + "\n".join(child.log().splitlines()[-30:]))
 
 
 def test_dashboard_state_equals_the_simulation(pipeline: Pipeline) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from transit_status.config import Settings, load_settings
-from transit_status.platform.errors import PlatformError
+from transit_status.errors import TransitError, describe_validation_error
 
 app = typer.Typer(
     help=(
@@ -49,8 +50,7 @@ def settings_options(
     try:
         ctx.obj = load_settings(**overrides)
     except ValidationError as invalid:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in invalid.errors())
-        fail(f"invalid settings: {problems}")
+        fail(f"invalid settings: {describe_validation_error(invalid)}")
 
 
 def interrupt_on_sigterm() -> None:
@@ -68,9 +68,10 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _platform(ctx: typer.Context, pipeline: bool = False):  # type: ignore[no-untyped-def]
+    from transit_status.pipeline import whole_stack
     from transit_status.platform.supervisor import Platform
 
-    return Platform(ctx.obj, pipeline=pipeline)
+    return Platform(ctx.obj, services=whole_stack(ctx.obj) if pipeline else None)
 
 
 def _print_endpoints(settings: Settings) -> None:
@@ -85,7 +86,12 @@ def _print_endpoints(settings: Settings) -> None:
 
 
 @platform_app.command("up")
-def platform_up(ctx: typer.Context) -> None:
+def platform_up(
+    ctx: typer.Context,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Stay in the foreground, restart any service that dies; Ctrl-C stops all.")
+    ] = False,
+) -> None:
     """Start every service and return once all of them pass their readiness check."""
     platform = _platform(ctx)
     began = time.monotonic()
@@ -95,13 +101,21 @@ def platform_up(ctx: typer.Context) -> None:
         started = platform.up()
     except KeyboardInterrupt:
         fail("interrupted; what this command started was stopped", code=130)
-    except PlatformError as problem:
+    except TransitError as problem:
         fail(str(problem))
     if not started:
         typer.echo("The platform is already running; nothing to do.")
     else:
         typer.echo(f"All services ready in {time.monotonic() - began:.1f} s.")
     _print_endpoints(ctx.obj)
+    if watch:
+        typer.echo("Watching: a service that dies is restarted. Ctrl-C stops the platform.")
+        try:
+            platform.supervise(should_stop=lambda: False)
+        except KeyboardInterrupt:
+            typer.echo("\nStopping ...")
+        platform.down()
+        typer.echo("Stopped.")
 
 
 @platform_app.command("down")
@@ -114,12 +128,18 @@ def platform_down(ctx: typer.Context) -> None:
 @platform_app.command("status")
 def platform_status(ctx: typer.Context) -> None:
     """Each service's pid, port, health and log file. Exit code 1 unless all are healthy."""
-    statuses = _platform(ctx).status()
+    from transit_status.pipeline import pipeline_services
+
+    pipeline = [spec.name for spec in pipeline_services(ctx.obj)]
+    statuses = _platform(ctx, pipeline=True).status(optional=pipeline)
     typer.echo(f"{'SERVICE':<16}{'PID':>8}  {'PORT':>5}  {'HEALTH':<10}LOG")
     for status in statuses:
-        health = "healthy" if status.healthy else ("unhealthy" if status.running else "stopped")
+        if not status.running:
+            health = "stopped"
+        else:
+            health = {True: "healthy", False: "unhealthy", None: "running"}[status.healthy]
         typer.echo(f"{status.name:<16}{status.pid or '-':>8}  {status.port or '-':>5}  {health:<10}{status.log}")
-    if not all(status.healthy for status in statuses):
+    if not all(status.running and status.healthy is not False for status in statuses):
         raise typer.Exit(1)
 
 
@@ -133,7 +153,7 @@ def platform_reset(
         raise typer.Exit(1)
     try:
         _platform(ctx).reset()
-    except PlatformError as problem:
+    except TransitError as problem:
         fail(str(problem))
     typer.echo(f"Deleted {ctx.obj.state_dir}.")
 
@@ -145,7 +165,7 @@ def platform_fetch_jars(ctx: typer.Context) -> None:
 
     try:
         jvm.fetch_jars(ctx.obj, quiet=False)
-    except PlatformError as problem:
+    except TransitError as problem:
         fail(str(problem))
     typer.echo(f"Jars are in {ctx.obj.jars_dir}.")
 
@@ -168,20 +188,46 @@ def run(
         platform.up()
         _print_endpoints(ctx.obj)
         typer.secho(f"\nDashboard: {ctx.obj.dashboard_url}   (Ctrl-C stops everything)", bold=True)
-        while True:
-            time.sleep(2)
-            running = platform.running()
-            stopped = [spec.name for spec in platform.specs if spec.name not in running]
-            if stopped:
-                raise PlatformError(f"{', '.join(stopped)} stopped unexpectedly; see `transit-status platform status`")
+        # A service that dies is restarted (with backoff) until Ctrl-C or SIGTERM.
+        platform.supervise(should_stop=lambda: False)
     except KeyboardInterrupt:
         typer.echo("\nStopping ...")
-    except PlatformError as problem:
+    except TransitError as problem:
         typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
         platform.down()
         raise typer.Exit(1) from None
     platform.down()
     typer.echo("Stopped.")
+
+
+class ServiceName(StrEnum):
+    registry = "registry"
+    rest_proxy = "rest-proxy"
+    dashboard = "dashboard"
+    streams = "streams"
+    simulate = "simulate"
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    service: Annotated[ServiceName, typer.Argument(help="Which service to run.")],
+    log_level: Annotated[LogLevel, typer.Option(help="Log level.")] = LogLevel.info,
+) -> None:
+    """Run one service in the foreground, logging to stdout; SIGTERM or Ctrl-C stops it cleanly.
+
+    This is how `platform up` and `run` start each Python service; run it by hand to debug one.
+    """
+    from transit_status.serve import run_service
+
+    raise typer.Exit(run_service(service.value, ctx.obj, log_level.value))
 
 
 def main() -> None:

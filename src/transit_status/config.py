@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     connect_heap: str = Field("384m", description="JVM max heap of the Kafka Connect worker.")
     ready_timeout_s: float = Field(120.0, gt=0, description="How long `platform up` waits for health.")
     stop_timeout_s: float = Field(20.0, gt=0, description="Grace period before a child is killed.")
+    service_stop_grace_s: float = Field(
+        5.0, gt=0, description="How long a Python service lets in-flight requests finish when told to stop."
+    )
 
     schemas_topic: str = Field("_schemas", description="Compacted topic holding the registry's schemas.")
     stations_topic_prefix: str = Field(

@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from transit_status.config import Settings
-from transit_status.platform.errors import PlatformError
+from transit_status.errors import TransitError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ HOUR_MS = 3_600_000
 PLATFORM_HINT = "start the platform with `transit-status platform up`"
 
 
-class KafkaUnavailableError(PlatformError):
+class KafkaUnavailableError(TransitError):
     """Kafka could not be reached (or did not answer) within the timeout."""
 
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,15 +17,13 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from tests.processes import ServiceProcess, running_service, wait_until
 from transit_status.config import Settings
 from transit_status.networks.cta import load_cta_network
 from transit_status.platform.ports import free_ports, private_topics
 from transit_status.schemas import load_schema
 from transit_status.topics import ensure_topics
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+from transit_status.wallclock import now_ms
 
 
 @dataclass(frozen=True)
@@ -170,55 +164,36 @@ class Feed:
 
 @dataclass
 class Dashboard:
-    process: subprocess.Popen[bytes]
+    service: ServiceProcess
     url: str
-    log_path: Path
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self.service.process is not None
+        return self.service.process
 
     def get(self, path: str, timeout: float = 5.0) -> httpx.Response:
         return httpx.get(self.url + path, timeout=timeout)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.service.log()
 
 
 @contextmanager
 def run_dashboard(
     settings: Settings, topics: Topics, log_dir: Path, port: int | None = None, **env: str
 ) -> Iterator[Dashboard]:
-    """``python -m transit_status.dashboard`` as a real process (on a free port unless given), stopped with SIGTERM."""
+    """``transit-status serve dashboard`` as a real process (on a free port unless given), stopped with SIGTERM."""
     port = port or free_ports(1, settings.host)[0]
-    environment = {
-        **os.environ,
-        **settings.as_env(),
-        **topics.env(),
-        "TRANSIT_DASHBOARD_PORT": str(port),
-        **env,
-    }
+    own = topics.settings.with_overrides(dashboard_port=port)
     log_path = log_dir / f"dashboard-{port}-{uuid.uuid4().hex[:6]}.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "transit_status.dashboard"],
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    dashboard = Dashboard(process, f"http://{settings.host}:{port}", log_path)
-    try:
-        wait_for(lambda: _serving(dashboard), 30, "dashboard serving HTTP", dashboard)
+    with running_service("dashboard", own, log_path, env) as service:
+        dashboard = Dashboard(service, f"http://{settings.host}:{port}")
+        service.wait_for(lambda: _serving(dashboard), 30, "serving HTTP")
         yield dashboard
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
 
 
 def _serving(dashboard: Dashboard) -> bool:
-    if dashboard.process.poll() is not None:
-        raise AssertionError(f"dashboard exited with {dashboard.process.returncode}:\n{dashboard.log()}")
     try:
         dashboard.get("/healthz", timeout=1.0)
         return True
@@ -230,12 +205,4 @@ def wait_for(
     check: Callable[[], Any], timeout_s: float, what: str, dashboard: Dashboard | None = None, every_s: float = 0.2
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail with the dashboard's log if it never does."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every_s)
-    log = f"\n--- dashboard log ---\n{dashboard.log()[-4000:]}" if dashboard else ""
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r}){log}")
+    return wait_until(check, timeout_s, what, every_s=every_s, log=dashboard.log if dashboard else None)

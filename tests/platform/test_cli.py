@@ -14,7 +14,7 @@ from transit_status.config import Settings
 from transit_status.platform.errors import MissingDependencyError
 from transit_status.platform.jvm import java_executable
 from transit_status.platform.ports import isolated_settings
-from transit_status.platform.postgres import PostgresBinaries
+from transit_status.platform.services.postgres import PostgresBinaries
 
 CLI = [sys.executable, "-m", "transit_status.cli"]
 

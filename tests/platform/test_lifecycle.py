@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+from pathlib import Path
 
 import httpx
 import psutil
@@ -11,7 +13,7 @@ from confluent_kafka import Producer
 
 from tests.helpers import consume, create_topic
 from transit_status.config import Settings
-from transit_status.platform import postgres
+from transit_status.platform.services import postgres
 from transit_status.platform.supervisor import Platform
 
 pytestmark = [pytest.mark.platform, pytest.mark.restarts_platform]
@@ -32,6 +34,17 @@ SCHEMA_V2 = json.dumps(
         "fields": [{"name": "temperature", "type": "float"}, {"name": "status", "type": "string", "default": "sunny"}],
     }
 )
+
+
+STOP_SIGNAL_BITS = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+
+
+def blocked_signals(pid: int) -> int:
+    """The process's blocked-signal mask (``SigBlk`` in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigBlk:"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no SigBlk for pid {pid}")
 
 
 def register(settings: Settings, subject: str, schema: str) -> int:
@@ -62,10 +75,21 @@ def test_down_stops_every_process_and_up_finds_earlier_data(platform_supervisor:
     assert set(records) == {spec.name for spec in platform_supervisor.specs}
     processes = [record.process() for record in records.values()]
     family = [p for process in processes if process for p in [process, *process.children(recursive=True)]]
+    # Every child can be told to stop: none inherited a mask that blocks SIGINT/SIGTERM.
+    assert {p.name(): blocked_signals(p.pid) & STOP_SIGNAL_BITS for p in processes if p} == {
+        p.name(): 0 for p in processes if p
+    }
 
-    stopped = platform_supervisor.down()
+    reports: list[str] = []
+    platform_supervisor.report = reports.append
+    try:
+        stopped = platform_supervisor.down()
+    finally:
+        platform_supervisor.report = print
 
     assert set(stopped) == set(records)
+    # Each service stopped on its own signal: none had to be killed after the grace period.
+    assert not [line for line in reports if "killing" in line], reports
     assert not [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert platform_supervisor.running() == {}
 

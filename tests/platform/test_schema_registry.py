@@ -6,15 +6,8 @@ Every test uses its own subjects, so tests do not depend on each other or on the
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +18,9 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from tests.processes import running_service
 from transit_status.config import Settings
+from transit_status.platform.ports import free_ports
 
 pytestmark = pytest.mark.platform
 
@@ -330,57 +325,21 @@ def test_avro_serializer_and_deserializer_round_trip(platform: Settings, subject
 # ---- durability ------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def registry_process(settings: Settings, log_path: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``python -m transit_status.platform.schema_registry`` with ``settings``; stop it on exit."""
-    env = {**os.environ, **settings.as_env()}
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "transit_status.platform.schema_registry", *args],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+def registry_answers(settings: Settings) -> bool:
     try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-
-def wait_ready(settings: Settings, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"registry exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{settings.schema_registry_url}/subjects", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"registry not ready after {timeout_s}s:\n{log_path.read_text()}")
+        return httpx.get(f"{settings.schema_registry_url}/subjects", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_ids_and_versions_survive_a_registry_restart(platform: Settings, tmp_path: Path) -> None:
     own = platform.with_overrides(
-        schema_registry_port=_free_port(), schemas_topic=f"_schemas_restart_{uuid.uuid4().hex[:8]}"
+        schema_registry_port=free_ports(1)[0], schemas_topic=f"_schemas_restart_{uuid.uuid4().hex[:8]}"
     )
     log_path = tmp_path / "registry.log"
     url = own.schema_registry_url
-    with registry_process(own, log_path) as first:
-        wait_ready(own, first, log_path)
+    with running_service("registry", own, log_path) as first:
+        first.wait_for(lambda: registry_answers(own), 60, "ready")
         id_a1 = httpx.post(f"{url}/subjects/a-value/versions", json={"schema": arrival_schema()}).json()["id"]
         id_a2 = httpx.post(
             f"{url}/subjects/a-value/versions", json={"schema": arrival_schema(WITH_LINE_DEFAULT)}
@@ -390,11 +349,10 @@ def test_ids_and_versions_survive_a_registry_restart(platform: Settings, tmp_pat
         ).json()["id"]
         httpx.put(f"{url}/config/b-value", json={"compatibility": "FULL"})
         httpx.delete(f"{url}/subjects/a-value/versions/1")
-        first.send_signal(signal.SIGTERM)
-        assert first.wait(30) == 0, log_path.read_text()
+        assert first.stop() == 0, first.log()
 
-    with registry_process(own, log_path) as second:
-        wait_ready(own, second, log_path)
+    with running_service("registry", own, log_path) as second:
+        second.wait_for(lambda: registry_answers(own), 60, "ready again")
         assert httpx.get(f"{url}/subjects").json() == ["a-value", "b-value"]
         assert httpx.get(f"{url}/subjects/a-value/versions").json() == [2]
         assert httpx.get(f"{url}/subjects/a-value/versions", params={"deleted": "true"}).json() == [1, 2]
@@ -413,10 +371,11 @@ def test_ids_and_versions_survive_a_registry_restart(platform: Settings, tmp_pat
 
 
 def test_unreachable_kafka_stops_startup_with_a_clear_message(platform: Settings, tmp_path: Path) -> None:
-    unreachable = platform.with_overrides(kafka_port=_free_port(), schema_registry_port=_free_port())
+    unreachable = platform.with_overrides(kafka_port=free_ports(1)[0], schema_registry_port=free_ports(1)[0])
     log_path = tmp_path / "registry.log"
-    with registry_process(unreachable, log_path, "--kafka-timeout", "2") as process:
-        assert process.wait(60) != 0
+    with running_service("registry", unreachable, log_path) as registry:
+        assert registry.process is not None
+        assert registry.process.wait(60) != 0
     output = log_path.read_text()
     assert "Kafka" in output and "transit-status platform up" in output
     assert "Traceback" not in output

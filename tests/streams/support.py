@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -21,10 +17,11 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.helpers import read_all
-from transit_status.config import PROJECT_ROOT, Settings
+from tests.processes import ServiceProcess, running_service
+from transit_status.config import Settings
 from transit_status.networks import load_network
 from transit_status.platform.ports import private_topics
-from transit_status.platform.postgres import STATION_COLUMNS, station_rows
+from transit_status.platform.services.postgres import STATION_COLUMNS, station_rows
 from transit_status.schemas import load_schema
 
 
@@ -33,69 +30,21 @@ def unique_settings(settings: Settings, name: str) -> Settings:
     return private_topics(settings, f"test-{name}-{uuid.uuid4().hex[:8]}")
 
 
-class Worker:
-    """``python -m transit_status.streams`` as a real subprocess, its output in a log file."""
+def start_worker(settings: Settings, log_path: Path) -> ServiceProcess:
+    return ServiceProcess("streams", settings, log_path).start()
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Worker:
-        env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "transit_status.streams"],
-                env=env,
-                cwd=PROJECT_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Until the worker has joined the group and recovered its tables."""
-        deadline = time.monotonic() + timeout_s
-        ready_before = self.log().count("Worker ready")
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()[-5000:]}")
-            if self.log().count("Worker ready") > ready_before:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"worker not ready after {timeout_s} s:\n{self.log()[-5000:]}")
-
-    def kill(self) -> None:
-        """``kill -9``: no shutdown, no last commit."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self, timeout_s: float = 30.0) -> int:
-        """SIGTERM, and wait for a clean exit."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            raise AssertionError(f"worker ignored SIGTERM for {timeout_s} s:\n{self.log()[-3000:]}") from None
+def wait_worker_ready(worker: ServiceProcess, timeout_s: float = 60.0) -> None:
+    """Until the worker has (again) joined the group and recovered its tables."""
+    ready_before = worker.log().count("Worker ready")
+    worker.wait_for(lambda: worker.log().count("Worker ready") > ready_before, timeout_s, "worker ready")
 
 
 @contextmanager
-def running_worker(settings: Settings, log_path: Path) -> Iterator[Worker]:
-    worker = Worker(settings, log_path).start()
-    try:
-        worker.wait_ready()
+def running_worker(settings: Settings, log_path: Path) -> Iterator[ServiceProcess]:
+    with running_service("streams", settings, log_path) as worker:
+        wait_worker_ready(worker)
         yield worker
-    finally:
-        worker.stop()
 
 
 # ---- inputs -------------------------------------------------------------------------------------
@@ -192,17 +141,6 @@ def group_lag(settings: Settings, group: str, topic: str) -> int | None:
         return lag
     finally:
         consumer.close()
-
-
-def wait_until(condition: Any, timeout_s: float, interval_s: float = 1.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 def topic_exists(settings: Settings, topic: str) -> bool:

@@ -13,6 +13,7 @@ from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from fastavro import parse_schema, schemaless_writer
 
+from tests.processes import wait_until
 from tests.streams.support import (
     TurnstileProducer,
     latest_json_by_key,
@@ -21,7 +22,6 @@ from tests.streams.support import (
     running_worker,
     station_record,
     unique_settings,
-    wait_until,
 )
 from transit_status.config import Settings
 from transit_status.schemas import load_schema

@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from tests.helpers import read_all
+from tests.processes import wait_until
 from tests.streams.support import (
     latest_json_by_key,
     produce_raw,
@@ -21,11 +22,10 @@ from tests.streams.support import (
     running_worker,
     station_record,
     unique_settings,
-    wait_until,
 )
 from transit_status.config import Settings
-from transit_status.platform import postgres
-from transit_status.platform.connect import ensure_connector, stations_connector_config
+from transit_status.pipeline.connectors import ensure_connector, stations_connector_config
+from transit_status.platform.services import postgres
 from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform

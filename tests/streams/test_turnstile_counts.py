@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import wait_until
 from tests.streams.support import (
     TurnstileProducer,
-    Worker,
     group_lag,
     latest_json_by_key,
+    start_worker,
     unique_settings,
-    wait_until,
+    wait_worker_ready,
 )
 from transit_status.config import Settings
 from transit_status.topics import ensure_topics
@@ -68,21 +69,21 @@ def test_counts_are_exact_across_a_kill_9_and_a_sigterm_restart(platform: Settin
         return thread
 
     log = tmp_path / "worker.log"
-    worker = Worker(settings, log).start()
-    worker.wait_ready()
+    worker = start_worker(settings, log)
+    wait_worker_ready(worker)
     try:
         # kill -9 once some, but far from all, entries are counted (and more keep arriving).
         feeding = produce_steadily(first_wave)
         counts_at_kill = wait_until(
             lambda: total_counted_at_least(settings, len(first_wave) // 4),
             timeout_s=90,
-            interval_s=0.5,
+            every_s=0.5,
             what="part of the entries to be counted",
         )
         worker.kill()
         assert counts_at_kill < len(first_wave), "the worker must be killed mid-run"
-        worker = Worker(settings, log).start()
-        worker.wait_ready(timeout_s=90)
+        worker = start_worker(settings, log)
+        wait_worker_ready(worker, timeout_s=90)
         feeding.join(timeout=60)
 
         # Then a clean stop (SIGTERM) while entries are being counted, and a restart.
@@ -90,12 +91,12 @@ def test_counts_are_exact_across_a_kill_9_and_a_sigterm_restart(platform: Settin
         wait_until(
             lambda: total_counted_at_least(settings, len(first_wave) + len(second_wave) // 4),
             timeout_s=90,
-            interval_s=0.5,
+            every_s=0.5,
             what="part of the second wave to be counted",
         )
         assert worker.stop() == 0
-        worker = Worker(settings, log).start()
-        worker.wait_ready(timeout_s=90)
+        worker = start_worker(settings, log)
+        wait_worker_ready(worker, timeout_s=90)
         feeding.join(timeout=60)
         assert not feeding.is_alive()
 

@@ -1,9 +1,11 @@
-"""Errors a user can act on: the CLI prints their message, never a stack trace."""
+"""The embedded platform's errors; the CLI prints their message, never a stack trace."""
 
 from __future__ import annotations
 
+from transit_status.errors import TransitError
 
-class PlatformError(Exception):
+
+class PlatformError(TransitError):
     """A problem with the embedded platform, phrased for the user who has to fix it."""
 
 

@@ -17,16 +17,19 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import psutil
 
 from transit_status.config import Settings
+from transit_status.errors import TransitError
 from transit_status.platform import jvm
 from transit_status.platform.errors import PlatformError, PortInUseError, ServiceFailedError
-from transit_status.platform.services import ServiceSpec, pipeline_specs, service_specs
+from transit_status.platform.service import ServiceSpec
+from transit_status.platform.services import platform_services
 
 Report = Callable[[str], None]
 POLL_INTERVAL_S = 0.2
@@ -41,6 +44,11 @@ class RunRecord:
     create_time: float
     port: int
     log: str
+    stop_signal: int = signal.SIGTERM
+
+    def is_same(self, other: RunRecord | None) -> bool:
+        """Both describe one process (a record rewritten by another command is not ours to drop)."""
+        return other is not None and other.pid == self.pid and abs(other.create_time - self.create_time) < 1e-3
 
     def process(self) -> psutil.Process | None:
         """The live process, or None if it ended (or the pid now belongs to someone else)."""
@@ -53,28 +61,62 @@ class RunRecord:
             return None
 
 
+@dataclass
+class RestartState:
+    """One service's restarts under :meth:`Platform.supervise`."""
+
+    attempts: int = 0
+    next_attempt: float = 0.0
+    restarted_at: float | None = None
+    ready_reported: bool = True
+
+    FIRST_BACKOFF_S: ClassVar[float] = 1.0
+    MAX_BACKOFF_S: ClassVar[float] = 30.0
+    STABLE_AFTER_S: ClassVar[float] = 60.0
+
+    def note_restart(self, now: float) -> None:
+        self.attempts += 1
+        self.restarted_at = now
+        self.ready_reported = False
+        self.next_attempt = now + min(self.MAX_BACKOFF_S, self.FIRST_BACKOFF_S * 2 ** (self.attempts - 1))
+
+    def note_running(self, now: float, spec: ServiceSpec, report: Report) -> None:
+        if self.restarted_at is None:
+            return
+        if not self.ready_reported and spec.healthy():
+            note = spec.on_ready()
+            report(f"  ready    {spec.name} again after {now - self.restarted_at:.1f} s{': ' + note if note else ''}")
+            self.ready_reported = True
+        if self.ready_reported and now - self.restarted_at > self.STABLE_AFTER_S:
+            self.attempts, self.restarted_at = 0, None
+
+
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
     pid: int | None
     port: int
     running: bool
-    healthy: bool
+    healthy: bool | None  # None: running, but this platform has no health check for it
     log: Path
 
 
 class Platform:
-    """The embedded platform of one state directory."""
+    """The supervised services of one state directory.
 
-    def __init__(self, settings: Settings, report: Report = print, pipeline: bool = False) -> None:
+    ``services`` are what ``up`` starts (default: the embedded platform's own). ``down`` and
+    ``status`` go by the run records instead, so they also cover what another command started
+    (``transit-status run`` adds the pipeline's processes).
+    """
+
+    def __init__(
+        self, settings: Settings, report: Report = print, services: Sequence[ServiceSpec] | None = None
+    ) -> None:
         self.settings = settings
         self.report = report
-        self.platform_specs = service_specs(settings)
-        self.pipeline_specs = pipeline_specs(settings)
-        # What `up` starts; `down` and `status` always cover everything that may be running.
-        self.specs = self.platform_specs + (self.pipeline_specs if pipeline else [])
-        self.all_specs = self.platform_specs + self.pipeline_specs
+        self.specs = list(services) if services is not None else platform_services(settings)
         self.run_dir = settings.state_dir / "run"
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     # ---- records ----------------------------------------------------------------------------------
     def _record_path(self, name: str) -> Path:
@@ -90,14 +132,18 @@ class Platform:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._record_path(record.name).write_text(json.dumps(asdict(record)))
 
+    def _records(self) -> list[RunRecord]:
+        paths = sorted(self.run_dir.glob("*.json")) if self.run_dir.is_dir() else []
+        return [record for path in paths if (record := self._read_record(path.stem))]
+
+    def _forget(self, record: RunRecord) -> None:
+        """Drop ``record``'s file unless it now describes another process (started by someone else)."""
+        if record.is_same(self._read_record(record.name)):
+            self._record_path(record.name).unlink(missing_ok=True)
+
     def running(self) -> dict[str, RunRecord]:
-        """Services whose recorded process is still alive."""
-        alive = {}
-        for spec in self.all_specs:
-            record = self._read_record(spec.name)
-            if record and record.process():
-                alive[spec.name] = record
-        return alive
+        """Every recorded service whose process is still alive, by name."""
+        return {record.name: record for record in self._records() if record.process()}
 
     # ---- up ---------------------------------------------------------------------------------------
     def up(self) -> bool:
@@ -128,7 +174,7 @@ class Platform:
         except BaseException:
             if started:
                 self.report(f"Stopping what was started: {', '.join(started)}")
-                self._stop(reversed([spec for spec in self.specs if spec.name in started]))
+                self.stop(reversed(started))
             raise
         return True
 
@@ -180,6 +226,41 @@ class Platform:
                 raise ServiceFailedError(f"not ready after {self.settings.ready_timeout_s:.0f} s: {names} (see {logs})")
             time.sleep(POLL_INTERVAL_S)
 
+    # ---- keeping everything running ------------------------------------------------------------------
+    def supervise(self, should_stop: Callable[[], bool], interval_s: float = 1.0) -> None:
+        """Keep every service running until ``should_stop()``, like systemd's ``Restart=on-failure``.
+
+        A service that dies is restarted once its dependencies run, after a backoff that doubles
+        with each failed attempt (1 s up to 30 s) and resets once it has stayed up for a minute.
+        Every restart is reported.
+        """
+        restarts: dict[str, RestartState] = {}
+        while not should_stop():
+            self._reap()
+            running = self.running()
+            now = time.monotonic()
+            for spec in self.specs:
+                state = restarts.setdefault(spec.name, RestartState())
+                if spec.name in running:
+                    state.note_running(now, spec, self.report)
+                    continue
+                if now < state.next_attempt or not set(spec.after) <= set(running):
+                    continue  # backing off, or waiting for what it needs to be back
+                state.note_restart(now)
+                self.report(f"  {spec.name} is not running; restarting it (attempt {state.attempts})")
+                try:
+                    with deferred_interrupts():
+                        self._spawn(spec)
+                except (TransitError, OSError) as problem:
+                    self.report(f"  could not restart {spec.name}: {problem}")
+            time.sleep(interval_s)
+
+    def _reap(self) -> None:
+        """Collect the exit status of children that ended, so they leave no zombie behind."""
+        for name, child in list(self._children.items()):
+            if child.poll() is not None:
+                del self._children[name]
+
     def _spawn(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
         launch = spec.prepare()
         log_path = spec.log_file(self.settings)
@@ -194,56 +275,85 @@ class Platform:
                 env={**os.environ, **launch.env},
                 cwd=self.settings.state_dir,
                 start_new_session=True,
+                # The spawn runs with SIGINT/SIGTERM blocked (deferred_interrupts); the child must not
+                # inherit that mask, or it could never be stopped gracefully.
+                preexec_fn=_unblock_stop_signals,
                 **launch.popen_kwargs,  # type: ignore[arg-type]
             )
         self._write_record(
-            RunRecord(spec.name, child.pid, psutil.Process(child.pid).create_time(), spec.port, str(log_path))
+            RunRecord(
+                spec.name,
+                child.pid,
+                psutil.Process(child.pid).create_time(),
+                spec.port,
+                str(log_path),
+                int(spec.stop_signal),
+            )
         )
+        self._children[spec.name] = child
         return child
 
-    # ---- down -------------------------------------------------------------------------------------
+    # ---- down ----------------------------------------------------------------------------------------
     def down(self) -> list[str]:
-        """Stop every running service (dependents first). Returns the names stopped."""
+        """Stop every recorded service that is running, dependents first. Returns the names stopped."""
         running = self.running()
-        stopped = [spec.name for spec in self.all_specs if spec.name in running]
-        self._stop(reversed([spec for spec in self.all_specs if spec.name in running]))
-        for spec in self.all_specs:
-            self._record_path(spec.name).unlink(missing_ok=True)
-        return stopped
+        stopped = self._stop_order(running)
+        self._stop(stopped)
+        for record in self._records():
+            if not record.process():
+                self._forget(record)  # stale: its process is gone
+        return [record.name for record in stopped]
 
-    def _stop(self, specs: Iterable[ServiceSpec]) -> None:
+    def _stop_order(self, running: dict[str, RunRecord]) -> list[RunRecord]:
+        # Known services in reverse start order; anything recorded that this platform does not know
+        # (a pipeline process under `platform down`) depends on it, so it goes first, newest first.
+        known = [spec.name for spec in self.specs]
+        unknown = sorted((r for name, r in running.items() if name not in known), key=lambda r: -r.create_time)
+        return unknown + [running[name] for name in reversed(known) if name in running]
+
+    def _stop(self, records: Iterable[RunRecord]) -> None:
         # A second Ctrl-C must not abandon half-stopped services: stopping runs to the end.
         with ignored_interrupts(self.report):
-            self._stop_each(specs)
+            for record in records:
+                process = record.process()
+                if process is None:
+                    continue
+                self.report(f"  stopping {record.name} (pid {process.pid}) ...")
+                stop_process_group(process, record.stop_signal, self.settings.stop_timeout_s, self.report)
+                self._forget(record)
 
-    def _stop_each(self, specs: Iterable[ServiceSpec]) -> None:
-        for spec in specs:
-            record = self._read_record(spec.name)
-            process = record.process() if record else None
-            if process is None:
-                continue
-            self.report(f"  stopping {spec.name} (pid {process.pid}) ...")
-            stop_process_group(process, spec.stop_signal, self.settings.stop_timeout_s, self.report)
-            self._record_path(spec.name).unlink(missing_ok=True)
+    def stop(self, names: Iterable[str]) -> None:
+        """Stop just these services (in the order given), e.g. the pipeline but not the platform."""
+        records = [record for name in names if (record := self._read_record(name))]
+        self._stop(records)
 
     # ---- status / reset ---------------------------------------------------------------------------
-    def status(self) -> list[ServiceStatus]:
-        statuses = []
-        for spec in self.all_specs:
-            record = self._read_record(spec.name)
-            process = record.process() if record else None
-            if process is None and spec not in self.specs:
-                continue  # a pipeline part that is not running and was not asked for
-            statuses.append(
-                ServiceStatus(
-                    name=spec.name,
-                    pid=process.pid if process else None,
-                    port=spec.port,
-                    running=process is not None,
-                    healthy=process is not None and spec.healthy(),
-                    log=spec.log_file(self.settings),
-                )
+    def status(self, optional: Iterable[str] = ()) -> list[ServiceStatus]:
+        """This platform's services, and whatever else is recorded as running.
+
+        Services named in ``optional`` are listed only while they run (the pipeline under
+        ``platform status``: not running is not a fault there).
+        """
+        running = self.running()
+        skipped = set(optional) - set(running)
+        statuses = [
+            ServiceStatus(
+                name=spec.name,
+                pid=running[spec.name].pid if spec.name in running else None,
+                port=spec.port,
+                running=spec.name in running,
+                healthy=spec.name in running and spec.healthy(),
+                log=spec.log_file(self.settings),
             )
+            for spec in self.specs
+            if spec.name not in skipped
+        ]
+        known = {spec.name for spec in self.specs}
+        statuses += [
+            ServiceStatus(record.name, record.pid, record.port, True, None, Path(record.log))
+            for name, record in running.items()
+            if name not in known
+        ]
         return statuses
 
     def reset(self) -> None:
@@ -255,6 +365,10 @@ class Platform:
             pass
         except OSError as error:
             raise PlatformError(f"could not delete all of {self.settings.state_dir}: {error}") from error
+
+
+def _unblock_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -24,16 +23,13 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from transit_status.config import Settings
 from transit_status.schemas import load_schema
 from transit_status.simulation.events import ArrivalEvent, TurnstileEvent
+from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
 
 
 def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class DeliveryStats:

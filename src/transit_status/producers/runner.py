@@ -4,9 +4,15 @@ Avro producer, weather through the REST Proxy."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
+from confluent_kafka import KafkaException
+
+from transit_status.config import Settings
+from transit_status.errors import TransitError
+from transit_status.networks import load_network
 from transit_status.producers.kafka import EventProducer
 from transit_status.producers.weather import RestProxyWeatherStation, WeatherRejected, WeatherUnavailable
 from transit_status.simulation import (
@@ -18,6 +24,7 @@ from transit_status.simulation import (
     WeatherReading,
     run_realtime,
 )
+from transit_status.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +69,26 @@ class SimulationRunner:
         for batch in run_realtime(self.engine, clock, interval_s=interval_s, should_stop=should_stop):
             self.dispatch(batch)
         self.producer.flush()
+
+
+def run_simulation(settings: Settings, stop: threading.Event) -> None:
+    """``transit-status serve simulate``: the simulation in real time until ``stop`` is set.
+
+    On stop the producer is flushed, so every record the broker acknowledged is in Kafka and
+    nothing buffered is lost.
+    """
+    try:
+        ensure_topics(settings)
+    except KafkaException as error:
+        raise TransitError(f"Kafka refused to create the topics at {settings.bootstrap_servers} ({error})") from None
+    engine = SimulationEngine(load_network(settings), seed=settings.simulation_seed)
+    log.info(
+        "simulating %s from %s at %.0fx, seed %d",
+        settings.network.upper(), engine.local_time().isoformat(timespec="seconds"),
+        settings.simulation_speed, settings.simulation_seed,
+    )  # fmt: skip
+    with EventProducer(settings) as producer, RestProxyWeatherStation(settings) as weather:
+        runner = SimulationRunner(engine, producer, weather)
+        runner.run_realtime(settings.simulation_speed, should_stop=stop.is_set)
+        log.info("stopped at %s; delivered %s", engine.local_time().isoformat(timespec="seconds"),
+                 dict(producer.stats.delivered))  # fmt: skip

@@ -11,8 +11,8 @@ import pytest
 
 from tests.helpers import consume, read_all
 from transit_status.config import Settings
-from transit_status.platform import postgres
-from transit_status.platform.connect import STATIONS_CONNECTOR, ensure_stations_connector
+from transit_status.pipeline.connectors import STATIONS_CONNECTOR, ensure_stations_connector
+from transit_status.platform.services import postgres
 
 pytestmark = pytest.mark.platform
 

@@ -1,4 +1,4 @@
-"""The stations source connector, registered through Kafka Connect's REST API.
+"""The pipeline's Kafka Connect connectors, registered through Connect's REST API (never twice).
 
 Debezium's PostgreSQL connector streams the ``stations`` table (initial snapshot, then every change
 through logical decoding). Its new-record-state transform flattens each change event to the row
@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 
 from transit_status.config import Settings
-from transit_status.platform.errors import PlatformError
+from transit_status.errors import TransitError
 from transit_status.topics import raw_stations_topic
 
 STATIONS_CONNECTOR = "stations"
@@ -69,9 +69,9 @@ def ensure_connector(settings: Settings, name: str, config: dict[str, str], time
         response = httpx.put(f"{settings.connect_url}/connectors/{name}/config", json=config, timeout=timeout_s)
     except httpx.HTTPError as error:
         message = f"Kafka Connect is not reachable at {settings.connect_url} ({error}); {CONNECT_HINT}"
-        raise PlatformError(message) from error
+        raise TransitError(message) from error
     if response.status_code not in (200, 201):
-        raise PlatformError(f"Kafka Connect refused connector {name!r}: {response.status_code} {response.text}")
+        raise TransitError(f"Kafka Connect refused connector {name!r}: {response.status_code} {response.text}")
     return response.status_code == 201
 
 

@@ -11,6 +11,7 @@ import grp
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from psycopg import sql
 from transit_status.config import Settings
 from transit_status.networks import Network, load_network
 from transit_status.platform.errors import MissingDependencyError, PlatformError
+from transit_status.platform.service import Launch, ServiceSpec
 
 INSTALL_HINT = "install PostgreSQL's server with `sudo apt-get install postgresql` (or run `make setup`)"
 SYSTEM_USER = "postgres"
@@ -292,3 +294,52 @@ def load_stations(settings: Settings) -> int:
             cursor.executemany(insert, list(station_rows(load_network(settings))))
         (count,) = conn.execute("SELECT count(*) FROM stations").fetchone()  # type: ignore[misc]
     return int(count)
+
+
+# ---- the service ------------------------------------------------------------------------------------
+
+
+def is_ready(settings: Settings) -> bool:
+    try:
+        with connect(settings, dbname="postgres") as conn:
+            conn.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def stations_loaded(settings: Settings) -> bool:
+    try:
+        with connect(settings) as conn:
+            (count,) = conn.execute("SELECT count(*) FROM stations").fetchone()  # type: ignore[misc]
+        return count > 0
+    except Exception:
+        return False
+
+
+def specs(settings: Settings) -> list[ServiceSpec]:
+    def prepare() -> Launch:
+        binaries = PostgresBinaries.find()
+        run_as = RunAs.for_current_process()
+        initialise_cluster(settings, binaries, run_as)
+        return Launch(command=server_command(settings, binaries), popen_kwargs=run_as.popen_kwargs())
+
+    def load() -> str:
+        try:
+            return f"{load_stations(settings)} stops in table stations"
+        except psycopg.Error as error:
+            raise PlatformError(f"loading the stations table into PostgreSQL failed: {error}") from error
+
+    return [
+        ServiceSpec(
+            name="postgres",
+            port=settings.postgres_port,
+            after=(),
+            prepare=prepare,
+            is_ready=lambda: is_ready(settings),
+            on_ready=load,
+            is_healthy=lambda: stations_loaded(settings),
+            # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for every client to leave.
+            stop_signal=signal.SIGINT,
+        )
+    ]

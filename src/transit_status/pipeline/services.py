@@ -1,0 +1,46 @@
+"""The CTA pipeline's processes on top of the platform: stream worker, dashboard, simulation.
+
+They are supervised like the platform's services (``transit-status run`` starts both); what they
+need first (contract topics, connectors) is prepared here, not by the platform.
+"""
+
+from __future__ import annotations
+
+from transit_status.config import Settings
+from transit_status.pipeline.connectors import ensure_stations_connector
+from transit_status.platform.service import Launch, ServiceSpec, consumer_group_stable, http_responds, python_service
+from transit_status.topics import ensure_topics
+
+
+def prepare_streams(settings: Settings) -> Launch:
+    # Topics and the stations connector exist before anything reads or writes them.
+    ensure_topics(settings)
+    ensure_stations_connector(settings)
+    return python_service("streams", settings)
+
+
+def pipeline_services(settings: Settings) -> list[ServiceSpec]:
+    return [
+        ServiceSpec(
+            name="streams",
+            port=0,
+            # The connector registered in prepare_streams reads PostgreSQL's stations table.
+            after=("kafka", "schema-registry", "connect", "postgres"),
+            prepare=lambda: prepare_streams(settings),
+            is_ready=lambda: consumer_group_stable(settings, settings.faust_app_id),
+        ),
+        ServiceSpec(
+            name="dashboard",
+            port=settings.dashboard_port,
+            after=("kafka", "schema-registry"),
+            prepare=lambda: python_service("dashboard", settings),
+            is_ready=lambda: http_responds(f"{settings.dashboard_url}/healthz"),
+        ),
+        ServiceSpec(
+            name="simulation",
+            port=0,
+            after=("streams", "dashboard", "rest-proxy"),
+            prepare=lambda: python_service("simulate", settings),
+            is_ready=lambda: True,
+        ),
+    ]

@@ -1,0 +1,97 @@
+"""What a supervised service is (``ServiceSpec``): how to prepare it, start it, tell it is ready and stop it.
+
+Each platform service is one module in ``platform/services/``; the pipeline's processes are in
+``transit_status.pipeline``. The readiness checks they share are here.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from confluent_kafka import ConsumerGroupState
+from confluent_kafka.admin import AdminClient
+
+from transit_status.config import Settings
+
+# librdkafka reports every refused connection while the broker is starting; readiness polling
+# expects those, so they go to a logger nobody listens to.
+_quiet_kafka_logger = logging.getLogger("transit_status.platform.readiness.librdkafka")
+_quiet_kafka_logger.addHandler(logging.NullHandler())
+_quiet_kafka_logger.propagate = False
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A prepared command line for one service."""
+
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    popen_kwargs: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+    after: tuple[str, ...]
+    prepare: Callable[[], Launch]
+    is_ready: Callable[[], bool]
+    on_ready: Callable[[], str | None] = lambda: None
+    stop_signal: int = signal.SIGTERM
+    extra_ports: tuple[int, ...] = ()
+    is_healthy: Callable[[], bool] | None = None
+    """What ``status`` checks once the service is up; the readiness check unless given."""
+
+    def healthy(self) -> bool:
+        return (self.is_healthy or self.is_ready)()
+
+    def log_file(self, settings: Settings) -> Path:
+        return settings.logs_dir / f"{self.name}.log"
+
+
+def kafka_is_ready(settings: Settings) -> bool:
+    admin = AdminClient(
+        {"bootstrap.servers": settings.bootstrap_servers, "logger": _quiet_kafka_logger, "socket.timeout.ms": 1000}
+    )
+    try:
+        metadata = admin.list_topics(timeout=1.0)
+    except Exception:
+        return False
+    return bool(metadata.brokers)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def python_service(name: str, settings: Settings) -> Launch:
+    """``transit-status serve <name>`` in this interpreter, with ``settings`` as ``TRANSIT_*`` variables."""
+    # -u: unbuffered, so the log file shows progress as it happens.
+    return Launch(command=[sys.executable, "-u", "-m", "transit_status", "serve", name], env=settings.as_env())
+
+
+def http_responds(url: str) -> bool:
+    """The server answers at all (a 503 'still loading' counts: it is up and saying so)."""
+    try:
+        httpx.get(url, timeout=1.0)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def consumer_group_stable(settings: Settings, group: str) -> bool:
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "logger": _quiet_kafka_logger})
+    try:
+        description = admin.describe_consumer_groups([group], request_timeout=2)[group].result()
+    except Exception:
+        return False
+    return description.state == ConsumerGroupState.STABLE and bool(description.members)

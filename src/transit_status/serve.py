@@ -1,0 +1,175 @@
+"""How every transit-status process starts and stops: ``transit-status serve <service>``.
+
+The supervisor starts each long-running Python process of the platform and the pipeline as
+``python -m transit_status serve <name>``. One function, :func:`run_service`, owns what they all
+need: logging to stdout (the supervisor's log file), settings errors as one line, SIGINT/SIGTERM
+as a graceful stop with exit code 0, uvicorn for the HTTP services, and user-facing errors without
+a traceback. A service only says how it builds its app or runs its loop (:data:`SERVICES`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from transit_status.config import Settings, load_settings
+from transit_status.errors import TransitError, describe_validation_error
+
+log = logging.getLogger("transit_status.serve")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+EXIT_SETTINGS = 2
+
+
+@dataclass(frozen=True)
+class HttpService:
+    """An ASGI app served by uvicorn; ``app`` opens what the app needs and closes it afterwards."""
+
+    app: Callable[[Settings], AbstractContextManager[Any]]
+    port: Callable[[Settings], int]
+    access_log: bool = False
+
+
+@dataclass(frozen=True)
+class LoopService:
+    """A blocking loop that returns soon after ``stop`` is set (a signal arrived)."""
+
+    run: Callable[[Settings, threading.Event], None]
+
+
+@dataclass(frozen=True)
+class ForegroundService:
+    """A process that handles its own signals (Faust's worker); returns its exit code."""
+
+    run: Callable[[Settings], int]
+
+
+Service = HttpService | LoopService | ForegroundService
+
+
+def _registry() -> dict[str, Callable[[], Service]]:
+    # Imported on demand: each process loads only its own service (Faust alone takes a second).
+    def registry() -> Service:
+        from transit_status.platform.schema_registry.server import serving_registry
+
+        return HttpService(serving_registry, lambda settings: settings.schema_registry_port)
+
+    def rest_proxy() -> Service:
+        from transit_status.platform.rest_proxy.server import serving_rest_proxy
+
+        return HttpService(serving_rest_proxy, lambda settings: settings.rest_proxy_port, access_log=True)
+
+    def dashboard() -> Service:
+        from transit_status.dashboard.app import create_app
+
+        return HttpService(lambda settings: contextlib.nullcontext(create_app(settings)), lambda s: s.dashboard_port)
+
+    def streams() -> Service:
+        from transit_status.streams.worker import run_worker
+
+        return ForegroundService(run_worker)
+
+    def simulate() -> Service:
+        from transit_status.producers.runner import run_simulation
+
+        return LoopService(run_simulation)
+
+    return {
+        "registry": registry,
+        "rest-proxy": rest_proxy,
+        "dashboard": dashboard,
+        "streams": streams,
+        "simulate": simulate,
+    }
+
+
+SERVICES = _registry()
+
+
+def configure_logging(level: str = "info") -> None:
+    logging.basicConfig(stream=sys.stdout, level=level.upper(), format=LOG_FORMAT, force=True)
+    # One line per registry or REST call is noise in a service's log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _stop_event() -> Iterator[threading.Event]:
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("stopping (%s)", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve_http(service: HttpService, settings: Settings, name: str) -> int:
+    import uvicorn
+
+    # A stop signal before uvicorn runs (while the app is being built) ends the process cleanly.
+    with _stop_event() as stopped_early, service.app(settings) as app:
+        if stopped_early.is_set():
+            return 0
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=service.port(settings),
+            log_config=None,  # keep the logging configured above
+            access_log=service.access_log,
+            timeout_graceful_shutdown=max(1, int(settings.service_stop_grace_s)),
+            ws_ping_interval=20,
+            ws_ping_timeout=20,
+        )
+        server = uvicorn.Server(config)
+        log.info("%s serving http://%s:%d", name, settings.host, service.port(settings))
+        # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler found
+        # before it started: _stop_event's, so a requested stop exits 0 instead of "killed".
+        server.run()
+        return 0 if server.started else 1
+
+
+def run_service(name: str, settings: Settings | None = None, log_level: str = "info") -> int:
+    """Run service ``name`` until SIGINT/SIGTERM; returns the process exit code.
+
+    ``settings`` default to ``TRANSIT_*`` variables, which is how the supervisor passes them on.
+    """
+    configure_logging(log_level)
+    # A child may inherit blocked signals from a parent that was mid-spawn: a stop must always reach us.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ValidationError as invalid:
+            log.error("invalid settings: %s", describe_validation_error(invalid))
+            return EXIT_SETTINGS
+    service = SERVICES[name]()
+    try:
+        if isinstance(service, HttpService):
+            return _serve_http(service, settings, name)
+        if isinstance(service, ForegroundService):
+            return service.run(settings)
+        with _stop_event() as stop:
+            service.run(settings, stop)
+        return 0
+    except TransitError as problem:
+        log.error("%s cannot run: %s", name, problem)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        log.info("%s stopped", name)
