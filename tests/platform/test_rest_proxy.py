@@ -8,8 +8,7 @@ import datetime
 import json
 import os
 import socket
-import subprocess
-import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.helpers import consume, create_topic, end_offsets
+from tests.processes import running_service
 from transit_status.config import Settings
 from transit_status.platform.rest_proxy import create_app
 
@@ -481,18 +481,14 @@ def test_unreachable_registry_during_a_request_is_a_5xx_error(platform: Settings
     assert end_offsets(platform, topic) == {0: 0}
 
 
-def test_start_without_a_registry_exits_with_a_clear_message(platform: Settings) -> None:
+def test_start_without_a_registry_exits_with_a_clear_message(platform: Settings, tmp_path: Path) -> None:
     settings = platform.with_overrides(schema_registry_port=_free_port(), rest_proxy_port=_free_port())
+    log_path = tmp_path / "rest-proxy.log"
 
-    result = subprocess.run(
-        [sys.executable, "-m", "transit_status.platform.rest_proxy"],
-        env={**os.environ, **settings.as_env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    with running_service("rest-proxy", settings, log_path) as proxy:
+        assert proxy.process is not None
+        assert proxy.process.wait(120) != 0
 
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
+    output = log_path.read_text()
     assert "schema registry" in output and "transit-status platform up" in output
     assert "Traceback" not in output
