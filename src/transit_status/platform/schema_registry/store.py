@@ -338,7 +338,7 @@ class SchemaRegistry:
         def decide() -> tuple[list[Record], Mode]:
             current = self.state.mode(subject)
             if current is None:
-                raise errors.subject_not_found(str(subject))
+                raise errors.subject_not_found("null" if subject is None else subject)  # Confluent's wording
             return [(mode_key(subject), None)], current
 
         return self._write(decide)
