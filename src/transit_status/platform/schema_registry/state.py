@@ -52,10 +52,8 @@ class Mode(StrEnum):
 
     @classmethod
     def parse(cls, given: object) -> Mode | None:
-        try:
-            return cls(str(given).strip().upper())
-        except ValueError:
-            return None
+        """The mode named by ``given`` in any case, or None."""
+        return cls.__members__.get(str(given).strip().upper())
 
     @property
     def read_only(self) -> bool:
