@@ -8,18 +8,18 @@ import datetime
 import json
 import os
 import socket
-import subprocess
-import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.helpers import consume, create_topic, end_offsets
+from tests.processes import running_service
 from transit_status.config import Settings
 from transit_status.platform.rest_proxy import create_app
 
@@ -312,6 +312,16 @@ BAD_REQUESTS: dict[str, tuple[str, Any, int, int]] = {
     "binary value that is not base64": (BINARY, {"records": [{"value": "not base64!"}]}, 400, 400),
     "records that are not objects": (JSON, {"records": [1, 2]}, 400, 400),
     "a record too large to send": (JSON, {"records": [{"value": 1}, {"value": "x" * 1_100_000}]}, 413, 413),
+    # Refused before its inline schemas would be registered (the test checks no subject appeared).
+    "an Avro record too large to send": (
+        AVRO,
+        weather_request(records=[{"key": WEATHER_KEY, "value": {"temperature": 1.0, "status": "x" * 1_100_000}}]),
+        413,
+        413,
+    ),
+    # 1e400 is beyond a double: json reads it as infinity, and bare Infinity is not JSON.
+    "a JSON number beyond a double": (JSON, b'{"records": [{"value": {"reading": 1e400}}]}', 422, 422),
+    "a JSON key below a double": (JSON, b'{"records": [{"key": -1e400, "value": 1}]}', 422, 422),
 }
 
 
@@ -338,6 +348,25 @@ def test_unknown_topic_is_404_and_is_not_created(platform: Settings) -> None:
 
     metadata = AdminClient({"bootstrap.servers": platform.bootstrap_servers}).list_topics(timeout=10)
     assert topic not in metadata.topics
+
+
+def test_produce_right_after_the_topic_is_created_is_accepted(platform: Settings) -> None:
+    # No waiting for leaders or metadata: the proxy must not refuse a topic that exists but that the
+    # broker's metadata does not list yet. The first produce is even sent while the topic is created.
+    admin = AdminClient({"bootstrap.servers": platform.bootstrap_servers})
+    for attempt in range(3):
+        topic = f"rest-proxy-fresh-{attempt}-{os.urandom(5).hex()}"
+        created = admin.create_topics([NewTopic(topic, num_partitions=8, replication_factor=1)])[topic]
+        if attempt > 0:
+            created.result(timeout=15)
+
+        response = post(platform, topic, JSON, {"records": [{"value": {"attempt": attempt}}]})
+
+        created.result(timeout=15)
+        assert response.status_code == 200, response.text
+        assert response.json()["offsets"][0]["error"] is None
+        (message,) = consume(platform, topic, expected=1)
+        assert json.loads(message.value()) == {"attempt": attempt}
 
 
 def test_invalid_partition_is_404_and_writes_nothing(platform: Settings) -> None:
@@ -401,6 +430,23 @@ def test_topics_are_listed_and_described(platform: Settings) -> None:
         assert all(r["in_sync"] for r in partition["replicas"])
 
 
+def test_one_partition_is_described_like_confluent(platform: Settings) -> None:
+    topic = create_topic(platform, partitions=3, prefix="rest-proxy-partition-meta")
+    url = f"{platform.rest_proxy_url}/topics/{topic}/partitions"
+
+    response = httpx.get(f"{url}/2", headers={"Accept": V2})
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(V2)
+    body = response.json()
+    assert set(body) == {"partition", "leader", "replicas"} and body["partition"] == 2
+    assert body["replicas"] == [{"broker": body["leader"], "leader": True, "in_sync": True}]
+    assert body == next(p for p in httpx.get(url).json() if p["partition"] == 2)
+    for missing in ("3", "-1", "two"):
+        assert_error(httpx.get(f"{url}/{missing}"), 404, 40402)
+    assert_error(httpx.get(f"{platform.rest_proxy_url}/topics/no-such-{os.urandom(5).hex()}/partitions/0"), 404, 40401)
+
+
 def test_unknown_route_is_a_confluent_style_error(platform: Settings) -> None:
     assert_error(httpx.get(f"{platform.rest_proxy_url}/no/such/thing"), 404, 404)
 
@@ -435,18 +481,14 @@ def test_unreachable_registry_during_a_request_is_a_5xx_error(platform: Settings
     assert end_offsets(platform, topic) == {0: 0}
 
 
-def test_start_without_a_registry_exits_with_a_clear_message(platform: Settings) -> None:
+def test_start_without_a_registry_exits_with_a_clear_message(platform: Settings, tmp_path: Path) -> None:
     settings = platform.with_overrides(schema_registry_port=_free_port(), rest_proxy_port=_free_port())
+    log_path = tmp_path / "rest-proxy.log"
 
-    result = subprocess.run(
-        [sys.executable, "-m", "transit_status.platform.rest_proxy"],
-        env={**os.environ, **settings.as_env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    with running_service("rest-proxy", settings, log_path) as proxy:
+        assert proxy.process is not None
+        assert proxy.process.wait(120) != 0
 
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
+    output = log_path.read_text()
     assert "schema registry" in output and "transit-status platform up" in output
     assert "Traceback" not in output

@@ -268,6 +268,104 @@ def test_subject_names_with_url_encoded_slashes(registry: httpx.Client, subject:
     assert registry.get(f"/subjects/{encoded}/versions/1").json()["subject"] == name
 
 
+def test_subject_with_a_control_character_is_invalid(registry: httpx.Client, subject: str) -> None:
+    for bad in (f"{subject}%01", f"{subject}%0A", f"{subject}%7F", "__GLOBAL"):
+        body = assert_error(register(registry, bad, arrival_schema()), 422, 42208)
+        assert "is not a valid" in body["message"]
+        assert_error(registry.put(f"/config/{bad}", json={"compatibility": "NONE"}), 422, 42208)
+        assert_error(registry.put(f"/mode/{bad}", json={"mode": "READONLY"}), 422, 42208)
+    assert not [name for name in registry.get("/subjects", params={"deleted": "true"}).json() if subject in name]
+
+
+def test_body_of_a_media_type_confluent_does_not_consume_is_415(registry: httpx.Client, subject: str) -> None:
+    for media_type in ("text/plain", "application/xml", "text/plain; charset=utf-8"):
+        body = json.dumps({"schema": arrival_schema()})
+        response = registry.post(f"/subjects/{subject}/versions", content=body, headers={"Content-Type": media_type})
+        assert_error(response, 415, 415)
+        assert_error(
+            registry.put("/config", content='{"compatibility": "NONE"}', headers={"Content-Type": media_type}), 415, 415
+        )
+    assert_error(registry.get(f"/subjects/{subject}/versions"), 404, 40401)  # nothing was stored
+
+
+def test_subject_modes_read_only_and_back(registry: httpx.Client, subject: str) -> None:
+    register(registry, subject, arrival_schema())
+    body = assert_error(registry.get(f"/mode/{subject}"), 404, 40409)
+    assert subject in body["message"]
+    assert registry.get(f"/mode/{subject}", params={"defaultToGlobal": "true"}).json() == {"mode": "READWRITE"}
+    assert_error(registry.put(f"/mode/{subject}", json={"mode": "SOMETIMES"}), 422, 42204)
+
+    assert registry.put(f"/mode/{subject}", json={"mode": "readonly"}).json() == {"mode": "READONLY"}
+    assert registry.get(f"/mode/{subject}").json() == {"mode": "READONLY"}
+    body = assert_error(register(registry, subject, arrival_schema(WITH_LINE_DEFAULT)), 422, 42205)
+    assert body["message"] == f"Subject {subject} in context . is in read-only mode"
+    assert_error(registry.delete(f"/subjects/{subject}/versions/1"), 422, 42205)
+    assert_error(registry.delete(f"/subjects/{subject}"), 422, 42205)
+    assert_error(registry.put(f"/config/{subject}", json={"compatibility": "NONE"}), 422, 42205)
+    # Reads still work, and the lookup of a registered schema still finds it.
+    assert registry.get(f"/subjects/{subject}/versions").json() == [1]
+    assert registry.post(f"/subjects/{subject}", json={"schema": arrival_schema()}).json()["version"] == 1
+
+    assert registry.delete(f"/mode/{subject}").json() == {"mode": "READONLY"}
+    assert_error(registry.get(f"/mode/{subject}"), 404, 40409)
+    assert_error(registry.delete(f"/mode/{subject}"), 404, 40401)
+    assert register(registry, subject, arrival_schema(WITH_LINE_DEFAULT)).status_code == 200
+    assert registry.get(f"/subjects/{subject}/versions").json() == [1, 2]
+
+
+def test_global_read_only_mode_refuses_every_subject(registry: httpx.Client, subject: str) -> None:
+    assert registry.put("/mode", json={"mode": "READONLY"}).json() == {"mode": "READONLY"}
+    try:
+        assert registry.get("/mode").json() == {"mode": "READONLY"}
+        assert_error(register(registry, subject, arrival_schema()), 422, 42205)
+        assert_error(registry.put("/config", json={"compatibility": "NONE"}), 422, 42205)
+        # A subject-level READWRITE lifts a global READONLY for that subject (not READONLY_OVERRIDE).
+        registry.put(f"/mode/{subject}", json={"mode": "READWRITE"})
+        assert register(registry, subject, arrival_schema()).status_code == 200
+        registry.put("/mode", json={"mode": "READONLY_OVERRIDE"})
+        assert_error(register(registry, subject, arrival_schema(WITH_LINE_DEFAULT)), 422, 42205)
+    finally:
+        registry.put("/mode", json={"mode": "READWRITE"})
+        registry.delete(f"/mode/{subject}")
+    assert registry.get("/mode").json() == {"mode": "READWRITE"}
+    # Switching the whole registry to IMPORT needs it empty (or force): it is not.
+    body = assert_error(registry.put("/mode", json={"mode": "IMPORT"}), 422, 42205)
+    assert body["message"] == "Cannot import since found existing subjects"
+    assert registry.get("/mode").json() == {"mode": "READWRITE"}
+
+
+def test_import_mode_keeps_the_given_ids_and_versions(registry: httpx.Client, subject: str) -> None:
+    imported_id = 500_000 + uuid.uuid4().int % 400_000
+    incompatible = arrival_schema(WITH_LINE_REQUIRED, name="Imported")
+    body = assert_error(register(registry, subject, arrival_schema(), id=imported_id), 422, 42205)
+    assert body["message"] == f"Subject {subject} in context . is not in import mode"
+
+    assert registry.put(f"/mode/{subject}", json={"mode": "IMPORT"}).json() == {"mode": "IMPORT"}
+    assert register(registry, subject, arrival_schema(), id=imported_id, version=3).json() == {"id": imported_id}
+    # Importing the same version again is a no-op; compatibility is not checked while importing.
+    assert register(registry, subject, arrival_schema(), id=imported_id, version=3).json() == {"id": imported_id}
+    assert register(registry, subject, incompatible, id=imported_id + 1).json() == {"id": imported_id + 1}
+    body = assert_error(register(registry, subject, arrival_schema(WITH_LINE_DEFAULT)), 422, 42205)
+    assert body["message"] == f"Subject {subject} in context . is not in read-write mode"
+    # An id belongs to one schema: it cannot be re-used for another.
+    assert_error(register(registry, subject, arrival_schema(WITH_LINE_DEFAULT), id=imported_id), 422, 42205)
+
+    assert registry.get(f"/subjects/{subject}/versions").json() == [3, 4]
+    version_3 = registry.get(f"/subjects/{subject}/versions/3").json()
+    assert (version_3["id"], json.loads(version_3["schema"])) == (imported_id, json.loads(arrival_schema()))
+    assert registry.get(f"/subjects/{subject}/versions/4").json()["id"] == imported_id + 1
+    assert json.loads(registry.get(f"/schemas/ids/{imported_id + 1}").json()["schema"]) == json.loads(incompatible)
+
+    registry.put(f"/mode/{subject}", json={"mode": "READWRITE"})
+    # New ids continue above every imported one, so they never collide with a migrated registry's.
+    other = register(registry, f"{subject}-other", arrival_schema(name="AfterImport")).json()["id"]
+    assert other > imported_id + 1
+    # A subject with live versions can only be switched to IMPORT with force.
+    assert_error(registry.put(f"/mode/{subject}", json={"mode": "IMPORT"}), 422, 42205)
+    assert registry.put(f"/mode/{subject}", params={"force": "true"}, json={"mode": "IMPORT"}).status_code == 200
+    registry.delete(f"/mode/{subject}")
+
+
 # ---- the official Confluent client --------------------------------------------------------------
 
 
@@ -348,6 +446,7 @@ def test_ids_and_versions_survive_a_registry_restart(platform: Settings, tmp_pat
             f"{url}/subjects/b-value/versions", json={"schema": arrival_schema(name="Departure")}
         ).json()["id"]
         httpx.put(f"{url}/config/b-value", json={"compatibility": "FULL"})
+        httpx.put(f"{url}/mode/b-value", json={"mode": "READONLY"})
         httpx.delete(f"{url}/subjects/a-value/versions/1")
         assert first.stop() == 0, first.log()
 
@@ -360,6 +459,7 @@ def test_ids_and_versions_survive_a_registry_restart(platform: Settings, tmp_pat
         assert httpx.get(f"{url}/subjects/b-value/versions/1").json()["id"] == id_b1
         assert json.loads(httpx.get(f"{url}/schemas/ids/{id_a1}").json()["schema"]) == json.loads(arrival_schema())
         assert httpx.get(f"{url}/config/b-value").json() == {"compatibilityLevel": "FULL"}
+        assert httpx.get(f"{url}/mode/b-value").json() == {"mode": "READONLY"}
         # Known schemas keep their ids; new ones continue the sequence.
         again = httpx.post(f"{url}/subjects/c-value/versions", json={"schema": arrival_schema()}).json()["id"]
         assert again == id_a1

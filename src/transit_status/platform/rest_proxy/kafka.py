@@ -13,6 +13,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_fixed
 
 from transit_status.config import Settings
 from transit_status.platform.rest_proxy import errors
@@ -23,6 +24,11 @@ METADATA_TIMEOUT_S = 5.0
 # A topic seen in metadata this recently is trusted; a miss always triggers a fresh look-up, so a topic
 # created a moment ago is found and a deleted one is noticed within this time.
 METADATA_MAX_AGE_S = 10.0
+# A topic the broker does not list yet may just have been created: its metadata reaches the broker a
+# moment after the controller committed it (1-4 s on a busy broker). A produce waits this long for it to
+# appear, as librdkafka itself would (topic.metadata.propagation.max.ms), before answering 40401.
+TOPIC_PROPAGATION_S = 10.0
+TOPIC_POLL_INTERVAL_S = 0.25
 # Delivery is awaited at most this long (librdkafka's message timeout) before a record is reported failed.
 DELIVERY_TIMEOUT_MS = 30_000
 BUFFER_FULL_WAIT_S = 10.0
@@ -51,12 +57,17 @@ class OutgoingRecord:
     partition: int | None
 
 
+_UNKNOWN_TOPIC_CODES = frozenset({KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
     partition: int | None
     offset: int | None
     error_code: int | None
     error: str | None
+    # The broker does not have the topic (deleted, or never created): the request answers 40401.
+    topic_missing: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -72,9 +83,10 @@ def _delivery_failure(error: KafkaError | KafkaException) -> DeliveryResult:
     if isinstance(kafka_error, KafkaError):
         code = errors.KAFKA_RETRIABLE_ERROR if kafka_error.retriable() else errors.KAFKA_ERROR
         reason = kafka_error.str()
+        missing = kafka_error.code() in _UNKNOWN_TOPIC_CODES
     else:
-        code, reason = errors.KAFKA_ERROR, str(error)
-    return DeliveryResult(partition=None, offset=None, error_code=code, error=reason)
+        code, reason, missing = errors.KAFKA_ERROR, str(error), False
+    return DeliveryResult(partition=None, offset=None, error_code=code, error=reason, topic_missing=missing)
 
 
 class KafkaGateway:
@@ -129,7 +141,9 @@ class KafkaGateway:
         metadata = self._admin.list_topics(timeout=METADATA_TIMEOUT_S)
         topics: dict[str, TopicInfo] = {}
         for name, topic in metadata.topics.items():
-            if topic.error is not None:
+            # Only "unknown topic" means absent. Other errors (a new topic's partitions still without
+            # a leader) describe a topic that exists; the producer waits for its leaders.
+            if topic.error is not None and topic.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 continue
             partitions = {
                 pid: PartitionInfo(pid, p.leader, tuple(p.replicas), tuple(p.isrs))
@@ -178,6 +192,23 @@ class KafkaGateway:
             await self._refresh(now)
             info = self._topics.get(name)
         return info
+
+    async def topic_for_produce(
+        self, name: str, wanted: Sequence[int], wait_s: float = TOPIC_PROPAGATION_S
+    ) -> TopicInfo | None:
+        """The topic to produce to, waiting up to ``wait_s`` for one the broker does not list yet.
+
+        None only once the topic stayed absent that long: a topic that exists is never refused, while
+        one that does not is refused before any schema is registered or record sent.
+        """
+        waiting = AsyncRetrying(
+            retry=retry_if_result(lambda info: info is None),
+            wait=wait_fixed(TOPIC_POLL_INTERVAL_S),
+            stop=stop_after_delay(wait_s),
+            retry_error_callback=lambda _: None,
+        )
+        info = await waiting(self.topic, name)
+        return None if info is None else await self.topic_with_partitions(name, wanted)
 
     def _describe_configs(self, name: str) -> dict[str, str | None]:
         futures = self._admin.describe_configs([ConfigResource(ResourceType.TOPIC, name)])

@@ -15,12 +15,14 @@ SUBJECT_NOT_SOFT_DELETED = 40405
 SCHEMA_VERSION_SOFT_DELETED = 40406
 SCHEMA_VERSION_NOT_SOFT_DELETED = 40407
 SUBJECT_COMPATIBILITY_NOT_CONFIGURED = 40408
+SUBJECT_MODE_NOT_CONFIGURED = 40409
 INCOMPATIBLE_SCHEMA = 409
 INVALID_SCHEMA = 42201
 INVALID_VERSION = 42202
 INVALID_COMPATIBILITY_LEVEL = 42203
 INVALID_MODE = 42204
 OPERATION_NOT_PERMITTED = 42205
+INVALID_SUBJECT = 42208
 STORE_ERROR = 50001
 OPERATION_TIMEOUT = 50002
 
@@ -91,6 +93,12 @@ def subject_compatibility_not_configured(subject: str) -> RegistryError:
     )
 
 
+def subject_mode_not_configured(subject: str) -> RegistryError:
+    return RegistryError(
+        404, SUBJECT_MODE_NOT_CONFIGURED, f"Subject '{subject}' does not have subject-level mode configured"
+    )
+
+
 def incompatible_schema(subject: str, details: list[str]) -> RegistryError:
     return RegistryError(
         409,
@@ -126,8 +134,38 @@ def invalid_mode(given: object) -> RegistryError:
     return RegistryError(422, INVALID_MODE, f"Invalid mode {given!r}. Valid values are READWRITE, READONLY, IMPORT")
 
 
+def invalid_subject(subject: str) -> RegistryError:
+    # Confluent's wording, typo included: clients may match on it.
+    return RegistryError(422, INVALID_SUBJECT, f"The specified subject '{subject}' is not a valid.")
+
+
 def operation_not_permitted(reason: str) -> RegistryError:
     return RegistryError(422, OPERATION_NOT_PERMITTED, reason)
+
+
+# The mode refusals below use Confluent's messages; this registry has only the default context ".".
+def subject_read_only(subject: str | None) -> RegistryError:
+    return operation_not_permitted(f"Subject {subject} in context . is in read-only mode")
+
+
+def subject_not_in_import_mode(subject: str) -> RegistryError:
+    return operation_not_permitted(f"Subject {subject} in context . is not in import mode")
+
+
+def subject_not_in_read_write_mode(subject: str) -> RegistryError:
+    return operation_not_permitted(f"Subject {subject} in context . is not in read-write mode")
+
+
+def schema_id_taken(schema_id: int) -> RegistryError:
+    return operation_not_permitted(f"Overwrite new schema with id {schema_id} in context . is not permitted.")
+
+
+def import_over_existing_subjects() -> RegistryError:
+    return operation_not_permitted("Cannot import since found existing subjects")
+
+
+def unsupported_media_type() -> RegistryError:
+    return RegistryError(415, 415, "HTTP 415 Unsupported Media Type")
 
 
 def store_error(reason: str) -> RegistryError:

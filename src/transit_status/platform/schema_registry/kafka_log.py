@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_before_delay, wait_fixed
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,12 @@ Applier = Callable[[bytes | None, bytes | None], None]
 Record = tuple[bytes, bytes | None]  # key, value (None: tombstone)
 
 
-class KafkaUnavailableError(RuntimeError):
-    """Kafka cannot be reached (or refused to host the schemas topic) while starting."""
+class SchemaLogUnavailable(RuntimeError):
+    """The schemas topic cannot be opened at start: Kafka is unreachable or refused to host the topic."""
+
+
+# The name this error had before; the registry's entry point still imports it.
+KafkaUnavailableError = SchemaLogUnavailable
 
 
 class StoreWriteError(RuntimeError):
@@ -71,15 +76,13 @@ class KafkaLog:
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        """Connect, create the topic if needed, and read it to its end; raise KafkaUnavailableError."""
+        """Connect, create the topic if needed, and read it to its end; raise SchemaLogUnavailable."""
         base = {"bootstrap.servers": self.bootstrap_servers, "logger": self._kafka_logger}
         admin = AdminClient(dict(base))
         try:
             metadata = admin.list_topics(timeout=self.startup_timeout_s)
         except KafkaException as exc:
-            raise KafkaUnavailableError(
-                f"Kafka is not reachable at {self.bootstrap_servers} ({_reason(exc)})"
-            ) from None
+            raise SchemaLogUnavailable(f"Kafka is not reachable at {self.bootstrap_servers} ({_reason(exc)})") from None
         self._ensure_topic(admin, metadata.topics)
 
         group = f"schema-registry-{uuid.uuid4().hex[:12]}"  # required by librdkafka; never committed
@@ -102,7 +105,7 @@ class KafkaLog:
             self.catch_up(self.startup_timeout_s + 30.0)
         except StoreTimeoutError as exc:
             self.close()
-            raise KafkaUnavailableError(f"could not read topic '{self.topic}' to its end: {exc}") from None
+            raise SchemaLogUnavailable(f"could not read topic '{self.topic}' to its end: {exc}") from None
         log.info("Read schemas topic '%s' up to offset %d", self.topic, self._next_offset)
 
     def _new_producer(self) -> Producer:
@@ -151,24 +154,24 @@ class KafkaLog:
                 return
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise KafkaUnavailableError(
+                    raise SchemaLogUnavailable(
                         f"could not create the schemas topic '{self.topic}': {_reason(exc)}"
                     ) from None
             except Exception as exc:  # a future that timed out, ...
-                raise KafkaUnavailableError(f"could not create the schemas topic '{self.topic}': {exc}") from None
+                raise SchemaLogUnavailable(f"could not create the schemas topic '{self.topic}': {exc}") from None
         metadata = admin.list_topics(topic=self.topic, timeout=self.startup_timeout_s).topics[self.topic]
         if len(metadata.partitions) != 1:
-            raise KafkaUnavailableError(
+            raise SchemaLogUnavailable(
                 f"the schemas topic '{self.topic}' has {len(metadata.partitions)} partitions; it must have 1"
             )
         resource = ConfigResource(ResourceType.TOPIC, self.topic)
         try:
             configs = admin.describe_configs([resource])[resource].result(timeout=self.startup_timeout_s)
         except Exception as exc:
-            raise KafkaUnavailableError(f"could not read the configuration of '{self.topic}': {exc}") from None
+            raise SchemaLogUnavailable(f"could not read the configuration of '{self.topic}': {exc}") from None
         policy = configs["cleanup.policy"].value if "cleanup.policy" in configs else ""
         if "compact" not in (policy or "").split(","):
-            raise KafkaUnavailableError(
+            raise SchemaLogUnavailable(
                 f"the schemas topic '{self.topic}' has cleanup.policy={policy!r}; it must be 'compact' "
                 "or old schemas would be deleted"
             )
@@ -216,22 +219,26 @@ class KafkaLog:
             raise StoreWriteError("the registry is not connected to Kafka")
         timeout = self.write_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
-        while True:
-            # Retried: right after the topic is created, or while a broker restarts, the partition
-            # briefly has no leader ("Not leader for partition").
+        # Retried: right after the topic is created, or while a broker restarts, the partition
+        # briefly has no leader ("Not leader for partition").
+        attempts = Retrying(
+            retry=retry_if_exception_type(KafkaException),
+            wait=wait_fixed(0.2),
+            stop=stop_before_delay(timeout),
+            before_sleep=lambda state: log.debug(
+                "End offset of '%s' not available yet (%s); retrying", self.topic, state.outcome.exception()
+            ),
+        )
+
+        def end_offsets() -> tuple[int, int]:
             remaining = deadline - time.monotonic()
-            try:
-                low, high = consumer.get_watermark_offsets(
-                    self._partition, timeout=max(min(remaining, 5.0), 0.1), cached=False
-                )
-                break
-            except KafkaException as exc:
-                if time.monotonic() + 0.2 >= deadline:
-                    raise StoreTimeoutError(
-                        f"could not get the end offset of '{self.topic}' from Kafka: {_reason(exc)}"
-                    ) from None
-                log.debug("End offset of '%s' not available yet (%s); retrying", self.topic, _reason(exc))
-                time.sleep(0.2)
+            return consumer.get_watermark_offsets(self._partition, timeout=max(min(remaining, 5.0), 0.1), cached=False)
+
+        try:
+            low, high = attempts(end_offsets)
+        except RetryError as exc:
+            reason = _reason(exc.last_attempt.exception())  # type: ignore[arg-type]
+            raise StoreTimeoutError(f"could not get the end offset of '{self.topic}' from Kafka: {reason}") from None
         if high > low:
             self._wait_applied(high, deadline)
 

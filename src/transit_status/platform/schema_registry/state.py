@@ -8,8 +8,10 @@ the same tools (and a Confluent registry could read ours):
   ``references`` only when not Avro / not empty); a ``null`` value (tombstone) is a permanent delete.
 * ``{"keytype":"CONFIG","magic":0}`` (global) or ``{"keytype":"CONFIG","subject":"s","magic":0}`` ->
   ``{"compatibilityLevel":"FULL"}``; a tombstone removes the setting.
+* ``{"keytype":"MODE","magic":0}`` (global) or ``{"keytype":"MODE","subject":"s","magic":0}`` ->
+  ``{"mode":"READONLY"}``; a tombstone removes the setting.
 * ``DELETE_SUBJECT`` records (written by Confluent's registry for soft deletes) are understood;
-  other key types (NOOP, MODE, ...) are ignored.
+  other key types (NOOP, ...) are ignored.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from transit_status.platform.schema_registry.compatibility import (
@@ -33,7 +36,31 @@ log = logging.getLogger(__name__)
 
 KEY_SCHEMA = "SCHEMA"
 KEY_CONFIG = "CONFIG"
+KEY_MODE = "MODE"
 KEY_DELETE_SUBJECT = "DELETE_SUBJECT"
+
+
+class Mode(StrEnum):
+    """Confluent's registry modes: who may write, and whether ids and versions come from the client."""
+
+    READWRITE = "READWRITE"
+    READONLY = "READONLY"
+    # Read-only that a subject-level mode cannot lift (set globally during a migration cut-over).
+    READONLY_OVERRIDE = "READONLY_OVERRIDE"
+    # Registering takes the client's id and version and skips compatibility checks (migrations).
+    IMPORT = "IMPORT"
+
+    @classmethod
+    def parse(cls, given: object) -> Mode | None:
+        """The mode named by ``given`` in any case, or None."""
+        return cls.__members__.get(str(given).strip().upper())
+
+    @property
+    def read_only(self) -> bool:
+        return self in (Mode.READONLY, Mode.READONLY_OVERRIDE)
+
+
+DEFAULT_MODE = Mode.READWRITE
 
 
 def _encode(document: dict[str, Any]) -> bytes:
@@ -45,10 +72,18 @@ def schema_key(subject: str, version: int) -> bytes:
     return _encode({"keytype": KEY_SCHEMA, "subject": subject, "version": version, "magic": 1})
 
 
-def config_key(subject: str | None) -> bytes:
+def _setting_key(keytype: str, subject: str | None) -> bytes:
     if subject is None:
-        return _encode({"keytype": KEY_CONFIG, "magic": 0})
-    return _encode({"keytype": KEY_CONFIG, "subject": subject, "magic": 0})
+        return _encode({"keytype": keytype, "magic": 0})
+    return _encode({"keytype": keytype, "subject": subject, "magic": 0})
+
+
+def config_key(subject: str | None) -> bytes:
+    return _setting_key(KEY_CONFIG, subject)
+
+
+def mode_key(subject: str | None) -> bytes:
+    return _setting_key(KEY_MODE, subject)
 
 
 def schema_value(subject: str, version: int, schema_id: int, text: str, schema_type: str, deleted: bool) -> bytes:
@@ -59,10 +94,18 @@ def schema_value(subject: str, version: int, schema_id: int, text: str, schema_t
     return _encode(document)
 
 
-def config_value(subject: str | None, level: CompatibilityLevel) -> bytes:
+def _setting_value(subject: str | None, name: str, value: str) -> bytes:
     document: dict[str, Any] = {} if subject is None else {"subject": subject}
-    document["compatibilityLevel"] = level.value
+    document[name] = value
     return _encode(document)
+
+
+def config_value(subject: str | None, level: CompatibilityLevel) -> bytes:
+    return _setting_value(subject, "compatibilityLevel", level.value)
+
+
+def mode_value(subject: str | None, mode: Mode) -> bytes:
+    return _setting_value(subject, "mode", mode.value)
 
 
 @dataclass(frozen=True)
@@ -111,6 +154,7 @@ class RegistryState:
         self._schemas: dict[int, StoredSchema] = {}
         self._ids_by_identity: dict[tuple[str, str], int] = {}
         self._configs: dict[str | None, CompatibilityLevel] = {}
+        self._modes: dict[str | None, Mode] = {}
         self._max_id = 0
 
     # ---- applying records --------------------------------------------------------------------
@@ -134,6 +178,8 @@ class RegistryState:
                     self._apply_schema(key, value)
                 elif keytype == KEY_CONFIG:
                     self._apply_config(key, value)
+                elif keytype == KEY_MODE:
+                    self._apply_mode(key, value)
                 elif keytype == KEY_DELETE_SUBJECT and value is not None:
                     self._apply_delete_subject(value)
             except (KeyError, TypeError, ValueError) as exc:
@@ -183,6 +229,15 @@ class RegistryState:
         level = CompatibilityLevel.parse(value.get("compatibilityLevel"))
         if level is not None:
             self._configs[subject] = level
+
+    def _apply_mode(self, key: dict[str, Any], value: dict[str, Any] | None) -> None:
+        subject = key.get("subject") or None
+        if value is None:
+            self._modes.pop(subject, None)
+            return
+        mode = Mode.parse(value.get("mode"))
+        if mode is not None:
+            self._modes[subject] = mode
 
     def _apply_delete_subject(self, value: dict[str, Any]) -> None:
         subject, up_to = str(value["subject"]), int(value["version"])
@@ -241,3 +296,16 @@ class RegistryState:
     def effective_compatibility(self, subject: str | None) -> CompatibilityLevel:
         with self.lock:
             return self._configs.get(subject) or self._configs.get(None) or DEFAULT_COMPATIBILITY
+
+    def mode(self, subject: str | None) -> Mode | None:
+        """The mode set for ``subject`` (None: the global mode), or None if none is set."""
+        with self.lock:
+            return self._modes.get(subject)
+
+    def effective_mode(self, subject: str | None) -> Mode:
+        """The mode that governs ``subject``: its own, else the global one (a global READONLY_OVERRIDE wins)."""
+        with self.lock:
+            global_mode = self._modes.get(None)
+            if global_mode is Mode.READONLY_OVERRIDE:
+                return global_mode
+            return self._modes.get(subject) or global_mode or DEFAULT_MODE

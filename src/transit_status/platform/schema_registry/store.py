@@ -31,11 +31,14 @@ from transit_status.platform.schema_registry.kafka_log import (
     StoreWriteError,
 )
 from transit_status.platform.schema_registry.state import (
+    Mode,
     RegistryState,
     StoredSchema,
     SubjectVersion,
     config_key,
     config_value,
+    mode_key,
+    mode_value,
     schema_key,
     schema_value,
 )
@@ -59,6 +62,32 @@ def parse_version(version: str | int) -> int:
     if number == LATEST or 1 <= number <= _MAX_VERSION:
         return number
     raise errors.invalid_version(str(version))
+
+
+# Confluent reserves these two names for its own records; neither may be used as a subject.
+_RESERVED_SUBJECTS = frozenset({"__GLOBAL", "__EMPTY"})
+
+
+def validate_subject(subject: str) -> None:
+    """422 / 42208 for a subject Confluent refuses: one with a control character, or a reserved name."""
+    if subject in _RESERVED_SUBJECTS or any(_is_control(character) for character in subject):
+        raise errors.invalid_subject(subject)
+
+
+def _is_control(character: str) -> bool:
+    # Java's Character.isISOControl, which Confluent's check uses: C0 controls, DEL and C1 controls.
+    code = ord(character)
+    return code <= 0x1F or 0x7F <= code <= 0x9F
+
+
+def _requested_number(body: dict[str, Any], field: str) -> int | None:
+    """An optional ``id`` / ``version`` of a register request; absent, null, 0 or negative mean "not given"."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise errors.unprocessable_body(f'"{field}" must be an integer, got {value!r}')
+    return value if value > 0 else None
 
 
 def parse_request_schema(body: dict[str, Any]) -> tuple[ParsedSchema, str]:
@@ -109,7 +138,7 @@ class SchemaRegistry:
         return cls(settings.bootstrap_servers, settings.schemas_topic, **options)
 
     def start(self) -> None:
-        """Connect to Kafka and load every schema; raises KafkaUnavailableError if Kafka is unreachable."""
+        """Connect to Kafka and load every schema; raises SchemaLogUnavailable if Kafka is unreachable."""
         self.kafka.start()
 
     def close(self) -> None:
@@ -131,14 +160,32 @@ class SchemaRegistry:
             return result
 
     def register(self, subject: str, body: dict[str, Any]) -> int:
-        """Register a schema under ``subject`` and return its global id (the existing id if known)."""
+        """Register a schema under ``subject`` and return its global id (the existing id if known).
+
+        In IMPORT mode the request carries the schema's ``id`` (and optionally its ``version``), as in
+        Confluent's import mode: compatibility is not checked and the id is kept, so data written
+        with a migrated registry's ids stays readable.
+        """
+        validate_subject(subject)
         parsed, schema_type = parse_request_schema(body)
+        requested_id = _requested_number(body, "id")
+        requested_version = _requested_number(body, "version")
 
         def decide() -> tuple[list[Record], int]:
+            mode = self.state.effective_mode(subject)
+            if mode.read_only:
+                raise errors.subject_read_only(subject)
+            if requested_id is not None:
+                if mode is not Mode.IMPORT:
+                    raise errors.subject_not_in_import_mode(subject)
+                return self._import(subject, parsed, schema_type, requested_id, requested_version)
+            if mode is not Mode.READWRITE:
+                raise errors.subject_not_in_read_write_mode(subject)
             live = self.state.versions(subject)
-            for entry in reversed(live.values()):
-                if _same_schema(entry.schema, parsed, schema_type):
-                    return [], entry.schema.schema_id
+            if requested_version is None:
+                for entry in reversed(live.values()):
+                    if _same_schema(entry.schema, parsed, schema_type):
+                        return [], entry.schema.schema_id
             level = self.state.effective_compatibility(subject)
             result = check_compatibility(parsed, _parsed_versions(live), level)
             if not result.is_compatible:
@@ -147,17 +194,52 @@ class SchemaRegistry:
             existing = self.state.schema(schema_id) if schema_id is not None else None
             if existing is None:
                 schema_id = self.state.next_id()
-            text = existing.text if existing is not None else parsed.text
-            every_version = self.state.versions(subject, include_deleted=True)
-            version = max(every_version, default=0) + 1
-            log.info("Registering schema id %d as version %d of subject '%s'", schema_id, version, subject)
-            value = schema_value(subject, version, schema_id, text, schema_type, deleted=False)
-            return [(schema_key(subject, version), value)], schema_id
+            version = self._next_version(subject)
+            if requested_version is not None and requested_version != version:
+                raise errors.invalid_schema("Version is not one more than previous version")
+            return [self._version_record(subject, version, schema_id, existing, parsed, schema_type)], schema_id
 
         return self._write(decide)
 
+    def _import(
+        self, subject: str, parsed: ParsedSchema, schema_type: str, schema_id: int, version: int | None
+    ) -> tuple[list[Record], int]:
+        existing = self.state.schema(schema_id)
+        if existing is not None and not _same_schema(existing, parsed, schema_type):
+            raise errors.schema_id_taken(schema_id)
+        every_version = self.state.versions(subject, include_deleted=True)
+        already = [entry for entry in every_version.values() if not entry.deleted]
+        if version is not None:
+            already = [entry for entry in already if entry.version == version]
+        if any(entry.schema.schema_id == schema_id for entry in already):
+            return [], schema_id  # imported before: importing is repeatable
+        version = version or self._next_version(subject)
+        return [self._version_record(subject, version, schema_id, existing, parsed, schema_type)], schema_id
+
+    def _next_version(self, subject: str) -> int:
+        return max(self.state.versions(subject, include_deleted=True), default=0) + 1
+
+    @staticmethod
+    def _version_record(
+        subject: str,
+        version: int,
+        schema_id: int,
+        existing: StoredSchema | None,
+        parsed: ParsedSchema,
+        schema_type: str,
+    ) -> Record:
+        # A known schema keeps the text it was first stored with, whatever spacing this request used.
+        text = existing.text if existing is not None else parsed.text
+        log.info("Registering schema id %d as version %d of subject '%s'", schema_id, version, subject)
+        return schema_key(subject, version), schema_value(subject, version, schema_id, text, schema_type, deleted=False)
+
+    def _refuse_if_read_only(self, subject: str | None) -> None:
+        if self.state.effective_mode(subject).read_only:
+            raise errors.subject_read_only(subject)
+
     def delete_subject(self, subject: str, permanent: bool) -> list[int]:
         def decide() -> tuple[list[Record], list[int]]:
+            self._refuse_if_read_only(subject)
             every_version = self.state.versions(subject, include_deleted=True)
             if not every_version:
                 raise errors.subject_not_found(subject)
@@ -179,6 +261,7 @@ class SchemaRegistry:
         number = parse_version(version)
 
         def decide() -> tuple[list[Record], int]:
+            self._refuse_if_read_only(subject)
             every_version = self.state.versions(subject, include_deleted=True)
             if not every_version:
                 raise errors.subject_not_found(subject)
@@ -202,18 +285,61 @@ class SchemaRegistry:
         return self._write(decide)
 
     def set_compatibility(self, subject: str | None, level: CompatibilityLevel) -> None:
-        self._write(lambda: ([(config_key(subject), config_value(subject, level))], None))
+        if subject is not None:
+            validate_subject(subject)
+
+        def decide() -> tuple[list[Record], None]:
+            self._refuse_if_read_only(subject)
+            return [(config_key(subject), config_value(subject, level))], None
+
+        self._write(decide)
 
     def delete_compatibility(self, subject: str | None) -> CompatibilityLevel:
         """Remove a subject's level (or reset the global one); return the level it had."""
 
         def decide() -> tuple[list[Record], CompatibilityLevel]:
+            self._refuse_if_read_only(subject)
             current = self.state.compatibility(subject)
             if current is None:
                 if subject is not None:
                     raise errors.subject_not_found(subject)
                 return [], self.state.effective_compatibility(None)
             return [(config_key(subject), None)], current
+
+        return self._write(decide)
+
+    def set_mode(self, subject: str | None, mode: Mode, force: bool = False) -> None:
+        """Set the global mode (``subject`` None) or a subject's.
+
+        As in Confluent, switching to IMPORT needs a scope with no live versions (unless ``force``),
+        and permanently deletes the scope's soft-deleted versions, so imported versions cannot collide.
+        """
+        if subject is not None:
+            validate_subject(subject)
+
+        def decide() -> tuple[list[Record], None]:
+            records: list[Record] = []
+            if mode is Mode.IMPORT and self.state.effective_mode(subject) is not Mode.IMPORT and not force:
+                in_scope = [subject] if subject is not None else self.state.subjects(include_deleted=True)
+                every_version = [
+                    entry for name in in_scope for entry in self.state.versions(name, include_deleted=True).values()
+                ]
+                if any(not entry.deleted for entry in every_version):
+                    raise errors.import_over_existing_subjects()
+                records += [(schema_key(entry.subject, entry.version), None) for entry in every_version]
+            records.append((mode_key(subject), mode_value(subject, mode)))
+            return records, None
+
+        self._write(decide)
+
+    def delete_mode(self, subject: str | None) -> Mode:
+        """Remove a subject's mode (or the global one); return the mode it had (40401 if none was set)."""
+
+        def decide() -> tuple[list[Record], Mode]:
+            current = self.state.mode(subject)
+            if current is None:
+                raise errors.subject_not_found("null" if subject is None else subject)  # Confluent's wording
+            return [(mode_key(subject), None)], current
 
         return self._write(decide)
 
@@ -286,6 +412,15 @@ class SchemaRegistry:
                 raise errors.subject_compatibility_not_configured(subject)
             return self.state.effective_compatibility(None)
         return level
+
+    def mode(self, subject: str | None, default_to_global: bool = False) -> Mode:
+        """The global mode, or a subject's own (40409 if it has none, unless ``default_to_global``)."""
+        if subject is None or default_to_global:
+            return self.state.effective_mode(subject)
+        mode = self.state.mode(subject)
+        if mode is None:
+            raise errors.subject_mode_not_configured(subject)
+        return mode
 
     def test_compatibility(self, subject: str, body: dict[str, Any], version: str | None) -> CompatibilityResult:
         """Is ``body``'s schema compatible with one version (or, ``version`` None, all the level asks for)?"""
