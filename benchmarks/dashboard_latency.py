@@ -46,8 +46,9 @@ async def collect(settings: Settings, seconds: float) -> list[float]:
                 break
             received_ms = time.time() * 1000
             message = json.loads(frame)
-            if message.get("type") == "train" and message.get("live", True):
-                latencies.append(received_ms - message["train"]["produced_at"])
+            for update in message.get("updates", []) if message.get("type") == "updates" else []:
+                if update["type"] == "train":
+                    latencies.append(received_ms - update["train"]["produced_at"])
     return latencies
 
 

@@ -1,4 +1,4 @@
-"""Record contracts the dashboard enforces, the batch coalescing of pushes, and the map projection."""
+"""Record contracts the dashboard enforces, and the map projection."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import pytest
 
 from transit_status.config import load_settings
-from transit_status.dashboard.hub import _coalesce
 from transit_status.dashboard.records import BadRecord, arrival_change, station_change, summary_change, weather_change
 from transit_status.dashboard.reference import LINE_COLOURS, LINE_ORDER, load_network_map
 from transit_status.dashboard.state import StationRemoval, StationUpsert, TurnstileRemoval, TurnstileUpsert
@@ -117,19 +116,6 @@ def test_weather_takes_its_time_from_the_key() -> None:
     )
     with pytest.raises(BadRecord, match="temperature"):
         weather_change(None, {"temperature": float("nan"), "status": "sunny"})
-
-
-def test_a_batch_pushes_only_the_last_update_of_each_train_in_seq_order() -> None:
-    def train(seq: int, train_id: str, station_id: int) -> dict[str, object]:
-        return {"type": "train", "seq": seq, "train": {"train_id": train_id, "station_id": station_id}}
-
-    updates = [train(1, "RL001", 1), train(2, "RL002", 5), train(3, "RL001", 2), {"type": "weather", "seq": 4}]
-
-    assert [(u["seq"], u.get("train", {}).get("station_id")) for u in _coalesce(updates)] == [
-        (2, 5),
-        (3, 2),
-        (4, None),
-    ]
 
 
 def test_the_map_has_every_line_in_its_colour_and_fits_the_stations() -> None:
