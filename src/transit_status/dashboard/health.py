@@ -68,7 +68,7 @@ def _topic_health(
     now: int,
 ) -> FeedHealth:
     if kafka.degraded:
-        return FeedHealth(True, kafka.since, "Kafka unreachable: showing the last known state")
+        return FeedHealth(True, kafka.since, "no data while Kafka is down: showing the last known state")
     if registry.degraded and role in AVRO_ROLES:
         return FeedHealth(True, registry.since, "schema registry unreachable: records wait to be decoded")
     topic = status.topics.get(role)
