@@ -22,7 +22,6 @@ already has) and ``status`` (unsequenced, once a second).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import threading
@@ -161,13 +160,15 @@ class LiveHub:
                 if update is not None:
                     self._pending.pop(update.key, None)  # re-insert: the dict stays in seq order
                     self._pending[update.key] = update
-            if not self._pending or self._tick_scheduled:
-                return
+            loop = self.loop
+            if not self._pending or self._tick_scheduled or loop is None or loop.is_closed():
+                return  # without a loop (not serving yet, or tests) updates wait for a tick() call
             self._tick_scheduled = True
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed just now (shutdown)
-                loop.call_soon_threadsafe(self._schedule_tick)
+        try:
+            loop.call_soon_threadsafe(self._schedule_tick)
+        except RuntimeError:  # the loop closed just now (shutdown)
+            with self.lock:
+                self._tick_scheduled = False
 
     # ---- event loop side --------------------------------------------------------------------------
     def _schedule_tick(self) -> None:
