@@ -35,8 +35,7 @@ import httpx
 import psutil
 import websockets
 
-from transit_status.platform.ports import isolated_settings
-from transit_status.platform.supervisor import Platform
+from stack import running_stack
 
 RESULTS = Path(__file__).with_name("results")
 RSS_EVERY_S = 2.0
@@ -160,19 +159,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=15.0, help="seconds to let the pipeline settle")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="transit-fanout-") as state:
-        os.chmod(state, 0o755)
-        settings = isolated_settings(Path(state))
-        stack = Platform(settings, report=lambda _line: None, pipeline=True)
-        try:
-            stack.up()
-            dashboard = stack.running()["dashboard"].process()
-            assert dashboard is not None, "the dashboard is not running"
-            time.sleep(args.warmup)
-            result = measure(args, settings.dashboard_url, dashboard, Path(state))
-            result["settings"] = {"simulation_speed": settings.simulation_speed, **vars(args)}
-        finally:
-            stack.down()
+    with running_stack("transit-fanout-") as (settings, stack):
+        dashboard = stack.running()["dashboard"].process()
+        assert dashboard is not None, "the dashboard is not running"
+        time.sleep(args.warmup)
+        with tempfile.TemporaryDirectory(prefix="transit-fanout-load-") as workdir:
+            result = measure(args, settings.dashboard_url, dashboard, Path(workdir))
+        result["settings"] = {"simulation_speed": settings.simulation_speed, **vars(args)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "dashboard_fanout.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "rss_mb_series"}, indent=2))

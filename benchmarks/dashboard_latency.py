@@ -20,9 +20,8 @@ from pathlib import Path
 import psutil
 import websockets
 
-from stack import whole_stack
+from stack import running_stack, stack_of
 from transit_status.config import Settings
-from transit_status.platform.supervisor import Platform
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -74,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results = []
-    with whole_stack("transit-bench-") as (settings, stack):
+    with running_stack("transit-bench-") as (settings, stack):
         time.sleep(args.warmup)
         latencies = asyncio.run(collect(settings, args.seconds))
         results.append(summarise("default", settings.simulation_speed, args.seconds, latencies))
@@ -85,7 +84,7 @@ def main() -> None:
             simulation.terminate()
             psutil.wait_procs([simulation], timeout=20)
         stressed = settings.with_overrides(simulation_speed=args.stress_speed)
-        Platform(stressed, report=lambda _line: None, pipeline=True).up()
+        stack_of(stressed).up()
         time.sleep(args.warmup)
         latencies = asyncio.run(collect(settings, args.seconds))
         results.append(summarise("stress", args.stress_speed, args.seconds, latencies))

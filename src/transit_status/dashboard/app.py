@@ -32,11 +32,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import DashboardConsumer, now_ms
+from transit_status.dashboard.consumer import DashboardConsumer
 from transit_status.dashboard.health import health_report
 from transit_status.dashboard.hub import Client, LiveHub
 from transit_status.dashboard.reference import LINE_ORDER, load_network_map
 from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, TrainMoved, Update
+from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
 

@@ -42,6 +42,7 @@ from transit_status.dashboard.contracts import station_change, summary_change
 from transit_status.dashboard.dead_letters import DeadLetterPublisher
 from transit_status.dashboard.records import AvroDecoder, BadRecord, RegistryUnavailable, arrival_change, weather_change
 from transit_status.dashboard.state import TOPIC_ROLES, Change, Received, TopicRole
+from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
 _librdkafka_log = logging.getLogger("transit_status.dashboard.librdkafka")
@@ -56,10 +57,6 @@ FLUSH_EVERY = 500
 MISSING_TOPIC_CHECK_S = 1.0
 TOPIC_CHECK_S = 5.0
 REGISTRY_RETRY_S = 1.0
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

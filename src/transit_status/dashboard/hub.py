@@ -30,8 +30,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from transit_status.dashboard.consumer import now_ms
 from transit_status.dashboard.state import DashboardState, Received, Update, UpdateKey
+from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
 
