@@ -13,18 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import psutil
 import websockets
 
+from stack import running_stack, stack_of
 from transit_status.config import Settings
-from transit_status.platform.ports import isolated_settings
-from transit_status.platform.supervisor import Platform
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -46,8 +43,9 @@ async def collect(settings: Settings, seconds: float) -> list[float]:
                 break
             received_ms = time.time() * 1000
             message = json.loads(frame)
-            if message.get("type") == "train" and message.get("live", True):
-                latencies.append(received_ms - message["train"]["produced_at"])
+            for update in message.get("updates", []) if message.get("type") == "updates" else []:
+                if update["type"] == "train":
+                    latencies.append(received_ms - update["train"]["produced_at"])
     return latencies
 
 
@@ -75,28 +73,21 @@ def main() -> None:
     args = parser.parse_args()
 
     results = []
-    with tempfile.TemporaryDirectory(prefix="transit-bench-") as state:
-        os.chmod(state, 0o755)
-        settings = isolated_settings(Path(state))
-        stack = Platform(settings, report=lambda _line: None, pipeline=True)
-        try:
-            stack.up()
-            time.sleep(args.warmup)
-            latencies = asyncio.run(collect(settings, args.seconds))
-            results.append(summarise("default", settings.simulation_speed, args.seconds, latencies))
+    with running_stack("transit-bench-") as (settings, stack):
+        time.sleep(args.warmup)
+        latencies = asyncio.run(collect(settings, args.seconds))
+        results.append(summarise("default", settings.simulation_speed, args.seconds, latencies))
 
-            # Restart only the simulation, faster; everything else keeps running.
-            simulation = stack.running()["simulation"].process()
-            if simulation:
-                simulation.terminate()
-                psutil.wait_procs([simulation], timeout=20)
-            stressed = settings.with_overrides(simulation_speed=args.stress_speed)
-            Platform(stressed, report=lambda _line: None, pipeline=True).up()
-            time.sleep(args.warmup)
-            latencies = asyncio.run(collect(settings, args.seconds))
-            results.append(summarise("stress", args.stress_speed, args.seconds, latencies))
-        finally:
-            stack.down()
+        # Restart only the simulation, faster; everything else keeps running.
+        simulation = stack.running()["simulation"].process()
+        if simulation:
+            simulation.terminate()
+            psutil.wait_procs([simulation], timeout=20)
+        stressed = settings.with_overrides(simulation_speed=args.stress_speed)
+        stack_of(stressed).up()
+        time.sleep(args.warmup)
+        latencies = asyncio.run(collect(settings, args.seconds))
+        results.append(summarise("stress", args.stress_speed, args.seconds, latencies))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "dashboard_latency.json").write_text(json.dumps(results, indent=2) + "\n")
 

@@ -134,6 +134,7 @@ def _serve_http(service: HttpService, settings: Settings, name: str) -> int:
             timeout_graceful_shutdown=max(1, int(settings.service_stop_grace_s)),
             ws_ping_interval=20,
             ws_ping_timeout=20,
+            ws_per_message_deflate=False,  # the dashboard sends one encoded frame to all: no per-socket deflate
         )
         server = uvicorn.Server(config)
         log.info("%s serving http://%s:%d", name, settings.host, service.port(settings))

@@ -114,7 +114,7 @@ def test_the_api_shows_what_the_topics_hold(platform: Settings, tmp_path: Path) 
         metrics = dashboard.get("/metrics").text
         assert 'transit_dashboard_records_total{input="arrivals"} 3.0' in metrics
 
-        # The WebSocket: a snapshot, then each new arrival, with produced_at for latency.
+        # The WebSocket: a snapshot, then each new arrival in an update frame, with produced_at for latency.
         with connect(dashboard.url.replace("http", "ws") + "/ws", open_timeout=10) as socket:
             snapshot = json.loads(socket.recv(timeout=10))
             assert snapshot["type"] == "snapshot" and len(snapshot["trains"]) == 3
@@ -122,10 +122,11 @@ def test_the_api_shows_what_the_topics_hold(platform: Settings, tmp_path: Path) 
             for n, (station_id, name) in enumerate([(JARVIS, "Jarvis"), (MORSE, "Morse")] * 5):
                 sent = feed.arrival("RL001", station_id, name, direction="a")
                 feed.flush()
-                while True:
-                    message = json.loads(socket.recv(timeout=10))
-                    if message["type"] == "train" and message["train"]["produced_at"] == sent["produced_at"]:
-                        break
+                message = None
+                while message is None:
+                    frame = json.loads(socket.recv(timeout=10))
+                    trains = [u for u in frame.get("updates", []) if u["type"] == "train"]
+                    message = next((u for u in trains if u["train"]["produced_at"] == sent["produced_at"]), None)
                 latencies.append(now_ms() - message["train"]["produced_at"])
                 assert message["seq"] > snapshot["seq"] and message["train"]["station_id"] == station_id, n
                 time.sleep(0.05)
@@ -205,7 +206,10 @@ def test_a_malformed_record_is_dead_lettered_and_later_good_records_still_show(
     assert headers["dlq.partition"] == "0" and headers["dlq.offset"] == "0"
     assert headers["dlq.consumer"] == "dashboard"
     assert "wire format" in headers["dlq.error"]
-    assert "count must be at least 0" in dict(by_topic[topics.summary].headers())["dlq.error"].decode()
+    assert (
+        "count: Input should be greater than or equal to 0"
+        in dict(by_topic[topics.summary].headers())["dlq.error"].decode()
+    )
 
     # A restart reads the same bad records again, but does not dead-letter them twice.
     with run_dashboard(platform, topics, tmp_path) as again:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.dashboard.support import Topics, run_dashboard, wait_for
+from tests.dashboard.support import Topics, now_ms, run_dashboard, wait_for
 from transit_status.platform.ports import isolated_settings
 
 
 def test_kafka_down_at_start_is_reported_and_the_dashboard_keeps_running(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path)  # free ports: nothing listens on the Kafka port
+    started_ms = now_ms()
     with run_dashboard(settings, Topics.unique(settings), tmp_path) as dashboard:
         health = wait_for(
             lambda: (r := dashboard.get("/healthz")).status_code == 503 and "Kafka unreachable" in r.text and r,
@@ -23,6 +24,11 @@ def test_kafka_down_at_start_is_reported_and_the_dashboard_keeps_running(tmp_pat
         assert body["kafka"]["connected"] is False
         assert settings.bootstrap_servers in body["reason"] and "retrying" in body["reason"]
         assert {t["state"] for t in body["topics"].values()} == {"unknown"}
+        # Which feed is degraded and since when: Kafka since the dashboard started, and every topic with it.
+        kafka = body["feeds"]["kafka"]
+        assert kafka["degraded"] is True and started_ms - 5_000 <= kafka["since"] <= now_ms()
+        assert body["degraded"] == ["kafka", "stations", "arrivals", "turnstile_summary", "weather"]
+        assert {body["feeds"][role]["since"] for role in body["topics"]} == {kafka["since"]}
 
         page = dashboard.get("/")
         assert page.status_code == 200 and 'id="banner"' in page.text

@@ -1,33 +1,15 @@
-"""Record contracts the dashboard enforces, the batch coalescing of pushes, and the map projection."""
+"""Avro record contracts the dashboard enforces (arrivals, weather), and the map projection."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from transit_status.config import load_settings
-from transit_status.dashboard.hub import _coalesce
-from transit_status.dashboard.records import BadRecord, arrival_change, station_change, summary_change, weather_change
+from transit_status.dashboard.records import BadRecord, arrival_change, weather_change
 from transit_status.dashboard.reference import load_network_map
-from transit_status.dashboard.state import StationRemoval, StationUpsert, TurnstileRemoval, TurnstileUpsert
 from transit_status.networks.cta import LINE_ORDER
 
 LINES = frozenset(LINE_ORDER)
-
-
-def station_value(**changes: object) -> bytes:
-    value = {
-        "station_id": 40900,
-        "station_name": "Howard",
-        "line": "red",
-        "order": 0,
-        "stops": {"a": 30173, "b": 30174},
-        "latitude": 42.019063,
-        "longitude": -87.672892,
-    }
-    value.update(changes)
-    return json.dumps(value).encode()
 
 
 def arrival_value(**changes: object) -> dict[str, object]:
@@ -47,52 +29,6 @@ def arrival_value(**changes: object) -> dict[str, object]:
     }
     value.update(changes)
     return value
-
-
-def test_a_station_record_becomes_a_station_and_a_tombstone_a_removal() -> None:
-    key = json.dumps({"line": "red", "station_id": 40900}).encode()
-    upsert = station_change(key, station_value(), LINES)
-    removal = station_change(key, None, LINES)
-
-    assert isinstance(upsert, StationUpsert)
-    assert (upsert.station.station_name, upsert.station.order, upsert.station.stops) == (
-        "Howard",
-        0,
-        {"a": 30173, "b": 30174},
-    )
-    assert removal == StationRemoval("red", 40900)
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "reason"),
-    [
-        (None, b"{not json", "not JSON"),
-        (None, b"[1, 2]", "not a JSON object"),
-        (None, station_value(order="first"), "order must be an integer"),
-        (None, station_value(line="magenta"), "line 'magenta' is not one of"),
-        (None, station_value(station_name=""), "station_name must be a non-empty string"),
-        (None, station_value(latitude=123.0), "latitude 123.0 is outside"),
-        (b'{"line": "red", "station_id": 1}', station_value(), "key does not match"),
-        (None, None, "tombstone without a key"),
-        (b"\xff\xfe", station_value(), "key is not JSON"),
-    ],
-)
-def test_bad_station_records_are_rejected_with_a_reason(key: bytes | None, value: bytes | None, reason: str) -> None:
-    with pytest.raises(BadRecord, match=reason):
-        station_change(key, value, LINES)
-
-
-def test_summaries_must_be_counts_of_their_key() -> None:
-    key = json.dumps({"station_id": 40900}).encode()
-    value = json.dumps({"station_id": 40900, "station_name": "Howard", "count": 17}).encode()
-
-    upsert = summary_change(key, value)
-    assert isinstance(upsert, TurnstileUpsert) and upsert.count.count == 17
-    assert summary_change(key, None) == TurnstileRemoval(40900)
-    with pytest.raises(BadRecord, match="count must be at least 0"):
-        summary_change(key, json.dumps({"station_id": 40900, "station_name": "Howard", "count": -1}).encode())
-    with pytest.raises(BadRecord, match="key does not match"):
-        summary_change(b'{"station_id": 1}', value)
 
 
 def test_arrivals_must_follow_the_contract() -> None:
@@ -118,19 +54,6 @@ def test_weather_takes_its_time_from_the_key() -> None:
     )
     with pytest.raises(BadRecord, match="temperature"):
         weather_change(None, {"temperature": float("nan"), "status": "sunny"})
-
-
-def test_a_batch_pushes_only_the_last_update_of_each_train_in_seq_order() -> None:
-    def train(seq: int, train_id: str, station_id: int) -> dict[str, object]:
-        return {"type": "train", "seq": seq, "train": {"train_id": train_id, "station_id": station_id}}
-
-    updates = [train(1, "RL001", 1), train(2, "RL002", 5), train(3, "RL001", 2), {"type": "weather", "seq": 4}]
-
-    assert [(u["seq"], u.get("train", {}).get("station_id")) for u in _coalesce(updates)] == [
-        (2, 5),
-        (3, 2),
-        (4, None),
-    ]
 
 
 def test_the_map_has_every_line_in_its_colour_and_fits_the_stations() -> None:

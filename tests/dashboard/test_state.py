@@ -9,9 +9,13 @@ from transit_status.dashboard.state import (
     Received,
     Station,
     StationRemoval,
+    StationRemoved,
+    StationShown,
     StationUpsert,
     Train,
     TrainArrival,
+    TrainMoved,
+    TurnstileChanged,
     TurnstileCount,
     TurnstileRemoval,
     TurnstileUpsert,
@@ -83,9 +87,11 @@ def test_a_station_record_replaces_the_previous_one_and_a_tombstone_removes_it()
     removed = state.apply(Received("stations", StationRemoval("red", JARVIS), None, 3_000))
 
     assert [row["station_name"] for row in state.status_rows()] == ["Howard Street"]
-    assert renamed[0]["type"] == "station" and renamed[0]["station"]["order"] == 5
-    assert unchanged == []
-    assert removed == [{"type": "station_removed", "seq": state.seq, "line": "red", "station_id": JARVIS}]
+    assert isinstance(renamed, StationShown) and renamed.message()["station"]["order"] == 5
+    assert unchanged is None
+    assert removed == StationRemoved(state.seq, "red", JARVIS)
+    # A station shown then removed within one push: only the removal goes out (same key, later wins).
+    assert removed.key == StationShown(1, Station(JARVIS, "Jarvis", "red", 1)).key
 
 
 def test_trains_show_in_the_column_of_their_direction_and_move_with_each_arrival() -> None:
@@ -99,15 +105,15 @@ def test_trains_show_in_the_column_of_their_direction_and_move_with_each_arrival
     assert (rows[HOWARD]["trains_a"], rows[HOWARD]["trains_b"]) == (["RL001"], [])
     assert (rows[JARVIS]["trains_a"], rows[JARVIS]["trains_b"]) == ([], ["RL002"])
 
-    updates = state.apply(arrival("RL001", JARVIS, "a", at=9_000))
+    update = state.apply(arrival("RL001", JARVIS, "a", at=9_000))
 
     rows = {row["station_id"]: row for row in state.status_rows()}
     assert rows[HOWARD]["trains_a"] == []
     assert (rows[JARVIS]["trains_a"], rows[JARVIS]["trains_b"]) == (["RL001"], ["RL002"])
-    [update] = updates
-    assert update["type"] == "train"
-    assert update["previous"] == {"line": "red", "station_id": HOWARD, "direction": "a"}
-    assert update["train"]["station_id"] == JARVIS and update["train"]["produced_at"] == 9_001
+    assert isinstance(update, TrainMoved) and update.key == ("train", "RL001")
+    message = update.message()
+    assert set(message) == {"type", "seq", "train"}  # only what the page reads
+    assert message["train"]["station_id"] == JARVIS and message["train"]["produced_at"] == 9_001
     assert [train.train_id for train in state.trains()] == ["RL001", "RL002"]
 
 
@@ -131,9 +137,11 @@ def test_turnstile_entries_are_the_latest_total_per_station_on_every_line_servin
 
     assert state.turnstiles() == {HOWARD: 12}
     assert {row["line"]: row["turnstile_entries"] for row in state.status_rows()} == {"red": 12, "yellow": 12}
-    assert state.apply(count(HOWARD, 12)) == []  # nothing changed: nothing to push
+    assert state.apply(count(HOWARD, 12)) is None  # nothing changed: nothing to push
 
-    state.apply(Received("turnstile_summary", TurnstileRemoval(HOWARD), None, 9_000))
+    removal = state.apply(Received("turnstile_summary", TurnstileRemoval(HOWARD), None, 9_000))
+    assert removal == TurnstileChanged(state.seq, HOWARD, None)
+    assert removal.message() == {"type": "turnstile", "seq": state.seq, "station_id": HOWARD, "count": None}
     assert state.turnstiles() == {}
     assert state.status_rows()[0]["turnstile_entries"] is None
 
@@ -142,7 +150,7 @@ def test_the_newest_weather_reading_wins_even_if_an_older_one_arrives_later() ->
     state = DashboardState(LINE_ORDER)
     assert state.weather() is None
     state.apply(weather(50.0, "cloudy", record_ms=2_000))
-    assert state.apply(weather(40.0, "windy", record_ms=1_000)) == []
+    assert state.apply(weather(40.0, "windy", record_ms=1_000)) is None
     state.apply(weather(55.5, "sunny", record_ms=3_000))
 
     assert state.weather() == {"temperature": 55.5, "status": "sunny", "timestamp": 3_000, "record_at": 3_000}
@@ -168,15 +176,13 @@ def test_freshness_is_the_last_record_time_per_topic() -> None:
 
 def test_every_change_gets_the_next_seq_and_the_snapshot_says_which_it_includes() -> None:
     state = DashboardState(LINE_ORDER)
-    seqs = [
-        update["seq"] for r in (station(HOWARD, "Howard", 0), arrival("RL001", HOWARD)) for update in state.apply(r)
-    ]
+    seqs = [state.apply(r).seq for r in (station(HOWARD, "Howard", 0), arrival("RL001", HOWARD))]  # type: ignore[union-attr]
     snapshot = state.snapshot()
 
     assert seqs == [1, 2]
     assert snapshot["seq"] == 2
     assert snapshot["trains"][0]["train_id"] == "RL001"
-    assert snapshot["table"][0]["trains_a"] == ["RL001"]
+    assert set(snapshot) == {"seq", "stations", "trains", "turnstiles", "weather"}  # the page builds the table
 
 
 def test_trains_are_placed_on_the_map_at_their_station() -> None:

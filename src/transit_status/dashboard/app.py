@@ -3,23 +3,22 @@
 ``create_app(settings)`` wires the pure state (``state.py``), the hub (``hub.py``) and the Kafka
 consumer thread (``consumer.py``); the consumer starts and stops with the app's lifespan.
 
-WebSocket protocol (server -> browser, one JSON object per text frame):
-* ``{"type": "snapshot", "seq", "table", "stations", "trains", "turnstiles", "weather"}`` first,
-  and again whenever the browser asks (``{"type": "resync"}``) or fell too far behind;
-* then updates, each with a ``seq`` higher than the snapshot's and a ``pushed_at`` (epoch ms):
-  ``train`` (``train``: the train with ``produced_at``, ``x``/``y``; ``previous``), ``station``,
-  ``station_removed``, ``turnstile`` (``count`` null = removed) and ``weather``;
-* ``{"type": "status", "server_time", "ok", "health"}`` once a second (topics, freshness, Kafka).
+WebSocket protocol (server -> browser, one JSON object per text frame; fan-out: ``hub.py``):
+* ``{"type": "snapshot", "seq", "stations", "trains", "turnstiles", "weather"}`` first, and again
+  when the browser asks (``{"type": "resync"}``, rate-limited) or fell too far behind;
+* ``{"type": "updates", "pushed_at", "updates": [...]}`` at most once a tick, each update with its
+  ``seq`` (a browser skips those its snapshot had): ``train`` (``train``: the train with
+  ``produced_at``, ``x``/``y``), ``station``, ``station_removed``, ``turnstile`` (``station_id``,
+  ``count``; null = removed) and ``weather``;
+* ``{"type": "status", "server_time", "ok", "health"}`` once a second (feeds, freshness, Kafka).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import ConsumerStatus, DashboardConsumer, now_ms
-from transit_status.dashboard.hub import RESYNC, Client, LiveHub
+from transit_status.dashboard.consumer import DashboardConsumer
+from transit_status.dashboard.health import health_report
+from transit_status.dashboard.hub import Client, LiveHub
 from transit_status.dashboard.reference import load_network_map
-from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, Freshness
+from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, TrainMoved, Update
+from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.loop = asyncio.get_running_loop()
+        hub.broadcast_status(_status_message(settings, consumer, hub))  # so the first clients get one at once
         if consumer is not None:
             consumer.start()
         pusher = asyncio.create_task(_push_status(hub, settings, consumer))
@@ -91,8 +93,8 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
 
     @app.get("/api/state")
     async def api_state() -> dict[str, Any]:
-        snapshot = hub.read(lambda s: s.snapshot())
-        _, health = health_report(settings, consumer, hub)
+        snapshot = hub.read(lambda s: {**s.snapshot(), "table": s.status_rows()})
+        _, health = current_health(settings, consumer, hub)
         return {**snapshot, "generated_at": now_ms(), "freshness": health["topics"], "health": health}
 
     @app.get("/api/table")
@@ -101,7 +103,7 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
 
     @app.get("/api/trains")
     async def api_trains() -> list[dict[str, Any]]:
-        return hub.read(lambda s: s.snapshot()["trains"])
+        return hub.read(lambda s: s.trains_json())
 
     @app.get("/api/stations")
     async def api_stations() -> dict[str, Any]:
@@ -120,7 +122,7 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
 
     @app.get("/api/freshness")
     async def api_freshness() -> dict[str, Any]:
-        return health_report(settings, consumer, hub)[1]["topics"]
+        return current_health(settings, consumer, hub)[1]["topics"]
 
     @app.get("/api/map")
     async def api_map() -> dict[str, Any]:
@@ -128,7 +130,7 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        code, body = health_report(settings, consumer, hub)
+        code, body = current_health(settings, consumer, hub)
         return JSONResponse(body, status_code=code)
 
     @app.get("/metrics", include_in_schema=False)
@@ -138,15 +140,14 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
     @app.websocket("/ws")
     async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
-        client, snapshot = hub.connect()
-        sender = asyncio.create_task(_send_frames(websocket, hub, client, snapshot, settings, consumer))
+        client = hub.connect()
+        sender = asyncio.create_task(_send_frames(websocket, hub, client))
         try:
             while True:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
-                if _asks_for_resync(message.get("text")):
-                    client.queue.put_nowait(RESYNC)
+                client.on_message(message.get("text"))
         except WebSocketDisconnect:
             pass
         finally:
@@ -158,22 +159,11 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
     return app
 
 
-async def _send_frames(
-    websocket: WebSocket,
-    hub: LiveHub,
-    client: Client,
-    snapshot: str,
-    settings: Settings,
-    consumer: DashboardConsumer | None,
-) -> None:
+async def _send_frames(websocket: WebSocket, hub: LiveHub, client: Client) -> None:
+    """This client's own sender: a slow socket holds up only this task, never the tick or other clients."""
     try:
-        await websocket.send_text(snapshot)
-        await websocket.send_text(_status_frame(settings, consumer, hub))
         while True:
-            frame = await client.queue.get()
-            if frame == RESYNC:
-                frame = hub.resync(client)
-            await websocket.send_text(frame)
+            await websocket.send_text(await client.next_frame(hub))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # the browser went away mid-send; the receive side ends the session
@@ -183,93 +173,25 @@ async def _send_frames(
                 await websocket.close()
 
 
-def _asks_for_resync(text: str | None) -> bool:
-    if not text:
-        return False
-    try:
-        message = json.loads(text)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(message, dict) and message.get("type") == "resync"
-
-
 async def _push_status(hub: LiveHub, settings: Settings, consumer: DashboardConsumer | None) -> None:
     while True:
         await asyncio.sleep(STATUS_EVERY_S)
-        if hub.clients:
-            try:
-                hub.broadcast(json.loads(_status_frame(settings, consumer, hub)))
-            except Exception:
-                log.exception("could not push the status")
+        try:
+            hub.broadcast_status(_status_message(settings, consumer, hub))
+        except Exception:
+            log.exception("could not push the status")
 
 
-def _status_frame(settings: Settings, consumer: DashboardConsumer | None, hub: LiveHub) -> str:
-    code, health = health_report(settings, consumer, hub)
-    return json.dumps({"type": "status", "server_time": now_ms(), "ok": code == 200, "health": health})
+def _status_message(settings: Settings, consumer: DashboardConsumer | None, hub: LiveHub) -> dict[str, Any]:
+    code, health = current_health(settings, consumer, hub)
+    return {"type": "status", "server_time": now_ms(), "ok": code == 200, "health": health}
 
 
-# ---- health ----------------------------------------------------------------------------------------
-def health_report(settings: Settings, consumer: DashboardConsumer | None, hub: LiveHub) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body): 200 once the consumer runs, Kafka answers and every existing topic is
-    loaded (missing topics are 'waiting' and do not make it unhealthy); 503 with a reason before."""
+def current_health(settings: Settings, consumer: DashboardConsumer | None, hub: LiveHub) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) of /healthz: readiness, and which feed is degraded since when (health.py)."""
     status = consumer.status() if consumer is not None else None
     freshness = hub.read(lambda s: s.freshness())
-    topics = _topics_view(settings, status, freshness, now_ms())
-    reason: str | None = None
-    if status is None or not status.running:
-        reason = "starting: the Kafka consumer is not running yet"
-    elif not status.kafka_connected:
-        reason = f"{status.kafka_error or 'Kafka unreachable'}; retrying"
-    elif status.registry_error:  # Avro topics cannot load without it: the more useful reason
-        reason = f"{status.registry_error} ({settings.schema_registry_url}); retrying"
-    elif loading := [t for t in status.topics.values() if t.state in ("loading", "unknown")]:
-        reason = "starting: " + "; ".join(t.detail for t in loading)
-    body: dict[str, Any] = {
-        "status": "ok" if reason is None else "unavailable",
-        "reason": reason,
-        "kafka": {
-            "bootstrap_servers": settings.bootstrap_servers,
-            "connected": bool(status and status.kafka_connected),
-            "error": status.kafka_error if status else None,
-        },
-        "schema_registry": {"url": settings.schema_registry_url, "error": status.registry_error if status else None},
-        "topics": topics,
-        "dead_letters": {"topic": settings.topic_dead_letters, "by_input": status.dead_letters if status else {}},
-        "websocket_clients": len(hub.clients),
-    }
-    return (200 if reason is None else 503), body
-
-
-def _topics_view(
-    settings: Settings, status: ConsumerStatus | None, freshness: dict[str, Freshness], now: int
-) -> dict[str, dict[str, Any]]:
-    names = {
-        "stations": settings.topic_stations,
-        "arrivals": settings.topic_arrivals,
-        "turnstile_summary": settings.topic_turnstile_summary,
-        "weather": settings.topic_weather,
-    }
-    view = {}
-    for role in TOPIC_ROLES:
-        topic_status = status.topics.get(role) if status else None
-        fresh = freshness.get(role, Freshness())
-        last = fresh.last_record_ms or fresh.last_received_ms
-        state = topic_status.state if topic_status else "unknown"
-        if fresh.records == 0:
-            text = "waiting for data" + (f" (topic {names[role]} does not exist yet)" if state == "missing" else "")
-        else:
-            text = "live" if state == "live" else (topic_status.detail if topic_status else state)
-        view[role] = {
-            "topic": names[role],
-            "state": state,
-            "waiting": fresh.records == 0,
-            "text": text,
-            "records": fresh.records,
-            "partitions": topic_status.partitions if topic_status else 0,
-            "last_record_at": last,
-            "age_s": round(max(now - last, 0) / 1000.0, 1) if last is not None else None,
-        }
-    return view
+    return health_report(settings, status, freshness, len(hub.clients), now_ms())
 
 
 # ---- metrics ---------------------------------------------------------------------------------------
@@ -288,11 +210,11 @@ class _Metrics:
         )
         self.registry.register(self)
 
-    def observe(self, updates: list[dict[str, Any]]) -> None:
-        now = time.time_ns() // 1_000_000
+    def observe(self, updates: Sequence[Update]) -> None:
+        now = now_ms()
         for update in updates:
-            if update["type"] == "train" and update.get("live"):
-                self.latency.observe(max(now - update["train"]["produced_at"], 0) / 1000.0)
+            if isinstance(update, TrainMoved) and update.live:
+                self.latency.observe(max(now - update.train.produced_at, 0) / 1000.0)
 
     def collect(self) -> Any:
         status = self.consumer.status() if self.consumer else None
@@ -312,5 +234,20 @@ class _Metrics:
         yield GaugeMetricFamily("transit_dashboard_kafka_connected", "1 while Kafka answers", value=connected)
         trains = self.hub.read(lambda s: len(s.trains()))
         yield GaugeMetricFamily("transit_dashboard_trains", "Trains with a known position", value=trains)
-        clients = len(self.hub.clients)
-        yield GaugeMetricFamily("transit_dashboard_websocket_clients", "Connected browsers", value=clients)
+        clients = list(self.hub.clients)
+        yield GaugeMetricFamily("transit_dashboard_websocket_clients", "Connected browsers", value=len(clients))
+        yield CounterMetricFamily(
+            "transit_dashboard_frames_encoded",
+            "Update frames encoded (once per tick for all clients)",
+            value=self.hub.frames_encoded,
+        )
+        yield CounterMetricFamily(
+            "transit_dashboard_snapshots_encoded",
+            "Snapshot frames encoded (once per state seq)",
+            value=self.hub.snapshots_encoded,
+        )
+        yield GaugeMetricFamily(
+            "transit_dashboard_client_queue_max",
+            "Frames waiting for the slowest client",
+            value=max((len(c.frames) for c in clients), default=0),
+        )

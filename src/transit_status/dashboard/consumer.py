@@ -35,19 +35,14 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from tenacity import RetryCallState, Retrying, stop_when_event_set, wait_exponential
 
 from transit_status.config import Settings
+from transit_status.dashboard.contracts import station_change, summary_change
 from transit_status.dashboard.dead_letters import DeadLetterPublisher
-from transit_status.dashboard.records import (
-    AvroDecoder,
-    BadRecord,
-    RegistryUnavailable,
-    arrival_change,
-    station_change,
-    summary_change,
-    weather_change,
-)
+from transit_status.dashboard.records import AvroDecoder, BadRecord, RegistryUnavailable, arrival_change, weather_change
 from transit_status.dashboard.state import TOPIC_ROLES, Change, Received, TopicRole
+from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
 _librdkafka_log = logging.getLogger("transit_status.dashboard.librdkafka")
@@ -64,10 +59,6 @@ TOPIC_CHECK_S = 5.0
 REGISTRY_RETRY_S = 1.0
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 @dataclass(frozen=True, slots=True)
 class TopicStatus:
     role: TopicRole
@@ -76,6 +67,8 @@ class TopicStatus:
     partitions: int
     loading_partitions: int
     detail: str
+    missing_since_ms: int | None
+    """When the topic was first found missing (None while it exists or was never looked for)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +76,10 @@ class ConsumerStatus:
     running: bool
     kafka_connected: bool
     kafka_error: str | None
+    kafka_down_since_ms: int | None
+    """Since when Kafka has not answered (the consumer's start if it never has); None while connected."""
     registry_error: str | None
+    registry_error_since_ms: int | None
     topics: dict[str, TopicStatus]
     records: dict[str, int]
     dead_letters: dict[str, int]
@@ -97,6 +93,7 @@ class _Progress:
     exists: bool = False
     assigned: set[int] = field(default_factory=set)
     loading: set[int] = field(default_factory=set)
+    missing_since_ms: int | None = None
 
     def state(self) -> TopicState:
         if not self.seen:
@@ -132,7 +129,9 @@ class DashboardConsumer:
         self._running = False
         self._kafka_connected = False
         self._kafka_error: str | None = "not connected yet"
+        self._kafka_down_since_ms: int | None = now_ms()
         self._registry_error: str | None = None
+        self._registry_error_since_ms: int | None = None
         self._progress: dict[TopicRole, _Progress] = {role: _Progress(topic) for topic, role in self.roles.items()}
         self._records: Counter[str] = Counter()
         self._dead_lettered: Counter[str] = Counter()
@@ -166,12 +165,15 @@ class DashboardConsumer:
                     partitions=len(progress.assigned),
                     loading_partitions=len(progress.loading),
                     detail=_DETAILS[state].format(topic=progress.topic, left=len(progress.loading)),
+                    missing_since_ms=progress.missing_since_ms if state == "missing" else None,
                 )
             return ConsumerStatus(
                 running=self._running,
                 kafka_connected=self._kafka_connected,
                 kafka_error=self._kafka_error,
+                kafka_down_since_ms=self._kafka_down_since_ms,
                 registry_error=self._registry_error,
+                registry_error_since_ms=self._registry_error_since_ms,
                 topics=topics,
                 records=dict(self._records),
                 dead_letters=dict(self._dead_lettered),
@@ -179,20 +181,28 @@ class DashboardConsumer:
 
     # ---- the loop -----------------------------------------------------------------------------------
     def _run(self) -> None:
-        backoff = 1.0
-        while not self._stop.is_set():
-            try:
+        # A session only returns once stopped; one that fails (a bug or a fatal client error) is
+        # reported and replaced by a new consumer, with growing pauses that a stop cuts short.
+        sessions = Retrying(
+            wait=wait_exponential(min=1, max=10),
+            stop=stop_when_event_set(self._stop),
+            sleep=self._stop.wait,
+            before_sleep=self._session_failed,
+            retry_error_callback=lambda _state: None,  # stopped while failing: nothing to re-raise
+        )
+        for attempt in sessions:
+            with attempt:
                 self._session()
-                backoff = 1.0
-            except Exception as exc:  # a bug or a fatal client error: report it, start a new consumer
-                log.exception("dashboard consumer failed; starting a new one in %.0fs", backoff)
-                self._set_kafka(False, f"consumer failed: {exc}")
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
         # Closed here, on this thread, so nothing can still be publishing a dead letter meanwhile.
         self.dead_letters.close()
         with self._lock:
             self._running = False
+
+    def _session_failed(self, retry: RetryCallState) -> None:
+        exc = retry.outcome.exception() if retry.outcome else None
+        pause = retry.next_action.sleep if retry.next_action else 0
+        log.error("dashboard consumer failed; starting a new one in %.0fs", pause, exc_info=exc)
+        self._set_kafka(False, f"consumer failed: {exc}")
 
     def _config(self) -> dict[str, object]:
         return {
@@ -291,6 +301,8 @@ class DashboardConsumer:
                     consumer.incremental_unassign([TopicPartition(topic, p) for p in progress.assigned])
                 with self._lock:
                     progress.seen, progress.exists = True, False
+                    if progress.missing_since_ms is None:
+                        progress.missing_since_ms = now_ms()
                     progress.assigned.clear()
                     progress.loading.clear()
                 continue
@@ -299,6 +311,7 @@ class DashboardConsumer:
             new = sorted(ready - progress.assigned)
             with self._lock:
                 progress.seen = True
+                progress.missing_since_ms = None
             if not new:
                 continue
             try:
@@ -369,7 +382,7 @@ class DashboardConsumer:
         if role in ("arrivals", "weather") and self._registry_error is not None:
             log.info("schema registry reachable again")
             with self._lock:
-                self._registry_error = None
+                self._registry_error = self._registry_error_since_ms = None
         kind, stamp = message.timestamp()
         with self._lock:
             self._records[role] += 1
@@ -402,6 +415,8 @@ class DashboardConsumer:
             log.warning("%s; will retry %s[%s]@%s", reason, message.topic(), message.partition(), message.offset())
         with self._lock:
             self._registry_error = reason
+            if self._registry_error_since_ms is None:
+                self._registry_error_since_ms = now_ms()
         try:  # read the same record again after a pause
             consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
         except KafkaException as exc:
@@ -412,6 +427,10 @@ class DashboardConsumer:
         with self._lock:
             was = self._kafka_connected
             self._kafka_connected, self._kafka_error = connected, error
+            if connected:
+                self._kafka_down_since_ms = None
+            elif self._kafka_down_since_ms is None:
+                self._kafka_down_since_ms = now_ms()
         if was and not connected:
             log.warning("lost Kafka: %s", error)
         elif connected and not was:

@@ -1,134 +1,241 @@
 """Between the consumer thread and the browsers: the locked state and the WebSocket fan-out.
 
-The consumer thread calls :meth:`LiveHub.apply`; updates are serialised once and handed to the
-event loop, which puts them on every client's queue. Each client gets a snapshot first and then
-only updates with a higher ``seq`` (the snapshot already contains the others). A client that falls
-too far behind gets a fresh snapshot instead of a backlog.
+Built for a thousand browsers on one event loop:
+
+* **Coalesced per tick, encoded once.** The consumer thread applies records and keeps only the
+  latest update per key (:attr:`Update.key`) until the next tick. A tick (at most every ``TICK_S``,
+  at once when the last one is older) encodes the tick's updates into one text frame and hands the
+  same string to every client: the cost per client is a queue append, not a ``json.dumps``.
+* **A bounded queue per client.** Each client has its own sender task and a queue of at most
+  ``CLIENT_QUEUE_LIMIT`` frames. A client that cannot keep up has its backlog dropped and gets a
+  fresh snapshot once it reads again; nobody else waits for it, and its memory stays bounded.
+* **Snapshots are shared too.** A snapshot is encoded once per state ``seq``, however many clients
+  (new, slow or asking) want it.
+* **Client messages are rate-limited.** A token bucket per client drops a flood before it is even
+  parsed, and a client gets at most one requested snapshot per ``RESYNC_INTERVAL_S``.
+
+Frames (server -> browser): ``snapshot`` (the state, with the ``seq`` it includes), ``updates``
+(``pushed_at`` and the tick's updates, each with its ``seq``; a browser drops those its snapshot
+already has) and ``status`` (unsequenced, once a second).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from transit_status.dashboard.state import DashboardState, Received
+from transit_status.dashboard.state import DashboardState, Received, Update, UpdateKey
+from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
 
-CLIENT_QUEUE_LIMIT = 5000
-RESYNC = "__resync__"
+TICK_S = 0.1
+"""Updates within one tick go out as one frame: ≤ 10 frames a second per client, ≤ 100 ms added latency."""
+CLIENT_QUEUE_LIMIT = 100
+"""Frames (about 10 s of ticks) a client may lag before its backlog is replaced by a snapshot."""
+RESYNC_INTERVAL_S = 2.0
+MESSAGES_PER_S = 5.0
+MESSAGE_BURST = 20
+MESSAGE_MAX_CHARS = 1024
 
 
-@dataclass(eq=False)
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; :meth:`take` says whether one was left."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._tokens = burst
+        self._at = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
 class Client:
-    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
-    after_seq: int = 0
-    """Updates up to this seq are already in the snapshot the client received."""
-    behind: bool = False
+    """One browser: its frame queue and whether its next frame must be a snapshot.
+
+    Only the event loop touches a client. A new client starts by needing a snapshot.
+    """
+
+    def __init__(self, queue_limit: int = CLIENT_QUEUE_LIMIT, clock: Callable[[], float] = time.monotonic) -> None:
+        self.queue_limit = queue_limit
+        self.clock = clock
+        self.frames: deque[str] = deque()
+        self.after_seq = 0
+        """The snapshot this client got includes every update up to this seq."""
+        self.needs_snapshot = True
+        self.snapshots = 0
+        self.backlogs_dropped = 0
+        self.messages_dropped = 0
+        self.resyncs_ignored = 0
+        self._messages = TokenBucket(MESSAGES_PER_S, MESSAGE_BURST, clock)
+        self._last_resync = float("-inf")
+        self._wakeup = asyncio.Event()
+
+    def offer(self, frame: str, last_seq: int | None = None) -> None:
+        """Queue a frame; ``last_seq`` is the newest update in it (None: not state, e.g. status)."""
+        if last_seq is not None and (self.needs_snapshot or last_seq <= self.after_seq):
+            return  # the snapshot this client gets (or got) already holds these updates
+        if len(self.frames) >= self.queue_limit:
+            # Too slow to keep up: drop the backlog, send a fresh snapshot when it reads again.
+            self.backlogs_dropped += 1
+            self._want_snapshot()
+            if last_seq is not None:
+                return
+        self.frames.append(frame)
+        self._wakeup.set()
+
+    def on_message(self, text: str | None) -> None:
+        """A message from the browser; the only one acted on is ``{"type": "resync"}``."""
+        if not self._messages.take():
+            self.messages_dropped += 1
+            return
+        if not _asks_for_resync(text):
+            return
+        now = self.clock()
+        if now - self._last_resync < RESYNC_INTERVAL_S:
+            self.resyncs_ignored += 1  # it got a fresh snapshot moments ago and every update since
+            return
+        self._last_resync = now
+        self._want_snapshot()
+
+    def _want_snapshot(self) -> None:
+        self.needs_snapshot = True
+        self.frames.clear()
+        self._wakeup.set()
+
+    def due_frame(self, hub: LiveHub) -> str | None:
+        """The frame to send now: a snapshot first when one is due, else the oldest queued frame."""
+        if self.needs_snapshot:
+            frame, self.after_seq = hub.snapshot_frame()
+            self.needs_snapshot = False
+            self.snapshots += 1
+            return frame
+        return self.frames.popleft() if self.frames else None
+
+    async def next_frame(self, hub: LiveHub) -> str:
+        while (frame := self.due_frame(hub)) is None:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return frame
 
 
 class LiveHub:
-    def __init__(self, state: DashboardState) -> None:
+    def __init__(self, state: DashboardState, tick_s: float = TICK_S) -> None:
         self.state = state
+        self.tick_s = tick_s
         self.lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.clients: set[Client] = set()
-        self.on_updates: list[Callable[[list[dict[str, Any]]], None]] = []
+        self.on_updates: list[Callable[[Sequence[Update]], None]] = []
+        self.frames_encoded = 0
+        self.snapshots_encoded = 0
+        self.last_status_frame: str | None = None
+        self._pending: dict[UpdateKey, Update] = {}
+        self._tick_scheduled = False
+        self._last_tick = float("-inf")
+        self._snapshot: tuple[int, str] | None = None
 
     # ---- consumer thread side -------------------------------------------------------------------
     def apply(self, batch: list[Received]) -> None:
         with self.lock:
-            updates = [update for received in batch for update in self.state.apply(received)]
-        if not updates:
-            return
-        updates = _coalesce(updates)
-        pushed_at = time.time_ns() // 1_000_000
-        for update in updates:
-            update["pushed_at"] = pushed_at
-        for hook in self.on_updates:
-            hook(updates)
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            frames = [(update["seq"], json.dumps(update, separators=(",", ":"))) for update in updates]
-            with contextlib.suppress(RuntimeError):  # the loop closed just now (shutdown)
-                loop.call_soon_threadsafe(self._fan_out, frames)
+            for received in batch:
+                update = self.state.apply(received)
+                if update is not None:
+                    self._pending.pop(update.key, None)  # re-insert: the dict stays in seq order
+                    self._pending[update.key] = update
+            loop = self.loop
+            if not self._pending or self._tick_scheduled or loop is None or loop.is_closed():
+                return  # without a loop (not serving yet, or tests) updates wait for a tick() call
+            self._tick_scheduled = True
+        try:
+            loop.call_soon_threadsafe(self._schedule_tick)
+        except RuntimeError:  # the loop closed just now (shutdown)
+            with self.lock:
+                self._tick_scheduled = False
 
     # ---- event loop side --------------------------------------------------------------------------
+    def _schedule_tick(self) -> None:
+        assert self.loop is not None
+        delay = self._last_tick + self.tick_s - time.monotonic()
+        if delay > 0:
+            self.loop.call_later(delay, self.tick)
+        else:
+            self.tick()
+
+    def tick(self) -> list[Update]:
+        """Push what changed since the last tick to every client as one frame; returns those updates."""
+        with self.lock:
+            updates = list(self._pending.values())
+            self._pending = {}
+            self._tick_scheduled = False
+        self._last_tick = time.monotonic()
+        if not updates:
+            return updates
+        for hook in self.on_updates:
+            hook(updates)
+        frame = encode({"type": "updates", "pushed_at": now_ms(), "updates": [u.message() for u in updates]})
+        self.frames_encoded += 1
+        last_seq = updates[-1].seq
+        for client in self.clients:
+            client.offer(frame, last_seq)
+        return updates
+
     def read(self, view: Callable[[DashboardState], Any]) -> Any:
         with self.lock:
             return view(self.state)
 
-    def connect(self) -> tuple[Client, str]:
-        """Register a client; returns it with its snapshot frame (atomically with respect to updates)."""
-        client = Client()
-        frame, client.after_seq = self._snapshot_frame()
+    def connect(self, queue_limit: int = CLIENT_QUEUE_LIMIT) -> Client:
+        """Register a client: its first frame is a snapshot, then the last status, then updates."""
+        client = Client(queue_limit)
+        if self.last_status_frame is not None:
+            client.offer(self.last_status_frame)
         self.clients.add(client)
-        return client, frame
+        return client
 
     def disconnect(self, client: Client) -> None:
         self.clients.discard(client)
 
-    def resync(self, client: Client) -> str:
-        """A fresh snapshot for a client that asked for one or fell behind."""
-        frame, client.after_seq = self._snapshot_frame()
-        client.behind = False
-        return frame
+    def broadcast_status(self, message: dict[str, Any]) -> None:
+        """An unsequenced message to every client, encoded once; must run on the event loop."""
+        frame = self.last_status_frame = encode(message)
+        for client in self.clients:
+            client.offer(frame)
 
-    def broadcast(self, message: dict[str, Any]) -> None:
-        """An unsequenced message (e.g. status) to every client; must run on the event loop."""
-        frame = json.dumps(message, separators=(",", ":"))
-        for client in list(self.clients):
-            self._offer(client, frame)
-
-    def _snapshot_frame(self) -> tuple[str, int]:
+    def snapshot_frame(self) -> tuple[str, int]:
+        """The snapshot frame and the seq it includes; encoded once per seq, however many ask."""
         with self.lock:
+            cached = self._snapshot
+            if cached is not None and cached[0] == self.state.seq:
+                return cached[1], cached[0]
             snapshot = self.state.snapshot()
-        return json.dumps({"type": "snapshot", **snapshot}, separators=(",", ":")), snapshot["seq"]
-
-    def _fan_out(self, frames: list[tuple[int, str]]) -> None:
-        for client in list(self.clients):
-            for seq, frame in frames:
-                if seq > client.after_seq:
-                    self._offer(client, frame)
-
-    def _offer(self, client: Client, frame: str) -> None:
-        if client.behind:
-            return
-        if client.queue.qsize() >= CLIENT_QUEUE_LIMIT:
-            # Too slow to keep up: drop the backlog, send a snapshot when it reads again.
-            client.behind = True
-            while not client.queue.empty():
-                client.queue.get_nowait()
-            client.queue.put_nowait(RESYNC)
-            return
-        client.queue.put_nowait(frame)
+        frame = encode({"type": "snapshot", **snapshot})
+        self.snapshots_encoded += 1
+        self._snapshot = (snapshot["seq"], frame)
+        return frame, snapshot["seq"]
 
 
-def _coalesce(updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Within one batch, only the last update of each train / station / count matters."""
-    last: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for update in updates:
-        kind = update["type"]
-        if kind == "train":
-            key: tuple[Any, ...] = (kind, update["train"]["train_id"])
-        elif kind == "turnstile":
-            key = (kind, update["station_id"])
-        elif kind == "station":
-            key = ("station", update["station"]["line"], update["station"]["station_id"])
-        elif kind == "station_removed":
-            key = ("station", update["line"], update["station_id"])
-        elif kind == "weather":
-            key = (kind,)
-        else:
-            key = (kind, update["seq"])
-        last[key] = update
-    if len(last) == len(updates):
-        return updates
-    return sorted(last.values(), key=lambda update: update["seq"])
+def _asks_for_resync(text: str | None) -> bool:
+    if not text or len(text) > MESSAGE_MAX_CHARS:
+        return False
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "resync"

@@ -1,9 +1,10 @@
-"""The dashboard's live state, as a pure model: decoded records in, JSON-ready views and updates out.
+"""The dashboard's live state, as a pure model: decoded records in, JSON-ready views and typed updates out.
 
 No Kafka, no threads, no clock of its own (times are passed in), so every rule here is unit-tested
-directly. The Kafka side (``consumer.py``) turns records into :class:`Received` changes; the web
-side (``app.py``) applies them under a lock and pushes the updates :meth:`DashboardState.apply`
-returns to the browsers.
+directly. The Kafka side (``consumer.py``) turns records into :class:`Received` changes; the hub
+(``hub.py``) applies them under a lock and pushes the :data:`Update` that :meth:`DashboardState.apply`
+returns to the browsers. Each update carries its coalescing ``key`` (later updates with the same key
+replace earlier ones within a push) and its ``message()``, the JSON the page reads.
 
 Rules:
 * Stations: one per (line, station_id), shown per line by ``order`` (then id); a tombstone removes it.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from transit_status.dashboard.reference import NetworkMap
@@ -138,6 +139,90 @@ def train_json(train: Train, locate: Locator | None = None) -> dict[str, Any]:
     return body
 
 
+# ---- updates: what the browsers are told ---------------------------------------------------------
+UpdateKey = tuple[str | int, ...]
+"""Within one push only the last update of a key is sent: it carries everything the earlier ones did."""
+
+
+@dataclass(frozen=True, slots=True)
+class StationShown:
+    seq: int
+    station: Station
+    kind: ClassVar[str] = "station"
+
+    @property
+    def key(self) -> UpdateKey:
+        return ("station", self.station.line, self.station.station_id)
+
+    def message(self) -> dict[str, Any]:
+        return {"type": self.kind, "seq": self.seq, "station": asdict(self.station)}
+
+
+@dataclass(frozen=True, slots=True)
+class StationRemoved:
+    seq: int
+    line: str
+    station_id: int
+    kind: ClassVar[str] = "station_removed"
+
+    @property
+    def key(self) -> UpdateKey:
+        return ("station", self.line, self.station_id)  # same key as StationShown: the latest of the two wins
+
+    def message(self) -> dict[str, Any]:
+        return {"type": self.kind, "seq": self.seq, "line": self.line, "station_id": self.station_id}
+
+
+@dataclass(frozen=True, slots=True)
+class TrainMoved:
+    seq: int
+    train: Train
+    position: tuple[float, float] | None
+    live: bool
+    """False while replaying the start-up history (not sent: the server's latency metric reads it)."""
+    kind: ClassVar[str] = "train"
+
+    @property
+    def key(self) -> UpdateKey:
+        return ("train", self.train.train_id)
+
+    def message(self) -> dict[str, Any]:
+        return {"type": self.kind, "seq": self.seq, "train": train_json(self.train, lambda _: self.position)}
+
+
+@dataclass(frozen=True, slots=True)
+class TurnstileChanged:
+    seq: int
+    station_id: int
+    count: int | None
+    """None: the station's count was removed."""
+    kind: ClassVar[str] = "turnstile"
+
+    @property
+    def key(self) -> UpdateKey:
+        return ("turnstile", self.station_id)
+
+    def message(self) -> dict[str, Any]:
+        return {"type": self.kind, "seq": self.seq, "station_id": self.station_id, "count": self.count}
+
+
+@dataclass(frozen=True, slots=True)
+class WeatherChanged:
+    seq: int
+    weather: dict[str, Any]
+    kind: ClassVar[str] = "weather"
+
+    @property
+    def key(self) -> UpdateKey:
+        return ("weather",)
+
+    def message(self) -> dict[str, Any]:
+        return {"type": self.kind, "seq": self.seq, "weather": self.weather}
+
+
+Update = StationShown | StationRemoved | TrainMoved | TurnstileChanged | WeatherChanged
+
+
 class DashboardState:
     """Stations, trains, turnstile counts, weather and freshness; see the module docstring."""
 
@@ -153,8 +238,8 @@ class DashboardState:
         self._freshness: dict[str, Freshness] = {role: Freshness() for role in TOPIC_ROLES}
 
     # ---- writes ----------------------------------------------------------------------------------
-    def apply(self, received: Received) -> list[dict[str, Any]]:
-        """Apply one change; returns the updates to push (empty when nothing visible changed)."""
+    def apply(self, received: Received) -> Update | None:
+        """Apply one change; returns the update to push, or None when nothing visible changed."""
         fresh = self._freshness.setdefault(received.role, Freshness())
         fresh.records += 1
         if received.record_ms is not None:
@@ -167,7 +252,7 @@ class DashboardState:
         if isinstance(change, StationRemoval):
             return self._remove_station(change.line, change.station_id)
         if isinstance(change, TrainArrival):
-            return self._move_train(change.train, received)
+            return self._move_train(change.train, received.live)
         if isinstance(change, TurnstileUpsert):
             return self._set_count(change.count)
         if isinstance(change, TurnstileRemoval):
@@ -176,58 +261,46 @@ class DashboardState:
             return self._set_weather(change.weather, received.record_ms)
         raise TypeError(f"unknown change {change!r}")
 
-    def _next(self, update: dict[str, Any]) -> list[dict[str, Any]]:
+    def _next_seq(self) -> int:
         self.seq += 1
-        return [{"type": update.pop("type"), "seq": self.seq, **update}]
+        return self.seq
 
-    def _upsert_station(self, station: Station) -> list[dict[str, Any]]:
+    def _upsert_station(self, station: Station) -> Update | None:
         line = self._stations.setdefault(station.line, {})
         if line.get(station.station_id) == station:
-            return []
+            return None
         line[station.station_id] = station
-        return self._next({"type": "station", "station": self._station_json(station)})
+        return StationShown(self._next_seq(), station)
 
-    def _remove_station(self, line: str, station_id: int) -> list[dict[str, Any]]:
+    def _remove_station(self, line: str, station_id: int) -> Update | None:
         if self._stations.get(line, {}).pop(station_id, None) is None:
-            return []
-        return self._next({"type": "station_removed", "line": line, "station_id": station_id})
+            return None
+        return StationRemoved(self._next_seq(), line, station_id)
 
-    def _move_train(self, train: Train, received: Received) -> list[dict[str, Any]]:
-        previous = self._trains.get(train.train_id)
+    def _move_train(self, train: Train, live: bool) -> Update:
         self._trains[train.train_id] = train
-        before = (
-            {"line": previous.line, "station_id": previous.station_id, "direction": previous.direction}
-            if previous
-            else None
-        )
-        return self._next(
-            {
-                "type": "train",
-                "train": train_json(train, self.locate),
-                "previous": before,
-                "received_at": received.received_ms,
-                "live": received.live,
-            }
-        )
+        return TrainMoved(self._next_seq(), train, self.locate(train.station_id), live)
 
-    def _set_count(self, count: TurnstileCount) -> list[dict[str, Any]]:
+    def _set_count(self, count: TurnstileCount) -> Update | None:
         if self._turnstiles.get(count.station_id) == count:
-            return []
+            return None
         self._turnstiles[count.station_id] = count
-        return self._next({"type": "turnstile", **asdict(count)})
+        return TurnstileChanged(self._next_seq(), count.station_id, count.count)
 
-    def _remove_count(self, station_id: int) -> list[dict[str, Any]]:
+    def _remove_count(self, station_id: int) -> Update | None:
         if self._turnstiles.pop(station_id, None) is None:
-            return []
-        return self._next({"type": "turnstile", "station_id": station_id, "station_name": None, "count": None})
+            return None
+        return TurnstileChanged(self._next_seq(), station_id, None)
 
-    def _set_weather(self, weather: Weather, record_ms: int | None) -> list[dict[str, Any]]:
+    def _set_weather(self, weather: Weather, record_ms: int | None) -> Update | None:
         if self._weather_record_ms is not None and record_ms is not None and record_ms < self._weather_record_ms:
-            return []  # an older reading from another partition
+            return None  # an older reading from another partition
         self._weather = weather
         if record_ms is not None:
             self._weather_record_ms = record_ms
-        return self._next({"type": "weather", "weather": self.weather()})
+        shown = self.weather()
+        assert shown is not None
+        return WeatherChanged(self._next_seq(), shown)
 
     # ---- reads -----------------------------------------------------------------------------------
     def locate(self, station_id: int) -> tuple[float, float] | None:
@@ -257,6 +330,9 @@ class DashboardState:
 
     def train(self, train_id: str) -> Train | None:
         return self._trains.get(train_id)
+
+    def trains_json(self) -> list[dict[str, Any]]:
+        return [train_json(train, self.locate) for train in self.trains()]
 
     def turnstiles(self) -> dict[int, int]:
         return {station_id: entry.count for station_id, entry in sorted(self._turnstiles.items())}
@@ -304,12 +380,11 @@ class DashboardState:
         ]
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything a browser needs to draw the page from scratch."""
+        """Everything a browser needs to draw the page from scratch (it builds the table itself)."""
         return {
             "seq": self.seq,
-            "table": self.status_rows(),
             "stations": self.stations_json(),
-            "trains": [train_json(train, self.locate) for train in self.trains()],
+            "trains": self.trains_json(),
             "turnstiles": {str(k): v for k, v in self.turnstiles().items()},
             "weather": self.weather(),
         }

@@ -5,7 +5,9 @@
 
 (() => {
   const SVG_NS = "http://www.w3.org/2000/svg";
-  const ROLE_NAMES = {
+  const FEED_NAMES = {
+    kafka: "Kafka",
+    registry: "Registry",
     stations: "Stations",
     arrivals: "Arrivals",
     turnstile_summary: "Turnstiles",
@@ -300,13 +302,17 @@
     window.dashboard.snapshots += 1;
   }
 
-  function applyUpdate(message) {
+  function applyUpdates(message) {
+    for (const update of message.updates) applyUpdate(update, message.pushed_at);
+  }
+
+  function applyUpdate(message, pushedAt) {
     if (message.seq <= model.seq) return; // already in the snapshot
     model.seq = message.seq;
     switch (message.type) {
       case "train":
         setTrain(message.train);
-        window.dashboard.lastTrainUpdate = { ...message, received_at_browser: Date.now() };
+        window.dashboard.lastTrainUpdate = { ...message, pushed_at: pushedAt, received_at_browser: Date.now() };
         break;
       case "station":
         setStation(message.station);
@@ -336,25 +342,53 @@
     return `${Math.round(seconds / 3600)} h ago`;
   }
 
+  function formatSince(since, serverTime) {
+    const clock = new Date(since).toLocaleTimeString("en-GB", { hour12: false });
+    return `degraded since ${clock} (${formatAge((serverTime - since) / 1000).replace(" ago", "")})`;
+  }
+
+  function feedText(feed, health, serverTime) {
+    const state = health.feeds[feed];
+    const topic = health.topics[feed];
+    if (state && state.degraded) {
+      const since = state.since === null ? "degraded" : formatSince(state.since, serverTime);
+      return `${since}: ${state.reason}${topic && !topic.waiting ? ` · data ${formatAge(topic.age_s)}` : ""}`;
+    }
+    if (!topic) return feed === "kafka" && !health.kafka.connected ? "connecting" : "ok";
+    return topic.waiting ? topic.text : `${topic.text} · ${formatAge(topic.age_s)}`;
+  }
+
+  function feedDot(feed, health) {
+    const topic = health.topics[feed];
+    if (health.feeds[feed] && health.feeds[feed].degraded) return "degraded";
+    if (!topic) return feed === "kafka" && !health.kafka.connected ? "waiting" : "live";
+    if (topic.waiting) return "waiting";
+    return topic.age_s !== null && topic.age_s > STALE_AFTER_S ? "stale" : topic.state;
+  }
+
   function applyStatus(message) {
     const health = message.health;
     const list = $("topics");
     while (list.firstChild) list.removeChild(list.firstChild);
-    for (const [role, topic] of Object.entries(health.topics)) {
-      const stale = !topic.waiting && topic.age_s !== null && topic.age_s > STALE_AFTER_S;
+    for (const feed of Object.keys(health.feeds)) {
       const item = element("li");
-      item.setAttribute("data-role", role);
-      item.title = topic.topic;
-      const dot = element("span", `dot dot-${topic.waiting ? "waiting" : stale ? "stale" : topic.state}`);
-      const text = topic.waiting ? topic.text : `${topic.text} · ${formatAge(topic.age_s)}`;
-      item.append(dot, element("strong", null, ROLE_NAMES[role] || role), element("span", "topic-text", text));
+      item.setAttribute("data-role", feed);
+      if (health.topics[feed]) item.title = health.topics[feed].topic;
+      const dot = element("span", `dot dot-${feedDot(feed, health)}`);
+      const text = feedText(feed, health, message.server_time);
+      item.append(dot, element("strong", null, FEED_NAMES[feed] || feed), element("span", "topic-text", text));
       list.appendChild(item);
     }
     const weather = health.topics.weather;
     $("weather-age").textContent = weather && !weather.waiting ? formatAge(weather.age_s) : "";
+    // Not ready: say why. Ready but some feed degraded: say which, and that the page shows the last state.
+    const degraded = health.degraded.map((feed) => FEED_NAMES[feed] || feed);
     const banner = $("banner");
-    banner.hidden = message.ok;
-    banner.textContent = message.ok ? "" : health.reason;
+    banner.hidden = message.ok && degraded.length === 0;
+    banner.classList.toggle("banner-degraded", message.ok && degraded.length > 0);
+    if (!message.ok) banner.textContent = health.reason;
+    else if (degraded.length) banner.textContent = `Degraded: ${degraded.join(", ")}; showing the last known state.`;
+    else banner.textContent = "";
     if (socket && socket.readyState === WebSocket.OPEN) {
       if (message.ok) setConnection("live", "ok");
       else setConnection(health.kafka.connected ? "starting" : "no Kafka", "wait");
@@ -388,7 +422,7 @@
       }
       if (message.type === "snapshot") applySnapshot(message);
       else if (message.type === "status") applyStatus(message);
-      else applyUpdate(message);
+      else if (message.type === "updates") applyUpdates(message);
       window.dashboard.messages += 1;
     });
     socket.addEventListener("close", () => {

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from transit_status.config import Settings
 from transit_status.errors import TransitError
 from transit_status.platform.schema_registry.app import create_app
-from transit_status.platform.schema_registry.kafka_log import KafkaUnavailableError
+from transit_status.platform.schema_registry.kafka_log import SchemaLogUnavailable
 from transit_status.platform.schema_registry.store import SchemaRegistry
 
 KAFKA_WAIT_S = 15.0
@@ -24,7 +24,7 @@ def serving_registry(settings: Settings) -> Iterator[FastAPI]:
     )
     try:
         registry.start()
-    except KafkaUnavailableError as error:
+    except SchemaLogUnavailable as error:
         registry.close()
         raise TransitError(f"{error}; Kafka must be running first: `transit-status platform up`") from None
     try:
