@@ -6,7 +6,7 @@ embed it: ``SchemaRegistry.from_settings(settings)`` + ``create_app(registry=...
 
 from transit_status.platform.schema_registry.app import create_app
 from transit_status.platform.schema_registry.compatibility import CompatibilityLevel
-from transit_status.platform.schema_registry.kafka_log import KafkaUnavailableError, SchemaLogUnavailable
+from transit_status.platform.schema_registry.kafka_log import SchemaLogUnavailable
 from transit_status.platform.schema_registry.store import SchemaRegistry
 
-__all__ = ["CompatibilityLevel", "KafkaUnavailableError", "SchemaLogUnavailable", "SchemaRegistry", "create_app"]
+__all__ = ["CompatibilityLevel", "SchemaLogUnavailable", "SchemaRegistry", "create_app"]

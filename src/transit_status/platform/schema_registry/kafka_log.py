@@ -31,10 +31,6 @@ class SchemaLogUnavailable(RuntimeError):
     """The schemas topic cannot be opened at start: Kafka is unreachable or refused to host the topic."""
 
 
-# The name this error had before; the registry's entry point still imports it.
-KafkaUnavailableError = SchemaLogUnavailable
-
-
 class StoreWriteError(RuntimeError):
     """A write to the schemas topic failed (the registry answers 500 / 50001)."""
 
