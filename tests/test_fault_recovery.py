@@ -33,7 +33,7 @@ from transit_status.platform.supervisor import Platform
 pytestmark = [pytest.mark.platform, pytest.mark.restarts_platform]
 
 VICTIMS = ("kafka", "schema-registry", "rest-proxy", "connect", "postgres", "streams", "dashboard")
-# The goal is 30 s on a quiet machine (benchmarks/fault_recovery.py measures it); the test asserts
+# The goal is 30 s on a quiet machine (benchmarks/stop_and_recovery.py measures it); the test asserts
 # recovery without a manual step, with room for a loaded CI machine.
 RECOVERY_S = 90.0
 PIPELINE = ("simulation", "dashboard", "streams")
