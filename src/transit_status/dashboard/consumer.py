@@ -36,12 +36,10 @@ from confluent_kafka import (
 )
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from transit_status.avro.wire import AvroDecoder, BadRecord, RegistryUnavailable
 from transit_status.config import Settings
 from transit_status.dashboard.dead_letters import DeadLetterPublisher
 from transit_status.dashboard.records import (
-    AvroDecoder,
-    BadRecord,
-    RegistryUnavailable,
     arrival_change,
     station_change,
     summary_change,
