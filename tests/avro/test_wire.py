@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 from typing import Any
 
 import fastavro
@@ -13,16 +12,19 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from transit_status.avro.wire import AvroDecoder, BadRecord, RegistryUnavailable, registry_client, schema_id_of
+from transit_status.avro.wire import (
+    AvroDecoder,
+    BadRecord,
+    RegistryUnavailable,
+    frame,
+    registry_client,
+    schema_id_of,
+)
 from transit_status.config import Settings
 from transit_status.platform.ports import free_ports
 from transit_status.schemas import load_schema
 
 WEATHER = {"temperature": 21.5, "status": "sunny"}
-
-
-def framed(schema_id: int, body: bytes) -> bytes:
-    return struct.pack(">bI", 0, schema_id) + body
 
 
 def avro_body(schema_text: str, datum: dict[str, Any]) -> bytes:
@@ -38,9 +40,10 @@ def in_memory_registry() -> tuple[SchemaRegistryClient, int]:
     return registry, registry.register_schema("weather-value", Schema(load_schema("weather_value"), "AVRO"))
 
 
-def test_schema_id_is_read_from_the_five_byte_header() -> None:
-    assert schema_id_of(framed(7, b"\x02")) == 7
-    assert schema_id_of(framed(2**32 - 1, b"")) == 2**32 - 1
+def test_the_header_is_magic_byte_0_and_the_schema_id_in_four_bytes() -> None:
+    assert frame(7, b"\x02") == b"\x00\x00\x00\x00\x07\x02"
+    assert schema_id_of(frame(7, b"\x02")) == 7
+    assert schema_id_of(frame(2**32 - 1, b"")) == 2**32 - 1
 
 
 @pytest.mark.parametrize("data", [None, b"", b"\x00\x00", b"\x01\x00\x00\x00\x07\x02", b"plain text"])
@@ -53,7 +56,7 @@ def test_a_framed_record_decodes_with_its_writer_schema(in_memory_registry: tupl
     registry, schema_id = in_memory_registry
     decoder = AvroDecoder(registry)
 
-    assert decoder.decode(framed(schema_id, avro_body(load_schema("weather_value"), WEATHER))) == WEATHER
+    assert decoder.decode(frame(schema_id, avro_body(load_schema("weather_value"), WEATHER))) == WEATHER
     assert decoder.has_schema(schema_id)
 
 
@@ -69,7 +72,7 @@ def test_a_body_that_does_not_match_its_schema_is_a_bad_record(
 ) -> None:
     registry, schema_id = in_memory_registry
     with pytest.raises(BadRecord, match=reason):
-        AvroDecoder(registry).decode(framed(schema_id, body))
+        AvroDecoder(registry).decode(frame(schema_id, body))
 
 
 def test_a_schema_id_the_registry_does_not_know_is_a_bad_record(
@@ -79,7 +82,7 @@ def test_a_schema_id_the_registry_does_not_know_is_a_bad_record(
     decoder = AvroDecoder(registry)
     for _ in range(2):  # the second time from the decoder's memory of unknown ids
         with pytest.raises(BadRecord, match="schema id 987654"):
-            decoder.decode(framed(987_654, b"\x02"), "value")
+            decoder.decode(frame(987_654, b"\x02"), "value")
 
 
 def test_a_registry_that_does_not_answer_is_not_the_records_fault() -> None:
@@ -87,7 +90,7 @@ def test_a_registry_that_does_not_answer_is_not_the_records_fault() -> None:
     decoder = AvroDecoder(registry_client(f"http://127.0.0.1:{closed_port}", timeout_s=2))
 
     with pytest.raises(RegistryUnavailable, match="unreachable"):
-        decoder.decode(framed(1, b"\x02"))
+        decoder.decode(frame(1, b"\x02"))
     assert not decoder.has_schema(1)  # asked again next time: the record may well be fine
 
 
@@ -100,4 +103,4 @@ def test_records_of_the_official_serializer_decode_through_the_real_registry(pla
 
     assert decoder.decode(data) == WEATHER
     with pytest.raises(BadRecord, match="does not know"):
-        decoder.decode(framed(987_654_321, data[5:]))
+        decoder.decode(frame(987_654_321, data[5:]))

@@ -18,7 +18,11 @@ from typing import Any
 
 import fastavro
 import httpx
-from confluent_kafka.schema_registry import SchemaRegistryClient, prefix_schema_id_deserializer
+from confluent_kafka.schema_registry import (
+    SchemaRegistryClient,
+    prefix_schema_id_deserializer,
+    prefix_schema_id_serializer,
+)
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.serde import SchemaId
 
@@ -41,6 +45,11 @@ def registry_client(url: str, timeout_s: float = 10.0) -> SchemaRegistryClient:
     return SchemaRegistryClient(
         {"url": url, "timeout": timeout_s, "max.retries": 1, "retries.wait.ms": 200, "retries.max.wait.ms": 1000}
     )
+
+
+def frame(schema_id: int, body: bytes) -> bytes:
+    """Avro binary ``body`` written with schema ``schema_id``, in the wire format."""
+    return prefix_schema_id_serializer(body, None, SchemaId("AVRO", schema_id))
 
 
 def schema_id_of(data: bytes | None, what: str = "value") -> int:
