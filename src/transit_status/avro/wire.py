@@ -12,6 +12,7 @@ two outcomes, and the caller must treat them differently:
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any
@@ -57,14 +58,14 @@ def schema_id_of(data: bytes | None, what: str = "value") -> int:
     return _unframe(data, what)[0]
 
 
-def _unframe(data: bytes | None, what: str) -> tuple[int, Any]:
+def _unframe(data: bytes | None, what: str) -> tuple[int, io.BytesIO]:
     if data is None:
         raise BadRecord(f"{what} is null")
     if len(data) < HEADER_SIZE or data[0] != MAGIC_BYTE:
         raise BadRecord(f"{what} is not in Confluent Avro wire format (magic byte 0 + schema id)")
     schema_id = SchemaId("AVRO")
     body = prefix_schema_id_deserializer(data, None, schema_id)
-    return schema_id.id, body
+    return schema_id.id, body  # type: ignore[return-value]  # set by the deserializer
 
 
 def short_reason(error: BaseException, limit: int = 200) -> str:
@@ -93,7 +94,7 @@ class AvroDecoder:
             record = fastavro.schemaless_reader(body, schema, None)
         except Exception as exc:  # fastavro raises many kinds on garbage; all mean the same here
             raise BadRecord(f"{what} does not decode with schema id {schema_id}: {short_reason(exc)}") from exc
-        left_over = len(data) - body.tell()  # type: ignore[arg-type]
+        left_over = len(body.getbuffer()) - body.tell()
         if left_over:
             raise BadRecord(f"{what} has {left_over} bytes left over after the record")
         if not isinstance(record, dict):
