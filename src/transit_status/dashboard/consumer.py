@@ -34,13 +34,13 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from tenacity import RetryCallState, Retrying, stop_when_event_set, wait_exponential
 
+from transit_status.avro.wire import AvroDecoder, BadRecord, RegistryUnavailable, registry_client
 from transit_status.config import Settings
 from transit_status.dashboard.contracts import station_change, summary_change
 from transit_status.dashboard.dead_letters import DeadLetterPublisher
-from transit_status.dashboard.records import AvroDecoder, BadRecord, RegistryUnavailable, arrival_change, weather_change
+from transit_status.dashboard.records import arrival_change, weather_change
 from transit_status.dashboard.state import TOPIC_ROLES, Change, Received, TopicRole
 from transit_status.wallclock import now_ms
 
@@ -135,9 +135,7 @@ class DashboardConsumer:
         self._progress: dict[TopicRole, _Progress] = {role: _Progress(topic) for topic, role in self.roles.items()}
         self._records: Counter[str] = Counter()
         self._dead_lettered: Counter[str] = Counter()
-        self._decoder = AvroDecoder(
-            SchemaRegistryClient({"url": settings.schema_registry_url, "max.retries": 1, "timeout": 5})
-        )
+        self._decoder = AvroDecoder(registry_client(settings.schema_registry_url, timeout_s=5))
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:

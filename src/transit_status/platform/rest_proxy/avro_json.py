@@ -6,35 +6,29 @@ it applies the Avro JSON encoding rules: a non-null union value is wrapped as ``
 ``float``/``double`` also accept ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``. A record field missing
 from the JSON takes its schema default; fields the schema does not know are ignored.
 
-The conversion writes Avro binary directly (no intermediate Python datum), so the union branch is exactly
-the one the client named and logical types are written as their underlying type, as Avro's Java reader does.
-Every problem is reported as :class:`AvroConversionError` with the JSON path of the offending value.
+fastavro checks the value against the schema (``fastavro.validation``) and writes the binary
+(``schemaless_writer``); logical types are written as their underlying type, as Avro's Java reader does.
+Every problem is reported as :class:`AvroConversionError` with the path of the offending value.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import struct
 from dataclasses import dataclass
 from typing import Any
 
-import avro.schema
 import fastavro
+from fastavro.validation import validate
 
-PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+from transit_status.avro.validation import InvalidSchemaError, validate_schema
+
+__all__ = ["AvroConversionError", "AvroSchema", "InvalidSchemaError", "parse_schema"]
+
 NAMED = frozenset({"record", "error", "enum", "fixed"})
-INT_RANGE = (-(2**31), 2**31 - 1)
-LONG_RANGE = (-(2**63), 2**63 - 1)
 FLOAT_MAX = 3.4028234663852886e38
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-_FLOAT = struct.Struct("<f")
-_DOUBLE = struct.Struct("<d")
-
-
-class InvalidSchemaError(ValueError):
-    """The schema text is not a valid Avro schema."""
 
 
 class AvroConversionError(ValueError):
@@ -51,46 +45,24 @@ class AvroSchema:
 
     def encode(self, value: Any, path: str = "$") -> bytes:
         """``value`` (decoded JSON) as Avro binary, per the Avro JSON encoding rules."""
-        out = bytearray()
-        _Encoder(self.named).write(self.tree, value, path, out, defaulting=False)
-        return bytes(out)
+        datum = _JsonToDatum(self.named).convert(self.tree, value, path, defaulting=False)
+        out = io.BytesIO()
+        try:
+            fastavro.schemaless_writer(out, self.tree, datum)
+        except (ValueError, TypeError, OverflowError, UnicodeEncodeError) as exc:
+            raise AvroConversionError(f"{path}: {exc}") from None
+        return out.getvalue()
 
 
 def parse_schema(text: str) -> AvroSchema:
     """Parse and validate Avro schema text; raise :class:`InvalidSchemaError` with a reason."""
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise InvalidSchemaError(f"schema is not valid JSON: {exc}") from None
-    # Apache Avro's parser checks structure and names the way the Java parser (used by Confluent) does;
-    # fastavro then checks field defaults against their types and gives the tree the encoder walks.
-    try:
-        avro.schema.parse(text)
-    except Exception as exc:  # the avro package raises several exception types for bad input
-        raise InvalidSchemaError(str(exc) or type(exc).__name__) from None
+    document = validate_schema(text).document
     named: dict[str, Any] = {}
     try:
         tree = fastavro.parse_schema(document, named_schemas=named)
-    except Exception as exc:
+    except Exception as exc:  # fastavro raises several kinds for schemas it cannot use
         raise InvalidSchemaError(str(exc) or type(exc).__name__) from None
-    _check_defaults(named)
     return AvroSchema(text=text, tree=tree, named=named)
-
-
-def _check_defaults(named: dict[str, Any]) -> None:
-    """Reject field defaults that do not match their field's type, as Avro's Java parser does."""
-    encoder = _Encoder(named)
-    for definition in named.values():
-        if not isinstance(definition, dict) or definition.get("type") not in ("record", "error"):
-            continue
-        for field in definition["fields"]:
-            if "default" in field:
-                try:
-                    encoder.write(field["type"], field["default"], "default", bytearray(), defaulting=True)
-                except AvroConversionError as exc:
-                    raise InvalidSchemaError(
-                        f"invalid default for field {field['name']!r} of {definition['name']}: {exc}"
-                    ) from None
 
 
 def _describe(value: Any) -> str:
@@ -99,201 +71,148 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean " + ("true" if value else "false")
     kind = {int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(type(value))
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = json.dumps(value, ensure_ascii=False, default=repr)
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{kind or type(value).__name__} {text}"
 
 
-def _write_long(out: bytearray, number: int) -> None:
-    zigzag = (number << 1) ^ (number >> 63)
-    while zigzag & ~0x7F:
-        out.append((zigzag & 0x7F) | 0x80)
-        zigzag >>= 7
-    out.append(zigzag)
+def _type_name(schema: Any) -> str:
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        return f"{kind} {schema['name']}" if kind in NAMED else _type_name(kind)
+    return "union" if isinstance(schema, list) else str(schema)
 
 
-class _Encoder:
+class _JsonToDatum:
+    """Avro JSON encoding -> fastavro datum; each value is checked against its type by ``fastavro.validation``.
+
+    Custom because a union branch must be the one the client named, exactly as Confluent's proxy picks it;
+    fastavro's JSON reader drops the name and its writer then guesses (an ``int`` for ``{"long": 1}``).
+    The named branch is passed on in fastavro's tuple notation, ``(branch name, value)``.
+    """
+
     def __init__(self, named: dict[str, Any]) -> None:
         self.named = named
-
-    def fail(self, path: str, message: str) -> AvroConversionError:
-        return AvroConversionError(f"{path}: {message}")
 
     def resolve(self, schema: Any) -> Any:
         """Follow references to named types and ``{"type": <schema>}`` wrappers."""
         while True:
             if isinstance(schema, str):
-                if schema in PRIMITIVES:
-                    return schema
                 if schema not in self.named:
-                    raise AvroConversionError(f"unknown type {schema!r} in schema")
+                    return schema  # a primitive
                 schema = self.named[schema]
-            elif isinstance(schema, dict):
-                kind = schema.get("type")
-                if kind in NAMED or kind in ("array", "map") or kind in PRIMITIVES:
-                    return schema
-                schema = kind
+            elif isinstance(schema, dict) and (
+                isinstance(kind := schema.get("type"), dict | list) or kind in self.named
+            ):
+                schema = kind  # a {"type": <schema>} wrapper
             else:
-                return schema  # a union (list)
+                return schema  # a union (list), or a complex, named or annotated primitive type (dict)
 
     def branch_name(self, branch: Any) -> str:
-        """The name a union branch is selected by in the Avro JSON encoding."""
-        if isinstance(branch, str):
-            return branch  # a primitive, or the full name of a named type
+        """The name a union branch is selected by, in the Avro JSON encoding and fastavro's tuple notation."""
         if isinstance(branch, dict):
             kind = branch.get("type")
-            if kind in NAMED:
-                return str(branch["name"])
-            return self.branch_name(kind)
-        return "union"
+            return str(branch["name"]) if kind in NAMED else self.branch_name(kind)
+        return str(branch)  # a primitive, or the full name of a named type
 
-    def write(self, schema: Any, value: Any, path: str, out: bytearray, *, defaulting: bool) -> None:
+    def convert(self, schema: Any, value: Any, path: str, *, defaulting: bool) -> Any:
         resolved = self.resolve(schema)
         if isinstance(resolved, list):
-            self.write_union(resolved, value, path, out, defaulting=defaulting)
-            return
+            return self.union(resolved, value, path, defaulting=defaulting)
         kind = resolved if isinstance(resolved, str) else resolved["type"]
-        if kind in PRIMITIVES:
-            self.write_primitive(kind, resolved, value, path, out)
-        elif kind in ("record", "error"):
-            self.write_record(resolved, value, path, out, defaulting=defaulting)
-        elif kind == "enum":
-            symbols = resolved["symbols"]
-            if not isinstance(value, str) or value not in symbols:
-                raise self.fail(
-                    path,
-                    f"expected one of the symbols {symbols} of enum {resolved['name']}, got {_describe(value)}",
-                )
-            _write_long(out, symbols.index(value))
-        elif kind == "fixed":
-            data = self.latin1(value, path, "fixed")
-            if len(data) != resolved["size"]:
-                raise self.fail(path, f"fixed {resolved['name']} needs {resolved['size']} bytes, got {len(data)}")
-            out += data
-        elif kind == "array":
+        if kind in ("record", "error"):
+            return self.record(resolved, value, path, defaulting=defaulting)
+        if kind == "array":
             if not isinstance(value, list):
-                raise self.fail(path, f"expected an array, got {_describe(value)}")
-            if value:
-                _write_long(out, len(value))
-                for index, item in enumerate(value):
-                    self.write(resolved["items"], item, f"{path}[{index}]", out, defaulting=defaulting)
-            _write_long(out, 0)
-        elif kind == "map":
+                raise AvroConversionError(f"{path}: expected an array, got {_describe(value)}")
+            items = resolved["items"]
+            return [self.convert(items, item, f"{path}[{i}]", defaulting=defaulting) for i, item in enumerate(value)]
+        if kind == "map":
             if not isinstance(value, dict):
-                raise self.fail(path, f"expected an object (map), got {_describe(value)}")
-            if value:
-                _write_long(out, len(value))
-                for key, item in value.items():
-                    self.write_string(key, path, out)
-                    self.write(resolved["values"], item, f"{path}.{key}", out, defaulting=defaulting)
-            _write_long(out, 0)
-        else:
-            raise self.fail(path, f"unsupported schema type {kind!r}")
+                raise AvroConversionError(f"{path}: expected an object (map), got {_describe(value)}")
+            values = resolved["values"]
+            return {
+                key: self.convert(values, item, f"{path}.{key}", defaulting=defaulting) for key, item in value.items()
+            }
+        datum = value
+        if kind in ("bytes", "fixed"):
+            datum = self.latin1(value, path, kind)
+        elif kind in ("int", "long") and isinstance(value, float) and value.is_integer():
+            datum = int(value)  # Java's JsonDecoder reads 5.0 as the int 5
+        elif kind in ("float", "double"):
+            datum = self.real(kind, value, path)
+        # A primitive, enum or fixed: no references left for fastavro to resolve.
+        if not validate(datum, resolved, raise_errors=False):
+            raise AvroConversionError(f"{path}: expected {_type_name(resolved)}, got {_describe(value)}")
+        return datum
 
-    def write_union(self, branches: list[Any], value: Any, path: str, out: bytearray, *, defaulting: bool) -> None:
-        if defaulting:
-            # A field default always belongs to the union's first branch, unwrapped.
-            _write_long(out, 0)
-            self.write(branches[0], value, path, out, defaulting=True)
-            return
+    def union(self, branches: list[Any], value: Any, path: str, *, defaulting: bool) -> tuple[str, Any]:
         names = [self.branch_name(branch) for branch in branches]
+        if defaulting:  # a field default always belongs to the union's first branch, unwrapped
+            return names[0], self.convert(branches[0], value, path, defaulting=True)
         if value is None:
             if "null" not in names:
-                raise self.fail(path, f"null is not allowed here; expected a value of one of {names}")
-            _write_long(out, names.index("null"))
-            return
+                raise AvroConversionError(f"{path}: null is not allowed here; expected a value of one of {names}")
+            return "null", None
         if isinstance(value, dict) and len(value) == 1:
             ((label, inner),) = value.items()
-            index = self._branch_index(names, label)
+            index = self.branch_index(names, label)
             if index is not None:
-                _write_long(out, index)
-                self.write(branches[index], inner, f"{path}.{label}", out, defaulting=False)
-                return
+                return names[index], self.convert(branches[index], inner, f"{path}.{label}", defaulting=False)
         either = "null or " if "null" in names else ""
-        raise self.fail(
-            path,
-            f'expected {either}a union value wrapped as {{"<type>": value}} with <type> one of {names}, '
-            f"got {_describe(value)}",
+        raise AvroConversionError(
+            f'{path}: expected {either}a union value wrapped as {{"<type>": value}} with <type> one of {names}, '
+            f"got {_describe(value)}"
         )
 
-    def _branch_index(self, names: list[str], label: str) -> int | None:
+    @staticmethod
+    def branch_index(names: list[str], label: str) -> int | None:
         if label in names:
             return names.index(label)
         # Also accept the short name of a named type when it is unambiguous.
         short = [i for i, name in enumerate(names) if name.rsplit(".", 1)[-1] == label]
         return short[0] if len(short) == 1 else None
 
-    def write_record(self, schema: dict[str, Any], value: Any, path: str, out: bytearray, *, defaulting: bool) -> None:
+    def record(self, schema: dict[str, Any], value: Any, path: str, *, defaulting: bool) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(path, f"expected an object for record {schema['name']}, got {_describe(value)}")
+            raise AvroConversionError(f"{path}: expected an object for record {schema['name']}, got {_describe(value)}")
+        datum = {}
         for field in schema["fields"]:
-            name = field["name"]
-            field_path = f"{path}.{name}"
+            name, field_path = field["name"], f"{path}.{field['name']}"
             if name in value:
-                self.write(field["type"], value[name], field_path, out, defaulting=defaulting)
+                datum[name] = self.convert(field["type"], value[name], field_path, defaulting=defaulting)
             elif "default" in field:
-                self.write(field["type"], field["default"], field_path, out, defaulting=True)
+                datum[name] = self.convert(field["type"], field["default"], field_path, defaulting=True)
             else:
-                raise self.fail(field_path, f"missing field {name!r} of record {schema['name']} (it has no default)")
+                raise AvroConversionError(
+                    f"{field_path}: missing field {name!r} of record {schema['name']} (it has no default)"
+                )
+        return datum
 
-    def write_primitive(self, kind: str, schema: Any, value: Any, path: str, out: bytearray) -> None:
-        if kind == "null":
-            if value is not None:
-                raise self.fail(path, f"expected null, got {_describe(value)}")
-        elif kind == "boolean":
-            if not isinstance(value, bool):
-                raise self.fail(path, f"expected a boolean, got {_describe(value)}")
-            out.append(1 if value else 0)
-        elif kind in ("int", "long"):
-            _write_long(out, self.integer(kind, value, path))
-        elif kind in ("float", "double"):
-            number = self.real(kind, value, path)
-            out += (_FLOAT if kind == "float" else _DOUBLE).pack(number)
-        elif kind == "string":
-            self.write_string(value, path, out)
-        elif kind == "bytes":
-            data = self.latin1(value, path, "bytes")
-            _write_long(out, len(data))
-            out += data
-
-    def integer(self, kind: str, value: Any, path: str) -> int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self.fail(path, f"expected an {kind} (whole number), got {_describe(value)}")
-        low, high = INT_RANGE if kind == "int" else LONG_RANGE
-        if not low <= value <= high:
-            raise self.fail(path, f"{value} is out of range for an Avro {kind}")
-        return value
-
-    def real(self, kind: str, value: Any, path: str) -> float:
+    @staticmethod
+    def real(kind: str, value: Any, path: str) -> Any:
         if isinstance(value, str) and value in NON_FINITE:
             return NON_FINITE[value]
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise self.fail(path, f"expected a {kind} (number), got {_describe(value)}")
-        try:
-            number = float(value)
-        except OverflowError:
-            raise self.fail(path, f"{value} is out of range for an Avro {kind}") from None
-        if kind == "float" and math.isfinite(number) and abs(number) > FLOAT_MAX:
-            raise self.fail(path, f"{value} is out of range for an Avro float")
-        return number
+        # A float32 out of range would silently become infinity.
+        if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                too_big = math.isfinite(float(value)) and abs(float(value)) > FLOAT_MAX
+            except OverflowError:
+                too_big = True
+            if too_big:
+                raise AvroConversionError(f"{path}: {value} is out of range for an Avro float")
+        return value
 
-    def write_string(self, value: Any, path: str, out: bytearray) -> None:
+    @staticmethod
+    def latin1(value: Any, path: str, kind: str) -> Any:
         if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {_describe(value)}")
-        try:
-            data = value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise self.fail(path, "string is not valid Unicode (unpaired surrogate)") from None
-        _write_long(out, len(data))
-        out += data
-
-    def latin1(self, value: Any, path: str, kind: str) -> bytes:
-        if not isinstance(value, str):
-            raise self.fail(path, f"expected {kind} as a string of code points 0-255, got {_describe(value)}")
+            raise AvroConversionError(
+                f"{path}: expected {kind} as a string of code points 0-255, got {_describe(value)}"
+            )
         try:
             return value.encode("latin-1")
         except UnicodeEncodeError:
-            raise self.fail(path, f"{kind} must be a string of code points 0-255 (\\u0000-\\u00ff)") from None
+            raise AvroConversionError(
+                f"{path}: {kind} must be a string of code points 0-255 (\\u0000-\\u00ff)"
+            ) from None

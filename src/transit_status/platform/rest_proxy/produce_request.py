@@ -129,11 +129,6 @@ def serialize_json(value: Any, where: str) -> bytes | None:
         ) from None
 
 
-def confluent_framed(schema_id: int, payload: bytes) -> bytes:
-    """Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro binary."""
-    return b"\x00" + schema_id.to_bytes(4, "big") + payload
-
-
 def serialize_avro(schema: AvroSchema | None, value: Any, where: str) -> bytes | None:
     if value is None or schema is None:
         return None  # like Confluent's serializers, null stays a Kafka null (e.g. a tombstone)

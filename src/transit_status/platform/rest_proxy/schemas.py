@@ -9,6 +9,7 @@ import logging
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from transit_status.avro.wire import registry_client
 from transit_status.config import Settings
 from transit_status.platform.rest_proxy import errors
 from transit_status.platform.rest_proxy.avro_json import AvroSchema, InvalidSchemaError, parse_schema
@@ -32,16 +33,8 @@ def parse_inline_schema(text: str, role: str) -> AvroSchema:
 
 
 def make_registry_client(settings: Settings) -> SchemaRegistryClient:
-    return SchemaRegistryClient(
-        {
-            "url": settings.schema_registry_url,
-            "timeout": REGISTRY_TIMEOUT_S,
-            # Fail fast: a request should not hang for long when the registry is down.
-            "max.retries": 1,
-            "retries.wait.ms": 200,
-            "retries.max.wait.ms": 1000,
-        }
-    )
+    # Fails fast: a request should not hang for long when the registry is down.
+    return registry_client(settings.schema_registry_url, REGISTRY_TIMEOUT_S)
 
 
 class SchemaRegistryGateway:

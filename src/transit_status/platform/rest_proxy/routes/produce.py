@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from transit_status.avro.wire import frame
 from transit_status.platform.rest_proxy import errors
 from transit_status.platform.rest_proxy.avro_json import AvroSchema
 from transit_status.platform.rest_proxy.errors import RestError
@@ -18,7 +19,6 @@ from transit_status.platform.rest_proxy.produce_request import (
     CONFLUENT_FRAMING_BYTES,
     ProduceRequest,
     check_record_size,
-    confluent_framed,
     parse_json,
     parse_produce_request,
     serialize_avro,
@@ -132,8 +132,8 @@ async def produce(kafka: Kafka, registry: Registry, topic: str, fmt: str, reques
             value_schema_id = await registry.register(f"{topic}-value", value_schema)
         serialized = [
             (
-                None if key is None else confluent_framed(key_schema_id, key),  # type: ignore[arg-type]
-                None if value is None else confluent_framed(value_schema_id, value),  # type: ignore[arg-type]
+                None if key is None else frame(key_schema_id, key),  # type: ignore[arg-type]
+                None if value is None else frame(value_schema_id, value),  # type: ignore[arg-type]
             )
             for key, value in serialized
         ]

@@ -1,0 +1,2 @@
+"""Avro for every component: Confluent wire-format decoding (``wire``) and Java-compatible schema checks
+(``validation``)."""
