@@ -34,7 +34,8 @@ BINLOG_RETENTION_S = 7 * 24 * 3600
 
 # The original design's columns (name, location, modified_date), plus what the data carries.
 # `location` is "lat,lon", the string form of a geo_point that OpenSearch and Elasticsearch read.
-# `lines` is a reserved word in MariaDB, hence the backquotes.
+# `lines` is a reserved word in MariaDB, hence the backquotes. modified_date has whole seconds, as
+# `now()` gives: an `UPDATE ... SET modified_date = now()` never moves it back below the default.
 STATIONS_DDL = """
 CREATE TABLE IF NOT EXISTS stations (
     nlc           INT PRIMARY KEY,
@@ -44,7 +45,7 @@ CREATE TABLE IF NOT EXISTS stations (
     `lines`       VARCHAR(200) NOT NULL,
     latitude      DOUBLE NOT NULL,
     longitude     DOUBLE NOT NULL,
-    modified_date TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)
+    modified_date TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
 ) CHARACTER SET utf8mb4
 """
 USERS_DDL = """
@@ -53,7 +54,7 @@ CREATE TABLE IF NOT EXISTS users (
     card_number   CHAR(12) NOT NULL UNIQUE,
     name          VARCHAR(100) NOT NULL,
     home_station  VARCHAR(100) NOT NULL,
-    modified_date TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)
+    modified_date TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
 ) CHARACTER SET utf8mb4
 """
 # A row that exists already is left alone: a rename made since the first load survives restarts.
