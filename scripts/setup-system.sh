@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what transit-status needs and this machine lacks:
 # a JDK (Kafka, Kafka Connect, OpenSearch), Maven (fetches their jars once), PostgreSQL's and
-# MariaDB's servers and, with --with-browser, Chromium for the headless browser tests. Already-installed parts are left alone.
+# MariaDB's servers and, with --with-browser, Chromium for the headless browser tests.
+# Already-installed parts are left alone.
 set -euo pipefail
 
 packages=()
