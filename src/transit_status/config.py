@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     topic_weather: str = "org.chicago.cta.weather.v1"
     topic_dead_letters: str = "org.chicago.cta.dead-letters.v1"
     topic_london_stations: str = Field(
-        "uk.london.tfl.stations", description="Compacted topic of London's stations (MariaDB via Connect), keyed by name."
+        "uk.london.tfl.stations",
+        description="Compacted topic of London's stations (MariaDB via Connect), keyed by name.",
     )
     partitions: int = Field(6, ge=1, description="Partitions of the arrivals and turnstile topics.")
     replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
