@@ -36,13 +36,22 @@ class Settings(BaseSettings):
     rest_proxy_port: int = 8082
     postgres_port: int = 5432
     dashboard_port: int = 8888
+    mariadb_port: int = 3306
+    opensearch_port: int = 9200
+    opensearch_transport_port: int = 9300
 
     postgres_db: str = "cta"
     postgres_user: str = "cta_admin"
     postgres_password: str = "chicago"
+    mariadb_db: str = "tfl"
+    mariadb_user: str = "tfl_admin"
+    mariadb_password: str = "london"
+    mariadb_connector_user: str = Field("debezium", description="MariaDB user Debezium reads the binlog as.")
+    mariadb_connector_password: str = "dbz-london"
 
     kafka_heap: str = Field("512m", description="JVM max heap of the Kafka broker.")
     connect_heap: str = Field("384m", description="JVM max heap of the Kafka Connect worker.")
+    opensearch_heap: str = Field("512m", description="JVM heap (min = max) of the OpenSearch node.")
     ready_timeout_s: float = Field(120.0, gt=0, description="How long `platform up` waits for health.")
     stop_timeout_s: float = Field(20.0, gt=0, description="Grace period before a child is killed.")
     service_stop_grace_s: float = Field(
@@ -61,6 +70,10 @@ class Settings(BaseSettings):
     topic_turnstile_summary: str = "org.chicago.cta.turnstile.summary.v1"
     topic_weather: str = "org.chicago.cta.weather.v1"
     topic_dead_letters: str = "org.chicago.cta.dead-letters.v1"
+    topic_london_stations: str = Field(
+        "uk.london.tfl.stations",
+        description="Compacted topic of London's stations (MariaDB via Connect), keyed by name.",
+    )
     partitions: int = Field(6, ge=1, description="Partitions of the arrivals and turnstile topics.")
     replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
 
@@ -100,6 +113,9 @@ class Settings(BaseSettings):
             "rest-proxy": self.rest_proxy_port,
             "postgres": self.postgres_port,
             "dashboard": self.dashboard_port,
+            "mariadb": self.mariadb_port,
+            "opensearch": self.opensearch_port,
+            "opensearch-transport": self.opensearch_transport_port,
         }
 
     @property
@@ -117,6 +133,10 @@ class Settings(BaseSettings):
     @property
     def connect_url(self) -> str:
         return f"http://{self.host}:{self.connect_port}"
+
+    @property
+    def opensearch_url(self) -> str:
+        return f"http://{self.host}:{self.opensearch_port}"
 
     @property
     def dashboard_url(self) -> str:

@@ -49,6 +49,12 @@ def raw_stations_topic(settings: Settings) -> TopicSpec:
     return TopicSpec(settings.stations_topic, 1, {"cleanup.policy": "compact"})
 
 
+def london_stations_topic(settings: Settings) -> TopicSpec:
+    """London's stations from MariaDB, keyed by station name: compacted, so the latest row of every
+    station stays. One partition, like the CTA stations topic: a few hundred rows, read whole."""
+    return TopicSpec(settings.topic_london_stations, 1, {"cleanup.policy": "compact"})
+
+
 def dead_letters_topic(settings: Settings) -> TopicSpec:
     """One partition: low volume, read back whole (the dashboard's restart de-duplication)."""
     return TopicSpec(

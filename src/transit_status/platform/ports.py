@@ -16,9 +16,12 @@ PORT_SETTINGS = (
     "rest_proxy_port",
     "postgres_port",
     "dashboard_port",
+    "mariadb_port",
+    "opensearch_port",
+    "opensearch_transport_port",
 )
 # Defaults a user's own stack may be listening on.
-DEFAULT_PORTS = frozenset({9092, 9093, 8081, 8082, 8083, 5432, 8888})
+DEFAULT_PORTS = frozenset({9092, 9093, 8081, 8082, 8083, 5432, 8888, 3306, 9200, 9300})
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
