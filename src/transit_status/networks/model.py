@@ -2,11 +2,13 @@
 
 A network has lines (a colour, a train-id prefix), stops (one platform each: the station it belongs
 to, the way it faces, the services that may call there), stations (name, coordinates, which lines
-serve them, average daily entries per day type), routes (one ordered station sequence each, with
-the distance of every station from the first and the platform stop id per direction), line shapes
-for drawing the map, and the network's calendar (day types, the rule that picks one for a date, the
-hourly share of a day's entries). Every layer reads the same object: PostgreSQL's initial stations
-table, the simulation, the stations transform and the dashboard's map.
+serve them, average daily entries per day type; exits, fare zone and TfL's nlc where the data has
+them), routes (one ordered station sequence each, with the distance of every station from the first
+and the platform stop id per direction), line shapes for drawing the map, and the network's calendar
+(day types, the rule that picks one for a date, the hourly share of a day's entries, per day type
+where they differ). Every layer reads the same object: PostgreSQL's initial stations table, the
+simulation, the stations transform and the dashboard's map. London has no routes, stops or shapes:
+its data has no station order along the lines.
 
 Directions follow the seeds: 'a' runs from a route's first station to its last, 'b' comes back.
 """
@@ -206,9 +208,10 @@ class Network:
                 raise ValueError(f"station {station.station_id} has no entries for day types {sorted(absent)}")
             if station.daily_exits and set(self.day_types) - set(station.daily_exits):
                 raise ValueError(f"station {station.station_id} has exits for some day types only")
-        for shares in (self.hourly_shares, *self.hourly_shares_by_day_type.values()):
+        day_type_shares = {f"hourly_shares of {day_type}": s for day_type, s in self.hourly_shares_by_day_type.items()}
+        for name, shares in {"hourly_shares": self.hourly_shares, **day_type_shares}.items():
             if len(shares) != 24 or not math.isclose(sum(shares), 1.0, abs_tol=1e-9):
-                raise ValueError("hourly shares need 24 values summing to 1")
+                raise ValueError(f"{name} needs 24 values summing to 1")
         unknown_day_types = set(self.hourly_shares_by_day_type) - set(self.day_types)
         if unknown_day_types:
             raise ValueError(f"hourly shares for unknown day types {sorted(unknown_day_types)}")
