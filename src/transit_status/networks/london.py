@@ -26,6 +26,8 @@ from pathlib import Path
 
 from transit_status.networks.model import Line, Network, Station
 
+NETWORK_NAME = "tfl"
+"""The name London is loaded by (``NETWORK_LOADERS``) and its data folder's (``data/tfl``)."""
 MONDAY, TUESDAY_THURSDAY, FRIDAY, SATURDAY, SUNDAY = "monday", "tuesday_thursday", "friday", "saturday", "sunday"
 DAY_TYPES = (MONDAY, TUESDAY_THURSDAY, FRIDAY, SATURDAY, SUNDAY)
 WEEKDAY_TYPES = frozenset({MONDAY, TUESDAY_THURSDAY, FRIDAY})
@@ -150,7 +152,7 @@ def load_london_network(data_dir: Path | None = None) -> Network:
     if data_dir is None:
         from transit_status.config import load_settings
 
-        data_dir = load_settings(network="tfl").network_data_dir
+        data_dir = load_settings(network=NETWORK_NAME).network_data_dir
     counts = {
         int(row["nlc"]): row for row in _read_csv(data_dir / "tfl_station_entries_exits.csv") if row["mode"] == "LU"
     }
@@ -177,7 +179,7 @@ def load_london_network(data_dir: Path | None = None) -> Network:
             zone=row["zone"].strip(),
         )
     return Network(
-        name="tfl",
+        name=NETWORK_NAME,
         timezone="Europe/London",
         lines=LINES,
         routes=(),

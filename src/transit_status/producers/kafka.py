@@ -32,6 +32,31 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def idempotent_producer(settings: Settings, client_id: str) -> Producer:
+    return Producer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "client.id": client_id,
+            "enable.idempotence": True,  # no duplicates on retries, per-partition order kept
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+        }
+    )
+
+
+def produce(producer: Producer, topic: str, key: bytes, value: bytes, on_delivery: Callable[..., None]) -> None:
+    """Produce one record, waiting for room in the local queue; ``poll(0)`` serves delivery reports."""
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+            break
+        except BufferError:
+            # The local queue is full: serve delivery reports until there is room.
+            producer.poll(0.1)
+    producer.poll(0)
+
+
 class DeliveryStats:
     """What the broker acknowledged, per topic and per key: the ground truth for exact counts."""
 
@@ -57,16 +82,7 @@ class EventProducer:
     def __init__(self, settings: Settings, registry: SchemaRegistryClient | None = None) -> None:
         self.settings = settings
         self.registry = registry or SchemaRegistryClient({"url": settings.schema_registry_url})
-        self.producer = Producer(
-            {
-                "bootstrap.servers": settings.bootstrap_servers,
-                "client.id": "transit-status-simulation",
-                "enable.idempotence": True,  # no duplicates on retries, per-partition order kept
-                "acks": "all",
-                "linger.ms": 5,
-                "compression.type": "lz4",
-            }
-        )
+        self.producer = idempotent_producer(settings, "transit-status-simulation")
         self.stats = DeliveryStats()
         self._serializers = {
             name: AvroSerializer(self.registry, load_schema(name)) for name in
@@ -83,14 +99,7 @@ class EventProducer:
         return self._serializers[schema](record, SerializationContext(topic, field))  # type: ignore[return-value]
 
     def _produce(self, topic: str, key: bytes, value: bytes, on_delivery: Callable[..., None]) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
-                break
-            except BufferError:
-                # The local queue is full: serve delivery reports until there is room.
-                self.producer.poll(0.1)
-        self.producer.poll(0)
+        produce(self.producer, topic, key, value, on_delivery)
 
     def send_arrival(self, event: ArrivalEvent) -> None:
         topic = self.settings.topic_arrivals
