@@ -38,14 +38,14 @@ import math
 import random
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import accumulate
 from typing import Final
 
 from transit_status.networks.london import WEEKDAY_TYPES
 from transit_status.networks.model import Network, Station
 from transit_status.simulation.engine import DEFAULT_SEED
-from transit_status.simulation.timebase import TimeBase
+from transit_status.simulation.timebase import SteppedTime, TimeBase
 
 ENTRY: Final = 1
 EXIT: Final = -1
@@ -202,7 +202,7 @@ class BarrierProfiles:
         return [hour if sum(hour) > 0 else day_exits for hour in by_hour]
 
 
-class BarrierSimulation:
+class BarrierSimulation(SteppedTime[BarrierEvent]):
     """Steps London's barriers through simulated time and returns every tap in time order."""
 
     def __init__(
@@ -218,9 +218,7 @@ class BarrierSimulation:
         self.network = network
         self.seed = seed
         self.config = config or BarrierConfig()
-        if start is None:
-            start = datetime.now(UTC).replace(microsecond=0)
-        self._time = TimeBase(start, network.timezone, network.day_type_of)
+        self._time = TimeBase(self._start_or_now(start), network.timezone, network.day_type_of)
         self.profiles = BarrierProfiles(network, self.config.peak_tilt)
         self._stations = sorted(network.stations.values(), key=lambda station: station.station_id)
         self._index = {station.station_id: index for index, station in enumerate(self._stations)}
@@ -239,40 +237,13 @@ class BarrierSimulation:
         self._sequence = 0
         # Ticks are aligned to the clock: the first one ends at the next multiple of tick_s.
         self._next_tick = -(self._time.epoch.timestamp() % self.config.tick_s)
-        self._now = 0.0
 
-    # ---- time --------------------------------------------------------------------------------------
-    @property
-    def start(self) -> datetime:
-        return self._time.epoch
-
-    @property
-    def now(self) -> datetime:
-        """The simulated time up to which events have been returned (UTC)."""
-        return self._time.to_datetime(self._now)
-
-    def local_time(self, moment: datetime | None = None) -> datetime:
-        return (moment or self.now).astimezone(self._time.zone)
-
-    # ---- stepping -----------------------------------------------------------------------------------
-    def advance(self, to: datetime) -> list[BarrierEvent]:
-        """Every tap up to ``to`` (exclusive), in time order."""
-        return self._advance(self._time.to_seconds(to))
-
-    def step(self, seconds: float) -> list[BarrierEvent]:
-        if seconds < 0:
-            raise ValueError("cannot step backwards")
-        return self._advance(self._now + seconds)
-
-    def _advance(self, end: float) -> list[BarrierEvent]:
-        if end < self._now:
-            raise ValueError(f"cannot go back in time: {self._time.to_datetime(end)} is before {self.now}")
+    def _events_until(self, end: float) -> list[BarrierEvent]:
         while self._next_tick < end:
             self._generate_tick()
         pending, out = self._pending, []
         while pending and pending[0][0] < end:
             out.append(heapq.heappop(pending)[2])
-        self._now = end
         return out
 
     # ---- the model ----------------------------------------------------------------------------------
