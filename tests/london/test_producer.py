@@ -15,9 +15,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from tests.helpers import read_all
-from tests.processes import running_service
-from tests.producers.test_simulation_stop import delivered_counts
+from tests.helpers import assert_sigterm_loses_nothing, read_all
 from transit_status.config import Settings
 from transit_status.london.barriers import ENTRY, EXIT, BarrierEvent
 from transit_status.london.producer import BarrierProducer, london_barriers, run_for
@@ -95,16 +93,8 @@ def test_serve_barriers_stops_on_sigterm_without_losing_a_tap(platform: Settings
     settings = private_topics(
         platform, f"barriers-stop-{uuid.uuid4().hex[:6]}", simulation_speed=600.0, london_barrier_scale=0.01
     )
-    with running_service("barriers", settings, tmp_path / "barriers.log") as barriers:
-        barriers.wait_for(
-            lambda: read_all(settings, settings.topic_london_exits, timeout_s=10), 90, "the first exits in Kafka"
-        )
-        exit_code = barriers.stop(timeout_s=settings.service_stop_grace_s + 10)
-    log = barriers.log()
-    assert exit_code == 0, log[-3000:]
-    assert "Traceback" not in log
-    delivered = delivered_counts(log)
-    for topic in (settings.topic_london_entries, settings.topic_london_exits):
-        assert delivered[topic] > 0
-        # Idempotent producer, no other writer: what was acknowledged is exactly what the topic holds.
-        assert len(read_all(settings, topic)) == delivered[topic], topic
+    topics = (settings.topic_london_entries, settings.topic_london_exits)
+    delivered = assert_sigterm_loses_nothing(
+        "barriers", settings, tmp_path / "barriers.log", settings.topic_london_exits, topics
+    )
+    assert all(delivered[topic] > 0 for topic in topics)

@@ -11,7 +11,7 @@ encoding:
   and ``barrier_value`` (``{"user", "delta"}``) registered under ``<topic>-key`` and ``<topic>-value``
   (TopicNameStrategy).
 
-Records go through the shared idempotent producer set-up (:mod:`transit_status.producers.kafka`):
+Records go through the shared idempotent producer (:class:`~transit_status.producers.kafka.DeliveringProducer`):
 ``poll(0)`` after every produce, delivery callbacks counting what the broker acknowledged, and a
 flush on close, so a stop loses nothing that was handed over.
 """
@@ -23,9 +23,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from types import TracebackType
 
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -35,7 +34,7 @@ from transit_status.errors import TransitError
 from transit_status.london.barriers import ENTRY, BarrierConfig, BarrierEvent, BarrierSimulation
 from transit_status.networks import load_network_from
 from transit_status.networks.london import NETWORK_NAME
-from transit_status.producers.kafka import DeliveryStats, idempotent_producer, produce
+from transit_status.producers.kafka import DeliveringProducer
 from transit_status.schemas import load_schema
 from transit_status.simulation import SimulationClock, run_realtime
 from transit_status.topics import ensure_topics, london_barrier_topics
@@ -69,23 +68,15 @@ def avro_encoder(registry: SchemaRegistryClient) -> Encoder:
     return encode
 
 
-class BarrierProducer:
+class BarrierProducer(DeliveringProducer):
     """Produces barrier taps to the entries and exits topics (context-managed)."""
 
     def __init__(self, settings: Settings, registry: SchemaRegistryClient | None = None) -> None:
-        self.settings = settings
-        self.producer = idempotent_producer(settings, "transit-status-barriers")
-        self.stats = DeliveryStats()
+        super().__init__(settings, "transit-status-barriers")
         if settings.london_barrier_format == "avro":
             self._encode = avro_encoder(registry or SchemaRegistryClient({"url": settings.schema_registry_url}))
         else:
             self._encode = json_encoder()
-
-    def __enter__(self) -> BarrierProducer:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
 
     def topic_of(self, event: BarrierEvent) -> str:
         return self.settings.topic_london_entries if event.delta == ENTRY else self.settings.topic_london_exits
@@ -93,26 +84,12 @@ class BarrierProducer:
     def send(self, event: BarrierEvent) -> None:
         topic = self.topic_of(event)
         key, value = self._encode(topic, event)
-        produce(self.producer, topic, key, value, self._on_delivery)
+        self._produce(topic, key, value)
 
     def send_all(self, events: Iterable[BarrierEvent]) -> None:
         for event in events:
             self.send(event)
-        self.producer.poll(0)
-
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        self.stats.record(message.topic(), error)
-        if error is not None:
-            log.error("barrier tap to %s not delivered: %s", message.topic(), error)
-
-    def flush(self, timeout_s: float = 30.0) -> int:
-        """Wait for outstanding deliveries; returns how many are still undelivered."""
-        return self.producer.flush(timeout_s)
-
-    def close(self) -> None:
-        remaining = self.flush()
-        if remaining:
-            log.error("%d barrier tap(s) still undelivered at shutdown", remaining)
+        self.poll()
 
 
 def london_barriers(settings: Settings, start: datetime | None = None) -> BarrierSimulation:
