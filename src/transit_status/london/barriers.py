@@ -21,8 +21,9 @@ the evening-heavy one x (1 - ...). So in the morning peak the suburbs' barriers 
 zone 1's let them out, and in the evening the reverse; weekends have no tilt.
 
 **Journeys.** Every entry is a new card (``user``) starting a journey: its destination is drawn
-among the other stations in proportion to their typical-day exits x their exit profile in the hour
-of the entry (so each station's exits land near its own counts), and the card taps out there after
+among the other stations in proportion to their typical-day exits x their exit share of the hour
+of the entry, calibrated so each station's expected daily exits are its count
+(:meth:`BarrierProfiles.destination_weights`), and the card taps out there after
 ``access_s + seconds_per_km x`` the straight-line distance, jittered by +-``travel_jitter``. Card
 numbers are 12 digits, unique per run (journey number x an odd constant + a seeded offset, modulo
 10^12), and the same seed gives the same cards.
@@ -221,7 +222,6 @@ class BarrierSimulation(SteppedTime[BarrierEvent]):
         self._time = TimeBase(self._start_or_now(start), network.timezone, network.day_type_of)
         self.profiles = BarrierProfiles(network, self.config.peak_tilt)
         self._stations = sorted(network.stations.values(), key=lambda station: station.station_id)
-        self._index = {station.station_id: index for index, station in enumerate(self._stations)}
         self._base_travel_s = [
             [self.config.access_s + self.config.seconds_per_km * _distance_km(a, b) for b in self._stations]
             for a in self._stations
