@@ -205,6 +205,7 @@ class ServiceName(StrEnum):
     rest_proxy = "rest-proxy"
     dashboard = "dashboard"
     streams = "streams"
+    barriers = "barriers"
     simulate = "simulate"
 
 

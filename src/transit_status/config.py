@@ -9,7 +9,7 @@ process reads exactly what its parent was given.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     )
 
     # ---- topics: one place for every name (the cluster profile may rename them by env) ----------
+    topic_london_entries: str = Field("entries", description="London's barrier entries (the original design's name).")
+    topic_london_exits: str = Field("exits", description="London's barrier exits (the original design's name).")
     topic_stations: str = "org.chicago.cta.stations.table.v1"
     topic_arrivals: str = "org.chicago.cta.station.arrivals.v1"
     topic_turnstiles: str = "org.chicago.cta.turnstiles.v1"
@@ -78,6 +80,10 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
 
     # ---- pipeline ---------------------------------------------------------------------------------
+    london_barrier_format: Literal["json", "avro"] = Field(
+        "json", description="London's barrier events: the original design's JSON, or Avro through the registry."
+    )
+    london_barrier_scale: float = Field(1.0, gt=0, description="Share of TfL's typical-day travellers simulated.")
     simulation_speed: float = Field(10.0, gt=0, description="Simulated seconds per real second.")
     simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
     faust_app_id: str = Field("transit-status", description="Faust application id (consumer group).")

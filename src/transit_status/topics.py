@@ -62,6 +62,15 @@ def dead_letters_topic(settings: Settings) -> TopicSpec:
     )
 
 
+def london_barrier_topics(settings: Settings) -> list[TopicSpec]:
+    """London's barrier entries and exits. Keyed by station name: one station's taps stay in order."""
+    events = {"cleanup.policy": "delete", "retention.ms": str(24 * HOUR_MS)}
+    return [
+        TopicSpec(settings.topic_london_entries, settings.partitions, events),
+        TopicSpec(settings.topic_london_exits, settings.partitions, events),
+    ]
+
+
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
     """Every contract topic, with the configuration the pipeline needs."""
     compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(HOUR_MS)}
@@ -76,6 +85,7 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_turnstile_summary, settings.partitions, compacted),
         TopicSpec(settings.topic_weather, 1, events),
         dead_letters_topic(settings),
+        *london_barrier_topics(settings),
     ]
 
 
