@@ -76,6 +76,18 @@ class Settings(BaseSettings):
         "uk.london.tfl.stations",
         description="Compacted topic of London's stations (MariaDB via Connect), keyed by name.",
     )
+    # London's derived topics (Flink SQL): the original design's enriched streams, then live state.
+    topic_london_station_entries: str = Field("station_entries", description="Entries joined with their station.")
+    topic_london_station_exits: str = Field("station_exits", description="Exits joined with their station.")
+    topic_london_station_activity: str = Field(
+        "uk.london.tfl.station.activity.v1", description="Live entries/exits/inside per station (upsert)."
+    )
+    topic_london_line_activity: str = Field(
+        "uk.london.tfl.line.activity.v1", description="Live entries/exits/inside per line (upsert)."
+    )
+    topic_london_station_windows: str = Field(
+        "uk.london.tfl.station.windows.v1", description="Entries/exits per station in 1- and 15-minute windows."
+    )
     partitions: int = Field(6, ge=1, description="Partitions of the arrivals and turnstile topics.")
     replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
 

@@ -71,6 +71,19 @@ def london_barrier_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+def london_derived_topics(settings: Settings) -> list[TopicSpec]:
+    """What Flink SQL derives from London's barriers (docs/ARCHITECTURE.md, "London")."""
+    events = {"cleanup.policy": "delete", "retention.ms": str(24 * HOUR_MS)}
+    compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(HOUR_MS)}
+    return [
+        TopicSpec(settings.topic_london_station_entries, settings.partitions, events),
+        TopicSpec(settings.topic_london_station_exits, settings.partitions, events),
+        TopicSpec(settings.topic_london_station_activity, settings.partitions, compacted),
+        TopicSpec(settings.topic_london_line_activity, 1, compacted),
+        TopicSpec(settings.topic_london_station_windows, settings.partitions, events),
+    ]
+
+
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
     """Every contract topic, with the configuration the pipeline needs."""
     compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(HOUR_MS)}
@@ -86,6 +99,7 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_weather, 1, events),
         dead_letters_topic(settings),
         *london_barrier_topics(settings),
+        *london_derived_topics(settings),
     ]
 
 
