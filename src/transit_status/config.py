@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     topic_london_station_windows: str = Field(
         "uk.london.tfl.station.windows.v1", description="Entries/exits per station in 1- and 15-minute windows."
     )
+    opensearch_entries_stream: str = Field("station-entries", description="OpenSearch data stream of London's entries.")
+    opensearch_exits_stream: str = Field("station-exits", description="OpenSearch data stream of London's exits.")
     partitions: int = Field(6, ge=1, description="Partitions of the arrivals and turnstile topics.")
     replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
 

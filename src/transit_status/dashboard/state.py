@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
+    from transit_status.dashboard.london_state import LondonChange, LondonRole
     from transit_status.dashboard.reference import NetworkMap
 
 TopicRole = Literal["stations", "arrivals", "turnstile_summary", "weather"]
@@ -113,10 +114,10 @@ Change = StationUpsert | StationRemoval | TrainArrival | TurnstileUpsert | Turns
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A change decoded from one record of ``role``'s topic."""
+    """A change decoded from one record of ``role``'s topic (Chicago's or London's: each state reads its own)."""
 
-    role: TopicRole
-    change: Change
+    role: TopicRole | LondonRole
+    change: Change | LondonChange
     record_ms: int | None
     """The Kafka record timestamp (epoch ms), if the broker gave one."""
     received_ms: int
