@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 from opensearchpy import OpenSearch
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.dashboard.support import Dashboard, Topics, run_dashboard, wait_for
-from tests.dashboard.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 from transit_status.config import Settings
 from transit_status.platform.ports import private_topics
 from transit_status.topics import ensure_topics, london_derived_topics
@@ -176,18 +175,6 @@ def test_the_london_api_reflects_the_activity_topics_and_opensearch(london: Lond
     assert health["opensearch"]["last_ok_at"] is not None and health["opensearch"]["waiting_for"] == []
     # The Chicago part of /healthz is what it was.
     assert {"kafka", "stations", "arrivals"} <= set(dashboard.get("/healthz").json()["feeds"])
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is not installed: run `scripts/setup-system.sh --with-browser` (or `make test`)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_the_london_page_shows_the_map_and_its_chart_updates_without_a_reload(

@@ -191,11 +191,7 @@ class LondonState:
     # ---- writes ----------------------------------------------------------------------------------
     def apply(self, received: Received) -> LondonUpdate | None:
         """Apply one change; returns the update to push, or None when nothing visible changed."""
-        fresh = self._freshness.setdefault(received.role, Freshness())
-        fresh.records += 1
-        if received.record_ms is not None:
-            fresh.last_record_ms = max(fresh.last_record_ms or received.record_ms, received.record_ms)
-        fresh.last_received_ms = received.received_ms
+        self._freshness.setdefault(received.role, Freshness()).note(received)
 
         change = received.change
         if isinstance(change, ActivityUpsert):

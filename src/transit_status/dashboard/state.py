@@ -132,6 +132,13 @@ class Freshness:
     last_record_ms: int | None = None
     last_received_ms: int | None = None
 
+    def note(self, received: Received) -> None:
+        """Count one good record: the newest record time seen and when it was read."""
+        self.records += 1
+        if received.record_ms is not None:
+            self.last_record_ms = max(self.last_record_ms or received.record_ms, received.record_ms)
+        self.last_received_ms = received.received_ms
+
 
 def train_json(train: Train, locate: Locator | None = None) -> dict[str, Any]:
     body = asdict(train)
@@ -241,11 +248,7 @@ class DashboardState:
     # ---- writes ----------------------------------------------------------------------------------
     def apply(self, received: Received) -> Update | None:
         """Apply one change; returns the update to push, or None when nothing visible changed."""
-        fresh = self._freshness.setdefault(received.role, Freshness())
-        fresh.records += 1
-        if received.record_ms is not None:
-            fresh.last_record_ms = max(fresh.last_record_ms or received.record_ms, received.record_ms)
-        fresh.last_received_ms = received.received_ms
+        self._freshness.setdefault(received.role, Freshness()).note(received)
 
         change = received.change
         if isinstance(change, StationUpsert):

@@ -5,7 +5,7 @@
 "use strict";
 
 (() => {
-  const SVG_NS = "http://www.w3.org/2000/svg";
+  const { element, svgElement, clear, formatAge, setConnection } = window.live;
   const FEED_NAMES = {
     kafka: "Kafka",
     station_activity: "Station activity",
@@ -29,23 +29,6 @@
   const $ = (id) => document.getElementById(id);
   const number = (value) => (value === null || value === undefined ? "–" : Number(value).toLocaleString("en-GB"));
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function svgElement(tag, attributes) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, String(value));
-    return node;
-  }
-
-  function clear(node) {
-    while (node.firstChild) node.removeChild(node.firstChild);
-  }
-
   function row(cells) {
     const tr = element("tr");
     for (const [text, className] of cells) tr.appendChild(element("td", className || null, text));
@@ -58,16 +41,11 @@
 
   // ---- map -------------------------------------------------------------------------------------
   async function loadMap() {
-    const response = await fetch("/api/london/map", { cache: "no-cache" });
-    if (!response.ok) throw new Error(`map: HTTP ${response.status}`);
-    drawMap(await response.json());
+    drawMap(await window.live.loadMap("/api/london/map"));
   }
 
   function drawMap(map) {
     const svg = $("map");
-    svg.setAttribute("viewBox", `0 0 ${map.width} ${map.height}`);
-    svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
-    clear(svg);
     typicalDay = map.day_type.replace(/_/g, "–");
     for (const line of map.lines) {
       lineInfo.set(line.line, line);
@@ -323,14 +301,6 @@
     }
   }
 
-  function formatAge(seconds) {
-    if (seconds === null || seconds === undefined) return "";
-    if (seconds < 1) return "just now";
-    if (seconds < 90) return `${Math.round(seconds)} s ago`;
-    if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
-    return `${Math.round(seconds / 3600)} h ago`;
-  }
-
   function feedState(feed, london) {
     const health = london.feeds[feed];
     const topic = london.topics[feed];
@@ -365,48 +335,20 @@
     banner.classList.toggle("banner-degraded", london.reason === null && degraded.length > 0);
     banner.textContent = london.reason !== null ? london.reason
       : degraded.length ? `Degraded: ${degraded.join(", ")}; showing the last known state.` : "";
-    if (socket && socket.readyState === WebSocket.OPEN) {
+    if (connection && connection.isOpen()) {
       if (london.reason === null) setConnection("live", "ok");
       else setConnection(message.health.kafka.connected ? "starting" : "no Kafka", "wait");
     }
   }
 
   // ---- the socket ---------------------------------------------------------------------------------
-  let socket = null;
-  let retryMs = 500;
+  let connection = null;
 
-  function setConnection(text, kind) {
-    const pill = $("connection");
-    pill.textContent = text;
-    pill.className = `pill pill-${kind}`;
-  }
-
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/london`);
-    socket.addEventListener("open", () => {
-      retryMs = 500;
-      setConnection("connected", "ok");
-    });
-    socket.addEventListener("message", (event) => {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (error) {
-        console.warn("unreadable message", error);
-        return;
-      }
-      if (message.type === "snapshot") applySnapshot(message);
-      else if (message.type === "status") applyStatus(message);
-      else if (message.type === "updates") for (const update of message.updates) applyUpdate(update);
-      window.london.messages += 1;
-    });
-    socket.addEventListener("close", () => {
-      setConnection(`reconnecting in ${(retryMs / 1000).toFixed(1)} s…`, "wait");
-      setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 5000);
-    });
-    socket.addEventListener("error", () => socket.close());
+  function onMessage(message) {
+    if (message.type === "snapshot") applySnapshot(message);
+    else if (message.type === "status") applyStatus(message);
+    else if (message.type === "updates") for (const update of message.updates) applyUpdate(update);
+    window.london.messages += 1;
   }
 
   // For tests and curious people: read-only views of what the page shows.
@@ -420,13 +362,15 @@
       const data = charts.hour ? charts.hour.data : null;
       return data ? { entries: data[1].reduce((a, b) => a + b, 0), exits: data[2].reduce((a, b) => a + b, 0) } : null;
     },
-    connected: () => socket !== null && socket.readyState === WebSocket.OPEN,
+    connected: () => connection !== null && connection.isOpen(),
   };
 
   window.addEventListener("resize", () => drawSeries());
   document.addEventListener("DOMContentLoaded", () => {
     loadMap()
       .catch((error) => console.error("could not load the map", error))
-      .finally(connect);
+      .finally(() => {
+        connection = window.live.openSocket("/ws/london", onMessage);
+      });
   });
 })();
