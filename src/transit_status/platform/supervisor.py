@@ -256,10 +256,17 @@ class Platform:
             time.sleep(interval_s)
 
     def _reap(self) -> None:
-        """Collect the exit status of children that ended, so they leave no zombie behind."""
+        """Collect the exit status of services that ended, so none is left a zombie.
+
+        Also those another ``Platform`` of this process started: a zombie still 'exists' for
+        ``kill(pid, 0)``, and PostgreSQL refuses to start while its lock file names a live pid.
+        """
         for name, child in list(self._children.items()):
             if child.poll() is not None:
                 del self._children[name]
+        for record in self._records():
+            with contextlib.suppress(ChildProcessError):  # not our child: someone else reaps it
+                os.waitpid(record.pid, os.WNOHANG)
 
     def _spawn(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
         launch = spec.prepare()
