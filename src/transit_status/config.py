@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     state_dir: Path = Field(PROJECT_ROOT / ".transit", description="Data, logs and pid files.")
     jars_dir: Path = Field(PROJECT_ROOT / ".cache" / "jars", description="Maven-resolved jars.")
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Reference data (one folder per network).")
+    flink_dir: Path = Field(
+        PROJECT_ROOT / ".cache" / "flink", description="The apache-flink wheel's distribution, installed apart."
+    )
     network: str = Field("cta", description="Which transit network's data to load.")
 
     kafka_port: int = 9092
@@ -36,6 +39,10 @@ class Settings(BaseSettings):
     rest_proxy_port: int = 8082
     postgres_port: int = 5432
     dashboard_port: int = 8888
+    # Flink's own defaults collide with the platform: REST 8081 is the registry's, the gateway's 8083 Connect's.
+    sql_gateway_port: int = Field(8088, description="Flink SQL Gateway REST (ksqlDB's port in the original design).")
+    flink_rest_port: int = Field(8089, description="Flink JobManager REST API and web UI.")
+    flink_rpc_port: int = Field(6123, description="Flink JobManager RPC (the TaskManager registers there).")
 
     postgres_db: str = "cta"
     postgres_user: str = "cta_admin"
@@ -43,6 +50,13 @@ class Settings(BaseSettings):
 
     kafka_heap: str = Field("512m", description="JVM max heap of the Kafka broker.")
     connect_heap: str = Field("384m", description="JVM max heap of the Kafka Connect worker.")
+    flink_jobmanager_memory: str = Field("768m", description="Flink JobManager total process memory.")
+    flink_taskmanager_memory: str = Field("1024m", description="Flink TaskManager total process memory.")
+    sql_gateway_heap: str = Field("320m", description="JVM max heap of the Flink SQL Gateway.")
+    flink_parallelism: int = Field(1, ge=1, description="Parallelism (and TaskManager slots) of the SQL jobs.")
+    flink_checkpoint_interval_s: float = Field(
+        2.0, gt=0, description="Seconds between Flink checkpoints: also how late exactly-once output appears."
+    )
     ready_timeout_s: float = Field(120.0, gt=0, description="How long `platform up` waits for health.")
     stop_timeout_s: float = Field(20.0, gt=0, description="Grace period before a child is killed.")
     service_stop_grace_s: float = Field(
@@ -72,7 +86,7 @@ class Settings(BaseSettings):
         900.0, gt=0, description="How far back (real seconds) the dashboard replays arrivals on start."
     )
 
-    @field_validator("state_dir", "jars_dir", "data_dir")
+    @field_validator("state_dir", "jars_dir", "data_dir", "flink_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
@@ -100,6 +114,9 @@ class Settings(BaseSettings):
             "rest-proxy": self.rest_proxy_port,
             "postgres": self.postgres_port,
             "dashboard": self.dashboard_port,
+            "sql-gateway": self.sql_gateway_port,
+            "flink-rest": self.flink_rest_port,
+            "flink-rpc": self.flink_rpc_port,
         }
 
     @property
@@ -117,6 +134,14 @@ class Settings(BaseSettings):
     @property
     def connect_url(self) -> str:
         return f"http://{self.host}:{self.connect_port}"
+
+    @property
+    def sql_gateway_url(self) -> str:
+        return f"http://{self.host}:{self.sql_gateway_port}"
+
+    @property
+    def flink_rest_url(self) -> str:
+        return f"http://{self.host}:{self.flink_rest_port}"
 
     @property
     def dashboard_url(self) -> str:

@@ -47,12 +47,16 @@ def _complete_marker(settings: Settings) -> Path:
 
 
 def jars_present(settings: Settings) -> bool:
-    """True once a fetch has finished (an interrupted Maven copy leaves no marker)."""
-    return _complete_marker(settings).exists()
+    """True once a fetch has finished (an interrupted Maven copy leaves no marker), Flink's included."""
+    from transit_status.platform.services import flink
+
+    return _complete_marker(settings).exists() and flink.is_installed(settings)
 
 
 def fetch_jars(settings: Settings, quiet: bool = True) -> None:
-    """Resolve the Kafka, Connect and Debezium jars from Maven Central (once; cached afterwards)."""
+    """Resolve the Kafka, Connect and Debezium jars from Maven Central, install Flink (once; cached afterwards)."""
+    from transit_status.platform.services import flink
+
     mvn = shutil.which("mvn")
     if not mvn:
         raise MissingDependencyError(f"Maven not found (it fetches Kafka's jars once): {MAVEN_HINT}")
@@ -67,6 +71,7 @@ def fetch_jars(settings: Settings, quiet: bool = True) -> None:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise PlatformError(f"Maven could not resolve {pom.relative_to(PROJECT_ROOT)}:\n{result.stdout[-3000:]}")
+    flink.install(settings, mvn, quiet)
     _complete_marker(settings).write_text("fetched by transit-status platform fetch-jars\n")
 
 
