@@ -30,8 +30,8 @@ import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from transit_status.config import Settings
-from transit_status.platform.services import flink
 from transit_status.platform.errors import PlatformError
+from transit_status.platform.services import flink
 
 log = logging.getLogger(__name__)
 
