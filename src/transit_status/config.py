@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     flink_jobmanager_memory: str = Field("768m", description="Flink JobManager total process memory.")
     flink_taskmanager_memory: str = Field("1024m", description="Flink TaskManager total process memory.")
     sql_gateway_heap: str = Field("320m", description="JVM max heap of the Flink SQL Gateway.")
-    flink_parallelism: int = Field(1, ge=1, description="Parallelism (and TaskManager slots) of the SQL jobs.")
+    flink_parallelism: int = Field(1, ge=1, description="Parallelism of the pipeline's SQL jobs.")
+    flink_task_slots: int = Field(
+        4, ge=1, description="TaskManager slots: one per running job at parallelism 1, the rest for shell queries."
+    )
     flink_checkpoint_interval_s: float = Field(
         2.0, gt=0, description="Seconds between Flink checkpoints: also how late exactly-once output appears."
     )

@@ -304,3 +304,28 @@ def wait_until_running(settings: Settings, name: str, timeout_s: float = 60.0) -
 def _all_tasks_running(job: dict[str, Any]) -> bool:
     tasks = job.get("tasks", {})
     return tasks.get("total", 0) > 0 and tasks.get("running", 0) == tasks.get("total", 0)
+
+
+# ---- the SQL shell ---------------------------------------------------------------------------------
+
+
+def sql_client_launch(settings: Settings, file: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """Command and environment of Flink's SQL client on our gateway, with the pipeline's tables defined.
+
+    The SQL files are rendered (placeholders filled in) into the state directory first, since the
+    client reads files, not text.
+    """
+    if not flink.gateway_answers(settings):
+        raise SqlError(
+            f"the SQL Gateway does not answer at {settings.sql_gateway_url}; start it with `transit-status platform up`"
+        )
+    rendered = flink.flink_state_dir(settings) / "sql"
+    rendered.mkdir(parents=True, exist_ok=True)
+    init = rendered / TABLES_FILE
+    init.write_text(render(sql_text(TABLES_FILE), settings))
+    arguments = ["--init", str(init)]
+    if file is not None:
+        script = rendered / f"script-{file.name}"
+        script.write_text(render(file.read_text(), settings))
+        arguments += ["--file", str(script)]
+    return flink.sql_client_command(settings, *arguments), flink.environment(settings)

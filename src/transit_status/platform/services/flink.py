@@ -139,7 +139,6 @@ def savepoints_dir(settings: Settings) -> Path:
 def flink_configuration(settings: Settings, distribution_defaults: dict[str, Any]) -> dict[str, Any]:
     """Flat ``config.yaml`` keys: the distribution's JVM options, then ours."""
     host, state = settings.host, flink_state_dir(settings)
-    slots = settings.flink_parallelism
     return {
         # The module opens Java 17 needs (--add-opens ...), as the distribution ships them.
         "env.java.opts.all": distribution_defaults.get("env.java.opts.all", ""),
@@ -153,12 +152,12 @@ def flink_configuration(settings: Settings, distribution_defaults: dict[str, Any
         "jobmanager.execution.failover-strategy": "region",
         "taskmanager.host": host,
         "taskmanager.bind-host": host,
-        "taskmanager.numberOfTaskSlots": slots,
+        "taskmanager.numberOfTaskSlots": settings.flink_task_slots,
         "taskmanager.memory.process.size": settings.flink_taskmanager_memory,
         # Managed memory is for RocksDB and batch operators; the hashmap state backend keeps state on
         # the heap, so the TaskManager's memory goes to the task heap instead.
         "taskmanager.memory.managed.size": "0m",
-        "parallelism.default": slots,
+        "parallelism.default": settings.flink_parallelism,
         "rest.address": host,
         "rest.bind-address": host,
         "rest.port": settings.flink_rest_port,
@@ -217,7 +216,17 @@ def prepare(settings: Settings) -> dict[str, str]:
     extra = sorted(jars_dir(settings).glob("*.jar"))
     _link_jars(lib, [*sorted((home / "lib").glob("*.jar")), *(j for j in extra if not _is_gateway(j))])
     _link_jars(opt, [*sorted((home / "opt").glob("*.jar")), *(j for j in extra if _is_gateway(j))])
-    env = {"FLINK_CONF_DIR": str(conf), "FLINK_LIB_DIR": str(lib), "FLINK_OPT_DIR": str(opt)}
+    return environment(settings)
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """What Flink's scripts (the services', and the SQL client's) need to find our configuration and jars."""
+    state = flink_state_dir(settings)
+    env = {
+        "FLINK_CONF_DIR": str(state / "conf"),
+        "FLINK_LIB_DIR": str(state / "lib"),
+        "FLINK_OPT_DIR": str(state / "opt"),
+    }
     if java_home := os.environ.get("JAVA_HOME"):
         env["JAVA_HOME"] = java_home
     return env
@@ -253,7 +262,7 @@ def sql_gateway_command(settings: Settings) -> list[str]:
 
 def sql_client_command(settings: Settings, *args: str) -> list[str]:
     """Flink's SQL client against our gateway (``sql-client.sh gateway --endpoint host:port``)."""
-    endpoint = f"{settings.host}:{settings.sql_gateway_port}"
+    endpoint = settings.sql_gateway_url
     return ["bash", script(settings, "sql-client.sh"), "gateway", "--endpoint", endpoint, *args]
 
 
