@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     simulation_speed: float = Field(10.0, gt=0, description="Simulated seconds per real second.")
     simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
     faust_app_id: str = Field("transit-status", description="Faust application id (consumer group).")
+    sql_job_prefix: str = Field("transit-status", description="Prefix of the Flink SQL jobs' names on the cluster.")
     dashboard_replay_s: float = Field(
         900.0, gt=0, description="How far back (real seconds) the dashboard replays arrivals on start."
     )

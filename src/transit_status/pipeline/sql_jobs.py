@@ -47,14 +47,19 @@ class SqlError(PlatformError):
 
 @dataclass(frozen=True)
 class SqlJob:
-    """A continuous query: its job name on the cluster and the file that defines it."""
+    """A continuous query and the file that defines it; its name on the cluster is ``job_name``."""
 
     name: str
     file: str
 
+    def job_name(self, settings: Settings) -> str:
+        # Prefixed, so two stacks (or tests with private topics) on one cluster never take each other's job.
+        return f"{settings.sql_job_prefix}.{self.name}"
+
 
 # The pipeline's jobs. London's joins (issue 8) are added here as more files.
-PIPELINE_JOBS = (SqlJob("turnstile-summary", "turnstile_summary.sql"),)
+TURNSTILE_SUMMARY = SqlJob("turnstile-summary", "turnstile_summary.sql")
+PIPELINE_JOBS = (TURNSTILE_SUMMARY,)
 
 
 def sql_text(file: str) -> str:
@@ -256,13 +261,14 @@ class Submission:
 
 def ensure_job(settings: Settings, job: SqlJob) -> Submission:
     """Make sure ``job`` runs: leave a running one alone, else submit it from its newest checkpoint."""
+    name = job.job_name(settings)
     with submission_lock(settings):
-        if running := active_job_id(settings, job.name):
-            return Submission(job.name, running, submitted=False)
-        checkpoint = latest_checkpoint(settings, job.name)
+        if running := active_job_id(settings, name):
+            return Submission(name, running, submitted=False)
+        checkpoint = latest_checkpoint(settings, name)
         properties = {
-            "pipeline.name": job.name,
-            "execution.checkpointing.dir": job_checkpoints_dir(settings, job.name).as_uri(),
+            "pipeline.name": name,
+            "execution.checkpointing.dir": job_checkpoints_dir(settings, name).as_uri(),
         }
         if checkpoint is not None:
             properties["execution.state-recovery.path"] = checkpoint.as_uri()
@@ -276,7 +282,7 @@ def ensure_job(settings: Settings, job: SqlJob) -> Submission:
                     job_id = str(rows[0][0])
         if job_id is None:
             raise SqlError(f"{job.file} submitted no job (it needs an INSERT or EXECUTE STATEMENT SET)")
-        submission = Submission(job.name, job_id, submitted=True, restored_from=checkpoint)
+        submission = Submission(name, job_id, submitted=True, restored_from=checkpoint)
         log.info("%s", submission.describe())
         return submission
 
@@ -299,6 +305,11 @@ def wait_until_running(settings: Settings, name: str, timeout_s: float = 60.0) -
                 return str(job["jid"])
         time.sleep(0.5)
     raise PlatformError(f"Flink job {name} not running after {timeout_s:.0f} s; see the flink-* logs")
+
+
+def cancel_job(settings: Settings, job_id: str) -> None:
+    """Cancel a job (its checkpoints are retained: a later submission resumes from them)."""
+    httpx.patch(f"{settings.flink_rest_url}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10.0).raise_for_status()
 
 
 def _all_tasks_running(job: dict[str, Any]) -> bool:

@@ -58,6 +58,7 @@ def private_topics(settings: Settings, suffix: str, *, shared_raw_stations: bool
         name: f"{value}.{suffix}" for name, value in settings.model_dump().items() if name.startswith("topic_")
     }
     renamed["faust_app_id"] = f"{settings.faust_app_id}-{suffix}"
+    renamed["sql_job_prefix"] = f"{settings.sql_job_prefix}-{suffix}"
     if not shared_raw_stations:
         renamed["stations_topic_prefix"] = f"{settings.stations_topic_prefix}{suffix}."
     return settings.with_overrides(**{**renamed, **overrides})
