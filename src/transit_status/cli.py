@@ -166,7 +166,7 @@ def platform_reset(
 
 @platform_app.command("fetch-jars")
 def platform_fetch_jars(ctx: typer.Context) -> None:
-    """Resolve Kafka, Kafka Connect and Debezium jars from Maven Central into the jar cache."""
+    """Resolve Kafka, Connect, Debezium and Flink jars from Maven Central, install Flink from PyPI (once)."""
     from transit_status.platform import jvm
 
     try:

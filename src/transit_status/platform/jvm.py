@@ -1,4 +1,4 @@
-"""What the JVM services share: the JDK, JVM options, properties files and the jar cache.
+"""What the JVM services share: the JDK, JVM options, properties files and the jar cache (Flink's too).
 
 The jars come from Maven Central through the poms under ``jars/`` (``make jars`` or
 ``transit-status platform fetch-jars``) into ``settings.jars_dir``; nothing is built.
