@@ -338,16 +338,31 @@ def measure_flink_sustained(
     wait_until_running(settings, TURNSTILE_SUMMARY.job_name(settings), timeout_s=180)
     steps = []
     sent = 0
-    counted_now = [0]
+    counts: dict[int, int] = {}
     stop_sampling = threading.Event()
 
-    def sample_counted() -> None:
-        # Reading the summary takes a moment: a thread keeps the producer loop on its schedule.
+    def follow_summary() -> None:
+        # One read_committed consumer following the summary as it is committed: the lag sample is
+        # then a sum over a dict, not a re-read of the whole topic.
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.bootstrap_servers,
+                "group.id": f"bench-follower-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        topic = settings.topic_turnstile_summary
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         while not stop_sampling.is_set():
-            counted_now[0] = sum(summary_counts(settings).values())
-            time.sleep(0.2)
+            for message in consumer.consume(10000, 0.2):
+                if not message.error():
+                    value = json.loads(message.value())
+                    counts[value["station_id"]] = value["count"]
+        consumer.close()
 
-    sampler = threading.Thread(target=sample_counted, daemon=True)
+    sampler = threading.Thread(target=follow_summary, daemon=True)
     sampler.start()
     try:
         producer = new_producer(settings)
@@ -364,7 +379,7 @@ def measure_flink_sustained(
                     sent += due
                     step_sent += due
                 if now >= next_sample:
-                    samples.append((now - step_start, max(0, sent - counted_now[0])))
+                    samples.append((now - step_start, max(0, sent - sum(counts.values()))))
                     next_sample += 1
                 time.sleep(0.01)
             producer.flush(30)
@@ -414,14 +429,16 @@ def main() -> int:
     parser.add_argument("--rates", default="10000,20000,30000", help="input rates (events/s) of the sustained phase")
     parser.add_argument("--step-seconds", type=float, default=20.0, help="seconds per sustained rate")
     parser.add_argument("--skip-format-comparison", action="store_true", help="skip the avro-confluent format run")
+    parser.add_argument("--parallelism", type=int, default=None, help="Flink parallelism [default: the setting's]")
     args = parser.parse_args()
     rates = [int(rate) for rate in args.rates.split(",") if rate]
 
     results: dict[str, Any] = {"benchmark": "turnstile_throughput", "machine": machine()}
+    results["flink_parallelism"] = args.parallelism
     with tempfile.TemporaryDirectory(prefix="transit-bench-") as directory:
         os.chmod(directory, 0o755)  # PostgreSQL runs as user postgres
         state_dir = Path(directory)
-        settings = isolated_settings(state_dir)
+        settings = isolated_settings(state_dir, flink_parallelism=args.parallelism)
         supervisor = Platform(settings, report=lambda line: print(line, flush=True))
         started = time.monotonic()
         supervisor.up()

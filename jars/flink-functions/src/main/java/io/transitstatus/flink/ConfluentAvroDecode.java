@@ -10,6 +10,7 @@ import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.avro.AvroRuntimeException;
@@ -19,11 +20,15 @@ import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.DecoderFactory;
+import org.apache.avro.util.Utf8;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
+import org.apache.flink.table.data.GenericMapData;
+import org.apache.flink.table.data.GenericRowData;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.TableFunction;
-import org.apache.flink.types.Row;
 
 /**
  * {@code LATERAL TABLE(CONFLUENT_AVRO_DECODE(key, value, registry_url))}: a Kafka record's key and value in
@@ -41,9 +46,13 @@ import org.apache.flink.types.Row;
  * <p>A registry that cannot be reached is not the record's fault: that throws, so the job fails, restarts
  * from its last checkpoint and tries again, rather than dead-lettering good records.
  */
+// Rows in Flink's internal structures (RowData, StringData): no conversion from Java maps and strings per
+// record, which cost more than the decoding itself.
 @FunctionHint(
-        output = @DataTypeHint("ROW<key_fields MAP<STRING, STRING>, value_fields MAP<STRING, STRING>, error STRING>"))
-public class ConfluentAvroDecode extends TableFunction<Row> {
+        output = @DataTypeHint(
+                value = "ROW<key_fields MAP<STRING, STRING>, value_fields MAP<STRING, STRING>, error STRING>",
+                bridgedTo = RowData.class))
+public class ConfluentAvroDecode extends TableFunction<RowData> {
     private static final byte MAGIC_BYTE = 0;
     private static final int HEADER_LENGTH = 5;
     private static final int MAX_ERROR_LENGTH = 300;
@@ -53,6 +62,7 @@ public class ConfluentAvroDecode extends TableFunction<Row> {
     private transient Map<Integer, GenericDatumReader<Object>> readers;
     private transient Map<Integer, String> unknownIds;
     private transient BinaryDecoder reusedDecoder;
+    private transient Map<String, StringData> fieldNames;
 
     @Override
     public void open(FunctionContext context) {
@@ -60,27 +70,28 @@ public class ConfluentAvroDecode extends TableFunction<Row> {
         json = new ObjectMapper();
         readers = new ConcurrentHashMap<>();
         unknownIds = new ConcurrentHashMap<>();
+        fieldNames = new HashMap<>();
     }
 
     public void eval(byte[] key, byte[] value, String registryUrl) {
-        Map<String, String> keyFields;
-        Map<String, String> valueFields;
+        Map<StringData, StringData> keyFields;
+        Map<StringData, StringData> valueFields;
         try {
             keyFields = decode(key, registryUrl);
         } catch (BadRecord bad) {
-            collect(Row.of(null, null, truncate("key: " + bad.getMessage())));
+            collect(GenericRowData.of(null, null, StringData.fromString(truncate("key: " + bad.getMessage()))));
             return;
         }
         try {
             valueFields = decode(value, registryUrl);
         } catch (BadRecord bad) {
-            collect(Row.of(null, null, truncate("value: " + bad.getMessage())));
+            collect(GenericRowData.of(null, null, StringData.fromString(truncate("value: " + bad.getMessage()))));
             return;
         }
-        collect(Row.of(keyFields, valueFields, null));
+        collect(GenericRowData.of(new GenericMapData(keyFields), new GenericMapData(valueFields), null));
     }
 
-    private Map<String, String> decode(byte[] bytes, String registryUrl) throws BadRecord {
+    private Map<StringData, StringData> decode(byte[] bytes, String registryUrl) throws BadRecord {
         if (bytes == null) {
             throw new BadRecord("missing (null)");
         }
@@ -103,17 +114,29 @@ public class ConfluentAvroDecode extends TableFunction<Row> {
         if (!(datum instanceof GenericRecord record)) {
             throw new BadRecord("schema id " + schemaId + " is not an Avro record");
         }
-        Map<String, String> fields = new HashMap<>();
-        for (Schema.Field field : record.getSchema().getFields()) {
+        List<Schema.Field> schemaFields = record.getSchema().getFields();
+        Map<StringData, StringData> fields = new HashMap<>(schemaFields.size() * 2);
+        for (Schema.Field field : schemaFields) {
             Object fieldValue = record.get(field.pos());
-            fields.put(field.name(), fieldValue == null ? null : fieldText(fieldValue));
+            fields.put(fieldName(field.name()), fieldValue == null ? null : fieldText(fieldValue));
         }
         return fields;
     }
 
-    private static String fieldText(Object fieldValue) {
-        // Avro strings arrive as Utf8; records, arrays and maps as their JSON-like rendering.
-        return fieldValue instanceof CharSequence ? fieldValue.toString() : GenericData.get().toString(fieldValue);
+    private StringData fieldName(String name) {
+        return fieldNames.computeIfAbsent(name, StringData::fromString);
+    }
+
+    private static StringData fieldText(Object fieldValue) {
+        // Avro strings arrive as Utf8: their bytes are already UTF-8, as StringData keeps them.
+        if (fieldValue instanceof Utf8 utf8) {
+            return StringData.fromBytes(utf8.getBytes(), 0, utf8.getByteLength());
+        }
+        if (fieldValue instanceof CharSequence || fieldValue instanceof Number || fieldValue instanceof Boolean) {
+            return StringData.fromString(fieldValue.toString());
+        }
+        // Records, arrays, maps, bytes: their JSON-like rendering.
+        return StringData.fromString(GenericData.get().toString(fieldValue));
     }
 
     private GenericDatumReader<Object> reader(int schemaId, String registryUrl) throws BadRecord {
