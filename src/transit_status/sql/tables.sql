@@ -69,8 +69,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   'properties.transaction.timeout.ms' = '600000'
 );
 
--- (key bytes, value bytes, registry URL) -> one row (key_fields, value_fields, error): Confluent Avro
--- decoded against the Schema Registry into top-level fields as text, or why it cannot be
+-- (key bytes, value bytes, registry URL, 'key columns', 'value columns') -> one row (key_fields ROW<...>,
+-- value_fields ROW<...>, error): Confluent Avro decoded against the Schema Registry into the columns
+-- asked for (e.g. 'station_id INT, station_name STRING'), or why it cannot be
 -- (jars/flink-functions/src/main/java/io/transitstatus/flink/ConfluentAvroDecode.java).
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS CONFLUENT_AVRO_DECODE
   AS 'io.transitstatus.flink.ConfluentAvroDecode' LANGUAGE JAVA;

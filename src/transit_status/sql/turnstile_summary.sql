@@ -8,6 +8,8 @@ SET 'table.exec.mini-batch.enabled' = 'true';
 SET 'table.exec.mini-batch.allow-latency' = '500 ms';
 SET 'table.exec.mini-batch.size' = '5000';
 
+-- Each record decoded once into the columns the count needs (a wrong type or a missing field is a
+-- decode error), then checked against the contract: station ids present and equal in key and value.
 CREATE TEMPORARY VIEW turnstile_entries_checked AS
 SELECT
   entry.record_key,
@@ -15,21 +17,23 @@ SELECT
   entry.`partition`,
   entry.`offset`,
   entry.headers,
-  TRY_CAST(decoded.value_fields['station_id'] AS INT) AS station_id,
-  decoded.value_fields['station_name'] AS station_name,
+  decoded.value_fields.station_id AS station_id,
+  decoded.value_fields.station_name AS station_name,
   CASE
     WHEN decoded.error IS NOT NULL THEN decoded.error
-    WHEN TRY_CAST(decoded.key_fields['station_id'] AS INT) IS NULL
-      THEN 'key is not a turnstile_key record (no int station_id)'
-    WHEN TRY_CAST(decoded.value_fields['station_id'] AS INT) IS NULL OR decoded.value_fields['station_name'] IS NULL
-      THEN 'value lacks turnstile_value''s station_id (int) or station_name (string)'
-    WHEN TRY_CAST(decoded.key_fields['station_id'] AS INT) <> TRY_CAST(decoded.value_fields['station_id'] AS INT)
-      THEN 'key station_id ' || decoded.key_fields['station_id'] || ' differs from value station_id '
-           || decoded.value_fields['station_id']
+    WHEN decoded.key_fields.station_id IS NULL OR decoded.value_fields.station_id IS NULL
+      OR decoded.value_fields.station_name IS NULL
+      THEN 'station_id (key and value) and station_name must not be null'
+    WHEN decoded.key_fields.station_id <> decoded.value_fields.station_id
+      THEN 'key station_id ' || CAST(decoded.key_fields.station_id AS STRING) || ' differs from value station_id '
+           || CAST(decoded.value_fields.station_id AS STRING)
   END AS error
 FROM turnstile_entries_raw AS entry,
-  LATERAL TABLE(CONFLUENT_AVRO_DECODE(entry.record_key, entry.record_value, '${schema_registry_url}'))
-    AS decoded(key_fields, value_fields, error);
+  LATERAL TABLE(CONFLUENT_AVRO_DECODE(
+    entry.record_key, entry.record_value, '${schema_registry_url}',
+    'station_id INT',                        -- turnstile_key
+    'station_id INT, station_name STRING'    -- turnstile_value: the fields the count needs
+  )) AS decoded(key_fields, value_fields, error);
 
 -- One job, one source read: good records are counted, bad ones dead-lettered, in the same checkpoints.
 EXECUTE STATEMENT SET

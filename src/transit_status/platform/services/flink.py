@@ -170,6 +170,10 @@ def flink_configuration(settings: Settings, distribution_defaults: dict[str, Any
         "state.backend.type": "hashmap",
         "execution.checkpointing.interval": f"{int(settings.flink_checkpoint_interval_s * 1000)} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
+        # Barriers overtake buffered records instead of queueing behind them: under a backlog the
+        # checkpoints (and with them the exactly-once output) keep their pace. Those records are
+        # stored in the checkpoint instead, so the guarantee is the same.
+        "execution.checkpointing.unaligned.enabled": True,
         "execution.checkpointing.dir": checkpoints_dir(settings).as_uri(),
         "execution.checkpointing.savepoint-dir": savepoints_dir(settings).as_uri(),
         # Kept when a job is cancelled (or Flink dies): a restart resumes from the newest one.
@@ -210,9 +214,9 @@ def prepare(settings: Settings) -> dict[str, str]:
         folder.mkdir(parents=True, exist_ok=True)
     defaults = _flatten(yaml.safe_load((home / "conf" / "config.yaml").read_text()) or {})
     config = flink_configuration(settings, defaults)
-    (conf / "config.yaml").write_text(yaml.safe_dump(config, default_flow_style=False, sort_keys=True))
-    (conf / "log4j-console.properties").write_text(LOG4J_CONSOLE)
-    (conf / "log4j-cli.properties").write_text(LOG4J_CONSOLE.replace("INFO", "WARN", 1))
+    _write_atomically(conf / "config.yaml", yaml.safe_dump(config, default_flow_style=False, sort_keys=True))
+    _write_atomically(conf / "log4j-console.properties", LOG4J_CONSOLE)
+    _write_atomically(conf / "log4j-cli.properties", LOG4J_CONSOLE.replace("INFO", "WARN", 1))
     extra = sorted(jars_dir(settings).glob("*.jar"))
     _link_jars(lib, [*sorted((home / "lib").glob("*.jar")), *(j for j in extra if not _is_gateway(j))])
     _link_jars(opt, [*sorted((home / "opt").glob("*.jar")), *(j for j in extra if _is_gateway(j))])
@@ -236,12 +240,27 @@ def _is_gateway(jar: Path) -> bool:
     return jar.name.startswith(GATEWAY_JAR_PREFIX)
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    # The three Flink processes start together: one must never read another's half-written file.
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 def _link_jars(folder: Path, jars: list[Path]) -> None:
-    """A folder of symlinks: rebuilt each start, so a changed jar set never leaves a stale one behind."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for jar in jars:
-        (folder / jar.name).symlink_to(jar)
+    """A folder of symlinks to exactly ``jars``, updated in place.
+
+    Links already right are left alone: another Flink process starting at the same moment may be
+    listing the folder for its classpath.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {jar.name: jar for jar in jars}
+    for entry in folder.iterdir():
+        if entry.name not in wanted or not entry.is_symlink() or entry.readlink() != wanted[entry.name]:
+            entry.unlink()
+    for name, jar in wanted.items():
+        if not (folder / name).is_symlink():
+            (folder / name).symlink_to(jar)
 
 
 def script(settings: Settings, name: str) -> str:
@@ -311,7 +330,9 @@ def gateway_answers(settings: Settings) -> bool:
 def specs(settings: Settings) -> list[ServiceSpec]:
     """Flink as a session cluster: JobManager, one TaskManager, and the SQL Gateway in front of them.
 
-    They need nothing else to start: the SQL jobs reach Kafka and the registry once submitted.
+    They need nothing else to start (the SQL jobs reach Kafka and the registry once submitted), and
+    all three start at once: the TaskManager keeps registering until the JobManager answers, and the
+    gateway needs the JobManager only when a statement runs.
     """
 
     def launch(command: list[str]) -> Launch:
@@ -329,14 +350,14 @@ def specs(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec(
             name="flink-taskmanager",
             port=0,
-            after=("flink-jobmanager",),
+            after=(),
             prepare=lambda: launch(taskmanager_command(settings)),
             is_ready=lambda: taskmanager_ready(settings),
         ),
         ServiceSpec(
             name="sql-gateway",
             port=settings.sql_gateway_port,
-            after=("flink-jobmanager",),
+            after=(),
             prepare=lambda: launch(sql_gateway_command(settings)),
             is_ready=lambda: gateway_opens_a_session(settings),
             is_healthy=lambda: gateway_answers(settings),
