@@ -2,7 +2,8 @@
 
 Runs the real embedded platform on free ports in a temporary state directory (jars already cached):
 a first start (fresh state: initdb, storage format) and then several restarts (existing data, cold
-processes). After each start it sums the RSS of every service process and its children.
+processes). After each start it sums the RSS of every service process and its children, and notes
+when each service became ready (seconds since `up` began, from the supervisor's own report).
 
     .venv/bin/python benchmarks/platform_startup.py [--restarts 3] [--settle 10]
 """
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import platform as host_platform
+import re
 import statistics
 import tempfile
 import time
@@ -24,6 +26,18 @@ from transit_status.platform.ports import isolated_settings
 from transit_status.platform.supervisor import Platform
 
 RESULTS = Path(__file__).with_name("results")
+READY_LINE = re.compile(r"ready\s+(?P<name>\S+) \((?P<seconds>[\d.]+) s\)")
+
+
+class ReadyTimes:
+    """Collects the supervisor's `ready <service> (<s> s)` lines of one `up`."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def report(self, line: str) -> None:
+        if match := READY_LINE.search(line):
+            self.seconds[match["name"]] = float(match["seconds"])
 
 
 def stack_rss_mib(supervisor: Platform) -> dict[str, float]:
@@ -37,7 +51,8 @@ def stack_rss_mib(supervisor: Platform) -> dict[str, float]:
     return per_service
 
 
-def timed_up(supervisor: Platform, settle_s: float) -> tuple[float, dict[str, float]]:
+def timed_up(supervisor: Platform, settle_s: float, ready: ReadyTimes) -> tuple[float, dict[str, float]]:
+    ready.seconds.clear()
     began = time.monotonic()
     supervisor.up()
     ready_s = time.monotonic() - began
@@ -61,16 +76,18 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="transit-bench-") as state:
         os.chmod(state, 0o755)
-        supervisor = Platform(isolated_settings(Path(state)), report=lambda _line: None)
+        ready = ReadyTimes()
+        supervisor = Platform(isolated_settings(Path(state)), report=ready.report)
         try:
-            first_s, first_rss = timed_up(supervisor, args.settle)
+            first_s, first_rss = timed_up(supervisor, args.settle, ready)
+            first_ready = dict(ready.seconds)
             print(f"first start (fresh state): ready in {first_s:.1f} s, RSS {sum(first_rss.values()):.0f} MiB")
             restarts: list[float] = []
             rss_totals: list[float] = [sum(first_rss.values())]
             last_rss = first_rss
             for number in range(args.restarts):
                 supervisor.down()
-                ready_s, last_rss = timed_up(supervisor, args.settle)
+                ready_s, last_rss = timed_up(supervisor, args.settle, ready)
                 restarts.append(ready_s)
                 rss_totals.append(sum(last_rss.values()))
                 print(f"restart {number + 1}: ready in {ready_s:.1f} s, RSS {rss_totals[-1]:.0f} MiB")
@@ -82,6 +99,8 @@ def main() -> None:
         "first_start_ready_s": round(first_s, 2),
         "restart_ready_s": [round(value, 2) for value in restarts],
         "restart_ready_median_s": round(statistics.median(restarts), 2) if restarts else None,
+        "first_start_ready_s_per_service": first_ready,
+        "restart_ready_s_per_service_last": dict(ready.seconds),
         "rss_total_mib_max": round(max(rss_totals), 1),
         "rss_per_service_mib_last": {name: round(value, 1) for name, value in sorted(last_rss.items())},
     }

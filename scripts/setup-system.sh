@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what transit-status needs and this machine lacks:
-# a JDK (Kafka, Kafka Connect), Maven (fetches their jars once), PostgreSQL's server and, with
-# --with-browser, Chromium for the headless browser tests. Already-installed parts are left alone.
+# a JDK (Kafka, Kafka Connect, OpenSearch), Maven (fetches their jars once), PostgreSQL's and
+# MariaDB's servers and, with --with-browser, Chromium for the headless browser tests.
+# Already-installed parts are left alone.
 set -euo pipefail
 
 packages=()
 command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
+command -v javac >/dev/null 2>&1 || packages+=(openjdk-17-jdk-headless)  # compiles OpenSearch's launcher
 command -v mvn >/dev/null 2>&1 || packages+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || packages+=(postgresql)
+[[ -x /usr/sbin/mariadbd ]] || packages+=(mariadb-server)
 if [[ "${1:-}" == "--with-browser" ]]; then
   [[ -x /usr/bin/chromium ]] || packages+=(chromium)
 fi

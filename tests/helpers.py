@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import time
 import uuid
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.processes import running_service
 from transit_status.config import Settings
 
 
@@ -99,3 +103,31 @@ def read_all(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[An
         return messages
     finally:
         consumer.close()
+
+
+DELIVERED = " delivered "
+
+
+def delivered_counts(log: str) -> dict[str, int]:
+    """The per-topic delivery counts a producer service logs when it stops ("stopped at ...; delivered {...}")."""
+    lines = [line for line in log.splitlines() if DELIVERED in line and "stopped at" in line]
+    assert lines, f"no delivery summary in the log:\n{log[-3000:]}"
+    return ast.literal_eval(lines[-1].split(DELIVERED, 1)[1])
+
+
+def assert_sigterm_loses_nothing(
+    service: str, settings: Settings, log_path: Path, first_topic: str, topics: Sequence[str]
+) -> dict[str, int]:
+    """Run producer ``service`` until ``first_topic`` has records, SIGTERM it, and check it stopped
+    cleanly with exactly the records it logged as delivered in each of ``topics``; returns those counts."""
+    with running_service(service, settings, log_path) as child:
+        child.wait_for(lambda: read_all(settings, first_topic, timeout_s=10), 90, f"the first records on {first_topic}")
+        exit_code = child.stop(timeout_s=settings.service_stop_grace_s + 10)
+    log = child.log()
+    assert exit_code == 0, log[-3000:]
+    assert "Traceback" not in log
+    delivered = delivered_counts(log)
+    for topic in topics:
+        # Idempotent producer, no other writer: what was acknowledged is exactly what the topic holds.
+        assert len(read_all(settings, topic)) == delivered[topic], topic
+    return delivered

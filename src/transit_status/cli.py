@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from transit_status.config import Settings, load_settings
 from transit_status.errors import TransitError, describe_validation_error
+from transit_status.serve import SERVICES
 
 app = typer.Typer(
     help=(
@@ -206,12 +207,8 @@ def run(
     typer.echo("Stopped.")
 
 
-class ServiceName(StrEnum):
-    registry = "registry"
-    rest_proxy = "rest-proxy"
-    dashboard = "dashboard"
-    streams = "streams"
-    simulate = "simulate"
+# The names `serve` takes are the services serve.py knows: one list, not two.
+ServiceName = StrEnum("ServiceName", {name.replace("-", "_"): name for name in SERVICES})  # type: ignore[misc]
 
 
 class LogLevel(StrEnum):

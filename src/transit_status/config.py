@@ -9,7 +9,7 @@ process reads exactly what its parent was given.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,10 +43,18 @@ class Settings(BaseSettings):
     sql_gateway_port: int = Field(8088, description="Flink SQL Gateway REST (ksqlDB's port in the original design).")
     flink_rest_port: int = Field(8089, description="Flink JobManager REST API and web UI.")
     flink_rpc_port: int = Field(6123, description="Flink JobManager RPC (the TaskManager registers there).")
+    mariadb_port: int = 3306
+    opensearch_port: int = 9200
+    opensearch_transport_port: int = 9300
 
     postgres_db: str = "cta"
     postgres_user: str = "cta_admin"
     postgres_password: str = "chicago"
+    mariadb_db: str = "tfl"
+    mariadb_user: str = "tfl_admin"
+    mariadb_password: str = "london"
+    mariadb_connector_user: str = Field("debezium", description="MariaDB user Debezium reads the binlog as.")
+    mariadb_connector_password: str = "dbz-london"
 
     kafka_heap: str = Field("512m", description="JVM max heap of the Kafka broker.")
     connect_heap: str = Field("384m", description="JVM max heap of the Kafka Connect worker.")
@@ -60,6 +68,7 @@ class Settings(BaseSettings):
     flink_checkpoint_interval_s: float = Field(
         2.0, gt=0, description="Seconds between Flink checkpoints: also how late exactly-once output appears."
     )
+    opensearch_heap: str = Field("512m", description="JVM heap (min = max) of the OpenSearch node.")
     ready_timeout_s: float = Field(120.0, gt=0, description="How long `platform up` waits for health.")
     stop_timeout_s: float = Field(20.0, gt=0, description="Grace period before a child is killed.")
     service_stop_grace_s: float = Field(
@@ -72,16 +81,38 @@ class Settings(BaseSettings):
     )
 
     # ---- topics: one place for every name (the cluster profile may rename them by env) ----------
+    topic_london_entries: str = Field("entries", description="London's barrier entries (the original design's name).")
+    topic_london_exits: str = Field("exits", description="London's barrier exits (the original design's name).")
     topic_stations: str = "org.chicago.cta.stations.table.v1"
     topic_arrivals: str = "org.chicago.cta.station.arrivals.v1"
     topic_turnstiles: str = "org.chicago.cta.turnstiles.v1"
     topic_turnstile_summary: str = "org.chicago.cta.turnstile.summary.v1"
     topic_weather: str = "org.chicago.cta.weather.v1"
     topic_dead_letters: str = "org.chicago.cta.dead-letters.v1"
+    topic_london_stations: str = Field(
+        "uk.london.tfl.stations",
+        description="Compacted topic of London's stations (MariaDB via Connect), keyed by name.",
+    )
+    # London's derived topics (Flink SQL): the original design's enriched streams, then live state.
+    topic_london_station_entries: str = Field("station_entries", description="Entries joined with their station.")
+    topic_london_station_exits: str = Field("station_exits", description="Exits joined with their station.")
+    topic_london_station_activity: str = Field(
+        "uk.london.tfl.station.activity.v1", description="Live entries/exits/inside per station (upsert)."
+    )
+    topic_london_line_activity: str = Field(
+        "uk.london.tfl.line.activity.v1", description="Live entries/exits/inside per line (upsert)."
+    )
+    topic_london_station_windows: str = Field(
+        "uk.london.tfl.station.windows.v1", description="Entries/exits per station in 1- and 15-minute windows."
+    )
     partitions: int = Field(6, ge=1, description="Partitions of the arrivals and turnstile topics.")
     replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
 
     # ---- pipeline ---------------------------------------------------------------------------------
+    london_barrier_format: Literal["json", "avro"] = Field(
+        "json", description="London's barrier events: the original design's JSON, or Avro through the registry."
+    )
+    london_barrier_scale: float = Field(1.0, gt=0, description="Share of TfL's typical-day travellers simulated.")
     simulation_speed: float = Field(10.0, gt=0, description="Simulated seconds per real second.")
     simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
     faust_app_id: str = Field("transit-status", description="Faust application id (consumer group).")
@@ -121,6 +152,9 @@ class Settings(BaseSettings):
             "sql-gateway": self.sql_gateway_port,
             "flink-rest": self.flink_rest_port,
             "flink-rpc": self.flink_rpc_port,
+            "mariadb": self.mariadb_port,
+            "opensearch": self.opensearch_port,
+            "opensearch-transport": self.opensearch_transport_port,
         }
 
     @property
@@ -146,6 +180,10 @@ class Settings(BaseSettings):
     @property
     def flink_rest_url(self) -> str:
         return f"http://{self.host}:{self.flink_rest_port}"
+
+    @property
+    def opensearch_url(self) -> str:
+        return f"http://{self.host}:{self.opensearch_port}"
 
     @property
     def dashboard_url(self) -> str:

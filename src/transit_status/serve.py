@@ -84,12 +84,18 @@ def _registry() -> dict[str, Callable[[], Service]]:
 
         return LoopService(run_simulation)
 
+    def barriers() -> Service:
+        from transit_status.london.producer import run_barriers
+
+        return LoopService(run_barriers)
+
     return {
         "registry": registry,
         "rest-proxy": rest_proxy,
         "dashboard": dashboard,
         "streams": streams,
         "simulate": simulate,
+        "barriers": barriers,
     }
 
 

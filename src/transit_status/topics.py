@@ -49,11 +49,39 @@ def raw_stations_topic(settings: Settings) -> TopicSpec:
     return TopicSpec(settings.stations_topic, 1, {"cleanup.policy": "compact"})
 
 
+def london_stations_topic(settings: Settings) -> TopicSpec:
+    """London's stations from MariaDB, keyed by station name: compacted, so the latest row of every
+    station stays. One partition, like the CTA stations topic: a few hundred rows, read whole."""
+    return TopicSpec(settings.topic_london_stations, 1, {"cleanup.policy": "compact"})
+
+
 def dead_letters_topic(settings: Settings) -> TopicSpec:
     """One partition: low volume, read back whole (the dashboard's restart de-duplication)."""
     return TopicSpec(
         settings.topic_dead_letters, 1, {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * HOUR_MS)}
     )
+
+
+def london_barrier_topics(settings: Settings) -> list[TopicSpec]:
+    """London's barrier entries and exits. Keyed by station name: one station's taps stay in order."""
+    events = {"cleanup.policy": "delete", "retention.ms": str(24 * HOUR_MS)}
+    return [
+        TopicSpec(settings.topic_london_entries, settings.partitions, events),
+        TopicSpec(settings.topic_london_exits, settings.partitions, events),
+    ]
+
+
+def london_derived_topics(settings: Settings) -> list[TopicSpec]:
+    """What Flink SQL derives from London's barriers (docs/ARCHITECTURE.md, "London")."""
+    events = {"cleanup.policy": "delete", "retention.ms": str(24 * HOUR_MS)}
+    compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(HOUR_MS)}
+    return [
+        TopicSpec(settings.topic_london_station_entries, settings.partitions, events),
+        TopicSpec(settings.topic_london_station_exits, settings.partitions, events),
+        TopicSpec(settings.topic_london_station_activity, settings.partitions, compacted),
+        TopicSpec(settings.topic_london_line_activity, 1, compacted),
+        TopicSpec(settings.topic_london_station_windows, settings.partitions, events),
+    ]
 
 
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
@@ -70,6 +98,8 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_turnstile_summary, settings.partitions, compacted),
         TopicSpec(settings.topic_weather, 1, events),
         dead_letters_topic(settings),
+        *london_barrier_topics(settings),
+        *london_derived_topics(settings),
     ]
 
 

@@ -1,8 +1,8 @@
 """Transit networks as data: one loader per network builds a :class:`Network` from ``data/<network>/``.
 
 Every layer reads the network through :func:`load_network`, once per process: PostgreSQL's initial
-stations table, the simulation, the stations transform and the dashboard's map. A new network
-(London next, ``data/tfl/``) is one loader module and one line in :data:`NETWORK_LOADERS`.
+stations table, the simulation, the stations transform and the dashboard's map. A network (London:
+``data/tfl/``, ``networks/london.py``) is one loader module and one line in :data:`NETWORK_LOADERS`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ from transit_status.networks.model import (
 if TYPE_CHECKING:
     from transit_status.config import Settings
 
-NETWORK_LOADERS: dict[str, str] = {"cta": "transit_status.networks.cta:load_cta_network"}
+NETWORK_LOADERS: dict[str, str] = {
+    "cta": "transit_status.networks.cta:load_cta_network",
+    "tfl": "transit_status.networks.london:load_london_network",
+}
 """Network name -> 'module:function' taking the network's data folder (imported on demand)."""
 
 

@@ -2,11 +2,13 @@
 
 A network has lines (a colour, a train-id prefix), stops (one platform each: the station it belongs
 to, the way it faces, the services that may call there), stations (name, coordinates, which lines
-serve them, average daily entries per day type), routes (one ordered station sequence each, with
-the distance of every station from the first and the platform stop id per direction), line shapes
-for drawing the map, and the network's calendar (day types, the rule that picks one for a date, the
-hourly share of a day's entries). Every layer reads the same object: PostgreSQL's initial stations
-table, the simulation, the stations transform and the dashboard's map.
+serve them, average daily entries per day type; exits, fare zone and TfL's nlc where the data has
+them), routes (one ordered station sequence each, with the distance of every station from the first
+and the platform stop id per direction), line shapes for drawing the map, and the network's calendar
+(day types, the rule that picks one for a date, the hourly share of a day's entries, per day type
+where they differ). Every layer reads the same object: PostgreSQL's initial stations table, the
+simulation, the stations transform and the dashboard's map. London has no routes, stops or shapes:
+its data has no station order along the lines.
 
 Directions follow the seeds: 'a' runs from a route's first station to its last, 'b' comes back.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -48,6 +50,17 @@ class Station:
     """Line ids of the routes that call here, in the network's line order."""
     daily_entries: Mapping[str, float]
     """Average entries per day, by day type (see :attr:`Network.day_types`)."""
+    daily_exits: Mapping[str, float] = field(default_factory=dict)
+    """Average exits per day, by day type; empty where the data counts entries only (CTA)."""
+    nlc: int | None = None
+    """TfL's National Location Code, where the network has one."""
+    zone: str | None = None
+    """Fare zone as published, e.g. '2,3' for a boundary station; None where the network has no zones."""
+
+    @property
+    def zones(self) -> tuple[int, ...]:
+        """The fare zones the station is in, e.g. (2, 3); empty without zones."""
+        return tuple(int(part) for part in self.zone.split(",")) if self.zone else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +176,8 @@ class Network:
     """Which day type a local calendar date is (e.g. holidays count as Sundays)."""
     hourly_shares: tuple[float, ...]
     """Share of a day's entries in each local hour 0-23; sums to 1."""
+    hourly_shares_by_day_type: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    """Day types whose hours differ from :attr:`hourly_shares` (e.g. London's weekends have no peaks)."""
 
     def __post_init__(self) -> None:
         line_ids = [line.line_id for line in self.lines]
@@ -191,9 +206,20 @@ class Network:
             absent = set(self.day_types) - set(station.daily_entries)
             if absent:
                 raise ValueError(f"station {station.station_id} has no entries for day types {sorted(absent)}")
-        if len(self.hourly_shares) != 24 or not math.isclose(sum(self.hourly_shares), 1.0, abs_tol=1e-9):
-            raise ValueError("hourly_shares needs 24 values summing to 1")
+            if station.daily_exits and set(self.day_types) - set(station.daily_exits):
+                raise ValueError(f"station {station.station_id} has exits for some day types only")
+        day_type_shares = {f"hourly_shares of {day_type}": s for day_type, s in self.hourly_shares_by_day_type.items()}
+        for name, shares in {"hourly_shares": self.hourly_shares, **day_type_shares}.items():
+            if len(shares) != 24 or not math.isclose(sum(shares), 1.0, abs_tol=1e-9):
+                raise ValueError(f"{name} needs 24 values summing to 1")
+        unknown_day_types = set(self.hourly_shares_by_day_type) - set(self.day_types)
+        if unknown_day_types:
+            raise ValueError(f"hourly shares for unknown day types {sorted(unknown_day_types)}")
         ZoneInfo(self.timezone)  # fail early on a bad zone name
+
+    def hourly_shares_on(self, day_type: str) -> tuple[float, ...]:
+        """Share of a day's entries in each local hour on a day of ``day_type``."""
+        return self.hourly_shares_by_day_type.get(day_type, self.hourly_shares)
 
     def line(self, line_id: str) -> Line:
         for line in self.lines:

@@ -4,17 +4,24 @@ Debezium's PostgreSQL connector streams the ``stations`` table (initial snapshot
 through logical decoding). Its new-record-state transform flattens each change event to the row
 itself, and a RegexRouter renames Debezium's ``<prefix>.public.stations`` topic to the seed's
 ``<topic.prefix>stations``, so the topic carries one flat JSON row per stop.
+
+London's stations come from MariaDB through Debezium's MariaDB connector (its binlog), with the
+original TfL design's key: ``ValueToKey(name)`` then ``ExtractField$Key(name)``, so each record is
+keyed by the station's name as a plain string.
 """
 
 from __future__ import annotations
+
+import zlib
 
 import httpx
 
 from transit_status.config import Settings
 from transit_status.errors import TransitError
-from transit_status.topics import raw_stations_topic
+from transit_status.topics import TopicSpec, london_stations_topic, raw_stations_topic
 
 STATIONS_CONNECTOR = "stations"
+LONDON_STATIONS_CONNECTOR = "london-stations"
 CONNECT_HINT = "start it with `transit-status platform up`"
 
 
@@ -38,10 +45,8 @@ def stations_connector_config(settings: Settings, table: str = "stations") -> di
         "slot.name": f"transit_{table}",
         "snapshot.mode": "initial",
         "decimal.handling.mode": "double",
-        "topic.creation.default.replication.factor": str(settings.replication_factor),
-        "topic.creation.default.partitions": str(topic.partitions),
         # One row per stop_id: a compacted topic keeps the latest version of every stop forever.
-        **{f"topic.creation.default.{name}": value for name, value in topic.config.items()},
+        **topic_creation(settings, topic),
         "transforms": "unwrap,route",
         "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
         "transforms.unwrap.delete.tombstone.handling.mode": "tombstone",
@@ -52,6 +57,69 @@ def stations_connector_config(settings: Settings, table: str = "stations") -> di
         "key.converter.schemas.enable": "false",
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "false",
+    }
+
+
+def london_stations_connector_config(settings: Settings, table: str = "stations") -> dict[str, str]:
+    topic = london_stations_topic(settings)
+    # Debezium's own topic name for the table is <topic.prefix>.<database>.<table>; the router renames it.
+    logical_name = f"tfl-{zlib.crc32(topic.name.encode()):08x}"
+    return {
+        "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
+        "tasks.max": "1",
+        "database.hostname": settings.host,
+        "database.port": str(settings.mariadb_port),
+        "database.user": settings.mariadb_connector_user,
+        "database.password": settings.mariadb_connector_password,
+        "database.ssl.mode": "disable",
+        # The connector reads the binlog as a replica: its id must differ from the server's and from
+        # any other connector's on this server, so it follows the topic (tests use private topics).
+        "database.server.id": str(5400 + zlib.crc32(topic.name.encode()) % 100_000),
+        "topic.prefix": logical_name,
+        "database.include.list": settings.mariadb_db,
+        "table.include.list": f"{settings.mariadb_db}.{table}",
+        "snapshot.mode": "initial",
+        "decimal.handling.mode": "double",
+        # Without this the connector also writes DDL events to <topic.prefix>, keyed by database name,
+        # which the key transforms below cannot handle (they have no `name` field).
+        "include.schema.changes": "false",
+        "schema.history.internal.kafka.bootstrap.servers": settings.bootstrap_servers,
+        "schema.history.internal.kafka.topic": f"_schema-history.{topic.name}",
+        "schema.history.internal.store.only.captured.tables.ddl": "true",
+        **topic_creation(settings, topic),
+        "transforms": "unwrap,route,nameKey,nameOnly",
+        "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+        # A deleted row is dropped, not turned into a tombstone: a tombstone carries no `name` to key
+        # it by. As in the original design (a JDBC source in timestamp mode, which never sees deletes),
+        # a station removed from the table keeps its last row downstream.
+        "transforms.unwrap.delete.tombstone.handling.mode": "drop",
+        "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
+        "transforms.route.regex": rf"{_regex_escape(logical_name)}\.{_regex_escape(settings.mariadb_db)}\.{table}",
+        "transforms.route.replacement": topic.name,
+        "transforms.nameKey.type": "org.apache.kafka.connect.transforms.ValueToKey",
+        "transforms.nameKey.fields": "name",
+        "transforms.nameOnly.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
+        "transforms.nameOnly.field": "name",
+        # The key is the name itself (UTF-8), as the barrier events' keys are: they join on it.
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        # Values are JSON, not Avro. No Avro converter on Maven Central speaks the Confluent Schema
+        # Registry API, which is the only API our registry serves: Confluent's AvroConverter
+        # (io.confluent:kafka-connect-avro-converter) is published only in Confluent's own repository,
+        # and Apicurio's converter (io.apicurio:apicurio-registry-utils-converter, on Central) registers
+        # and looks up schemas through Apicurio's own REST API (/apis/registry/v2 or v3: artifacts,
+        # globalId/contentId), not through /subjects and /schemas/ids; Apicurio only serves a
+        # Confluent-compatible API, its converter does not use one.
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
+    }
+
+
+def topic_creation(settings: Settings, topic: TopicSpec) -> dict[str, str]:
+    """Connect creates a missing topic as ``topic`` specifies (whoever is first creates it the same way)."""
+    return {
+        "topic.creation.default.replication.factor": str(settings.replication_factor),
+        "topic.creation.default.partitions": str(topic.partitions),
+        **{f"topic.creation.default.{name}": value for name, value in topic.config.items()},
     }
 
 
@@ -77,3 +145,7 @@ def ensure_connector(settings: Settings, name: str, config: dict[str, str], time
 
 def ensure_stations_connector(settings: Settings) -> bool:
     return ensure_connector(settings, STATIONS_CONNECTOR, stations_connector_config(settings))
+
+
+def ensure_london_stations_connector(settings: Settings) -> bool:
+    return ensure_connector(settings, LONDON_STATIONS_CONNECTOR, london_stations_connector_config(settings))

@@ -47,4 +47,11 @@ def pipeline_services(settings: Settings) -> list[ServiceSpec]:
             prepare=lambda: python_service("simulate", settings),
             is_ready=lambda: True,
         ),
+        ServiceSpec(
+            name="barriers",  # London's ticket barriers: they create their own topics
+            port=0,
+            after=("kafka", "schema-registry"),
+            prepare=lambda: python_service("barriers", settings),
+            is_ready=lambda: True,
+        ),
     ]

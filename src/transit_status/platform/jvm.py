@@ -6,6 +6,7 @@ The jars come from Maven Central through the poms under ``jars/`` (``make jars``
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -20,6 +21,11 @@ POMS_DIR = PROJECT_ROOT / "jars"
 KAFKA_JARS = "kafka"
 CONNECT_PLUGINS = "connect-plugins"
 DEBEZIUM_PLUGIN = "debezium-postgres"
+DEBEZIUM_MARIADB_PLUGIN = "debezium-mariadb"
+OPENSEARCH_JARS = "opensearch"
+FLINK_JARS = "flink"
+FLINK_FUNCTIONS = "flink-functions"
+OPENSEARCH_LAUNCHER = "build/transit-opensearch-node.jar"  # built from jars/opensearch/src by Maven
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
@@ -38,6 +44,11 @@ def kafka_classpath(settings: Settings) -> str:
     return str(settings.jars_dir / KAFKA_JARS / "*")
 
 
+def opensearch_classpath(settings: Settings) -> str:
+    jars = settings.jars_dir / OPENSEARCH_JARS
+    return f"{jars / '*'}{os.pathsep}{jars / OPENSEARCH_LAUNCHER}"
+
+
 def plugin_path(settings: Settings) -> Path:
     return settings.jars_dir / CONNECT_PLUGINS
 
@@ -50,28 +61,61 @@ def jars_present(settings: Settings) -> bool:
     """True once a fetch has finished (an interrupted Maven copy leaves no marker), Flink's included."""
     from transit_status.platform.services import flink
 
-    return _complete_marker(settings).exists() and flink.is_installed(settings)
+    fetched = all(_pom_fetched(pom, output) for pom, output in _poms(settings))
+    return _complete_marker(settings).exists() and fetched and flink.is_installed(settings)
+
+
+def _poms(settings: Settings) -> list[tuple[Path, Path]]:
+    """Every pom under ``jars/`` and the directory its jars are copied into."""
+    return [
+        (POMS_DIR / "kafka" / "pom.xml", settings.jars_dir / KAFKA_JARS),
+        (POMS_DIR / DEBEZIUM_PLUGIN / "pom.xml", plugin_path(settings) / DEBEZIUM_PLUGIN),
+        (POMS_DIR / DEBEZIUM_MARIADB_PLUGIN / "pom.xml", plugin_path(settings) / DEBEZIUM_MARIADB_PLUGIN),
+        (POMS_DIR / OPENSEARCH_JARS / "pom.xml", settings.jars_dir / OPENSEARCH_JARS),
+        (POMS_DIR / FLINK_JARS / "pom.xml", settings.jars_dir / FLINK_JARS),
+        (POMS_DIR / FLINK_FUNCTIONS / "pom.xml", settings.jars_dir / FLINK_FUNCTIONS),
+    ]
+
+
+def _pom_marker(output: Path) -> Path:
+    return output / ".fetched"
+
+
+def _pom_digest(pom: Path) -> str:
+    """The pom and any sources built with it: a change to either means fetching (building) again."""
+    digest = hashlib.sha256(pom.read_bytes())
+    for source in sorted(path for path in (pom.parent / "src").rglob("*") if path.is_file()):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def _pom_fetched(pom: Path, output: Path) -> bool:
+    """This pom's jars were copied completely, from this very pom (an interrupted copy leaves no marker)."""
+    marker = _pom_marker(output)
+    return marker.exists() and marker.read_text() == _pom_digest(pom)
 
 
 def fetch_jars(settings: Settings, quiet: bool = True) -> None:
-    """Resolve the Kafka, Connect and Debezium jars from Maven Central, install Flink (once; cached afterwards)."""
+    """Resolve the jars from Maven Central, build our own, install Flink from PyPI (once; cached afterwards)."""
     from transit_status.platform.services import flink
 
     mvn = shutil.which("mvn")
     if not mvn:
         raise MissingDependencyError(f"Maven not found (it fetches Kafka's jars once): {MAVEN_HINT}")
-    targets = {
-        POMS_DIR / "kafka" / "pom.xml": settings.jars_dir / KAFKA_JARS,
-        POMS_DIR / DEBEZIUM_PLUGIN / "pom.xml": plugin_path(settings) / DEBEZIUM_PLUGIN,
-    }
-    for pom, output in targets.items():
-        command = [mvn, "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={output}"]
+    for pom, output in _poms(settings):
+        if _pom_fetched(pom, output):
+            continue
+        # A pom with Java sources next to it (OpenSearch's launcher, our Flink functions) is also
+        # compiled and packaged.
+        build = ["package", f"-Dtransit.build.dir={output / 'build'}"] if (pom.parent / "src").is_dir() else []
+        command = [mvn, "-B", "-f", str(pom), *build, "dependency:copy-dependencies", f"-DoutputDirectory={output}"]
         if quiet:
             command.insert(1, "-q")
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise PlatformError(f"Maven could not resolve {pom.relative_to(PROJECT_ROOT)}:\n{result.stdout[-3000:]}")
-    flink.install(settings, mvn, quiet)
+        _pom_marker(output).write_text(_pom_digest(pom))
+    flink.install_distribution(settings)
     _complete_marker(settings).write_text("fetched by transit-status platform fetch-jars\n")
 
 

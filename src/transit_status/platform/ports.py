@@ -19,9 +19,12 @@ PORT_SETTINGS = (
     "sql_gateway_port",
     "flink_rest_port",
     "flink_rpc_port",
+    "mariadb_port",
+    "opensearch_port",
+    "opensearch_transport_port",
 )
 # Defaults a user's own stack may be listening on.
-DEFAULT_PORTS = frozenset({9092, 9093, 8081, 8082, 8083, 5432, 8888, 8088, 8089, 6123})
+DEFAULT_PORTS = frozenset({9092, 9093, 8081, 8082, 8083, 5432, 8888, 3306, 9200, 9300, 8088, 8089, 6123})
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

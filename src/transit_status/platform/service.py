@@ -95,3 +95,17 @@ def consumer_group_stable(settings: Settings, group: str) -> bool:
     except Exception:
         return False
     return description.state == ConsumerGroupState.STABLE and bool(description.members)
+
+
+def python_http_service(name: str, serve_as: str, port: int, ready_url: str, settings: Settings) -> ServiceSpec:
+    """One of this project's Python HTTP services on the platform; ready when ``ready_url`` answers 200.
+
+    They only need Kafka to start: each waits for anything else it needs itself.
+    """
+    return ServiceSpec(
+        name=name,
+        port=port,
+        after=("kafka",),
+        prepare=lambda: python_service(serve_as, settings),
+        is_ready=lambda: http_ok(ready_url),
+    )

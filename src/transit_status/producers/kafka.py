@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -51,16 +51,19 @@ class DeliveryStats:
                 self.turnstiles_by_station[station_id] += 1
 
 
-class EventProducer:
-    """Produces arrival and turnstile events as Avro to their topics (context-managed)."""
+class DeliveringProducer:
+    """One idempotent confluent-kafka Producer that counts what the broker acknowledged (context-managed).
 
-    def __init__(self, settings: Settings, registry: SchemaRegistryClient | None = None) -> None:
+    ``poll(0)`` after every produce serves delivery callbacks; ``close`` flushes, so nothing handed
+    over is lost silently on a stop.
+    """
+
+    def __init__(self, settings: Settings, client_id: str) -> None:
         self.settings = settings
-        self.registry = registry or SchemaRegistryClient({"url": settings.schema_registry_url})
         self.producer = Producer(
             {
                 "bootstrap.servers": settings.bootstrap_servers,
-                "client.id": "transit-status-simulation",
+                "client.id": client_id,
                 "enable.idempotence": True,  # no duplicates on retries, per-partition order kept
                 "acks": "all",
                 "linger.ms": 5,
@@ -68,29 +71,54 @@ class EventProducer:
             }
         )
         self.stats = DeliveryStats()
-        self._serializers = {
-            name: AvroSerializer(self.registry, load_schema(name)) for name in
-            ("arrival_key", "arrival_value", "turnstile_key", "turnstile_value")
-        }  # fmt: skip
 
-    def __enter__(self) -> EventProducer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def _serialize(self, schema: str, topic: str, field: MessageField, record: dict[str, Any]) -> bytes:
-        return self._serializers[schema](record, SerializationContext(topic, field))  # type: ignore[return-value]
-
-    def _produce(self, topic: str, key: bytes, value: bytes, on_delivery: Callable[..., None]) -> None:
+    def _produce(self, topic: str, key: bytes, value: bytes, on_delivery: Callable[..., None] | None = None) -> None:
         while True:
             try:
-                self.producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                self.producer.produce(topic, key=key, value=value, on_delivery=on_delivery or self._on_delivery)
                 break
             except BufferError:
                 # The local queue is full: serve delivery reports until there is room.
                 self.producer.poll(0.1)
         self.producer.poll(0)
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        self.stats.record(message.topic(), error)
+        if error is not None:
+            log.error("record to %s not delivered: %s", message.topic(), error)
+
+    def poll(self) -> None:
+        self.producer.poll(0)
+
+    def flush(self, timeout_s: float = 30.0) -> int:
+        """Wait for outstanding deliveries; returns how many are still undelivered."""
+        return self.producer.flush(timeout_s)
+
+    def close(self) -> None:
+        remaining = self.flush()
+        if remaining:
+            log.error("%d record(s) still undelivered at shutdown", remaining)
+
+
+class EventProducer(DeliveringProducer):
+    """Produces arrival and turnstile events as Avro to their topics (context-managed)."""
+
+    def __init__(self, settings: Settings, registry: SchemaRegistryClient | None = None) -> None:
+        super().__init__(settings, "transit-status-simulation")
+        self.registry = registry or SchemaRegistryClient({"url": settings.schema_registry_url})
+        self._serializers = {
+            name: AvroSerializer(self.registry, load_schema(name)) for name in
+            ("arrival_key", "arrival_value", "turnstile_key", "turnstile_value")
+        }  # fmt: skip
+
+    def _serialize(self, schema: str, topic: str, field: MessageField, record: dict[str, Any]) -> bytes:
+        return self._serializers[schema](record, SerializationContext(topic, field))  # type: ignore[return-value]
 
     def send_arrival(self, event: ArrivalEvent) -> None:
         topic = self.settings.topic_arrivals
@@ -129,20 +157,3 @@ class EventProducer:
                 log.error("turnstile event for station %s not delivered: %s", station_id, error)
 
         self._produce(topic, key, self._serialize("turnstile_value", topic, MessageField.VALUE, value), on_delivery)
-
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        self.stats.record(message.topic(), error)
-        if error is not None:
-            log.error("record to %s not delivered: %s", message.topic(), error)
-
-    def poll(self) -> None:
-        self.producer.poll(0)
-
-    def flush(self, timeout_s: float = 30.0) -> int:
-        """Wait for outstanding deliveries; returns how many are still undelivered."""
-        return self.producer.flush(timeout_s)
-
-    def close(self) -> None:
-        remaining = self.flush()
-        if remaining:
-            log.error("%d record(s) still undelivered at shutdown", remaining)

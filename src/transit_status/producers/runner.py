@@ -36,6 +36,7 @@ class SimulationRunner:
         self.weather = weather
         self.last_weather: WeatherReading | None = None
         self.weather_failures = 0
+        self.should_stop: Callable[[], bool] = lambda: False
 
     def dispatch(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -49,7 +50,7 @@ class SimulationRunner:
 
     def _send_weather(self, reading: WeatherReading) -> None:
         try:
-            self.weather.send(reading)
+            self.weather.send(reading, should_stop=self.should_stop)
             self.last_weather = reading
         except (WeatherRejected, WeatherUnavailable) as problem:
             # The station keeps reporting; one lost hourly reading must not stop the trains.
@@ -65,6 +66,7 @@ class SimulationRunner:
 
     def run_realtime(self, speed: float, should_stop: Callable[[], bool], interval_s: float = 0.1) -> None:
         """Keep simulated time in step with the wall clock at ``speed`` until ``should_stop()``."""
+        self.should_stop = should_stop
         clock = SimulationClock(self.engine.now, speed=speed)
         for batch in run_realtime(self.engine, clock, interval_s=interval_s, should_stop=should_stop):
             self.dispatch(batch)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+from collections.abc import Callable
 from types import TracebackType
 
 import httpx
+import tenacity
 
 from transit_status.config import Settings
 from transit_status.producers.kafka import epoch_ms
@@ -34,13 +35,17 @@ class WeatherUnavailable(Exception):
     """The REST Proxy could not be reached or kept failing after every retry."""
 
 
+class _Undelivered(Exception):
+    """One attempt failed in a way another attempt may fix (timeout, 5xx, record error)."""
+
+
 class RestProxyWeatherStation:
     def __init__(
         self,
         settings: Settings,
-        # At most ~7 s in all (3 attempts of 2 s + backoff): well inside the supervisor's stop grace period,
-        # so a hanging proxy cannot keep the simulation from flushing when asked to stop.
-        timeout_s: float = 2.0,
+        # One request may wait for a just-created topic (the proxy waits up to 4 s for it); a stopping
+        # simulation starts no further attempt (send's should_stop), so a stop waits for one request at most.
+        timeout_s: float = 5.0,
         retries: int = 2,
         backoff_s: float = 0.25,
         client: httpx.Client | None = None,
@@ -72,34 +77,44 @@ class RestProxyWeatherStation:
             schemas = {"key_schema_id": self._schema_ids[0], "value_schema_id": self._schema_ids[1]}
         return {**schemas, "records": [record]}
 
-    def send(self, reading: WeatherReading) -> None:
-        """Post one reading; raises WeatherRejected (4xx) or WeatherUnavailable (after retries)."""
-        last_problem = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = self.client.post(
-                    self.url,
-                    content=json.dumps(self._body(reading)),
-                    headers={"Content-Type": AVRO_V2, "Accept": ACCEPT_V2},
-                )
-            except httpx.HTTPError as error:
-                last_problem = f"{type(error).__name__}: {error}"
-                continue
-            if response.status_code == 200:
-                body = response.json()
-                record_error = next((o for o in body.get("offsets", []) if o.get("error_code")), None)
-                if record_error is None:
-                    self._schema_ids = (body["key_schema_id"], body["value_schema_id"])
-                    self.sent += 1
-                    return
-                last_problem = f"record error {record_error['error_code']}: {record_error.get('error')}"
-                continue
-            if 400 <= response.status_code < 500:
-                raise WeatherRejected(f"REST Proxy refused the reading: {response.status_code} {response.text}")
-            last_problem = f"HTTP {response.status_code}: {response.text[:200]}"
-        raise WeatherUnavailable(
-            f"weather reading not delivered to {self.url} after {self.retries + 1} attempts ({last_problem}); "
-            "is the REST Proxy running? (`transit-status platform status`)"
+    def _post(self, reading: WeatherReading) -> None:
+        """One attempt; raises WeatherRejected (4xx, final) or _Undelivered (worth another attempt)."""
+        try:
+            response = self.client.post(
+                self.url,
+                content=json.dumps(self._body(reading)),
+                headers={"Content-Type": AVRO_V2, "Accept": ACCEPT_V2},
+            )
+        except httpx.HTTPError as error:
+            raise _Undelivered(f"{type(error).__name__}: {error}") from None
+        if response.status_code == 200:
+            body = response.json()
+            record_error = next((o for o in body.get("offsets", []) if o.get("error_code")), None)
+            if record_error is not None:
+                raise _Undelivered(f"record error {record_error['error_code']}: {record_error.get('error')}")
+            self._schema_ids = (body["key_schema_id"], body["value_schema_id"])
+            self.sent += 1
+            return
+        if 400 <= response.status_code < 500:
+            raise WeatherRejected(f"REST Proxy refused the reading: {response.status_code} {response.text}")
+        raise _Undelivered(f"HTTP {response.status_code}: {response.text[:200]}")
+
+    def send(self, reading: WeatherReading, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Post one reading; raises WeatherRejected (4xx) or WeatherUnavailable (after retries).
+
+        No further attempt starts once ``should_stop()``: a stopping simulation does not wait for them.
+        """
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Undelivered),
+            stop=tenacity.stop_any(tenacity.stop_after_attempt(self.retries + 1), lambda _state: should_stop()),
+            wait=tenacity.wait_exponential(multiplier=self.backoff_s),
+            reraise=True,
         )
+        try:
+            retrying(self._post, reading)
+        except _Undelivered as problem:
+            attempts = retrying.statistics.get("attempt_number", 1)
+            raise WeatherUnavailable(
+                f"weather reading not delivered to {self.url} after {attempts} attempts ({problem}); "
+                "is the REST Proxy running? (`transit-status platform status`)"
+            ) from None

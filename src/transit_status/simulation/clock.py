@@ -10,12 +10,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
-from transit_status.simulation.engine import SimulationEngine
-from transit_status.simulation.events import Event
+EventT_co = TypeVar("EventT_co", covariant=True)
 
 DEFAULT_SPEED = 10.0
 """Simulated seconds per real second: trains visibly move within seconds (a stop every ~15 s)."""
+
+
+class SteppedSimulation(Protocol[EventT_co]):
+    """What ``run_realtime`` drives: the CTA engine, London's barriers."""
+
+    @property
+    def now(self) -> datetime: ...
+
+    def advance(self, to: datetime) -> list[EventT_co]: ...
 
 
 class SimulationClock:
@@ -41,13 +50,13 @@ class SimulationClock:
 
 
 def run_realtime(
-    engine: SimulationEngine,
+    engine: SteppedSimulation[EventT_co],
     clock: SimulationClock | None = None,
     *,
     interval_s: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
     should_stop: Callable[[], bool] = lambda: False,
-) -> Iterator[list[Event]]:
+) -> Iterator[list[EventT_co]]:
     """Yield the engine's events batch by batch, keeping simulated time in step with ``clock``.
 
     Each batch covers [previous now, clock.now()); an empty batch is yielded too, so a caller can

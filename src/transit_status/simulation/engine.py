@@ -17,12 +17,12 @@ weather reading is made; after that weather comes at the top of every local hour
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 
 from transit_status.networks.model import Network
 from transit_status.simulation.events import Event, WeatherReading
-from transit_status.simulation.timebase import TimeBase
+from transit_status.simulation.timebase import SteppedTime, TimeBase
 from transit_status.simulation.trains import BreakdownPolicy, Fleet, RoutePlan, TrainPosition, TrainTiming
 from transit_status.simulation.turnstiles import TurnstileModel
 from transit_status.simulation.weather import Climate, WeatherModel, climate_of
@@ -51,7 +51,7 @@ class Snapshot:
         raise KeyError(train_id)
 
 
-class SimulationEngine:
+class SimulationEngine(SteppedTime[Event]):
     """Steps a :class:`Network` through simulated time and returns what happened."""
 
     def __init__(
@@ -67,9 +67,7 @@ class SimulationEngine:
         self.network = network
         self.seed = seed
         self.config = config or SimulationConfig()
-        if start is None:
-            start = datetime.now(UTC).replace(microsecond=0)
-        self._time = TimeBase(start, network.timezone, network.day_type_of)
+        self._time = TimeBase(self._start_or_now(start), network.timezone, network.day_type_of)
         self._fleet = Fleet(network, self._time, seed, self.config.timing, self.config.breakdowns)
         self._turnstiles = TurnstileModel(
             network, self._time, seed, self.config.turnstile_tick_s, self.config.turnstile_noise
@@ -80,41 +78,13 @@ class SimulationEngine:
         self._first_hour: float | None = None
         self._now = 0.0
 
-    # ---- time --------------------------------------------------------------------------------------
-    @property
-    def start(self) -> datetime:
-        return self._time.epoch
-
-    @property
-    def now(self) -> datetime:
-        """The simulated time up to which events have been returned (UTC)."""
-        return self._time.to_datetime(self._now)
-
-    def local_time(self, moment: datetime | None = None) -> datetime:
-        """``moment`` (default: now) on the network's wall clock."""
-        return (moment or self.now).astimezone(self._time.zone)
-
-    # ---- stepping -----------------------------------------------------------------------------------
-    def advance(self, to: datetime) -> list[Event]:
-        """Run up to ``to`` (exclusive) and return the events in time order."""
-        return self._advance(self._time.to_seconds(to))
-
-    def step(self, seconds: float) -> list[Event]:
-        """Run ``seconds`` of simulated time and return the events in time order."""
-        if seconds < 0:
-            raise ValueError("cannot step backwards")
-        return self._advance(self._now + seconds)
-
-    def _advance(self, end: float) -> list[Event]:
-        if end < self._now:
-            raise ValueError(f"cannot go back in time: {self._time.to_datetime(end)} is before {self.now}")
+    def _events_until(self, end: float) -> list[Event]:
         items: list[tuple[float, Event]] = []
         while self._next_weather < end:
             items.append((self._next_weather, self._read_weather(self._next_weather)))
         items.extend(self._fleet.run_until(end))
         items.extend(self._turnstiles.take_until(end))
         items.sort(key=itemgetter(0))  # stable: equal times keep weather, trains, turnstiles order
-        self._now = end
         return [event for _, event in items]
 
     def _read_weather(self, when: float) -> WeatherReading:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
+
+EventT = TypeVar("EventT")
 
 
 def as_utc(moment: datetime, local_zone: tzinfo) -> datetime:
@@ -59,3 +62,53 @@ class TimeBase:
         local = self.local(seconds)
         into_hour = local.minute * 60 + local.second + local.microsecond / 1e6
         return seconds + (3600.0 - into_hour)
+
+
+class SteppedTime(Generic[EventT]):
+    """Simulated time for an engine that returns what happened in consecutive intervals.
+
+    ``advance``/``step`` cover half-open intervals [now, to), so the concatenated output is the
+    same however time is cut up. A subclass sets ``_time`` and implements ``_events_until``.
+    """
+
+    _time: TimeBase
+    _now: float = 0.0
+
+    @staticmethod
+    def _start_or_now(start: datetime | None) -> datetime:
+        """``start``, or now to the second."""
+        return start if start is not None else datetime.now(UTC).replace(microsecond=0)
+
+    @property
+    def start(self) -> datetime:
+        return self._time.epoch
+
+    @property
+    def now(self) -> datetime:
+        """The simulated time up to which events have been returned (UTC)."""
+        return self._time.to_datetime(self._now)
+
+    def local_time(self, moment: datetime | None = None) -> datetime:
+        """``moment`` (default: now) on the network's wall clock."""
+        return (moment or self.now).astimezone(self._time.zone)
+
+    def advance(self, to: datetime) -> list[EventT]:
+        """Run up to ``to`` (exclusive) and return the events in time order."""
+        return self._advance(self._time.to_seconds(to))
+
+    def step(self, seconds: float) -> list[EventT]:
+        """Run ``seconds`` of simulated time and return the events in time order."""
+        if seconds < 0:
+            raise ValueError("cannot step backwards")
+        return self._advance(self._now + seconds)
+
+    def _advance(self, end: float) -> list[EventT]:
+        if end < self._now:
+            raise ValueError(f"cannot go back in time: {self._time.to_datetime(end)} is before {self.now}")
+        events = self._events_until(end)
+        self._now = end
+        return events
+
+    def _events_until(self, end: float) -> list[EventT]:
+        """The events in [now, end) (engine seconds), in time order."""
+        raise NotImplementedError

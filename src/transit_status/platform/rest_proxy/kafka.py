@@ -27,7 +27,7 @@ METADATA_MAX_AGE_S = 10.0
 # A topic the broker does not list yet may just have been created: its metadata reaches the broker a
 # moment after the controller committed it (1-4 s on a busy broker). A produce waits this long for it to
 # appear, as librdkafka itself would (topic.metadata.propagation.max.ms), before answering 40401.
-TOPIC_PROPAGATION_S = 10.0
+TOPIC_PROPAGATION_S = 4.0
 TOPIC_POLL_INTERVAL_S = 0.25
 # Delivery is awaited at most this long (librdkafka's message timeout) before a record is reported failed.
 DELIVERY_TIMEOUT_MS = 30_000

@@ -24,14 +24,12 @@ from typing import Any
 import httpx
 import yaml
 
-from transit_status.config import PROJECT_ROOT, Settings
+from transit_status.config import Settings
 from transit_status.platform.errors import MissingDependencyError, PlatformError
 from transit_status.platform.service import Launch, ServiceSpec
 
 FLINK_VERSION = "2.3.0"
 WHEELS = (f"apache-flink=={FLINK_VERSION}", f"apache-flink-libraries=={FLINK_VERSION}")
-POM = PROJECT_ROOT / "jars" / "flink" / "pom.xml"
-FUNCTIONS_POM = PROJECT_ROOT / "jars" / "flink-functions" / "pom.xml"
 FUNCTIONS_JAR = "transit-status-flink-functions.jar"
 GATEWAY_JAR_PREFIX = "flink-sql-gateway"
 CHECKPOINTS = "checkpoints"
@@ -67,26 +65,29 @@ def distribution_home(settings: Settings) -> Path:
 
 
 def jars_dir(settings: Settings) -> Path:
+    """Connector, format and gateway jars (``jars/flink/pom.xml``), fetched by ``platform/jvm.py``."""
     return settings.jars_dir / "flink"
+
+
+def functions_jar(settings: Settings) -> Path:
+    """Our SQL functions, built from ``jars/flink-functions`` by ``platform/jvm.py``."""
+    return settings.jars_dir / "flink-functions" / "build" / FUNCTIONS_JAR
 
 
 def _installed_marker(settings: Settings) -> Path:
     return settings.flink_dir / f".installed-{FLINK_VERSION}"
 
 
-def _jars_marker(settings: Settings) -> Path:
-    return jars_dir(settings) / ".complete"
-
-
 def is_installed(settings: Settings) -> bool:
-    """The distribution and the jars are in place (interrupted installs leave no marker)."""
-    return _installed_marker(settings).exists() and _jars_marker(settings).exists()
+    """The distribution is in place (an interrupted install leaves no marker)."""
+    return _installed_marker(settings).exists()
 
 
 def install_distribution(settings: Settings) -> None:
     """``pip install --no-deps --target`` of the apache-flink wheels, once, atomically."""
     if _installed_marker(settings).exists():
         return
+    settings.flink_dir.mkdir(parents=True, exist_ok=True)
     staging = settings.flink_dir / "site.partial"
     shutil.rmtree(staging, ignore_errors=True)
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(staging), *WHEELS]
@@ -96,29 +97,6 @@ def install_distribution(settings: Settings) -> None:
     shutil.rmtree(settings.flink_dir / "site", ignore_errors=True)
     staging.rename(settings.flink_dir / "site")
     _installed_marker(settings).write_text(f"{' '.join(WHEELS)}\n")
-
-
-def fetch_jars(settings: Settings, mvn: str, quiet: bool = True) -> None:
-    """The connector/format/gateway jars from Maven Central, and our functions jar built from source."""
-    output = jars_dir(settings)
-    build_dir = settings.jars_dir / "flink-functions-build"
-    steps = [
-        [mvn, "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={output}"],
-        [mvn, "-B", "-f", str(FUNCTIONS_POM), "package", f"-Dfunctions.build.dir={build_dir}"],
-    ]
-    for command in steps:
-        if quiet:
-            command.insert(1, "-q")
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise PlatformError(f"Maven failed: {' '.join(command[1:5])}:\n{result.stdout[-3000:]}")
-    shutil.copy2(build_dir / FUNCTIONS_JAR, output / FUNCTIONS_JAR)
-    _jars_marker(settings).write_text("fetched by transit-status platform fetch-jars\n")
-
-
-def install(settings: Settings, mvn: str, quiet: bool = True) -> None:
-    install_distribution(settings)
-    fetch_jars(settings, mvn, quiet)
 
 
 # ---- configuration --------------------------------------------------------------------------------
@@ -217,7 +195,7 @@ def prepare(settings: Settings) -> dict[str, str]:
     _write_atomically(conf / "config.yaml", yaml.safe_dump(config, default_flow_style=False, sort_keys=True))
     _write_atomically(conf / "log4j-console.properties", LOG4J_CONSOLE)
     _write_atomically(conf / "log4j-cli.properties", LOG4J_CONSOLE.replace("INFO", "WARN", 1))
-    extra = sorted(jars_dir(settings).glob("*.jar"))
+    extra = [*sorted(jars_dir(settings).glob("*.jar")), functions_jar(settings)]
     _link_jars(lib, [*sorted((home / "lib").glob("*.jar")), *(j for j in extra if not _is_gateway(j))])
     _link_jars(opt, [*sorted((home / "opt").glob("*.jar")), *(j for j in extra if _is_gateway(j))])
     return environment(settings)

@@ -7,9 +7,7 @@ as root, so when we are root the server runs as the ``postgres`` system user.
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -25,6 +23,7 @@ from transit_status.config import Settings
 from transit_status.networks import Network, load_network
 from transit_status.platform.errors import MissingDependencyError, PlatformError
 from transit_status.platform.service import Launch, ServiceSpec
+from transit_status.platform.system_user import RunAs
 
 INSTALL_HINT = "install PostgreSQL's server with `sudo apt-get install postgresql` (or run `make setup`)"
 SYSTEM_USER = "postgres"
@@ -122,50 +121,6 @@ def socket_dir(settings: Settings) -> Path:
     return settings.state_dir / "postgres" / "run"
 
 
-@dataclass(frozen=True)
-class RunAs:
-    """Which system user runs the server: ourselves, or ``postgres`` when we are root."""
-
-    user: str | None
-    uid: int
-    gid: int
-
-    @classmethod
-    def for_current_process(cls) -> RunAs:
-        if os.geteuid() != 0:
-            return cls(user=None, uid=os.geteuid(), gid=os.getegid())
-        try:
-            entry = pwd.getpwnam(SYSTEM_USER)
-        except KeyError as missing:
-            raise MissingDependencyError(
-                f"running as root, PostgreSQL needs the '{SYSTEM_USER}' system user: {INSTALL_HINT}"
-            ) from missing
-        return cls(user=SYSTEM_USER, uid=entry.pw_uid, gid=entry.pw_gid)
-
-    def popen_kwargs(self) -> dict[str, object]:
-        if self.user is None:
-            return {}
-        return {"user": self.uid, "group": self.gid, "extra_groups": [grp.getgrgid(self.gid).gr_gid]}
-
-    def give(self, path: Path) -> None:
-        """Make ``path`` (a directory tree we created) belong to the server's user."""
-        if self.user is None:
-            return
-        os.chown(path, self.uid, self.gid)
-        for root, dirs, files in os.walk(path):
-            os.chown(root, self.uid, self.gid)
-            for name in dirs + files:
-                os.chown(os.path.join(root, name), self.uid, self.gid)
-
-
-def ensure_traversable(path: Path) -> None:
-    """Let the ``postgres`` user reach the state directory (pytest's tmp dirs are 0700)."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o011)
-
-
 def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: RunAs) -> bool:
     """``initdb`` the cluster once. Returns True when it was created now."""
     pgdata = data_dir(settings)
@@ -177,8 +132,7 @@ def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: R
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     socket_dir(settings).mkdir(parents=True, exist_ok=True)
-    if run_as.user is not None:
-        ensure_traversable(settings.state_dir)
+    run_as.let_reach(settings.state_dir)
     run_as.give(settings.state_dir / "postgres")
     with tempfile.NamedTemporaryFile("w", dir=pgdata.parent, delete=False, suffix=".pw") as password_file:
         password_file.write(settings.postgres_password + "\n")
@@ -320,7 +274,7 @@ def stations_loaded(settings: Settings) -> bool:
 def specs(settings: Settings) -> list[ServiceSpec]:
     def prepare() -> Launch:
         binaries = PostgresBinaries.find()
-        run_as = RunAs.for_current_process()
+        run_as = RunAs.for_current_process(SYSTEM_USER, INSTALL_HINT)
         initialise_cluster(settings, binaries, run_as)
         return Launch(command=server_command(settings, binaries), popen_kwargs=run_as.popen_kwargs())
 

@@ -1,19 +1,14 @@
-"""This project's Confluent REST Proxy v2 produce API (``platform/rest_proxy/``)."""
+"""This project's Confluent REST Proxy v2 produce API (``platform/rest_proxy/``).
+
+It waits for the registry itself, so registry and proxy both start as soon as Kafka is ready.
+"""
 
 from __future__ import annotations
 
 from transit_status.config import Settings
-from transit_status.platform.service import ServiceSpec, http_ok, python_service
+from transit_status.platform.service import ServiceSpec, python_http_service
 
 
 def specs(settings: Settings) -> list[ServiceSpec]:
-    return [
-        ServiceSpec(
-            name="rest-proxy",
-            port=settings.rest_proxy_port,
-            # It waits for the registry itself, so both start as soon as Kafka is ready.
-            after=("kafka",),
-            prepare=lambda: python_service("rest-proxy", settings),
-            is_ready=lambda: http_ok(f"{settings.rest_proxy_url}/topics"),
-        )
-    ]
+    url = f"{settings.rest_proxy_url}/topics"
+    return [python_http_service("rest-proxy", "rest-proxy", settings.rest_proxy_port, url, settings)]

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from transit_status.config import Settings
-from transit_status.platform.service import ServiceSpec, http_ok, python_service
+from transit_status.platform.service import ServiceSpec, python_http_service
 
 
 def specs(settings: Settings) -> list[ServiceSpec]:
-    return [
-        ServiceSpec(
-            name="schema-registry",
-            port=settings.schema_registry_port,
-            after=("kafka",),
-            prepare=lambda: python_service("registry", settings),
-            is_ready=lambda: http_ok(f"{settings.schema_registry_url}/subjects"),
-        )
-    ]
+    url = f"{settings.schema_registry_url}/subjects"
+    return [python_http_service("schema-registry", "registry", settings.schema_registry_port, url, settings)]
