@@ -162,7 +162,7 @@ class Platform:
         if len(healthy) == len(self.specs):
             return False
         if not jvm.jars_present(self.settings):
-            self.report("Fetching Kafka, Kafka Connect and Debezium jars from Maven Central (once)...")
+            self.report("Fetching Kafka, Kafka Connect, Debezium and Flink (Maven Central, PyPI; once)...")
             jvm.fetch_jars(self.settings)
         to_start = [spec for spec in self.specs if spec.name not in already]
         self._check_ports(to_start)
