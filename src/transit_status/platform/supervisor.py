@@ -117,6 +117,7 @@ class Platform:
         self.specs = list(services) if services is not None else platform_services(settings)
         self.run_dir = settings.state_dir / "run"
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._held: set[str] = set()  # stopped on purpose (stop()): supervise() leaves them stopped
 
     # ---- records ----------------------------------------------------------------------------------
     def _record_path(self, name: str) -> Path:
@@ -240,6 +241,8 @@ class Platform:
             running = self.running()
             now = time.monotonic()
             for spec in self.specs:
+                if spec.name in self._held:
+                    continue
                 state = restarts.setdefault(spec.name, RestartState())
                 if spec.name in running:
                     state.note_running(now, spec, self.report)
@@ -330,7 +333,12 @@ class Platform:
                 self._forget(record)
 
     def stop(self, names: Iterable[str]) -> None:
-        """Stop just these services (in the order given), e.g. the pipeline but not the platform."""
+        """Stop just these services (in the order given), e.g. the pipeline but not the platform.
+
+        Like ``systemctl stop``: :meth:`supervise` does not restart them.
+        """
+        names = list(names)
+        self._held.update(names)
         records = [record for name in names if (record := self._read_record(name))]
         self._stop(records)
 
