@@ -37,18 +37,18 @@ app.add_typer(platform_app, name="platform")
 @app.callback()
 def settings_options(
     ctx: typer.Context,
-    state_dir: Annotated[Path | None, typer.Option(help="Data, logs and pid files [default: ./.transit].")] = None,
-    host: Annotated[str | None, typer.Option(help="Address every service listens on [default: 127.0.0.1].")] = None,
-    kafka_port: Annotated[int | None, typer.Option(help="Kafka broker [default: 9092].")] = None,
-    kafka_controller_port: Annotated[int | None, typer.Option(help="KRaft controller [default: 9093].")] = None,
-    connect_port: Annotated[int | None, typer.Option(help="Kafka Connect REST [default: 8083].")] = None,
-    schema_registry_port: Annotated[int | None, typer.Option(help="Schema Registry [default: 8081].")] = None,
-    rest_proxy_port: Annotated[int | None, typer.Option(help="REST Proxy [default: 8082].")] = None,
-    postgres_port: Annotated[int | None, typer.Option(help="PostgreSQL [default: 5432].")] = None,
-    dashboard_port: Annotated[int | None, typer.Option(help="Dashboard [default: 8888].")] = None,
-    sql_gateway_port: Annotated[int | None, typer.Option(help="Flink SQL Gateway [default: 8088].")] = None,
-    flink_rest_port: Annotated[int | None, typer.Option(help="Flink REST API and web UI [default: 8089].")] = None,
-    flink_rpc_port: Annotated[int | None, typer.Option(help="Flink JobManager RPC [default: 6123].")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Data, logs and pid files (default: ./.transit).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address every service listens on (default: 127.0.0.1).")] = None,
+    kafka_port: Annotated[int | None, typer.Option(help="Kafka broker (default: 9092).")] = None,
+    kafka_controller_port: Annotated[int | None, typer.Option(help="KRaft controller (default: 9093).")] = None,
+    connect_port: Annotated[int | None, typer.Option(help="Kafka Connect REST (default: 8083).")] = None,
+    schema_registry_port: Annotated[int | None, typer.Option(help="Schema Registry (default: 8081).")] = None,
+    rest_proxy_port: Annotated[int | None, typer.Option(help="REST Proxy (default: 8082).")] = None,
+    postgres_port: Annotated[int | None, typer.Option(help="PostgreSQL (default: 5432).")] = None,
+    dashboard_port: Annotated[int | None, typer.Option(help="Dashboard (default: 8888).")] = None,
+    sql_gateway_port: Annotated[int | None, typer.Option(help="Flink SQL Gateway (default: 8088).")] = None,
+    flink_rest_port: Annotated[int | None, typer.Option(help="Flink REST API and web UI (default: 8089).")] = None,
+    flink_rpc_port: Annotated[int | None, typer.Option(help="Flink JobManager RPC (default: 6123).")] = None,
 ) -> None:
     """Settings shared by every command."""
     overrides = {key: value for key, value in ctx.params.items() if value is not None}
@@ -177,15 +177,26 @@ def platform_fetch_jars(ctx: typer.Context) -> None:
     typer.echo(f"Jars are in {ctx.obj.jars_dir}.")
 
 
+class NetworkChoice(StrEnum):
+    all = "all"
+    cta = "cta"
+    london = "london"
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,
-    speed: Annotated[float | None, typer.Option(help="Simulated seconds per real second [default: 10].")] = None,
+    speed: Annotated[float | None, typer.Option(help="Simulated seconds per real second (default: 10).")] = None,
     seed: Annotated[int | None, typer.Option(help="Simulation seed: the same seed gives the same run.")] = None,
+    network: Annotated[
+        NetworkChoice | None, typer.Option(help="Which networks' pipelines to run (default: all).")
+    ] = None,
 ) -> None:
-    """Start the platform and the CTA pipeline (simulation, Faust, dashboard); Ctrl-C stops everything."""
+    """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything."""
     try:
-        ctx.obj = ctx.obj.with_overrides(simulation_speed=speed, simulation_seed=seed)
+        ctx.obj = ctx.obj.with_overrides(
+            simulation_speed=speed, simulation_seed=seed, run_networks=network.value if network else None
+        )
     except ValidationError as invalid:
         fail(f"invalid option: {'; '.join(error['msg'] for error in invalid.errors())}")
     platform = _platform(ctx, pipeline=True)

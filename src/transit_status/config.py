@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
 
     # ---- pipeline ---------------------------------------------------------------------------------
+    run_networks: Literal["all", "cta", "london"] = Field(
+        "all", description="Which networks' pipelines `run` starts: Chicago's, London's, or both."
+    )
     london_barrier_format: Literal["json", "avro"] = Field(
         "json", description="London's barrier events: the original design's JSON, or Avro through the registry."
     )

@@ -147,5 +147,14 @@ def ensure_stations_connector(settings: Settings) -> bool:
     return ensure_connector(settings, STATIONS_CONNECTOR, stations_connector_config(settings))
 
 
+def london_stations_connector_name(settings: Settings) -> str:
+    """One connector per stations topic: reusing a name for another topic would carry the old
+    connector's binlog offsets over, and the new topic would never get its snapshot."""
+    default = type(settings).model_fields["topic_london_stations"].default
+    topic = settings.topic_london_stations
+    return LONDON_STATIONS_CONNECTOR if topic == default else f"{LONDON_STATIONS_CONNECTOR}.{topic}"
+
+
 def ensure_london_stations_connector(settings: Settings) -> bool:
-    return ensure_connector(settings, LONDON_STATIONS_CONNECTOR, london_stations_connector_config(settings))
+    name = london_stations_connector_name(settings)
+    return ensure_connector(settings, name, london_stations_connector_config(settings))

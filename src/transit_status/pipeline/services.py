@@ -1,16 +1,19 @@
-"""The CTA pipeline's processes on top of the platform: stream worker, dashboard, simulation.
+"""The pipelines' processes on top of the platform, by network, plus the dashboard both share.
 
 They are supervised like the platform's services (``transit-status run`` starts both); what they
-need first (contract topics, connectors) is prepared here, not by the platform.
+need first (contract topics, connectors, SQL jobs) is prepared here, not by the platform.
+``settings.run_networks`` says which networks' parts run (``run --network``).
 """
 
 from __future__ import annotations
 
 from transit_status.config import Settings
-from transit_status.pipeline.connectors import ensure_stations_connector
-from transit_status.pipeline.sql_jobs import ensure_pipeline_jobs
+from transit_status.pipeline.connectors import ensure_london_stations_connector, ensure_stations_connector
+from transit_status.pipeline.sql_jobs import CTA_JOBS, LONDON_JOBS, ensure_jobs
 from transit_status.platform.service import Launch, ServiceSpec, consumer_group_stable, http_responds, python_service
 from transit_status.topics import ensure_topics
+
+FLINK = ("sql-gateway", "flink-taskmanager")
 
 
 def prepare_streams(settings: Settings) -> Launch:
@@ -18,27 +21,28 @@ def prepare_streams(settings: Settings) -> Launch:
     ensure_topics(settings)
     ensure_stations_connector(settings)
     # The turnstile summary runs on Flink: submitted once, resumed from its last checkpoint after a restart.
-    ensure_pipeline_jobs(settings)
+    ensure_jobs(settings, CTA_JOBS)
     return python_service("streams", settings)
 
 
-def pipeline_services(settings: Settings) -> list[ServiceSpec]:
+def prepare_barriers(settings: Settings) -> Launch:
+    # London's stations come from MariaDB through Connect; its joins and counts run on Flink.
+    ensure_topics(settings)
+    ensure_london_stations_connector(settings)
+    ensure_jobs(settings, LONDON_JOBS)
+    return python_service("barriers", settings)
+
+
+def cta_services(settings: Settings) -> list[ServiceSpec]:
     return [
         ServiceSpec(
             name="streams",
             port=0,
             # The connector registered in prepare_streams reads PostgreSQL's stations table; the SQL
             # jobs it submits go through the gateway to the TaskManager.
-            after=("kafka", "schema-registry", "connect", "postgres", "sql-gateway", "flink-taskmanager"),
+            after=("kafka", "schema-registry", "connect", "postgres", *FLINK),
             prepare=lambda: prepare_streams(settings),
             is_ready=lambda: consumer_group_stable(settings, settings.faust_app_id),
-        ),
-        ServiceSpec(
-            name="dashboard",
-            port=settings.dashboard_port,
-            after=("kafka", "schema-registry"),
-            prepare=lambda: python_service("dashboard", settings),
-            is_ready=lambda: http_responds(f"{settings.dashboard_url}/healthz"),
         ),
         ServiceSpec(
             name="simulation",
@@ -47,11 +51,29 @@ def pipeline_services(settings: Settings) -> list[ServiceSpec]:
             prepare=lambda: python_service("simulate", settings),
             is_ready=lambda: True,
         ),
+    ]
+
+
+def london_services(settings: Settings) -> list[ServiceSpec]:
+    return [
         ServiceSpec(
-            name="barriers",  # London's ticket barriers: they create their own topics
+            name="barriers",  # London's ticket barriers, once the joins that read them are submitted
             port=0,
-            after=("kafka", "schema-registry"),
-            prepare=lambda: python_service("barriers", settings),
+            after=("kafka", "schema-registry", "connect", "mariadb", *FLINK),
+            prepare=lambda: prepare_barriers(settings),
             is_ready=lambda: True,
         ),
     ]
+
+
+def pipeline_services(settings: Settings) -> list[ServiceSpec]:
+    dashboard = ServiceSpec(
+        name="dashboard",
+        port=settings.dashboard_port,
+        after=("kafka", "schema-registry"),
+        prepare=lambda: python_service("dashboard", settings),
+        is_ready=lambda: http_responds(f"{settings.dashboard_url}/healthz"),
+    )
+    cta = cta_services(settings) if settings.run_networks in ("all", "cta") else []
+    london = london_services(settings) if settings.run_networks in ("all", "london") else []
+    return [dashboard, *cta, *london]

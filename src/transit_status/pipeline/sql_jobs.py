@@ -57,9 +57,11 @@ class SqlJob:
         return f"{settings.sql_job_prefix}.{self.name}"
 
 
-# The pipeline's jobs. London's joins (issue 8) are added here as more files.
+# The pipelines' jobs, by network: each is one file in sql/.
 TURNSTILE_SUMMARY = SqlJob("turnstile-summary", "turnstile_summary.sql")
-PIPELINE_JOBS = (TURNSTILE_SUMMARY,)
+CTA_JOBS: tuple[SqlJob, ...] = (TURNSTILE_SUMMARY,)
+LONDON_JOBS: tuple[SqlJob, ...] = ()
+PIPELINE_JOBS = CTA_JOBS + LONDON_JOBS
 
 
 def sql_text(file: str) -> str:
@@ -291,9 +293,9 @@ def _submits_a_job(statement: str) -> bool:
     return re.match(r"\s*(INSERT|EXECUTE\s+STATEMENT\s+SET|EXECUTE\s+INSERT)\b", statement, re.IGNORECASE) is not None
 
 
-def ensure_pipeline_jobs(settings: Settings) -> list[Submission]:
-    """Every SQL job of the pipeline running (the topics must exist: ``ensure_topics`` first)."""
-    return [ensure_job(settings, job) for job in PIPELINE_JOBS]
+def ensure_jobs(settings: Settings, jobs: tuple[SqlJob, ...] = PIPELINE_JOBS) -> list[Submission]:
+    """Each of ``jobs`` running (the topics must exist: ``ensure_topics`` first)."""
+    return [ensure_job(settings, job) for job in jobs]
 
 
 def wait_until_running(settings: Settings, name: str, timeout_s: float = 60.0) -> str:
