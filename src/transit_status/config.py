@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     topic_london_station_windows: str = Field(
         "uk.london.tfl.station.windows.v1", description="Entries/exits per station in 1- and 15-minute windows."
     )
+    # London's sinks: OpenSearch data streams (Kibana's role) and PostgreSQL tables (offline analysis).
+    opensearch_london_station_entries: str = Field("station-entries", description="Data stream of station_entries.")
+    opensearch_london_station_exits: str = Field("station-exits", description="Data stream of station_exits.")
+    london_opensearch_sink_group: str = Field(
+        "transit-status-opensearch-sink", description="Consumer group of the OpenSearch sink (its committed offsets)."
+    )
+    london_postgres_sink_connector: str = Field(
+        "london-postgres-sink", description="Kafka Connect name of the JDBC sink into PostgreSQL (its consumer group)."
+    )
     partitions: int = Field(6, ge=1, description="Partitions of the arrivals and turnstile topics.")
     replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
 
