@@ -7,9 +7,9 @@ need first (contract topics, connectors) is prepared here, not by the platform.
 from __future__ import annotations
 
 from transit_status.config import Settings
-from transit_status.pipeline.connectors import ensure_stations_connector
+from transit_status.pipeline.connectors import ensure_london_postgres_sink_connector, ensure_stations_connector
 from transit_status.platform.service import Launch, ServiceSpec, consumer_group_stable, http_responds, python_service
-from transit_status.topics import ensure_topics
+from transit_status.topics import ensure_topics, london_derived_topics
 
 
 def prepare_streams(settings: Settings) -> Launch:
@@ -17,6 +17,14 @@ def prepare_streams(settings: Settings) -> Launch:
     ensure_topics(settings)
     ensure_stations_connector(settings)
     return python_service("streams", settings)
+
+
+def prepare_london_sinks(settings: Settings) -> Launch:
+    # The enriched topics exist before either sink reads them; the JDBC sink runs inside Connect, so
+    # registering it (create or update) is all it needs; the OpenSearch sink is a process of its own.
+    ensure_topics(settings, london_derived_topics(settings))
+    ensure_london_postgres_sink_connector(settings)
+    return python_service("opensearch-sink", settings)
 
 
 def pipeline_services(settings: Settings) -> list[ServiceSpec]:
@@ -49,5 +57,12 @@ def pipeline_services(settings: Settings) -> list[ServiceSpec]:
             after=("kafka", "schema-registry"),
             prepare=lambda: python_service("barriers", settings),
             is_ready=lambda: True,
+        ),
+        ServiceSpec(
+            name="opensearch-sink",  # London's enriched events into OpenSearch; also registers the PostgreSQL sink
+            port=0,
+            after=("kafka", "opensearch", "connect", "postgres"),
+            prepare=lambda: prepare_london_sinks(settings),
+            is_ready=lambda: consumer_group_stable(settings, settings.london_opensearch_sink_group),
         ),
     ]
