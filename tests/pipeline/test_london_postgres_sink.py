@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -18,6 +16,7 @@ from tests.processes import wait_until
 from transit_status.config import Settings
 from transit_status.pipeline.connectors import ensure_london_postgres_sink_connector
 from transit_status.platform.ports import private_topics
+from transit_status.platform.services import postgres
 from transit_status.topics import ensure_topics, london_derived_topics
 
 pytestmark = pytest.mark.platform
@@ -29,24 +28,13 @@ def settings(platform: Settings) -> Settings:
     return private_topics(platform, suffix, london_postgres_sink_connector=f"london-postgres-sink-{suffix}")
 
 
-def connect_db(settings: Settings) -> psycopg.Connection[Any]:
-    return psycopg.connect(
-        host=settings.host,
-        port=settings.postgres_port,
-        dbname=settings.postgres_db,
-        user=settings.postgres_user,
-        password=settings.postgres_password,
-        autocommit=True,
-    )
-
-
 def table_of(topic: str) -> str:
     """The connector's table for ``topic`` (``collection.name.format=${topic}``; dots become underscores)."""
     return topic.replace(".", "_")
 
 
 def rows(settings: Settings, topic: str) -> int:
-    with connect_db(settings) as db:
+    with postgres.connect(settings) as db:
         exists = db.execute("SELECT to_regclass(%s)", (f'"{table_of(topic)}"',)).fetchone()
         if not exists or exists[0] is None:
             return 0
@@ -112,7 +100,7 @@ def test_rows_equal_records_produced_even_after_a_full_redelivery(settings: Sett
     wait_until(all_rows, 180, f"rows {expected}", every_s=1.0)
     wait_until(lambda: connector_consumed_everything(settings), 60, "the connector's offsets at the end")
 
-    with connect_db(settings) as db:
+    with postgres.connect(settings) as db:
         columns = dict(
             db.execute(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s",
@@ -157,7 +145,7 @@ def test_rows_equal_records_produced_even_after_a_full_redelivery(settings: Sett
 
 
 def updated_rows(settings: Settings, topics: Iterable[str]) -> dict[str, int]:
-    with connect_db(settings) as db:
+    with postgres.connect(settings) as db:
         return {
             topic: int(
                 db.execute(
