@@ -151,9 +151,7 @@ def test_restarts_never_duplicate_sigterm_kill_and_full_replay(
         stop_quickly(sink)
 
     # kill -9 in the middle of a backlog: whatever was indexed but not committed is replayed.
-    second = produce_station_events(
-        settings, entries=20_000, exits=10_000, start=START.replace(hour=9), first_user=10**6
-    )
+    second = produce_station_events(settings, entries=8_000, exits=4_000, start=START.replace(hour=9), first_user=10**6)
     expected = dict(first.count + second.count)
     sink = ServiceProcess("opensearch-sink", settings, log).start()
     sink.wait_for(lambda: sum(indexed_per_topic(client, settings).values()) > sum(first.count.values()), 60, "progress")
