@@ -180,6 +180,10 @@ class OpenSearchSink:
                 "auto.offset.reset": "earliest",
                 # Flink's exactly-once Kafka sink writes in transactions: an aborted one is never indexed.
                 "isolation.level": "read_committed",
+                # After a crash (kill -9) the group waits this long for the dead member before the
+                # restarted sink gets its partitions: 10 s instead of librdkafka's 45. Heartbeats run in
+                # librdkafka's own thread, so a long wait for OpenSearch does not end the session.
+                "session.timeout.ms": 10_000,
             }
         )
         self.producer = Producer(
