@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .cache/stamps
 JAR_POMS := $(wildcard jars/*/pom.xml)
+# Our Flink SQL functions are built from source in the same step.
+JAR_SOURCES := $(shell find jars -name '*.java')
 
 .PHONY: run test test-fast setup setup-test lint format bench platform-up platform-down platform-status clean help
 
@@ -42,7 +44,7 @@ $(STAMPS)/venv: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-$(STAMPS)/jars: $(JAR_POMS) $(STAMPS)/venv
+$(STAMPS)/jars: $(JAR_POMS) $(JAR_SOURCES) $(STAMPS)/venv
 	$(BIN)/transit-status platform fetch-jars
 	@touch $@
 

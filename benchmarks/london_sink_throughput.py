@@ -161,8 +161,8 @@ def main() -> None:
         settings = private_topics(
             platform,
             suffix,
-            opensearch_london_station_entries=f"station-entries-{suffix}",
-            opensearch_london_station_exits=f"station-exits-{suffix}",
+            opensearch_entries_stream=f"station-entries-{suffix}",
+            opensearch_exits_stream=f"station-exits-{suffix}",
             london_opensearch_sink_group=f"opensearch-sink-{suffix}",
             london_postgres_sink_connector=f"london-postgres-sink-{suffix}",
         )

@@ -1,20 +1,23 @@
-"""Benchmark: turnstile events/s through produce → Faust exactly-once counts → summary topic.
+"""Benchmark: turnstile events/s through produce → Flink SQL (exactly-once counts) → summary topic.
 
-Runs its own embedded platform (free ports, temporary state directory) and measures, on the same
-pre-serialized Avro records (Confluent wire format, skewed over 150 stations):
+Runs its own embedded platform (free ports, temporary state directory; Flink included) and measures,
+on the same pre-serialized Avro records (Confluent wire format, skewed over 150 stations):
 
 1. plain: confluent-kafka produce → confluent-kafka consume of all records (end to end), the
    ceiling this machine and broker allow from Python;
-2. faust end to end: the worker (``python -m transit_status.streams``) running, all records
+2. flink end to end: the turnstile-summary job (src/transit_status/sql/) running, all records
    produced as fast as possible, until the committed summary (read_committed) counts every one;
-3. faust sustained: records produced at fixed rates, consumer-group lag sampled each second; a rate
-   is sustained if the lag does not grow. Every phase checks the final counts are exact.
+3. flink sustained: records produced at fixed rates; the lag (produced - counted in the committed
+   summary) sampled each second; a rate is sustained if the lag does not grow (it holds about one
+   checkpoint interval of records: exactly-once output appears per checkpoint);
+4. the dead-letter path's cost: the same end-to-end run with Flink's own avro-confluent format
+   (which fails the job on a bad record) instead of raw bytes + CONFLUENT_AVRO_DECODE.
 
-    .venv/bin/python benchmarks/turnstile_throughput.py [--events 100000] [--rates 2000,4000,6000]
-        [--step-seconds 15] [--profile]
+Every phase checks the final counts are exact. RSS and CPU of the Flink processes are recorded.
 
-``--profile`` also runs phase 2 (30,000 events) with the worker under cProfile (slower, so its rate
-is not a figure) and reports where the worker's CPU time goes, by package and by function.
+    .venv/bin/python benchmarks/turnstile_throughput.py [--events 300000] [--rates 10000,20000,30000]
+        [--step-seconds 20] [--skip-format-comparison]
+
 Results: printed, and written to benchmarks/results/turnstile_throughput.json.
 """
 
@@ -24,10 +27,7 @@ import argparse
 import json
 import os
 import platform as host_platform
-import pstats
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,11 +44,23 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from transit_status.config import PROJECT_ROOT, Settings
+from transit_status.config import Settings
+from transit_status.pipeline.sql_jobs import (
+    TURNSTILE_SUMMARY,
+    GatewaySession,
+    cancel_job,
+    ensure_job,
+    render,
+    split_statements,
+    sql_text,
+    wait_until_running,
+)
 from transit_status.platform.ports import isolated_settings, private_topics
 from transit_status.platform.supervisor import Platform
 from transit_status.schemas import load_schema
 from transit_status.topics import ensure_topics
+
+FLINK_SERVICES = ("flink-jobmanager", "flink-taskmanager", "sql-gateway")
 
 RESULTS = Path(__file__).with_name("results")
 STATIONS = 150
@@ -179,58 +191,28 @@ def measure_plain(settings: Settings, records: list[Record]) -> dict[str, Any]:
     }
 
 
-# ---- the Faust worker ---------------------------------------------------------------------------
+# ---- Flink ----------------------------------------------------------------------------------------
 def bench_settings(settings: Settings, name: str) -> Settings:
     return private_topics(settings, f"bench-{name}-{uuid.uuid4().hex[:8]}")
 
 
-class Worker:
-    def __init__(self, settings: Settings, log_path: Path, profile_path: Path | None = None) -> None:
-        command = [sys.executable]
-        if profile_path is not None:
-            command += ["-m", "cProfile", "-o", str(profile_path)]
-        command += ["-m", "transit_status.streams"]
-        self.log_path = log_path
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, env={**os.environ, **settings.as_env()}, cwd=PROJECT_ROOT, stdout=log, stderr=log
-            )
-        self.psutil = psutil.Process(self.process.pid)
-        self.psutil.cpu_percent()
+class FlinkProcesses:
+    """CPU and RSS of the JobManager, TaskManager and SQL Gateway (the JVMs the supervisor started)."""
 
-    def wait_ready(self, timeout_s: float = 90) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
-            if "Worker ready" in self.log_path.read_text(errors="replace"):
-                return
-            time.sleep(0.25)
-        raise RuntimeError(f"worker not ready after {timeout_s} s")
+    def __init__(self, supervisor: Platform) -> None:
+        running = supervisor.running()
+        self.processes = {name: psutil.Process(running[name].pid) for name in FLINK_SERVICES}
+        self.start_cpu()
 
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+    def start_cpu(self) -> None:
+        for process in self.processes.values():
+            process.cpu_percent()
 
+    def cpu_percent(self) -> dict[str, float]:
+        return {name: process.cpu_percent() for name, process in self.processes.items()}
 
-def lag(settings: Settings) -> int:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": settings.faust_app_id})
-    try:
-        topic = settings.topic_turnstiles
-        partitions = [
-            TopicPartition(topic, p) for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ]
-        total = 0
-        for committed in consumer.committed(partitions, timeout=10):
-            high = consumer.get_watermark_offsets(TopicPartition(topic, committed.partition), timeout=10)[1]
-            total += high - max(committed.offset, 0)
-        return total
-    finally:
-        consumer.close()
+    def rss_mib(self) -> dict[str, int]:
+        return {name: round(process.memory_info().rss / 2**20) for name, process in self.processes.items()}
 
 
 def summary_counts(settings: Settings) -> dict[int, int]:
@@ -272,53 +254,120 @@ def wait_counted(settings: Settings, total: int, timeout_s: float) -> float:
     raise RuntimeError(f"the summary did not count {total} events within {timeout_s} s")
 
 
-def measure_faust_end_to_end(
-    settings: Settings, ids: list[int], work_dir: Path, profile: bool
-) -> tuple[dict[str, Any], Path | None]:
-    settings = bench_settings(settings, "e2e")
+# The same count with Flink's avro-confluent format: no dead letters (a bad record fails the job).
+AVRO_FORMAT_JOB = """
+CREATE TABLE bench_entries_avro (
+  station_id INT,
+  station_name STRING
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topic_turnstiles}',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'scan.startup.mode' = 'earliest-offset',
+  'value.format' = 'avro-confluent',
+  'value.avro-confluent.url' = '${schema_registry_url}'
+);
+SET 'table.exec.mini-batch.enabled' = 'true';
+SET 'table.exec.mini-batch.allow-latency' = '500 ms';
+SET 'table.exec.mini-batch.size' = '5000';
+INSERT INTO turnstile_summary
+SELECT station_id, LAST_VALUE(station_name), COUNT(*) FROM bench_entries_avro GROUP BY station_id;
+"""
+
+
+def submit_avro_format_job(settings: Settings) -> str:
+    name = f"{settings.sql_job_prefix}.avro-format"
+    statements = split_statements(render(sql_text("tables.sql"), settings))
+    statements += split_statements(render(AVRO_FORMAT_JOB, settings))
+    job_id = ""
+    with GatewaySession(settings, {"pipeline.name": name}) as session:
+        for statement in statements:
+            rows = session.execute(statement)
+            if statement.upper().startswith("INSERT") and rows:
+                job_id = str(rows[0][0])
+    wait_until_running(settings, name, timeout_s=180)
+    return job_id
+
+
+def measure_flink_end_to_end(
+    settings: Settings, ids: list[int], flink: FlinkProcesses, avro_format: bool = False
+) -> dict[str, Any]:
+    settings = bench_settings(settings, "avro" if avro_format else "e2e")
     ensure_topics(settings)
     records = serialized_records(settings, ids, settings.topic_turnstiles)
-    profile_path = work_dir / "worker.prof" if profile else None
-    worker = Worker(settings, work_dir / "worker-e2e.log", profile_path)
+    if avro_format:
+        job_id = submit_avro_format_job(settings)
+    else:
+        job_id = ensure_job(settings, TURNSTILE_SUMMARY).job_id
+        wait_until_running(settings, TURNSTILE_SUMMARY.job_name(settings), timeout_s=180)
     try:
-        worker.wait_ready()
-        worker.psutil.cpu_percent()
+        flink.start_cpu()
         producer = new_producer(settings)
         start = time.monotonic()
         produce(producer, settings.topic_turnstiles, records)
         producer.flush(60)
         produced_at = time.monotonic()
-        end = wait_counted(settings, len(records), timeout_s=600)
-        cpu = worker.psutil.cpu_percent()
+        end = wait_counted(settings, len(records), timeout_s=900)
+        cpu = flink.cpu_percent()
         exact = summary_counts(settings) == dict(Counter(ids))
+        rss = flink.rss_mib()
     finally:
-        worker.stop()
+        cancel_job(settings, job_id)
     return {
-        "what": "produce all events as fast as possible while the worker runs; until the committed summary "
-        "(read_committed) counts every one",
+        "what": "produce all events as fast as possible while the job runs; until the committed summary "
+        "(read_committed) counts every one"
+        + (" — Flink's avro-confluent format, no dead letters" if avro_format else ""),
         "events": len(records),
         "produce_events_per_s": round(len(records) / (produced_at - start)),
         "end_to_end_events_per_s": round(len(records) / (end - start)),
         "seconds": round(end - start, 2),
-        "worker_cpu_percent": cpu,
+        "flink_cpu_percent": cpu,
+        "flink_rss_mib": rss,
         "counts_exact": exact,
-        "profiled": profile,
-    }, profile_path
+    }
 
 
-def measure_faust_sustained(settings: Settings, rates: list[int], step_s: float, work_dir: Path) -> dict[str, Any]:
+def measure_flink_sustained(
+    settings: Settings, rates: list[int], step_s: float, flink: FlinkProcesses
+) -> dict[str, Any]:
     settings = bench_settings(settings, "sustained")
     ensure_topics(settings)
     total_ids = station_ids(sum(int(rate * step_s) for rate in rates), STATIONS, seed=23)
     records = serialized_records(settings, total_ids, settings.topic_turnstiles)
-    worker = Worker(settings, work_dir / "worker-sustained.log")
+    job_id = ensure_job(settings, TURNSTILE_SUMMARY).job_id
+    wait_until_running(settings, TURNSTILE_SUMMARY.job_name(settings), timeout_s=180)
     steps = []
+    sent = 0
+    counts: dict[int, int] = {}
+    stop_sampling = threading.Event()
+
+    def follow_summary() -> None:
+        # One read_committed consumer following the summary as it is committed: the lag sample is
+        # then a sum over a dict, not a re-read of the whole topic.
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.bootstrap_servers,
+                "group.id": f"bench-follower-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        topic = settings.topic_turnstile_summary
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        while not stop_sampling.is_set():
+            for message in consumer.consume(10000, 0.2):
+                if not message.error():
+                    value = json.loads(message.value())
+                    counts[value["station_id"]] = value["count"]
+        consumer.close()
+
+    sampler = threading.Thread(target=follow_summary, daemon=True)
+    sampler.start()
     try:
-        worker.wait_ready()
         producer = new_producer(settings)
-        sent = 0
         for rate in rates:
-            worker.psutil.cpu_percent()
+            flink.start_cpu()
             samples: list[tuple[float, int]] = []
             step_start = time.monotonic()
             next_sample = step_start + 1
@@ -330,30 +379,33 @@ def measure_faust_sustained(settings: Settings, rates: list[int], step_s: float,
                     sent += due
                     step_sent += due
                 if now >= next_sample:
-                    samples.append((now - step_start, lag(settings)))
+                    samples.append((now - step_start, max(0, sent - sum(counts.values()))))
                     next_sample += 1
-                time.sleep(0.05)
+                time.sleep(0.01)
             producer.flush(30)
             second_half = [(t, v) for t, v in samples if t >= step_s / 2]
             growth = _slope(second_half)
             steps.append(
                 {
                     "rate_events_per_s": rate,
+                    "achieved_input_events_per_s": round(step_sent / step_s),
                     "lag_samples": [v for _, v in samples],
                     "max_lag": max(v for _, v in samples),
                     "lag_growth_events_per_s": round(growth),
-                    "sustained": growth < LAG_GROWTH_TOLERANCE * rate,
-                    "worker_cpu_percent": worker.psutil.cpu_percent(),
+                    "sustained": growth < LAG_GROWTH_TOLERANCE * rate and step_sent >= 0.95 * rate * step_s,
+                    "flink_cpu_percent": flink.cpu_percent(),
                 }
             )
-        wait_counted(settings, sent, timeout_s=600)
+            print(json.dumps(steps[-1]), flush=True)
+        wait_counted(settings, sent, timeout_s=900)
         exact = summary_counts(settings) == dict(Counter(total_ids[:sent]))
     finally:
-        worker.stop()
+        stop_sampling.set()
+        cancel_job(settings, job_id)
     sustained = [step["rate_events_per_s"] for step in steps if step["sustained"]]
     return {
-        "what": "fixed input rates, consumer-group lag sampled each second; sustained = lag not growing "
-        f"(slope over each step's second half < {LAG_GROWTH_TOLERANCE:.0%} of the rate)",
+        "what": "fixed input rates; lag = produced - counted in the committed summary, sampled each second; "
+        f"sustained = lag not growing (slope over each step's second half < {LAG_GROWTH_TOLERANCE:.0%} of the rate)",
         "step_seconds": step_s,
         "steps": steps,
         "max_sustained_events_per_s": max(sustained) if sustained else 0,
@@ -371,120 +423,70 @@ def _slope(points: list[tuple[float, int]]) -> float:
     return sum((t - mean_t) * (v - mean_v) for t, v in points) / spread if spread else 0.0
 
 
-def profile_summary(path: Path, limit: int = 20) -> dict[str, Any]:
-    """Where the worker's CPU time went: self time by package, and the top functions."""
-    stats = pstats.Stats(str(path))
-    entries = stats.stats.items()  # type: ignore[attr-defined]
-    busy = sum(tottime for (_, _, function), (_, _, tottime, _, _) in entries if "poll" not in function)
-    by_area: dict[str, float] = {}
-    rows = []
-    for (filename, line, function), (_, calls, tottime, cumtime, _) in entries:
-        if "poll" in function:  # waiting in epoll: idle, not work
-            continue
-        area = _area(filename, function)
-        by_area[area] = by_area.get(area, 0.0) + tottime
-        rows.append(
-            {
-                "function": f"{_short(filename)}:{line}({function})",
-                "calls": calls,
-                "self_s": round(tottime, 2),
-                "cumulative_s": round(cumtime, 2),
-            }
-        )
-    return {
-        "busy_cpu_s": round(busy, 1),
-        "self_time_share_by_area": {
-            area: round(seconds / busy, 3) for area, seconds in sorted(by_area.items(), key=lambda kv: -kv[1])
-        },
-        "top_self_time": sorted(rows, key=lambda row: row["self_s"], reverse=True)[:limit],
-    }
-
-
-AREAS = (
-    ("transit_status", "transit_status (our agents, decoding)"),
-    ("faust", "faust (consumer loop, conductor, streams, tables)"),
-    ("mode", "mode (faust's service/queue layer)"),
-    ("aiokafka", "aiokafka (protocol, record parsing, producer)"),
-    ("fastavro", "fastavro"),
-    ("asyncio", "asyncio event loop, tasks, queues"),
-)
-
-
-def _area(filename: str, function: str) -> str:
-    for marker, area in AREAS:
-        if f"/{marker}/" in filename:
-            return area
-    if filename == "~" and ("_contextvars" in function or "select" in function or "asyncio" in function):
-        return "asyncio event loop, tasks, queues"
-    return "other (builtins, logging, json, ...)"
-
-
-def _short(filename: str) -> str:
-    for marker in ("site-packages/", "lib/python3.11/", "src/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return filename
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=100_000, help="events of the end-to-end phases")
-    parser.add_argument("--rates", default="2000,4000,6000", help="input rates (events/s) of the sustained phase")
-    parser.add_argument("--step-seconds", type=float, default=15.0, help="seconds per sustained rate")
-    parser.add_argument("--profile", action="store_true", help="profile the worker of the end-to-end phase")
+    parser.add_argument("--events", type=int, default=300_000, help="events of the end-to-end phases")
+    parser.add_argument("--rates", default="10000,20000,30000", help="input rates (events/s) of the sustained phase")
+    parser.add_argument("--step-seconds", type=float, default=20.0, help="seconds per sustained rate")
+    parser.add_argument("--skip-format-comparison", action="store_true", help="skip the avro-confluent format run")
+    parser.add_argument("--parallelism", type=int, default=None, help="Flink parallelism [default: the setting's]")
     args = parser.parse_args()
     rates = [int(rate) for rate in args.rates.split(",") if rate]
 
     results: dict[str, Any] = {"benchmark": "turnstile_throughput", "machine": machine()}
+    results["flink_parallelism"] = args.parallelism
     with tempfile.TemporaryDirectory(prefix="transit-bench-") as directory:
         os.chmod(directory, 0o755)  # PostgreSQL runs as user postgres
         state_dir = Path(directory)
-        settings = isolated_settings(state_dir)
+        settings = isolated_settings(state_dir, flink_parallelism=args.parallelism)
         supervisor = Platform(settings, report=lambda line: print(line, flush=True))
         started = time.monotonic()
         supervisor.up()
         results["platform_up_s"] = round(time.monotonic() - started, 1)
         try:
+            flink = FlinkProcesses(supervisor)
+            results["flink_rss_mib_idle"] = flink.rss_mib()
             ids = station_ids(args.events, STATIONS)
             plain_records = serialized_records(settings, ids, "bench-plain")
             print("plain confluent-kafka produce -> consume ...", flush=True)
             results["plain"] = measure_plain(settings, plain_records)
             print(json.dumps(results["plain"], indent=2), flush=True)
-            print("faust end to end ...", flush=True)
-            results["faust_end_to_end"], _ = measure_faust_end_to_end(settings, ids, state_dir, profile=False)
-            print(json.dumps(results["faust_end_to_end"], indent=2), flush=True)
-            if args.profile:
-                profiled_ids = ids[: min(len(ids), 30_000)]
-                print(f"faust end to end under cProfile ({len(profiled_ids)} events) ...", flush=True)
-                profiled, profile_path = measure_faust_end_to_end(settings, profiled_ids, state_dir, profile=True)
-                if profile_path is not None and profile_path.exists():
-                    profiled.update(profile_summary(profile_path))
-                results["faust_profile"] = profiled
-                print(json.dumps({k: v for k, v in profiled.items() if k != "top_self_time"}, indent=2), flush=True)
-            print(f"faust sustained at {rates} events/s ...", flush=True)
-            results["faust_sustained"] = measure_faust_sustained(settings, rates, args.step_seconds, state_dir)
-            print(json.dumps(results["faust_sustained"], indent=2), flush=True)
+            print("flink end to end ...", flush=True)
+            results["flink_end_to_end"] = measure_flink_end_to_end(settings, ids, flink)
+            print(json.dumps(results["flink_end_to_end"], indent=2), flush=True)
+            if not args.skip_format_comparison:
+                print("flink end to end with the avro-confluent format (no dead letters) ...", flush=True)
+                results["flink_avro_format"] = measure_flink_end_to_end(settings, ids, flink, avro_format=True)
+                print(json.dumps(results["flink_avro_format"], indent=2), flush=True)
+            print(f"flink sustained at {rates} events/s ...", flush=True)
+            results["flink_sustained"] = measure_flink_sustained(settings, rates, args.step_seconds, flink)
+            print(json.dumps(results["flink_sustained"], indent=2), flush=True)
+            results["flink_rss_mib_after"] = flink.rss_mib()
         finally:
             supervisor.down()
 
-    faust_rate = results["faust_end_to_end"]["end_to_end_events_per_s"]
+    flink_rate = results["flink_end_to_end"]["end_to_end_events_per_s"]
     plain_rate = results["plain"]["end_to_end_events_per_s"]
-    results["faust_vs_plain"] = round(faust_rate / plain_rate, 3)
+    results["flink_vs_plain"] = round(flink_rate / plain_rate, 3)
     results["goals"] = {
-        "events_per_s_at_least_20000": faust_rate >= 20_000,
-        "at_least_0.3x_plain": faust_rate >= 0.3 * plain_rate,
+        "events_per_s_at_least_20000": flink_rate >= 20_000,
+        "at_least_0.3x_plain": flink_rate >= 0.3 * plain_rate,
+        "sustained_at_least_20000": results["flink_sustained"]["max_sustained_events_per_s"] >= 20_000,
     }
     RESULTS.mkdir(exist_ok=True)
     output = RESULTS / "turnstile_throughput.json"
     output.write_text(json.dumps(results, indent=2) + "\n")
+    avro = results.get("flink_avro_format")
     print(
         f"\nmachine: {results['machine']['cpus']} CPUs ({results['machine']['cpu_model']}), "
-        f"{results['machine']['ram_gib']} GiB RAM\n"
+        f"{results['machine']['ram_gib']} GiB RAM, load at start {results['machine']['load_average_at_start']}\n"
         f"plain confluent-kafka produce->consume: {plain_rate} events/s\n"
-        f"faust exactly-once counts, end to end: {faust_rate} events/s "
-        f"({results['faust_vs_plain']}x plain; counts exact: {results['faust_end_to_end']['counts_exact']})\n"
-        f"faust sustained without growing lag: {results['faust_sustained']['max_sustained_events_per_s']} events/s "
-        f"(counts exact: {results['faust_sustained']['counts_exact']})\n"
+        f"flink exactly-once counts, end to end: {flink_rate} events/s "
+        f"({results['flink_vs_plain']}x plain; counts exact: {results['flink_end_to_end']['counts_exact']})\n"
+        + (f"flink with avro-confluent (no dead letters): {avro['end_to_end_events_per_s']} events/s\n" if avro else "")
+        + f"flink sustained without growing lag: {results['flink_sustained']['max_sustained_events_per_s']} events/s "
+        f"(counts exact: {results['flink_sustained']['counts_exact']})\n"
+        f"flink RSS MiB: {results['flink_rss_mib_after']}\n"
         f"written to {output}"
     )
     return 0

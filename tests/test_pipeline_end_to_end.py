@@ -1,4 +1,4 @@
-"""The whole CTA pipeline on the real platform: simulation → producers → Kafka → Faust → dashboard.
+"""The whole CTA pipeline on the real platform: simulation → producers → Kafka → Faust and Flink → dashboard.
 
 The simulation runs in this process for a number of simulated minutes (as fast as it can); the
 Faust worker and the dashboard are real subprocesses, exactly as `transit-status run` starts them.
@@ -23,6 +23,7 @@ from tests.processes import ServiceProcess, wait_until
 from transit_status.config import Settings
 from transit_status.networks import load_network
 from transit_status.pipeline.connectors import ensure_stations_connector
+from transit_status.pipeline.sql_jobs import TURNSTILE_SUMMARY, cancel_job, ensure_job, wait_until_running
 from transit_status.platform.ports import free_ports, private_topics
 from transit_status.platform.service import consumer_group_stable
 from transit_status.producers.kafka import EventProducer
@@ -120,6 +121,8 @@ def pipeline(platform: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     )
     ensure_topics(settings)
     ensure_stations_connector(settings)
+    # The turnstile summary comes from Flink, submitted through the SQL Gateway as `run` does.
+    summary_job = ensure_job(settings, TURNSTILE_SUMMARY)
     logs = tmp_path_factory.mktemp("pipeline-logs")
     streams = ServiceProcess("streams", settings, logs / "streams.log")
     dashboard = ServiceProcess("dashboard", settings, logs / "dashboard.log")
@@ -129,11 +132,13 @@ def pipeline(platform: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     try:
         wait_for("the Faust worker to join its group", lambda: consumer_group_stable(settings, settings.faust_app_id))
         wait_for("the dashboard to answer", lambda: httpx.get(f"{settings.dashboard_url}/healthz", timeout=2))
+        wait_until_running(settings, summary_job.name, timeout_s=120)
         with EventProducer(settings) as producer, RestProxyWeatherStation(settings) as weather:
             yield Pipeline(settings, streams, dashboard, SimulationRunner(engine, producer, weather), producer)
     finally:
         dashboard.stop()
         streams.stop()
+        cancel_job(settings, summary_job.job_id)
         for child in (streams, dashboard):
             print(f"---- {child.service} log (tail)\n" + "\n".join(child.log().splitlines()[-30:]))
 

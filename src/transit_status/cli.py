@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -45,6 +46,9 @@ def settings_options(
     rest_proxy_port: Annotated[int | None, typer.Option(help="REST Proxy [default: 8082].")] = None,
     postgres_port: Annotated[int | None, typer.Option(help="PostgreSQL [default: 5432].")] = None,
     dashboard_port: Annotated[int | None, typer.Option(help="Dashboard [default: 8888].")] = None,
+    sql_gateway_port: Annotated[int | None, typer.Option(help="Flink SQL Gateway [default: 8088].")] = None,
+    flink_rest_port: Annotated[int | None, typer.Option(help="Flink REST API and web UI [default: 8089].")] = None,
+    flink_rpc_port: Annotated[int | None, typer.Option(help="Flink JobManager RPC [default: 6123].")] = None,
 ) -> None:
     """Settings shared by every command."""
     overrides = {key: value for key, value in ctx.params.items() if value is not None}
@@ -80,6 +84,8 @@ def _print_endpoints(settings: Settings) -> None:
     typer.echo(f"  Schema Registry   {settings.schema_registry_url}")
     typer.echo(f"  REST Proxy        {settings.rest_proxy_url}")
     typer.echo(f"  Kafka Connect     {settings.connect_url}")
+    typer.echo(f"  Flink SQL Gateway {settings.sql_gateway_url}   (`transit-status sql`)")
+    typer.echo(f"  Flink web UI      {settings.flink_rest_url}")
     typer.echo(
         f"  PostgreSQL        postgresql://{settings.postgres_user}@{settings.host}:{settings.postgres_port}/"
         f"{settings.postgres_db}"
@@ -161,7 +167,7 @@ def platform_reset(
 
 @platform_app.command("fetch-jars")
 def platform_fetch_jars(ctx: typer.Context) -> None:
-    """Resolve Kafka, Kafka Connect and Debezium jars from Maven Central into the jar cache."""
+    """Resolve Kafka, Connect, Debezium and Flink jars from Maven Central, install Flink from PyPI (once)."""
     from transit_status.platform import jvm
 
     try:
@@ -210,6 +216,39 @@ class LogLevel(StrEnum):
     info = "info"
     warning = "warning"
     error = "error"
+
+
+@app.command("sql")
+def sql(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Run this SQL file instead of opening the shell.")
+    ] = None,
+) -> None:
+    """Flink's SQL client on the running SQL Gateway, like the original design's `ksql` CLI.
+
+    The session starts with the pipeline's tables (transit_status/sql/tables.sql), so e.g.
+    `SELECT * FROM turnstile_summary;` shows the counts changing. ${...} placeholders in FILE are
+    filled in as in the pipeline's own SQL files.
+    """
+    import subprocess
+
+    from transit_status.pipeline.sql_jobs import sql_client_launch
+
+    if file is not None and not file.is_file():
+        fail(f"no such SQL file: {file}")
+    try:
+        command, env = sql_client_launch(ctx.obj, file)
+    except TransitError as problem:
+        fail(str(problem))
+    # The client owns the terminal; Ctrl-C belongs to it (it cancels a running query, not the shell).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    completed = subprocess.run(command, env={**os.environ, **env}, check=False, preexec_fn=_default_sigint)
+    raise typer.Exit(completed.returncode)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @app.command("serve")

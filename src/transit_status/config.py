@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     state_dir: Path = Field(PROJECT_ROOT / ".transit", description="Data, logs and pid files.")
     jars_dir: Path = Field(PROJECT_ROOT / ".cache" / "jars", description="Maven-resolved jars.")
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Reference data (one folder per network).")
+    flink_dir: Path = Field(
+        PROJECT_ROOT / ".cache" / "flink", description="The apache-flink wheel's distribution, installed apart."
+    )
     network: str = Field("cta", description="Which transit network's data to load.")
 
     kafka_port: int = 9092
@@ -36,6 +39,10 @@ class Settings(BaseSettings):
     rest_proxy_port: int = 8082
     postgres_port: int = 5432
     dashboard_port: int = 8888
+    # Flink's own defaults collide with the platform: REST 8081 is the registry's, the gateway's 8083 Connect's.
+    sql_gateway_port: int = Field(8088, description="Flink SQL Gateway REST (ksqlDB's port in the original design).")
+    flink_rest_port: int = Field(8089, description="Flink JobManager REST API and web UI.")
+    flink_rpc_port: int = Field(6123, description="Flink JobManager RPC (the TaskManager registers there).")
     mariadb_port: int = 3306
     opensearch_port: int = 9200
     opensearch_transport_port: int = 9300
@@ -51,6 +58,16 @@ class Settings(BaseSettings):
 
     kafka_heap: str = Field("512m", description="JVM max heap of the Kafka broker.")
     connect_heap: str = Field("384m", description="JVM max heap of the Kafka Connect worker.")
+    flink_jobmanager_memory: str = Field("768m", description="Flink JobManager total process memory.")
+    flink_taskmanager_memory: str = Field("1024m", description="Flink TaskManager total process memory.")
+    sql_gateway_heap: str = Field("320m", description="JVM max heap of the Flink SQL Gateway.")
+    flink_parallelism: int = Field(1, ge=1, description="Parallelism of the pipeline's SQL jobs.")
+    flink_task_slots: int = Field(
+        4, ge=1, description="TaskManager slots: one per running job at parallelism 1, the rest for shell queries."
+    )
+    flink_checkpoint_interval_s: float = Field(
+        2.0, gt=0, description="Seconds between Flink checkpoints: also how late exactly-once output appears."
+    )
     opensearch_heap: str = Field("512m", description="JVM heap (min = max) of the OpenSearch node.")
     ready_timeout_s: float = Field(120.0, gt=0, description="How long `platform up` waits for health.")
     stop_timeout_s: float = Field(20.0, gt=0, description="Grace period before a child is killed.")
@@ -88,9 +105,8 @@ class Settings(BaseSettings):
     topic_london_station_windows: str = Field(
         "uk.london.tfl.station.windows.v1", description="Entries/exits per station in 1- and 15-minute windows."
     )
-    # London's sinks: OpenSearch data streams (Kibana's role) and PostgreSQL tables (offline analysis).
-    opensearch_london_station_entries: str = Field("station-entries", description="Data stream of station_entries.")
-    opensearch_london_station_exits: str = Field("station-exits", description="Data stream of station_exits.")
+    opensearch_entries_stream: str = Field("station-entries", description="OpenSearch data stream of London's entries.")
+    opensearch_exits_stream: str = Field("station-exits", description="OpenSearch data stream of London's exits.")
     london_opensearch_sink_group: str = Field(
         "transit-status-opensearch-sink", description="Consumer group of the OpenSearch sink (its committed offsets)."
     )
@@ -108,11 +124,12 @@ class Settings(BaseSettings):
     simulation_speed: float = Field(10.0, gt=0, description="Simulated seconds per real second.")
     simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
     faust_app_id: str = Field("transit-status", description="Faust application id (consumer group).")
+    sql_job_prefix: str = Field("transit-status", description="Prefix of the Flink SQL jobs' names on the cluster.")
     dashboard_replay_s: float = Field(
         900.0, gt=0, description="How far back (real seconds) the dashboard replays arrivals on start."
     )
 
-    @field_validator("state_dir", "jars_dir", "data_dir")
+    @field_validator("state_dir", "jars_dir", "data_dir", "flink_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
@@ -140,6 +157,9 @@ class Settings(BaseSettings):
             "rest-proxy": self.rest_proxy_port,
             "postgres": self.postgres_port,
             "dashboard": self.dashboard_port,
+            "sql-gateway": self.sql_gateway_port,
+            "flink-rest": self.flink_rest_port,
+            "flink-rpc": self.flink_rpc_port,
             "mariadb": self.mariadb_port,
             "opensearch": self.opensearch_port,
             "opensearch-transport": self.opensearch_transport_port,
@@ -160,6 +180,14 @@ class Settings(BaseSettings):
     @property
     def connect_url(self) -> str:
         return f"http://{self.host}:{self.connect_port}"
+
+    @property
+    def sql_gateway_url(self) -> str:
+        return f"http://{self.host}:{self.sql_gateway_port}"
+
+    @property
+    def flink_rest_url(self) -> str:
+        return f"http://{self.host}:{self.flink_rest_port}"
 
     @property
     def opensearch_url(self) -> str:

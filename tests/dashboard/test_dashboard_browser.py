@@ -3,42 +3,19 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.dashboard.support import Feed, Topics, network_stations, run_dashboard, wait_for
 from transit_status.config import Settings
 
 pytestmark = pytest.mark.platform
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SCREENSHOT = Path("/tmp/dashboard.png")
 HOSTILE_NAME = "<script>window.__xss = 1; alert(1)</script>"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        # A missing browser fails the run (never a silent skip): `make test` installs it.
-        pytest.fail(f"{CHROMIUM} is not installed: run `scripts/setup-system.sh --with-browser` (or `make test`)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def marker_box(page: Page, train_id: str) -> dict[str, float]:

@@ -34,8 +34,8 @@ def settings(platform: Settings) -> Settings:
     return private_topics(
         platform,
         suffix,
-        opensearch_london_station_entries=f"station-entries-{suffix}",
-        opensearch_london_station_exits=f"station-exits-{suffix}",
+        opensearch_entries_stream=f"station-entries-{suffix}",
+        opensearch_exits_stream=f"station-exits-{suffix}",
         london_opensearch_sink_group=f"opensearch-sink-{suffix}",
     )
 
@@ -101,7 +101,7 @@ def test_everything_produced_is_indexed_once_and_histograms_add_up(
         stop_quickly(sink)
     assert committed(settings) == everything_read(settings)  # the last bulk was committed on SIGTERM
 
-    entries_stream = settings.opensearch_london_station_entries
+    entries_stream = settings.opensearch_entries_stream
     mapping = client.indices.get_mapping(index=entries_stream)
     properties = next(iter(mapping.values()))["mappings"]["properties"]
     assert {name: properties[name]["type"] for name in ("@timestamp", "user", "station", "delta", "location")} == {
@@ -205,7 +205,7 @@ def test_bad_records_become_dead_letters_and_the_sink_goes_on(
     assert producer.flush(15) == 0
 
     with running_service("opensearch-sink", settings, tmp_path / "sink.log") as sink:
-        sink.wait_for(lambda: indexed(client, settings.opensearch_london_station_entries) == 2, 60, "the good ones")
+        sink.wait_for(lambda: indexed(client, settings.opensearch_entries_stream) == 2, 60, "the good ones")
         letters = sink.wait_for(lambda: len(read_all(settings, settings.topic_dead_letters)) == len(bad_values) and
                                 read_all(settings, settings.topic_dead_letters), 30, "the dead letters")  # fmt: skip
         sink.wait_for(lambda: committed(settings)[(topic, 0)] == len(bad_values) + 2, 30, "committed past them")

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
-import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from fastavro import parse_schema, schemaless_writer
 
 from tests.processes import wait_until
 from tests.streams.support import (
-    TurnstileProducer,
     latest_json_by_key,
     raw_station_rows,
     read_all,
@@ -24,7 +19,6 @@ from tests.streams.support import (
     unique_settings,
 )
 from transit_status.config import Settings
-from transit_status.schemas import load_schema
 from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform
@@ -65,60 +59,6 @@ def assert_dead_lettered(letters: list[dict], bad: list[dict], topic: str, consu
         assert letter["headers"]["dlq.topic"] == topic
         assert letter["headers"]["dlq.consumer"] == consumer
         assert letter["headers"]["dlq.error"]
-
-
-def test_undecodable_turnstile_records_become_dead_letters_and_counting_goes_on(
-    platform: Settings, tmp_path: Path
-) -> None:
-    settings = unique_settings(platform, "dlq-turnstiles")
-    ensure_topics(settings)
-    turnstiles = TurnstileProducer(settings)
-    key, good_value = turnstiles.serialize(40380, "Clark/Lake", 1_700_000_000_000)
-    # A schema the registry knows but that is not a turnstile entry (fields missing).
-    registry = SchemaRegistryClient({"url": settings.schema_registry_url})
-    weather_id = registry.register_schema(
-        f"{settings.topic_turnstiles}-other", Schema(load_schema("weather_value"), "AVRO")
-    )
-    body = io.BytesIO()
-    schemaless_writer(
-        body, parse_schema(json.loads(load_schema("weather_value"))), {"temperature": 71.5, "status": "sunny"}
-    )
-    weather_value = struct.pack(">bI", 0, weather_id) + body.getvalue()
-    bad_records = [
-        (key, b"definitely not avro"),  # no magic byte
-        (key, struct.pack(">bI", 0, 987_654) + good_value[5:]),  # unknown schema id
-        (key, good_value[:-3]),  # truncated body
-        (key, weather_value),  # another schema: no station_id / station_name
-        (b"not a key", good_value),  # undecodable key
-    ]
-    good_before = [turnstiles.serialize(40380, "Clark/Lake", 1_700_000_000_000 + i) for i in range(50)]
-    good_after = [turnstiles.serialize(40380, "Clark/Lake", 1_700_000_100_000 + i) for i in range(70)]
-    landed = produce_recorded(settings, settings.topic_turnstiles, [*good_before, *bad_records, *good_after])
-    bad = landed[len(good_before) : len(good_before) + len(bad_records)]
-
-    with running_worker(settings, tmp_path / "worker.log") as worker:
-        summary = wait_until(
-            lambda: (lambda s: s if s and next(iter(s.values()))["count"] == 120 else None)(
-                latest_json_by_key(settings, settings.topic_turnstile_summary)
-            ),
-            timeout_s=60,
-            what="the good entries before and after the bad ones to be counted",
-        )
-        assert summary == {'{"station_id":40380}': {"station_id": 40380, "station_name": "Clark/Lake", "count": 120}}
-        letters = wait_until(
-            lambda: (lambda d: d if len(d) >= len(bad) else None)(dead_letters(settings)),
-            timeout_s=30,
-            what="the dead letters",
-        )
-        log = worker.log()
-    assert len(letters) == len(bad)
-    assert_dead_lettered(letters, bad, settings.topic_turnstiles, "streams.turnstiles")
-    reasons = {json.dumps(letter["headers"]["dlq.error"]) for letter in letters}
-    assert any("magic byte" in reason for reason in reasons)
-    assert any("987654" in reason for reason in reasons)
-    # Each rejection is logged with its coordinates.
-    for record in bad:
-        assert f"{settings.topic_turnstiles}[{record['partition']}]@{record['offset']}" in log
 
 
 def test_undecodable_station_rows_become_dead_letters_and_the_transform_goes_on(

@@ -20,8 +20,10 @@ from tests.streams.support import (
     produce_raw,
     raw_station_rows,
     running_worker,
+    start_worker,
     station_record,
     unique_settings,
+    wait_worker_ready,
 )
 from transit_status.config import Settings
 from transit_status.pipeline.connectors import ensure_connector, stations_connector_config
@@ -182,3 +184,28 @@ def test_a_stop_deleted_in_postgresql_leaves_its_station_downstream(platform: Se
         30255: False,
     }
     assert read_all(settings, settings.topic_dead_letters) == []
+
+
+def test_a_sigterm_mid_run_stops_the_worker_cleanly_and_a_restart_finishes_the_transform(
+    platform: Settings, tmp_path: Path
+) -> None:
+    """At least once, without patches: a SIGTERM while rows arrive leaves no traceback, and the
+    restarted worker (re-reading what was not committed) ends with exactly the expected records."""
+    settings = unique_settings(platform, "sigterm")
+    ensure_topics(settings)
+    rows = raw_station_rows(settings)
+    log = tmp_path / "worker.log"
+    worker = start_worker(settings, log)
+    wait_worker_ready(worker)
+    produce_raw(settings, settings.stations_topic, [station_record(row) for row in rows[: len(rows) // 2]])
+    wait_until(lambda: latest_json_by_key(settings, settings.topic_stations), 60, "some output")
+    produce_raw(settings, settings.stations_topic, [station_record(row) for row in rows[len(rows) // 2 :]])
+    assert worker.stop() == 0
+    with running_worker(settings, log):
+        expected = expected_records(settings, rows)
+        wait_until(
+            lambda: by_line_and_station(latest_json_by_key(settings, settings.topic_stations)) == expected,
+            90,
+            "every (line, station) record after the restart",
+        )
+    assert "Traceback" not in log.read_text(errors="replace")

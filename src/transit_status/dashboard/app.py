@@ -11,6 +11,13 @@ WebSocket protocol (server -> browser, one JSON object per text frame; fan-out: 
   ``produced_at``, ``x``/``y``), ``station``, ``station_removed``, ``turnstile`` (``station_id``,
   ``count``; null = removed) and ``weather``;
 * ``{"type": "status", "server_time", "ok", "health"}`` once a second (feeds, freshness, Kafka).
+
+London (``/london``, its own hub and socket ``/ws/london``, the same fan-out): a ``snapshot``
+(``seq``, ``stations``, ``lines``, ``busiest``, ``series``), then ``updates`` of types ``activity``
+(a station's entries/exits/inside, ``known``; null = removed), ``line``, ``busiest`` (the newest
+15-minute window's top stations) and ``series`` (OpenSearch's histograms and the crowding against a
+typical day, refreshed every few seconds by the server), and the same ``status`` frames (London's
+feeds under ``health.london``).
 """
 
 from __future__ import annotations
@@ -18,13 +25,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, WebSocket
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -32,11 +41,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import DashboardConsumer
-from transit_status.dashboard.health import health_report
+from transit_status.dashboard.consumer import DashboardConsumer, LondonConsumer
+from transit_status.dashboard.health import health_report, london_health
 from transit_status.dashboard.hub import Client, LiveHub
+from transit_status.dashboard.london_map import LondonMap
+from transit_status.dashboard.london_series import REFRESH_S, LondonSeries
+from transit_status.dashboard.london_state import LondonState, SeriesRefreshed
 from transit_status.dashboard.reference import load_network_map
-from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, TrainMoved, Update
+from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, Received, TrainMoved, Update
+from transit_status.networks import load_network
+from transit_status.networks.london import NETWORK_NAME as LONDON
 from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
@@ -54,48 +68,97 @@ SECURITY_HEADERS = {
 }
 
 
+class London:
+    """The London page's parts: its map, live state and fan-out, Kafka consumer and OpenSearch series."""
+
+    def __init__(self, settings: Settings, start_consumer: bool) -> None:
+        network = load_network(settings.with_overrides(network=LONDON))
+        self.map = LondonMap.of(network, settings.london_barrier_scale, settings.simulation_speed)
+        self.state = LondonState()
+        self.hub: LiveHub[LondonState] = LiveHub(self.state)
+        self.consumer = LondonConsumer(settings, self.hub.apply, network.line_ids) if start_consumer else None
+        self.series = LondonSeries(settings, self.map)
+        self._map_json: dict[str, dict[str, Any]] = {}
+
+    def map_json(self) -> dict[str, Any]:
+        """The map with today's typical-day counts (built once per day type)."""
+        day_type = self.map.day_type(datetime.now(UTC))
+        if day_type not in self._map_json:
+            self._map_json[day_type] = self.map.as_json(day_type)
+        return self._map_json[day_type]
+
+    def health(self, settings: Settings) -> dict[str, Any]:
+        status = self.consumer.status() if self.consumer is not None else None
+        freshness = self.hub.read(lambda s: s.freshness())
+        return london_health(settings, status, freshness, self.series.status(), now_ms())
+
+    async def refresh_series(self) -> None:
+        """Query OpenSearch every few seconds and push the result to the London pages."""
+        while True:
+            series = await self.series.refresh()
+            if series is not None:
+                self.hub.apply([Received("opensearch", SeriesRefreshed(series), None, now_ms())])
+            await asyncio.sleep(REFRESH_S)
+
+
 def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
     """The dashboard app; with ``start_consumer=False`` it serves state fed by the caller (tests)."""
     network_map = load_network_map(settings)
     state = DashboardState(network_map.line_order, network_map)
     hub = LiveHub(state)
     consumer = DashboardConsumer(settings, hub.apply, network_map.line_order) if start_consumer else None
+    london = London(settings, start_consumer)
     metrics = _Metrics(hub, consumer)
     hub.on_updates.append(metrics.observe)
     map_json = network_map.as_json()
 
+    def health() -> tuple[int, dict[str, Any]]:
+        code, body = current_health(settings, consumer, hub)
+        return code, {**body, "london": london.health(settings)}
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        hub.loop = asyncio.get_running_loop()
-        hub.broadcast_status(_status_message(settings, consumer, hub))  # so the first clients get one at once
-        if consumer is not None:
+        hub.loop = london.hub.loop = asyncio.get_running_loop()
+        _broadcast_status(health, hub, london.hub)  # so the first clients get one at once
+        tasks = [asyncio.create_task(_push_status(health, hub, london.hub))]
+        if consumer is not None and london.consumer is not None:
             consumer.start()
-        pusher = asyncio.create_task(_push_status(hub, settings, consumer))
+            london.consumer.start()
+            tasks.append(asyncio.create_task(london.refresh_series()))
         log.info("dashboard serving on http://%s:%s", settings.host, settings.dashboard_port)
         try:
             yield
         finally:
-            pusher.cancel()
-            hub.loop = None
-            if consumer is not None:
-                await run_in_threadpool(consumer.stop)
+            for task in tasks:
+                task.cancel()
+            hub.loop = london.hub.loop = None
+            for running in (consumer, london.consumer):
+                if running is not None:
+                    await run_in_threadpool(running.stop)
 
     app = FastAPI(title="transit-status dashboard", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
     app.state.settings = settings
     app.state.hub = hub
     app.state.consumer = consumer
     app.state.network_map = network_map
+    app.state.london = london
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+    @app.get("/", include_in_schema=False, response_model=None)
+    async def index(network: str | None = None) -> FileResponse | RedirectResponse:
+        if network in ("london", LONDON):
+            return RedirectResponse("/london", status_code=302)
+        return _page("index.html")
+
+    @app.get("/london", include_in_schema=False)
+    async def london_page() -> FileResponse:
+        return _page("london.html")
 
     @app.get("/api/state")
     async def api_state() -> dict[str, Any]:
         snapshot = hub.read(lambda s: {**s.snapshot(), "table": s.status_rows()})
-        _, health = current_health(settings, consumer, hub)
-        return {**snapshot, "generated_at": now_ms(), "freshness": health["topics"], "health": health}
+        _, body = current_health(settings, consumer, hub)
+        return {**snapshot, "generated_at": now_ms(), "freshness": body["topics"], "health": body}
 
     @app.get("/api/table")
     async def api_table() -> list[dict[str, Any]]:
@@ -128,9 +191,46 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
     async def api_map() -> dict[str, Any]:
         return map_json
 
+    @app.get("/api/london/map")
+    async def api_london_map() -> dict[str, Any]:
+        return london.map_json()
+
+    @app.get("/api/london/state")
+    async def api_london_state() -> dict[str, Any]:
+        snapshot = london.hub.read(lambda s: s.snapshot())
+        return {**snapshot, "generated_at": now_ms(), "health": london.health(settings)}
+
+    @app.get("/api/london/stations")
+    async def api_london_stations() -> list[dict[str, Any]]:
+        return london.hub.read(lambda s: [asdict(activity) for activity in s.stations()])
+
+    @app.get("/api/london/unknown")
+    async def api_london_unknown() -> list[dict[str, Any]]:
+        """Stations barrier events came from that the stations table does not know."""
+        return london.hub.read(lambda s: [asdict(activity) for activity in s.unknown_stations()])
+
+    @app.get("/api/london/lines")
+    async def api_london_lines() -> list[dict[str, Any]]:
+        return london.hub.read(lambda s: [asdict(activity) for activity in s.lines()])
+
+    @app.get("/api/london/busiest")
+    async def api_london_busiest() -> dict[str, Any]:
+        busiest = london.hub.read(lambda s: s.busiest())
+        return busiest or {"available": False, "detail": "waiting for the first 15-minute window"}
+
+    @app.get("/api/london/series")
+    async def api_london_series() -> JSONResponse:
+        """OpenSearch's histograms (cached for a few seconds, shared by every caller) and the crowding."""
+        series = await london.series.current()
+        status = london.series.status()
+        if series is None:
+            detail = status.error or "OpenSearch has not answered yet"
+            return JSONResponse({"available": False, "detail": detail}, status_code=503)
+        return JSONResponse({"available": True, "stale": status.error is not None, **series})
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        code, body = current_health(settings, consumer, hub)
+        code, body = health()
         return JSONResponse(body, status_code=code)
 
     @app.get("/metrics", include_in_schema=False)
@@ -139,27 +239,40 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
 
     @app.websocket("/ws")
     async def websocket_endpoint(websocket: WebSocket) -> None:
-        await websocket.accept()
-        client = hub.connect()
-        sender = asyncio.create_task(_send_frames(websocket, hub, client))
-        try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                client.on_message(message.get("text"))
-        except WebSocketDisconnect:
-            pass
-        finally:
-            hub.disconnect(client)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
+        await _serve_socket(websocket, hub)
+
+    @app.websocket("/ws/london")
+    async def london_websocket(websocket: WebSocket) -> None:
+        await _serve_socket(websocket, london.hub)
 
     return app
 
 
-async def _send_frames(websocket: WebSocket, hub: LiveHub, client: Client) -> None:
+def _page(name: str) -> FileResponse:
+    return FileResponse(STATIC_DIR / name, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
+
+async def _serve_socket(websocket: WebSocket, hub: LiveHub[Any]) -> None:
+    """One browser on one page's hub: its own sender task; what it sends back is rate-limited by its client."""
+    await websocket.accept()
+    client = hub.connect()
+    sender = asyncio.create_task(_send_frames(websocket, hub, client))
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            client.on_message(message.get("text"))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.disconnect(client)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+
+
+async def _send_frames(websocket: WebSocket, hub: LiveHub[Any], client: Client) -> None:
     """This client's own sender: a slow socket holds up only this task, never the tick or other clients."""
     try:
         while True:
@@ -173,21 +286,29 @@ async def _send_frames(websocket: WebSocket, hub: LiveHub, client: Client) -> No
                 await websocket.close()
 
 
-async def _push_status(hub: LiveHub, settings: Settings, consumer: DashboardConsumer | None) -> None:
+Health = Callable[[], tuple[int, dict[str, Any]]]
+
+
+async def _push_status(health: Health, *hubs: LiveHub[Any]) -> None:
     while True:
         await asyncio.sleep(STATUS_EVERY_S)
         try:
-            hub.broadcast_status(_status_message(settings, consumer, hub))
+            _broadcast_status(health, *hubs)
         except Exception:
             log.exception("could not push the status")
 
 
-def _status_message(settings: Settings, consumer: DashboardConsumer | None, hub: LiveHub) -> dict[str, Any]:
-    code, health = current_health(settings, consumer, hub)
-    return {"type": "status", "server_time": now_ms(), "ok": code == 200, "health": health}
+def _broadcast_status(health: Health, *hubs: LiveHub[Any]) -> None:
+    """The same status (Chicago's feeds, and London's under ``london``) to every page of every hub."""
+    code, body = health()
+    message = {"type": "status", "server_time": now_ms(), "ok": code == 200, "health": body}
+    for hub in hubs:
+        hub.broadcast_status(message)
 
 
-def current_health(settings: Settings, consumer: DashboardConsumer | None, hub: LiveHub) -> tuple[int, dict[str, Any]]:
+def current_health(
+    settings: Settings, consumer: DashboardConsumer | None, hub: LiveHub[DashboardState]
+) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of /healthz: readiness, and which feed is degraded since when (health.py)."""
     status = consumer.status() if consumer is not None else None
     freshness = hub.read(lambda s: s.freshness())
@@ -198,7 +319,7 @@ def current_health(settings: Settings, consumer: DashboardConsumer | None, hub: 
 class _Metrics:
     """Prometheus metrics in a registry of this app's own (several apps may share a process in tests)."""
 
-    def __init__(self, hub: LiveHub, consumer: DashboardConsumer | None) -> None:
+    def __init__(self, hub: LiveHub[DashboardState], consumer: DashboardConsumer | None) -> None:
         self.hub = hub
         self.consumer = consumer
         self.registry = CollectorRegistry()

@@ -38,10 +38,17 @@ from tenacity import RetryCallState, Retrying, stop_when_event_set, wait_exponen
 
 from transit_status.avro.wire import AvroDecoder, BadRecord, RegistryUnavailable, registry_client
 from transit_status.config import Settings
-from transit_status.dashboard.contracts import station_change, summary_change
+from transit_status.dashboard.contracts import (
+    activity_change,
+    line_activity_change,
+    station_change,
+    summary_change,
+    window_change,
+)
 from transit_status.dashboard.dead_letters import DeadLetterPublisher
+from transit_status.dashboard.london_state import LondonChange
 from transit_status.dashboard.records import arrival_change, weather_change
-from transit_status.dashboard.state import TOPIC_ROLES, Change, Received, TopicRole
+from transit_status.dashboard.state import Change, Received
 from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
@@ -57,11 +64,13 @@ FLUSH_EVERY = 500
 MISSING_TOPIC_CHECK_S = 1.0
 TOPIC_CHECK_S = 5.0
 REGISTRY_RETRY_S = 1.0
+WINDOWS_REPLAY_S = 35 * 60
+"""London's windows start this far back: the newest complete 15-minute window of every station."""
 
 
 @dataclass(frozen=True, slots=True)
 class TopicStatus:
-    role: TopicRole
+    role: str
     topic: str
     state: TopicState
     partitions: int
@@ -104,7 +113,12 @@ class _Progress:
 
 
 class DashboardConsumer:
-    """Runs the consumer loop in a daemon thread; :meth:`status` is safe to call from any thread."""
+    """Runs the consumer loop in a daemon thread; :meth:`status` is safe to call from any thread.
+
+    Reads Chicago's topics; :class:`LondonConsumer` reads London's with the same loop.
+    """
+
+    name = "dashboard"
 
     def __init__(
         self,
@@ -117,12 +131,7 @@ class DashboardConsumer:
         self.sink = sink
         self.lines = frozenset(lines)
         self.dead_letters = dead_letters or DeadLetterPublisher(settings)
-        self.roles: dict[str, TopicRole] = {
-            settings.topic_stations: "stations",
-            settings.topic_arrivals: "arrivals",
-            settings.topic_turnstile_summary: "turnstile_summary",
-            settings.topic_weather: "weather",
-        }
+        self.roles: dict[str, str] = self.topic_roles(settings)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -132,14 +141,24 @@ class DashboardConsumer:
         self._kafka_down_since_ms: int | None = now_ms()
         self._registry_error: str | None = None
         self._registry_error_since_ms: int | None = None
-        self._progress: dict[TopicRole, _Progress] = {role: _Progress(topic) for topic, role in self.roles.items()}
+        self._progress: dict[str, _Progress] = {role: _Progress(topic) for topic, role in self.roles.items()}
         self._records: Counter[str] = Counter()
         self._dead_lettered: Counter[str] = Counter()
         self._decoder = AvroDecoder(registry_client(settings.schema_registry_url, timeout_s=5))
 
+    @staticmethod
+    def topic_roles(settings: Settings) -> dict[str, str]:
+        """Topic name -> the role its records play in the state."""
+        return {
+            settings.topic_stations: "stations",
+            settings.topic_arrivals: "arrivals",
+            settings.topic_turnstile_summary: "turnstile_summary",
+            settings.topic_weather: "weather",
+        }
+
     # ---- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="dashboard-consumer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-consumer", daemon=True)
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -153,8 +172,7 @@ class DashboardConsumer:
     def status(self) -> ConsumerStatus:
         with self._lock:
             topics = {}
-            for role in TOPIC_ROLES:
-                progress = self._progress[role]
+            for role, progress in self._progress.items():
                 state = progress.state()
                 topics[role] = TopicStatus(
                     role=role,
@@ -205,9 +223,9 @@ class DashboardConsumer:
     def _config(self) -> dict[str, object]:
         return {
             "bootstrap.servers": self.settings.bootstrap_servers,
-            "client.id": "transit-status-dashboard",
+            "client.id": f"transit-status-{self.name}",
             # Never joined (we assign), never committed: unique so it cannot disturb anyone.
-            "group.id": f"transit-status-dashboard-{uuid.uuid4().hex[:12]}",
+            "group.id": f"transit-status-{self.name}-{uuid.uuid4().hex[:12]}",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
@@ -331,14 +349,12 @@ class DashboardConsumer:
             )
 
     def _start_offsets(
-        self, consumer: Consumer, topic: str, role: TopicRole, partitions: list[int], first: bool
+        self, consumer: Consumer, topic: str, role: str, partitions: list[int], first: bool
     ) -> list[TopicPartition]:
         if not first:  # partitions added to a topic we already read hold only new records
             return [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
         if role == "arrivals":
-            since = now_ms() - int(self.settings.dashboard_replay_s * 1000)
-            found = consumer.offsets_for_times([TopicPartition(topic, p, since) for p in partitions], timeout=10)
-            return [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in found]
+            return _offsets_since(consumer, topic, partitions, now_ms() - int(self.settings.dashboard_replay_s * 1000))
         if role == "weather":
             start = []
             for p in partitions:
@@ -392,7 +408,7 @@ class DashboardConsumer:
             live=message.partition() not in self._progress[role].loading,
         )
 
-    def _decode(self, role: TopicRole, message: Message) -> Change:
+    def _decode(self, role: str, message: Message) -> Change | LondonChange:
         key, value = message.key(), message.value()
         if role == "stations":
             return station_change(_as_bytes(key), _as_bytes(value), self.lines)
@@ -403,7 +419,7 @@ class DashboardConsumer:
         weather_key = self._decoder.decode(_as_bytes(key), "key") if key is not None else None
         return weather_change(weather_key, self._decoder.decode(_as_bytes(value), "value"))
 
-    def _dead_letter(self, message: Message, role: TopicRole, reason: str) -> None:
+    def _dead_letter(self, message: Message, role: str, reason: str) -> None:
         with self._lock:
             self._dead_lettered[role] += 1
         self.dead_letters.publish(message, reason)  # logs where the record was and why it is bad
@@ -447,6 +463,45 @@ class DashboardConsumer:
             log.info("%s: %s", message.topic(), error.str())
         else:
             log.warning("consumer error on %s[%s]: %s", message.topic(), message.partition(), error.str())
+
+
+class LondonConsumer(DashboardConsumer):
+    """London's live topics (Flink SQL's upserts and windows), read with the same loop as Chicago's.
+
+    The upsert topics are compacted and read from the beginning; windows from ``WINDOWS_REPLAY_S``
+    back, enough for the newest 15-minute windows. All three are JSON: no registry involved.
+    """
+
+    name = "dashboard-london"
+
+    @staticmethod
+    def topic_roles(settings: Settings) -> dict[str, str]:
+        return {
+            settings.topic_london_station_activity: "station_activity",
+            settings.topic_london_line_activity: "line_activity",
+            settings.topic_london_station_windows: "station_windows",
+        }
+
+    def _start_offsets(
+        self, consumer: Consumer, topic: str, role: str, partitions: list[int], first: bool
+    ) -> list[TopicPartition]:
+        if first and role == "station_windows":
+            return _offsets_since(consumer, topic, partitions, now_ms() - WINDOWS_REPLAY_S * 1000)
+        return super()._start_offsets(consumer, topic, role, partitions, first)
+
+    def _decode(self, role: str, message: Message) -> Change | LondonChange:
+        key, value = _as_bytes(message.key()), _as_bytes(message.value())
+        if role == "station_activity":
+            return activity_change(key, value)
+        if role == "line_activity":
+            return line_activity_change(key, value)
+        return window_change(value)
+
+
+def _offsets_since(consumer: Consumer, topic: str, partitions: list[int], since_ms: int) -> list[TopicPartition]:
+    """Each partition's first offset at or after ``since_ms``; the end where nothing is that recent."""
+    found = consumer.offsets_for_times([TopicPartition(topic, p, since_ms) for p in partitions], timeout=10)
+    return [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in found]
 
 
 _DETAILS: dict[TopicState, str] = {

@@ -8,10 +8,21 @@ so a writer may add one without the dashboard dead-lettering everything. Any bre
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Annotated, Any, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from transit_status.dashboard.london_state import (
+    ActivityRemoval,
+    ActivityUpsert,
+    LineActivity,
+    LineRemoval,
+    LineUpsert,
+    StationActivity,
+    StationWindow,
+    WindowClosed,
+)
 from transit_status.dashboard.records import BadRecord
 from transit_status.dashboard.state import (
     Station,
@@ -24,6 +35,18 @@ from transit_status.dashboard.state import (
 
 Name = Annotated[str, Field(min_length=1, pattern=r"\S")]
 Id = Annotated[int, Field(ge=0)]
+
+
+def _utc_instant(value: Any) -> datetime:
+    """An ISO-8601 text (``2024-05-01T08:15:00Z``; Flink may write ``2024-05-01 08:15:00``) as an aware
+    UTC datetime; a time without an offset is UTC, as the contract says."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be an ISO-8601 text, got {type(value).__name__}")
+    moment = datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+AwareUtc = Annotated[datetime, BeforeValidator(_utc_instant)]
 
 
 class _Contract(BaseModel):
@@ -113,3 +136,93 @@ def summary_change(key: bytes | None, value: bytes | None) -> TurnstileUpsert | 
     if summary_key is not None and summary_key.station_id != record.station_id:
         raise BadRecord("key does not match the value's station_id")
     return TurnstileUpsert(TurnstileCount(**record.model_dump()))
+
+
+# ---- London (docs/ARCHITECTURE.md, "London"): Flink SQL's upsert and window topics -------------------
+Count = Annotated[int, Field(ge=0)]
+
+
+class ActivityKey(_Contract):
+    station: Name
+
+
+class ActivityRecord(_Contract):
+    """``topic_london_station_activity``: counted so far at a station; ``known`` false for a name the
+    stations table does not have."""
+
+    station: Name
+    known: bool
+    entries: Count
+    exits: Count
+    inside: int
+
+
+class LineKey(_Contract):
+    line: Name
+
+
+class LineRecord(_Contract):
+    """``topic_london_line_activity``: counted so far on a line."""
+
+    line: Name
+    entries: Count
+    exits: Count
+    inside: int
+
+
+class WindowRecord(_Contract):
+    """``topic_london_station_windows``: entries and exits of one station in one 1- or 15-minute window."""
+
+    station: Name
+    window_minutes: Literal[1, 15]
+    window_start: AwareUtc
+    window_end: AwareUtc
+    entries: Count
+    exits: Count
+
+
+def activity_change(key: bytes | None, value: bytes | None) -> ActivityUpsert | ActivityRemoval:
+    """JSON key ``{station}``, JSON value; a null value removes the station's counts."""
+    activity_key = _parse(ActivityKey, key, "key") if key is not None else None
+    if value is None:
+        if activity_key is None:
+            raise BadRecord("tombstone without a key")
+        return ActivityRemoval(activity_key.station)
+    record = _parse(ActivityRecord, value, "value")
+    if activity_key is not None and activity_key.station != record.station:
+        raise BadRecord("key does not match the value's station")
+    return ActivityUpsert(StationActivity(**record.model_dump()))
+
+
+def line_activity_change(key: bytes | None, value: bytes | None) -> LineUpsert | LineRemoval:
+    """JSON key ``{line}``, JSON value ``{line, entries, exits, inside}``; a null value removes the line."""
+    line_key = _parse(LineKey, key, "key") if key is not None else None
+    if value is None:
+        if line_key is None:
+            raise BadRecord("tombstone without a key")
+        return LineRemoval(line_key.line)
+    record = _parse(LineRecord, value, "value")
+    if line_key is not None and line_key.line != record.line:
+        raise BadRecord("key does not match the value's line")
+    return LineUpsert(LineActivity(**record.model_dump()))
+
+
+def window_change(value: bytes | None) -> WindowClosed:
+    """JSON value of one window (the key repeats its station, size and start)."""
+    record = _parse(WindowRecord, value, "value")
+    if record.window_end <= record.window_start:
+        raise BadRecord("window_end is not after window_start")
+    return WindowClosed(
+        StationWindow(
+            station=record.station,
+            window_minutes=record.window_minutes,
+            window_start=_epoch_ms(record.window_start),
+            window_end=_epoch_ms(record.window_end),
+            entries=record.entries,
+            exits=record.exits,
+        )
+    )
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

@@ -9,6 +9,10 @@ Two views of the same facts:
   it last knew, and the page says how old that is.
 
 ``feed_health`` is pure (consumer status, freshness and a clock in), so its rules are unit-tested.
+
+London's feeds (its Kafka consumer's topics and OpenSearch) are reported the same way under
+``london`` (:func:`london_health`); they never make the dashboard unready, since London is a second
+network a run may leave out, but they are degraded when they fail, as Chicago's are.
 """
 
 from __future__ import annotations
@@ -17,13 +21,23 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import ConsumerStatus
-from transit_status.dashboard.state import TOPIC_ROLES, Freshness, TopicRole
+from transit_status.dashboard.consumer import ConsumerStatus, DashboardConsumer, LondonConsumer
+from transit_status.dashboard.london_series import SeriesStatus
+from transit_status.dashboard.london_state import LONDON_TOPIC_ROLES
+from transit_status.dashboard.state import TOPIC_ROLES, Freshness
 
 Feed = Literal["kafka", "registry", "stations", "arrivals", "turnstile_summary", "weather"]
 FEEDS: tuple[Feed, ...] = ("kafka", "registry", *TOPIC_ROLES)
-AVRO_ROLES: frozenset[TopicRole] = frozenset({"arrivals", "weather"})
-STALE_AFTER_S: dict[TopicRole, float] = {"arrivals": 60.0, "turnstile_summary": 120.0}
+LondonFeed = Literal["kafka", "station_activity", "line_activity", "station_windows", "opensearch"]
+LONDON_FEEDS: tuple[LondonFeed, ...] = ("kafka", *LONDON_TOPIC_ROLES, "opensearch")
+AVRO_ROLES: frozenset[str] = frozenset({"arrivals", "weather"})
+STALE_AFTER_S: dict[str, float] = {
+    "arrivals": 60.0,
+    "turnstile_summary": 120.0,
+    "station_activity": 120.0,
+    "line_activity": 120.0,
+    "station_windows": 180.0,  # 1-minute windows close every minute while barriers run
+}
 """Feeds that are never quiet for long while the pipeline runs; stations and weather may well be."""
 
 
@@ -43,11 +57,7 @@ def feed_health(status: ConsumerStatus | None, freshness: dict[str, Freshness], 
     """Per feed: degraded or not, since when and why (the first cause that applies)."""
     if status is None or not status.running:
         return {feed: FeedHealth.ok() for feed in FEEDS}  # starting (or no consumer at all): nothing to blame yet
-    kafka = (
-        FeedHealth(True, status.kafka_down_since_ms, status.kafka_error or "Kafka unreachable")
-        if not status.kafka_connected
-        else FeedHealth.ok()
-    )
+    kafka = _kafka_health(status)
     registry = (
         FeedHealth(True, status.registry_error_since_ms, status.registry_error)
         if status.registry_error
@@ -59,8 +69,14 @@ def feed_health(status: ConsumerStatus | None, freshness: dict[str, Freshness], 
     return feeds
 
 
+def _kafka_health(status: ConsumerStatus) -> FeedHealth:
+    if status.kafka_connected:
+        return FeedHealth.ok()
+    return FeedHealth(True, status.kafka_down_since_ms, status.kafka_error or "Kafka unreachable")
+
+
 def _topic_health(
-    role: TopicRole,
+    role: str,
     status: ConsumerStatus,
     fresh: Freshness,
     kafka: FeedHealth,
@@ -83,19 +99,30 @@ def _topic_health(
     return FeedHealth.ok()
 
 
+def _readiness(status: ConsumerStatus | None) -> str | None:
+    """Why the consumer's state is not ready yet (None: it is)."""
+    if status is None or not status.running:
+        return "starting: the Kafka consumer is not running yet"
+    if not status.kafka_connected:
+        return f"{status.kafka_error or 'Kafka unreachable'}; retrying"
+    return None
+
+
+def _loading(status: ConsumerStatus) -> str | None:
+    loading = [t for t in status.topics.values() if t.state in ("loading", "unknown")]
+    return "starting: " + "; ".join(t.detail for t in loading) if loading else None
+
+
 def health_report(
     settings: Settings, status: ConsumerStatus | None, freshness: dict[str, Freshness], clients: int, now: int
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of /healthz, also pushed to every page once a second."""
-    reason: str | None = None
-    if status is None or not status.running:
-        reason = "starting: the Kafka consumer is not running yet"
-    elif not status.kafka_connected:
-        reason = f"{status.kafka_error or 'Kafka unreachable'}; retrying"
-    elif status.registry_error:  # Avro topics cannot load without it: the more useful reason
-        reason = f"{status.registry_error} ({settings.schema_registry_url}); retrying"
-    elif loading := [t for t in status.topics.values() if t.state in ("loading", "unknown")]:
-        reason = "starting: " + "; ".join(t.detail for t in loading)
+    reason = _readiness(status)
+    if reason is None and status is not None:
+        if status.registry_error:  # Avro topics cannot load without it: the more useful reason
+            reason = f"{status.registry_error} ({settings.schema_registry_url}); retrying"
+        else:
+            reason = _loading(status)
     feeds = feed_health(status, freshness, now)
     degraded = [feed for feed, health in feeds.items() if health.degraded]
     body: dict[str, Any] = {
@@ -109,24 +136,55 @@ def health_report(
             "error": status.kafka_error if status else None,
         },
         "schema_registry": {"url": settings.schema_registry_url, "error": status.registry_error if status else None},
-        "topics": _topics_view(settings, status, freshness, now),
+        "topics": _topics_view(DashboardConsumer.topic_roles(settings), status, freshness, now),
         "dead_letters": {"topic": settings.topic_dead_letters, "by_input": status.dead_letters if status else {}},
         "websocket_clients": clients,
     }
     return (200 if reason is None else 503), body
 
 
-def _topics_view(
-    settings: Settings, status: ConsumerStatus | None, freshness: dict[str, Freshness], now: int
-) -> dict[str, dict[str, Any]]:
-    names = {
-        "stations": settings.topic_stations,
-        "arrivals": settings.topic_arrivals,
-        "turnstile_summary": settings.topic_turnstile_summary,
-        "weather": settings.topic_weather,
+def london_health(
+    settings: Settings,
+    status: ConsumerStatus | None,
+    freshness: dict[str, Freshness],
+    series: SeriesStatus,
+    now: int,
+) -> dict[str, Any]:
+    """London's part of /healthz: its Kafka topics and OpenSearch, each degraded or not, since when and why."""
+    reason = _readiness(status)
+    feeds: dict[LondonFeed, FeedHealth] = {feed: FeedHealth.ok() for feed in LONDON_FEEDS}
+    if status is not None and status.running:
+        kafka = feeds["kafka"] = _kafka_health(status)
+        for role in LONDON_TOPIC_ROLES:
+            fresh = freshness.get(role, Freshness())
+            feeds[role] = _topic_health(role, status, fresh, kafka, FeedHealth.ok(), now)
+        reason = reason or _loading(status)
+    if series.error is not None:
+        feeds["opensearch"] = FeedHealth(True, series.error_since_ms, series.error)
+    degraded = [feed for feed, health in feeds.items() if health.degraded]
+    streams = (settings.opensearch_entries_stream, settings.opensearch_exits_stream)
+    return {
+        "status": "unavailable" if reason is not None else "degraded" if degraded else "ok",
+        "reason": reason,
+        "degraded": degraded,
+        "feeds": {feed: asdict(health) for feed, health in feeds.items()},
+        "topics": _topics_view(LondonConsumer.topic_roles(settings), status, freshness, now),
+        "opensearch": {
+            "url": settings.opensearch_url,
+            "data_streams": list(streams),
+            "waiting_for": list(series.waiting_for),
+            "last_ok_at": series.last_ok_ms,
+            "error": series.error,
+        },
     }
+
+
+def _topics_view(
+    topic_roles: dict[str, str], status: ConsumerStatus | None, freshness: dict[str, Freshness], now: int
+) -> dict[str, dict[str, Any]]:
+    names = {role: topic for topic, role in topic_roles.items()}
     view = {}
-    for role in TOPIC_ROLES:
+    for role in names:
         topic_status = status.topics.get(role) if status else None
         fresh = freshness.get(role, Freshness())
         last = fresh.last_record_ms or fresh.last_received_ms

@@ -28,9 +28,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from transit_status.dashboard.state import DashboardState, Received, Update, UpdateKey
+from transit_status.dashboard.state import Received, UpdateKey
 from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,31 @@ RESYNC_INTERVAL_S = 2.0
 MESSAGES_PER_S = 5.0
 MESSAGE_BURST = 20
 MESSAGE_MAX_CHARS = 1024
+
+
+class LiveUpdate(Protocol):
+    """What a state's ``apply`` returns: sequenced, with a coalescing key and the JSON the page reads."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def key(self) -> UpdateKey: ...
+
+    def message(self) -> dict[str, Any]: ...
+
+
+class LiveState(Protocol):
+    """A page's pure state (Chicago's ``DashboardState``, London's ``LondonState``)."""
+
+    seq: int
+
+    def apply(self, received: Received) -> Any: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+State = TypeVar("State", bound=LiveState)
 
 
 def encode(message: dict[str, Any]) -> str:
@@ -136,18 +161,20 @@ class Client:
         return frame
 
 
-class LiveHub:
-    def __init__(self, state: DashboardState, tick_s: float = TICK_S) -> None:
+class LiveHub(Generic[State]):
+    """One page's fan-out (one hub per network page, each with its own state and clients)."""
+
+    def __init__(self, state: State, tick_s: float = TICK_S) -> None:
         self.state = state
         self.tick_s = tick_s
         self.lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.clients: set[Client] = set()
-        self.on_updates: list[Callable[[Sequence[Update]], None]] = []
+        self.on_updates: list[Callable[[Sequence[Any]], None]] = []
         self.frames_encoded = 0
         self.snapshots_encoded = 0
         self.last_status_frame: str | None = None
-        self._pending: dict[UpdateKey, Update] = {}
+        self._pending: dict[UpdateKey, LiveUpdate] = {}
         self._tick_scheduled = False
         self._last_tick = float("-inf")
         self._snapshot: tuple[int, str] | None = None
@@ -179,7 +206,7 @@ class LiveHub:
         else:
             self.tick()
 
-    def tick(self) -> list[Update]:
+    def tick(self) -> list[LiveUpdate]:
         """Push what changed since the last tick to every client as one frame; returns those updates."""
         with self.lock:
             updates = list(self._pending.values())
@@ -197,7 +224,7 @@ class LiveHub:
             client.offer(frame, last_seq)
         return updates
 
-    def read(self, view: Callable[[DashboardState], Any]) -> Any:
+    def read(self, view: Callable[[State], Any]) -> Any:
         with self.lock:
             return view(self.state)
 

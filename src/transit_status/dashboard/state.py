@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
+    from transit_status.dashboard.london_state import LondonChange, LondonRole
     from transit_status.dashboard.reference import NetworkMap
 
 TopicRole = Literal["stations", "arrivals", "turnstile_summary", "weather"]
@@ -113,10 +114,10 @@ Change = StationUpsert | StationRemoval | TrainArrival | TurnstileUpsert | Turns
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A change decoded from one record of ``role``'s topic."""
+    """A change decoded from one record of ``role``'s topic (Chicago's or London's: each state reads its own)."""
 
-    role: TopicRole
-    change: Change
+    role: TopicRole | LondonRole
+    change: Change | LondonChange
     record_ms: int | None
     """The Kafka record timestamp (epoch ms), if the broker gave one."""
     received_ms: int
@@ -130,6 +131,13 @@ class Freshness:
     records: int = 0
     last_record_ms: int | None = None
     last_received_ms: int | None = None
+
+    def note(self, received: Received) -> None:
+        """Count one good record: the newest record time seen and when it was read."""
+        self.records += 1
+        if received.record_ms is not None:
+            self.last_record_ms = max(self.last_record_ms or received.record_ms, received.record_ms)
+        self.last_received_ms = received.received_ms
 
 
 def train_json(train: Train, locate: Locator | None = None) -> dict[str, Any]:
@@ -240,11 +248,7 @@ class DashboardState:
     # ---- writes ----------------------------------------------------------------------------------
     def apply(self, received: Received) -> Update | None:
         """Apply one change; returns the update to push, or None when nothing visible changed."""
-        fresh = self._freshness.setdefault(received.role, Freshness())
-        fresh.records += 1
-        if received.record_ms is not None:
-            fresh.last_record_ms = max(fresh.last_record_ms or received.record_ms, received.record_ms)
-        fresh.last_received_ms = received.received_ms
+        self._freshness.setdefault(received.role, Freshness()).note(received)
 
         change = received.change
         if isinstance(change, StationUpsert):

@@ -89,8 +89,8 @@ def index_template(stream: str) -> dict[str, Any]:
 def data_streams(settings: Settings) -> dict[str, str]:
     """Topic -> the data stream its records go to."""
     return {
-        settings.topic_london_station_entries: settings.opensearch_london_station_entries,
-        settings.topic_london_station_exits: settings.opensearch_london_station_exits,
+        settings.topic_london_station_entries: settings.opensearch_entries_stream,
+        settings.topic_london_station_exits: settings.opensearch_exits_stream,
     }
 
 

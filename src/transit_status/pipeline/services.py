@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from transit_status.config import Settings
 from transit_status.pipeline.connectors import ensure_london_postgres_sink_connector, ensure_stations_connector
+from transit_status.pipeline.sql_jobs import ensure_pipeline_jobs
 from transit_status.platform.service import Launch, ServiceSpec, consumer_group_stable, http_responds, python_service
 from transit_status.topics import ensure_topics, london_derived_topics
 
@@ -16,6 +17,8 @@ def prepare_streams(settings: Settings) -> Launch:
     # Topics and the stations connector exist before anything reads or writes them.
     ensure_topics(settings)
     ensure_stations_connector(settings)
+    # The turnstile summary runs on Flink: submitted once, resumed from its last checkpoint after a restart.
+    ensure_pipeline_jobs(settings)
     return python_service("streams", settings)
 
 
@@ -32,8 +35,9 @@ def pipeline_services(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec(
             name="streams",
             port=0,
-            # The connector registered in prepare_streams reads PostgreSQL's stations table.
-            after=("kafka", "schema-registry", "connect", "postgres"),
+            # The connector registered in prepare_streams reads PostgreSQL's stations table; the SQL
+            # jobs it submits go through the gateway to the TaskManager.
+            after=("kafka", "schema-registry", "connect", "postgres", "sql-gateway", "flink-taskmanager"),
             prepare=lambda: prepare_streams(settings),
             is_ready=lambda: consumer_group_stable(settings, settings.faust_app_id),
         ),

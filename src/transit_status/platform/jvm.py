@@ -1,4 +1,4 @@
-"""What the JVM services share: the JDK, JVM options, properties files and the jar cache.
+"""What the JVM services share: the JDK, JVM options, properties files and the jar cache (Flink's too).
 
 The jars come from Maven Central through the poms under ``jars/`` (``make jars`` or
 ``transit-status platform fetch-jars``) into ``settings.jars_dir``; nothing is built.
@@ -24,6 +24,8 @@ DEBEZIUM_PLUGIN = "debezium-postgres"
 DEBEZIUM_MARIADB_PLUGIN = "debezium-mariadb"
 DEBEZIUM_JDBC_SINK_PLUGIN = "debezium-jdbc-sink"
 OPENSEARCH_JARS = "opensearch"
+FLINK_JARS = "flink"
+FLINK_FUNCTIONS = "flink-functions"
 OPENSEARCH_LAUNCHER = "build/transit-opensearch-node.jar"  # built from jars/opensearch/src by Maven
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
@@ -57,8 +59,11 @@ def _complete_marker(settings: Settings) -> Path:
 
 
 def jars_present(settings: Settings) -> bool:
-    """True once a fetch has finished (an interrupted Maven copy leaves no marker)."""
-    return _complete_marker(settings).exists() and all(_pom_fetched(pom, output) for pom, output in _poms(settings))
+    """True once a fetch has finished (an interrupted Maven copy leaves no marker), Flink's included."""
+    from transit_status.platform.services import flink
+
+    fetched = all(_pom_fetched(pom, output) for pom, output in _poms(settings))
+    return _complete_marker(settings).exists() and fetched and flink.is_installed(settings)
 
 
 def _poms(settings: Settings) -> list[tuple[Path, Path]]:
@@ -69,6 +74,8 @@ def _poms(settings: Settings) -> list[tuple[Path, Path]]:
         (POMS_DIR / DEBEZIUM_MARIADB_PLUGIN / "pom.xml", plugin_path(settings) / DEBEZIUM_MARIADB_PLUGIN),
         (POMS_DIR / DEBEZIUM_JDBC_SINK_PLUGIN / "pom.xml", plugin_path(settings) / DEBEZIUM_JDBC_SINK_PLUGIN),
         (POMS_DIR / OPENSEARCH_JARS / "pom.xml", settings.jars_dir / OPENSEARCH_JARS),
+        (POMS_DIR / FLINK_JARS / "pom.xml", settings.jars_dir / FLINK_JARS),
+        (POMS_DIR / FLINK_FUNCTIONS / "pom.xml", settings.jars_dir / FLINK_FUNCTIONS),
     ]
 
 
@@ -91,14 +98,17 @@ def _pom_fetched(pom: Path, output: Path) -> bool:
 
 
 def fetch_jars(settings: Settings, quiet: bool = True) -> None:
-    """Resolve the Kafka, Connect and Debezium jars from Maven Central (once; cached afterwards)."""
+    """Resolve the jars from Maven Central, build our own, install Flink from PyPI (once; cached afterwards)."""
+    from transit_status.platform.services import flink
+
     mvn = shutil.which("mvn")
     if not mvn:
         raise MissingDependencyError(f"Maven not found (it fetches Kafka's jars once): {MAVEN_HINT}")
     for pom, output in _poms(settings):
         if _pom_fetched(pom, output):
             continue
-        # A pom with Java sources next to it (OpenSearch's launcher) is also compiled and packaged.
+        # A pom with Java sources next to it (OpenSearch's launcher, our Flink functions) is also
+        # compiled and packaged.
         build = ["package", f"-Dtransit.build.dir={output / 'build'}"] if (pom.parent / "src").is_dir() else []
         command = [mvn, "-B", "-f", str(pom), *build, "dependency:copy-dependencies", f"-DoutputDirectory={output}"]
         if quiet:
@@ -107,6 +117,7 @@ def fetch_jars(settings: Settings, quiet: bool = True) -> None:
         if result.returncode != 0:
             raise PlatformError(f"Maven could not resolve {pom.relative_to(PROJECT_ROOT)}:\n{result.stdout[-3000:]}")
         _pom_marker(output).write_text(_pom_digest(pom))
+    flink.install_distribution(settings)
     _complete_marker(settings).write_text("fetched by transit-status platform fetch-jars\n")
 
 

@@ -16,12 +16,15 @@ PORT_SETTINGS = (
     "rest_proxy_port",
     "postgres_port",
     "dashboard_port",
+    "sql_gateway_port",
+    "flink_rest_port",
+    "flink_rpc_port",
     "mariadb_port",
     "opensearch_port",
     "opensearch_transport_port",
 )
 # Defaults a user's own stack may be listening on.
-DEFAULT_PORTS = frozenset({9092, 9093, 8081, 8082, 8083, 5432, 8888, 3306, 9200, 9300})
+DEFAULT_PORTS = frozenset({9092, 9093, 8081, 8082, 8083, 5432, 8888, 3306, 9200, 9300, 8088, 8089, 6123})
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -58,6 +61,7 @@ def private_topics(settings: Settings, suffix: str, *, shared_raw_stations: bool
         name: f"{value}.{suffix}" for name, value in settings.model_dump().items() if name.startswith("topic_")
     }
     renamed["faust_app_id"] = f"{settings.faust_app_id}-{suffix}"
+    renamed["sql_job_prefix"] = f"{settings.sql_job_prefix}-{suffix}"
     if not shared_raw_stations:
         renamed["stations_topic_prefix"] = f"{settings.stations_topic_prefix}{suffix}."
     return settings.with_overrides(**{**renamed, **overrides})

@@ -117,6 +117,7 @@ class Platform:
         self.specs = list(services) if services is not None else platform_services(settings)
         self.run_dir = settings.state_dir / "run"
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._held: set[str] = set()  # stopped on purpose (stop()): supervise() leaves them stopped
 
     # ---- records ----------------------------------------------------------------------------------
     def _record_path(self, name: str) -> Path:
@@ -162,7 +163,7 @@ class Platform:
         if len(healthy) == len(self.specs):
             return False
         if not jvm.jars_present(self.settings):
-            self.report("Fetching Kafka, Kafka Connect and Debezium jars from Maven Central (once)...")
+            self.report("Fetching Kafka, Kafka Connect, Debezium and Flink (Maven Central, PyPI; once)...")
             jvm.fetch_jars(self.settings)
         to_start = [spec for spec in self.specs if spec.name not in already]
         self._check_ports(to_start)
@@ -240,6 +241,8 @@ class Platform:
             running = self.running()
             now = time.monotonic()
             for spec in self.specs:
+                if spec.name in self._held:
+                    continue
                 state = restarts.setdefault(spec.name, RestartState())
                 if spec.name in running:
                     state.note_running(now, spec, self.report)
@@ -256,10 +259,17 @@ class Platform:
             time.sleep(interval_s)
 
     def _reap(self) -> None:
-        """Collect the exit status of children that ended, so they leave no zombie behind."""
+        """Collect the exit status of services that ended, so none is left a zombie.
+
+        Also those another ``Platform`` of this process started: a zombie still 'exists' for
+        ``kill(pid, 0)``, and PostgreSQL refuses to start while its lock file names a live pid.
+        """
         for name, child in list(self._children.items()):
             if child.poll() is not None:
                 del self._children[name]
+        for record in self._records():
+            with contextlib.suppress(ChildProcessError):  # not our child: someone else reaps it
+                os.waitpid(record.pid, os.WNOHANG)
 
     def _spawn(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
         launch = spec.prepare()
@@ -323,7 +333,12 @@ class Platform:
                 self._forget(record)
 
     def stop(self, names: Iterable[str]) -> None:
-        """Stop just these services (in the order given), e.g. the pipeline but not the platform."""
+        """Stop just these services (in the order given), e.g. the pipeline but not the platform.
+
+        Like ``systemctl stop``: :meth:`supervise` does not restart them.
+        """
+        names = list(names)
+        self._held.update(names)
         records = [record for name in names if (record := self._read_record(name))]
         self._stop(records)
 

@@ -1,6 +1,6 @@
-"""The Faust application: stations transform and exactly-once turnstile counts.
+"""The Faust application: the stations transform (at least once, idempotent upserts).
 
-``create_app(settings)`` builds a configured ``faust.App`` with both agents. Tables live in memory
+``create_app(settings)`` builds a configured ``faust.App`` with its agent. Tables live in memory
 and are rebuilt from their changelog topics (``<app id>-<table>-changelog``) when a worker starts.
 """
 
@@ -11,8 +11,7 @@ from collections.abc import Mapping
 import faust
 
 from transit_status.config import Settings
-from transit_status.streams import stations, turnstiles
-from transit_status.streams.recovery import SeekThenResumeTableManager
+from transit_status.streams import stations
 from transit_status.topics import ensure_topics
 
 # A restarted worker (after a crash) waits for the dead one's session to expire before the
@@ -35,9 +34,9 @@ def create_app(settings: Settings, topic_partitions: Mapping[str, int] | None = 
     app = faust.App(
         settings.faust_app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
-        # Transactions: table changelogs, outputs and consumer offsets commit atomically; the
-        # consumer reads with isolation level read_committed (Faust sets it for exactly_once).
-        processing_guarantee="exactly_once",
+        # At least once is enough: the stations transform only upserts and deletes by key (the
+        # turnstile counts, which need exactly once, run on Flink: transit_status/sql/).
+        processing_guarantee="at_least_once",
         store="memory://",
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -52,14 +51,6 @@ def create_app(settings: Settings, topic_partitions: Mapping[str, int] | None = 
         table_standby_replicas=0,
         key_serializer="raw",
         value_serializer="raw",
-        # Seek input partitions to their committed offsets before fetching from them (recovery.py).
-        TableManager=SeekThenResumeTableManager,
     )
     stations.register(app, settings, topic_partitions[settings.stations_topic])
-    decoder = turnstiles.register(app, settings, topic_partitions[settings.topic_turnstiles])
-
-    @app.on_before_shutdown.connect
-    async def close_decoder(app: faust.App, **kwargs: object) -> None:
-        await decoder.close()
-
     return app

@@ -1,8 +1,8 @@
-"""The stream worker's dead letters: appended to the transaction of the input partition they came from.
+"""The stream worker's dead letters: published like every consumer's, at least once.
 
-What a dead letter is (bytes, ``dlq.*`` headers, log line) lives in ``transit_status.dead_letters``;
-what is specific here is that it commits atomically with the rejected record's offset (exactly_once.py),
-so a crash neither loses it nor, once committed, writes it twice.
+What a dead letter is (bytes, ``dlq.*`` headers, log line) lives in ``transit_status.dead_letters``.
+A crash before the rejected record's offset is committed may publish it again; readers that care
+(the dashboard) recognise a repeat by its ``dlq.topic``/``dlq.partition``/``dlq.offset`` headers.
 """
 
 from __future__ import annotations
@@ -11,22 +11,18 @@ from faust.types import AppT, Message
 
 from transit_status.config import Settings
 from transit_status.dead_letters import DeadLetter
-from transit_status.streams.exactly_once import send_in_transaction
 
 
-async def dead_letter_in_transaction(
-    app: AppT, settings: Settings, message: Message, error: str, consumer: str
-) -> DeadLetter:
-    """Log ``message`` as rejected by ``consumer``; append it to the dead-letter topic in its input transaction."""
+async def send_dead_letter(app: AppT, settings: Settings, message: Message, error: str, consumer: str) -> DeadLetter:
+    """Log ``message`` as rejected by ``consumer`` and publish it to the dead-letter topic."""
     letter = DeadLetter.from_message(message, error, consumer)
     letter.log()
-    await send_in_transaction(
-        app,
-        message.topic,
-        message.partition,
+    await app.send(
         settings.topic_dead_letters,
-        letter.key,
-        letter.value,
-        letter.headers(),
+        key=letter.key,
+        value=letter.value,
+        headers=letter.headers(),
+        key_serializer="raw",
+        value_serializer="raw",
     )
     return letter

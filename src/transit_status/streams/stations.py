@@ -33,8 +33,7 @@ from faust.types import EventT, StreamT
 
 from transit_status.config import Settings
 from transit_status.networks import load_network
-from transit_status.streams.dead_letters import dead_letter_in_transaction
-from transit_status.streams.exactly_once import delete_in_partition, send_in_transaction, set_in_partition
+from transit_status.streams.dead_letters import send_dead_letter
 from transit_status.streams.inputs import JSON_SCHEMA, contract_input
 
 log = logging.getLogger(__name__)
@@ -236,29 +235,28 @@ def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
             if row is not None and row.stop_id != stop_id:
                 raise BadStationRow(f"key stop_id {stop_id} differs from the row's stop_id {row.stop_id}")
         except BadStationRow as error:
-            await dead_letter_in_transaction(app, settings, message, str(error), CONSUMER_NAME)
+            await send_dead_letter(app, settings, message, str(error), CONSUMER_NAME)
             return
-        # Every write goes into the row's partition's transaction before the row is acknowledged.
+        # At least once: a crash re-reads rows since the last commit, and every write here is an
+        # absolute upsert (or delete) of the same key, so doing it twice changes nothing.
         changed, placement = transform.apply(station_lines, stop_placements.get(stop_id), stop_id, row)
         for key, entry in changed.items():
             line, station_id = key.split(":")
             if entry is None:
-                await delete_in_partition(station_lines, message.partition, key)
+                station_lines.pop(key, None)
             else:
-                await set_in_partition(station_lines, message.partition, key, entry)
-            await send_in_transaction(
-                app,
-                message.topic,
-                message.partition,
+                station_lines[key] = entry
+            await app.send(
                 settings.topic_stations,
-                output_key(line, int(station_id)),
-                None if entry is None else output_value(entry),
+                key=output_key(line, int(station_id)),
+                value=None if entry is None else output_value(entry),
+                key_serializer="raw",
+                value_serializer="raw",
             )
         if placement is None:
-            if stop_id in stop_placements:
-                await delete_in_partition(stop_placements, message.partition, stop_id)
+            stop_placements.pop(stop_id, None)
         elif stop_placements.get(stop_id) != placement:
-            await set_in_partition(stop_placements, message.partition, stop_id, placement)
+            stop_placements[stop_id] = placement
 
     async def transform_stations(stream: StreamT) -> None:
         async for event in stream.events():

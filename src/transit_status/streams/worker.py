@@ -26,13 +26,11 @@ def run_worker(settings: Settings) -> int:
     partitions = ensure_topics(settings, timeout_s=KAFKA_WAIT_S)
     app = create_app(settings, partitions)
     log.info(
-        "stream worker %r on %s: %s → %s, %s → %s",
+        "stream worker %r on %s: %s → %s",
         settings.faust_app_id,
         settings.bootstrap_servers,
         settings.stations_topic,
         settings.topic_stations,
-        settings.topic_turnstiles,
-        settings.topic_turnstile_summary,
     )
     level = logging.getLevelName(logging.getLogger().level).lower()
     worker = faust.Worker(app, loglevel=level, stdout=sys.stdout, stderr=sys.stdout, redirect_stdouts=False)

@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const SVG_NS = "http://www.w3.org/2000/svg";
+  const { element, svgElement, formatAge, setConnection } = window.live;
   const FEED_NAMES = {
     kafka: "Kafka",
     registry: "Registry",
@@ -33,19 +33,6 @@
 
   const $ = (id) => document.getElementById(id);
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function svgElement(tag, attributes) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, String(value));
-    return node;
-  }
-
   function colourOf(line) {
     return (lineInfo.get(line) || {}).colour || "#888888";
   }
@@ -57,16 +44,11 @@
 
   // ---- map -------------------------------------------------------------------------------------
   async function loadMap() {
-    const response = await fetch("/api/map", { cache: "no-cache" });
-    if (!response.ok) throw new Error(`map: HTTP ${response.status}`);
-    drawMap(await response.json());
+    drawMap(await window.live.loadMap("/api/map"));
   }
 
   function drawMap(map) {
     const svg = $("map");
-    svg.setAttribute("viewBox", `0 0 ${map.width} ${map.height}`);
-    svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
-    while (svg.firstChild) svg.removeChild(svg.firstChild);
     for (const line of map.lines) {
       lines.push(line);
       lineInfo.set(line.line, line);
@@ -334,14 +316,6 @@
     }
   }
 
-  function formatAge(seconds) {
-    if (seconds === null || seconds === undefined) return "";
-    if (seconds < 1) return "just now";
-    if (seconds < 90) return `${Math.round(seconds)} s ago`;
-    if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
-    return `${Math.round(seconds / 3600)} h ago`;
-  }
-
   function formatSince(since, serverTime) {
     const clock = new Date(since).toLocaleTimeString("en-GB", { hour12: false });
     return `degraded since ${clock} (${formatAge((serverTime - since) / 1000).replace(" ago", "")})`;
@@ -389,48 +363,20 @@
     if (!message.ok) banner.textContent = health.reason;
     else if (degraded.length) banner.textContent = `Degraded: ${degraded.join(", ")}; showing the last known state.`;
     else banner.textContent = "";
-    if (socket && socket.readyState === WebSocket.OPEN) {
+    if (connection && connection.isOpen()) {
       if (message.ok) setConnection("live", "ok");
       else setConnection(health.kafka.connected ? "starting" : "no Kafka", "wait");
     }
   }
 
   // ---- the socket ---------------------------------------------------------------------------------
-  let socket = null;
-  let retryMs = 500;
+  let connection = null;
 
-  function setConnection(text, kind) {
-    const pill = $("connection");
-    pill.textContent = text;
-    pill.className = `pill pill-${kind}`;
-  }
-
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws`);
-    socket.addEventListener("open", () => {
-      retryMs = 500;
-      setConnection("connected", "ok");
-    });
-    socket.addEventListener("message", (event) => {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (error) {
-        console.warn("unreadable message", error);
-        return;
-      }
-      if (message.type === "snapshot") applySnapshot(message);
-      else if (message.type === "status") applyStatus(message);
-      else if (message.type === "updates") applyUpdates(message);
-      window.dashboard.messages += 1;
-    });
-    socket.addEventListener("close", () => {
-      setConnection(`reconnecting in ${(retryMs / 1000).toFixed(1)} s…`, "wait");
-      setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 5000);
-    });
-    socket.addEventListener("error", () => socket.close());
+  function onMessage(message) {
+    if (message.type === "snapshot") applySnapshot(message);
+    else if (message.type === "status") applyStatus(message);
+    else if (message.type === "updates") applyUpdates(message);
+    window.dashboard.messages += 1;
   }
 
   // For tests and curious people: read-only views of what the page shows.
@@ -443,12 +389,14 @@
       const marker = markers.get(id);
       return marker ? { x: Number(marker.dataset.x), y: Number(marker.dataset.y), station_id: Number(marker.dataset.stationId) } : null;
     },
-    connected: () => socket !== null && socket.readyState === WebSocket.OPEN,
+    connected: () => connection !== null && connection.isOpen(),
   };
 
   document.addEventListener("DOMContentLoaded", () => {
     loadMap()
       .catch((error) => console.error("could not load the map", error))
-      .finally(connect);
+      .finally(() => {
+        connection = window.live.openSocket("/ws", onMessage);
+      });
   });
 })();

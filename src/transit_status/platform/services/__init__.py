@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from transit_status.config import Settings
 from transit_status.platform.service import ServiceSpec
-from transit_status.platform.services import connect, kafka, mariadb, opensearch, postgres, rest_proxy, schema_registry
+from transit_status.platform.services import (
+    connect,
+    flink,
+    kafka,
+    mariadb,
+    opensearch,
+    postgres,
+    rest_proxy,
+    schema_registry,
+)
 
-SERVICE_MODULES = (postgres, kafka, schema_registry, connect, rest_proxy, mariadb, opensearch)
+SERVICE_MODULES = (postgres, kafka, schema_registry, connect, rest_proxy, mariadb, opensearch, flink)
 
 
 def platform_services(settings: Settings) -> list[ServiceSpec]:

@@ -1,0 +1,342 @@
+"""The pipeline's Flink SQL jobs: submitted through the SQL Gateway's REST API, once, resumed after a restart.
+
+Each job is a ``.sql`` file in ``transit_status/sql/`` that runs after ``tables.sql`` (the shared
+tables and functions). ``${name}`` placeholders are filled from the settings (:func:`sql_variables`).
+
+Submitting is idempotent: a job whose name (``pipeline.name``) is running, or on its way to running,
+on the cluster (JobManager REST ``/jobs/overview``) is left alone, and a file lock in the state
+directory keeps two submitters from racing. A job that is not running is submitted with
+``execution.state-recovery.path`` set to its newest retained checkpoint (each job checkpoints into a
+folder of its own), so after a crash of the whole of Flink it resumes from its last consistent state:
+source offsets and counts together, neither from scratch nor from the latest offsets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import re
+import string
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from transit_status.config import Settings
+from transit_status.platform.errors import PlatformError
+from transit_status.platform.services import flink
+
+log = logging.getLogger(__name__)
+
+TABLES_FILE = "tables.sql"
+# States in which a job is (or soon will be) running: submitting it again would count twice.
+ACTIVE_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING", "RECONCILING"})
+RESULT_POLL_S = 0.2
+
+
+class SqlError(PlatformError):
+    """The gateway refused a statement (the message is Flink's, shortened)."""
+
+
+@dataclass(frozen=True)
+class SqlJob:
+    """A continuous query and the file that defines it; its name on the cluster is ``job_name``."""
+
+    name: str
+    file: str
+
+    def job_name(self, settings: Settings) -> str:
+        # Prefixed, so two stacks (or tests with private topics) on one cluster never take each other's job.
+        return f"{settings.sql_job_prefix}.{self.name}"
+
+
+# The pipeline's jobs. London's joins (issue 8) are added here as more files.
+TURNSTILE_SUMMARY = SqlJob("turnstile-summary", "turnstile_summary.sql")
+PIPELINE_JOBS = (TURNSTILE_SUMMARY,)
+
+
+def sql_text(file: str) -> str:
+    return resources.files("transit_status").joinpath("sql", file).read_text()
+
+
+def sql_variables(settings: Settings) -> dict[str, str]:
+    """What the ``${...}`` placeholders of the SQL files stand for."""
+    return {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "schema_registry_url": settings.schema_registry_url,
+        "topic_turnstiles": settings.topic_turnstiles,
+        "topic_turnstile_summary": settings.topic_turnstile_summary,
+        "topic_dead_letters": settings.topic_dead_letters,
+        # Distinct per summary topic: two stacks (or tests) on one broker never fence each other's producers.
+        "transactional_id_prefix": f"transit-status-{settings.topic_turnstile_summary}",
+    }
+
+
+def render(text: str, settings: Settings) -> str:
+    try:
+        return string.Template(text).substitute(sql_variables(settings))
+    except KeyError as missing:
+        raise SqlError(f"unknown placeholder ${{{missing.args[0]}}} in SQL") from None
+
+
+def split_statements(text: str) -> list[str]:
+    """Statements of a SQL script, split at ``;`` outside quotes, comments and ``BEGIN ... END`` blocks."""
+    statements: list[str] = []
+    current: list[str] = []
+    depth = 0
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if text.startswith("--", i):
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        if text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = len(text) if end < 0 else end + 2
+            continue
+        if char in "'`\"":
+            end = i + 1
+            while end < len(text):
+                if text[end] == char:
+                    if text.startswith(char * 2, end):  # an escaped quote: '' inside '...'
+                        end += 2
+                        continue
+                    break
+                end += 1
+            current.append(text[i : end + 1])
+            i = end + 1
+            continue
+        if char.isalpha():
+            word = re.match(r"\w+", text[i:])
+            assert word is not None
+            upper = word.group().upper()
+            depth += upper == "BEGIN"
+            depth -= upper == "END" and depth > 0
+            current.append(word.group())
+            i += len(word.group())
+            continue
+        if char == ";" and depth == 0:
+            if statement := "".join(current).strip():
+                statements.append(statement)
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    if statement := "".join(current).strip():
+        statements.append(statement)
+    return statements
+
+
+# ---- SQL Gateway REST client ---------------------------------------------------------------------
+
+
+class GatewaySession:
+    """One SQL Gateway session (REST API v1): statements run in it one after another."""
+
+    def __init__(self, settings: Settings, properties: dict[str, str] | None = None, timeout_s: float = 120.0) -> None:
+        self.http = httpx.Client(base_url=f"{settings.sql_gateway_url}/v1", timeout=30.0)
+        self.timeout_s = timeout_s
+        self.handle = self._open(properties or {})
+
+    @retry(
+        retry=retry_if_exception_type(httpx.TransportError), stop=stop_after_delay(30), wait=wait_fixed(1), reraise=True
+    )
+    def _open(self, properties: dict[str, str]) -> str:
+        response = self.http.post("/sessions", json={"properties": properties})
+        _raise_for_gateway(response, "opening a session")
+        return str(response.json()["sessionHandle"])
+
+    def execute(self, statement: str) -> list[list[Any]]:
+        """Run one statement; return its result rows (for an INSERT: the job id)."""
+        response = self.http.post(f"/sessions/{self.handle}/statements", json={"statement": statement})
+        _raise_for_gateway(response, statement)
+        operation = response.json()["operationHandle"]
+        rows: list[list[Any]] = []
+        token: int | None = 0
+        deadline = time.monotonic() + self.timeout_s
+        while token is not None:
+            fetched = self.http.get(f"/sessions/{self.handle}/operations/{operation}/result/{token}")
+            _raise_for_gateway(fetched, statement)
+            body = fetched.json()
+            rows.extend(row["fields"] for row in body.get("results", {}).get("data", []))
+            if body.get("resultType") == "NOT_READY":
+                if time.monotonic() > deadline:
+                    raise SqlError(f"no result within {self.timeout_s:.0f} s for: {_first_line(statement)}")
+                time.sleep(RESULT_POLL_S)
+                continue
+            next_uri = body.get("nextResultUri")
+            token = int(next_uri.rsplit("/", 1)[-1].split("?")[0]) if next_uri else None
+        return rows
+
+    def close(self) -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the gateway closes idle sessions itself
+            self.http.delete(f"/sessions/{self.handle}")
+        self.http.close()
+
+    def __enter__(self) -> GatewaySession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _first_line(statement: str) -> str:
+    return statement.strip().splitlines()[0][:120]
+
+
+def _raise_for_gateway(response: httpx.Response, what: str) -> None:
+    if response.status_code == 200:
+        return
+    try:
+        errors = response.json().get("errors", [])
+    except ValueError:
+        errors = [response.text]
+    # The gateway sends Java stack traces; the useful line is the deepest "Caused by" or the first one.
+    text = "\n".join(str(error) for error in errors)
+    causes = [line.strip() for line in text.splitlines() if line.strip().startswith("Caused by:")]
+    reason = causes[-1] if causes else (text.strip().splitlines() or ["(no detail)"])[0]
+    raise SqlError(f"{_first_line(what)}: {reason[:1000]}")
+
+
+# ---- jobs on the cluster ---------------------------------------------------------------------------
+
+
+def cluster_jobs(settings: Settings) -> list[dict[str, Any]]:
+    response = httpx.get(f"{settings.flink_rest_url}/jobs/overview", timeout=10.0)
+    response.raise_for_status()
+    return list(response.json()["jobs"])
+
+
+def active_job_id(settings: Settings, name: str) -> str | None:
+    for job in cluster_jobs(settings):
+        if job["name"] == name and job["state"] in ACTIVE_STATES:
+            return str(job["jid"])
+    return None
+
+
+def job_checkpoints_dir(settings: Settings, name: str) -> Path:
+    return flink.checkpoints_dir(settings) / name
+
+
+def latest_checkpoint(settings: Settings, name: str) -> Path | None:
+    """The newest complete checkpoint of any earlier run of job ``name`` (``chk-N`` with ``_metadata``)."""
+    completed = job_checkpoints_dir(settings, name).glob("*/chk-*/_metadata")
+    newest = max(completed, key=lambda metadata: metadata.stat().st_mtime, default=None)
+    return newest.parent if newest else None
+
+
+@contextmanager
+def submission_lock(settings: Settings) -> Iterator[None]:
+    path = flink.flink_state_dir(settings) / "submit.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class Submission:
+    name: str
+    job_id: str
+    submitted: bool
+    restored_from: Path | None = None
+
+    def describe(self) -> str:
+        if not self.submitted:
+            return f"{self.name} already running (job {self.job_id})"
+        origin = f"from checkpoint {self.restored_from}" if self.restored_from else "from the start"
+        return f"{self.name} submitted (job {self.job_id}), {origin}"
+
+
+def ensure_job(settings: Settings, job: SqlJob) -> Submission:
+    """Make sure ``job`` runs: leave a running one alone, else submit it from its newest checkpoint."""
+    name = job.job_name(settings)
+    with submission_lock(settings):
+        if running := active_job_id(settings, name):
+            return Submission(name, running, submitted=False)
+        checkpoint = latest_checkpoint(settings, name)
+        properties = {
+            "pipeline.name": name,
+            "execution.checkpointing.dir": job_checkpoints_dir(settings, name).as_uri(),
+        }
+        if checkpoint is not None:
+            properties["execution.state-recovery.path"] = checkpoint.as_uri()
+        statements = split_statements(render(sql_text(TABLES_FILE), settings))
+        statements += split_statements(render(sql_text(job.file), settings))
+        job_id = None
+        with GatewaySession(settings, properties) as session:
+            for statement in statements:
+                rows = session.execute(statement)
+                if _submits_a_job(statement) and rows:
+                    job_id = str(rows[0][0])
+        if job_id is None:
+            raise SqlError(f"{job.file} submitted no job (it needs an INSERT or EXECUTE STATEMENT SET)")
+        submission = Submission(name, job_id, submitted=True, restored_from=checkpoint)
+        log.info("%s", submission.describe())
+        return submission
+
+
+def _submits_a_job(statement: str) -> bool:
+    return re.match(r"\s*(INSERT|EXECUTE\s+STATEMENT\s+SET|EXECUTE\s+INSERT)\b", statement, re.IGNORECASE) is not None
+
+
+def ensure_pipeline_jobs(settings: Settings) -> list[Submission]:
+    """Every SQL job of the pipeline running (the topics must exist: ``ensure_topics`` first)."""
+    return [ensure_job(settings, job) for job in PIPELINE_JOBS]
+
+
+def wait_until_running(settings: Settings, name: str, timeout_s: float = 60.0) -> str:
+    """The job id once every task of job ``name`` runs (sources reading)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for job in cluster_jobs(settings):
+            if job["name"] == name and job["state"] == "RUNNING" and _all_tasks_running(job):
+                return str(job["jid"])
+        time.sleep(0.5)
+    raise PlatformError(f"Flink job {name} not running after {timeout_s:.0f} s; see the flink-* logs")
+
+
+def cancel_job(settings: Settings, job_id: str) -> None:
+    """Cancel a job (its checkpoints are retained: a later submission resumes from them)."""
+    httpx.patch(f"{settings.flink_rest_url}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10.0).raise_for_status()
+
+
+def _all_tasks_running(job: dict[str, Any]) -> bool:
+    tasks = job.get("tasks", {})
+    return tasks.get("total", 0) > 0 and tasks.get("running", 0) == tasks.get("total", 0)
+
+
+# ---- the SQL shell ---------------------------------------------------------------------------------
+
+
+def sql_client_launch(settings: Settings, file: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """Command and environment of Flink's SQL client on our gateway, with the pipeline's tables defined.
+
+    The SQL files are rendered (placeholders filled in) into the state directory first, since the
+    client reads files, not text.
+    """
+    if not flink.gateway_answers(settings):
+        raise SqlError(
+            f"the SQL Gateway does not answer at {settings.sql_gateway_url}; start it with `transit-status platform up`"
+        )
+    rendered = flink.flink_state_dir(settings) / "sql"
+    rendered.mkdir(parents=True, exist_ok=True)
+    init = rendered / TABLES_FILE
+    init.write_text(render(sql_text(TABLES_FILE), settings))
+    arguments = ["--init", str(init)]
+    if file is not None:
+        script = rendered / f"script-{file.name}"
+        script.write_text(render(file.read_text(), settings))
+        arguments += ["--file", str(script)]
+    return flink.sql_client_command(settings, *arguments), flink.environment(settings)
