@@ -45,7 +45,7 @@ VICTIMS = (
 # The goal is 30 s on a quiet machine (benchmarks/stop_and_recovery.py measures it); the test asserts
 # recovery without a manual step, with room for a loaded CI machine.
 RECOVERY_S = 90.0
-PIPELINE = ("barriers", "simulation", "dashboard", "streams")
+PIPELINE = ("barriers", "opensearch-sink", "simulation", "dashboard", "streams")
 
 
 @dataclass

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     )
     opensearch_entries_stream: str = Field("station-entries", description="OpenSearch data stream of London's entries.")
     opensearch_exits_stream: str = Field("station-exits", description="OpenSearch data stream of London's exits.")
+    london_opensearch_sink_group: str = Field(
+        "transit-status-opensearch-sink", description="Consumer group of the OpenSearch sink (its committed offsets)."
+    )
+    london_postgres_sink_connector: str = Field(
+        "london-postgres-sink", description="Kafka Connect name of the JDBC sink into PostgreSQL (its consumer group)."
+    )
     partitions: int = Field(6, ge=1, description="Partitions of the arrivals and turnstile topics.")
     replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
 

@@ -89,6 +89,11 @@ def _registry() -> dict[str, Callable[[], Service]]:
 
         return LoopService(run_barriers)
 
+    def opensearch_sink() -> Service:
+        from transit_status.london.opensearch_sink import run_opensearch_sink
+
+        return LoopService(run_opensearch_sink)
+
     return {
         "registry": registry,
         "rest-proxy": rest_proxy,
@@ -96,6 +101,7 @@ def _registry() -> dict[str, Callable[[], Service]]:
         "streams": streams,
         "simulate": simulate,
         "barriers": barriers,
+        "opensearch-sink": opensearch_sink,
     }
 
 

@@ -8,10 +8,14 @@ itself, and a RegexRouter renames Debezium's ``<prefix>.public.stations`` topic 
 London's stations come from MariaDB through Debezium's MariaDB connector (its binlog), with the
 original TfL design's key: ``ValueToKey(name)`` then ``ExtractField$Key(name)``, so each record is
 keyed by the station's name as a plain string.
+
+London's enriched events (``station_entries``, ``station_exits``) go into PostgreSQL tables of the
+same names through Debezium's JDBC sink connector, for offline analysis (the original design's To-Do).
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 
 import httpx
@@ -114,6 +118,64 @@ def london_stations_connector_config(settings: Settings, table: str = "stations"
     }
 
 
+# The contract's value (docs/ARCHITECTURE.md, "London") as a Kafka Connect schema. The JDBC sink
+# builds its table and its INSERTs from a record's schema, and Flink writes plain JSON without one;
+# Kafka's own JsonConverter (4.x, KIP-1054 `schema.content`) applies this schema to every payload.
+STATION_EVENT_CONNECT_SCHEMA = {
+    "type": "struct",
+    "name": "uk.london.tfl.StationEvent",
+    "optional": False,
+    "fields": [
+        {"field": "@timestamp", "type": "string", "optional": False},
+        {"field": "user", "type": "string", "optional": False},
+        {"field": "delta", "type": "int32", "optional": False},
+        {"field": "station", "type": "string", "optional": False},
+        {"field": "location", "type": "string", "optional": True},
+        {"field": "known", "type": "boolean", "optional": True},
+    ],
+}
+FLINK_TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSX"  # the contract's @timestamp (UTC, "Z")
+
+
+def london_postgres_sink_config(settings: Settings) -> dict[str, str]:
+    """Debezium's JDBC sink: ``station_entries`` and ``station_exits`` into tables of the same name in
+    ``settings.postgres_db``, created (and widened) by the connector."""
+    topics = (settings.topic_london_station_entries, settings.topic_london_station_exits)
+    return {
+        "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
+        "tasks.max": "1",
+        "topics": ",".join(topics),
+        "connection.url": f"jdbc:postgresql://{settings.host}:{settings.postgres_port}/{settings.postgres_db}",
+        "connection.username": settings.postgres_user,
+        "connection.password": settings.postgres_password,
+        # One row per record, keyed by its Kafka coordinates (__connect_topic, __connect_partition,
+        # __connect_offset): a batch redelivered after a restart updates its rows instead of adding any.
+        "insert.mode": "upsert",
+        "primary.key.mode": "kafka",
+        "schema.evolution": "basic",  # create the table, add columns a new schema brings
+        "collection.name.format": "${topic}",
+        # `user` is a reserved word in PostgreSQL and `@timestamp` no plain identifier: both are quoted.
+        "quote.identifiers": "true",
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",  # the station's name
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "true",
+        "value.converter.schema.content": json.dumps(STATION_EVENT_CONNECT_SCHEMA),
+        # @timestamp becomes a real timestamp column, so offline queries can bucket and compare times.
+        "transforms": "eventTime",
+        "transforms.eventTime.type": "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+        "transforms.eventTime.field": "@timestamp",
+        "transforms.eventTime.format": FLINK_TIMESTAMP_FORMAT,
+        "transforms.eventTime.target.type": "Timestamp",
+        # A value that does not fit the schema is set aside, not a stopped task. Connect's own dead-letter
+        # queue says where it came from in its `__connect.errors.*` headers (Connect cannot add `dlq.*`).
+        "errors.tolerance": "all",
+        "errors.log.enable": "true",
+        "errors.deadletterqueue.topic.name": settings.topic_dead_letters,
+        "errors.deadletterqueue.topic.replication.factor": str(settings.replication_factor),
+        "errors.deadletterqueue.context.headers.enable": "true",
+    }
+
+
 def topic_creation(settings: Settings, topic: TopicSpec) -> dict[str, str]:
     """Connect creates a missing topic as ``topic`` specifies (whoever is first creates it the same way)."""
     return {
@@ -158,3 +220,7 @@ def london_stations_connector_name(settings: Settings) -> str:
 def ensure_london_stations_connector(settings: Settings) -> bool:
     name = london_stations_connector_name(settings)
     return ensure_connector(settings, name, london_stations_connector_config(settings))
+
+
+def ensure_london_postgres_sink_connector(settings: Settings) -> bool:
+    return ensure_connector(settings, settings.london_postgres_sink_connector, london_postgres_sink_config(settings))

@@ -8,10 +8,14 @@ need first (contract topics, connectors, SQL jobs) is prepared here, not by the 
 from __future__ import annotations
 
 from transit_status.config import Settings
-from transit_status.pipeline.connectors import ensure_london_stations_connector, ensure_stations_connector
+from transit_status.pipeline.connectors import (
+    ensure_london_postgres_sink_connector,
+    ensure_london_stations_connector,
+    ensure_stations_connector,
+)
 from transit_status.pipeline.sql_jobs import CTA_JOBS, LONDON_JOBS, ensure_jobs
 from transit_status.platform.service import Launch, ServiceSpec, consumer_group_stable, http_responds, python_service
-from transit_status.topics import ensure_topics
+from transit_status.topics import ensure_topics, london_derived_topics
 
 FLINK = ("sql-gateway", "flink-taskmanager")
 
@@ -31,6 +35,14 @@ def prepare_barriers(settings: Settings) -> Launch:
     ensure_london_stations_connector(settings)
     ensure_jobs(settings, LONDON_JOBS)
     return python_service("barriers", settings)
+
+
+def prepare_london_sinks(settings: Settings) -> Launch:
+    # The enriched topics exist before either sink reads them; the JDBC sink runs inside Connect, so
+    # registering it (create or update) is all it needs; the OpenSearch sink is a process of its own.
+    ensure_topics(settings, london_derived_topics(settings))
+    ensure_london_postgres_sink_connector(settings)
+    return python_service("opensearch-sink", settings)
 
 
 def cta_services(settings: Settings) -> list[ServiceSpec]:
@@ -62,6 +74,13 @@ def london_services(settings: Settings) -> list[ServiceSpec]:
             after=("kafka", "schema-registry", "connect", "mariadb", *FLINK),
             prepare=lambda: prepare_barriers(settings),
             is_ready=lambda: True,
+        ),
+        ServiceSpec(
+            name="opensearch-sink",  # London's enriched events into OpenSearch; also registers the PostgreSQL sink
+            port=0,
+            after=("kafka", "opensearch", "connect", "postgres"),
+            prepare=lambda: prepare_london_sinks(settings),
+            is_ready=lambda: consumer_group_stable(settings, settings.london_opensearch_sink_group),
         ),
     ]
 

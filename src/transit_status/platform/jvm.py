@@ -22,6 +22,7 @@ KAFKA_JARS = "kafka"
 CONNECT_PLUGINS = "connect-plugins"
 DEBEZIUM_PLUGIN = "debezium-postgres"
 DEBEZIUM_MARIADB_PLUGIN = "debezium-mariadb"
+DEBEZIUM_JDBC_SINK_PLUGIN = "debezium-jdbc-sink"
 OPENSEARCH_JARS = "opensearch"
 FLINK_JARS = "flink"
 FLINK_FUNCTIONS = "flink-functions"
@@ -71,6 +72,7 @@ def _poms(settings: Settings) -> list[tuple[Path, Path]]:
         (POMS_DIR / "kafka" / "pom.xml", settings.jars_dir / KAFKA_JARS),
         (POMS_DIR / DEBEZIUM_PLUGIN / "pom.xml", plugin_path(settings) / DEBEZIUM_PLUGIN),
         (POMS_DIR / DEBEZIUM_MARIADB_PLUGIN / "pom.xml", plugin_path(settings) / DEBEZIUM_MARIADB_PLUGIN),
+        (POMS_DIR / DEBEZIUM_JDBC_SINK_PLUGIN / "pom.xml", plugin_path(settings) / DEBEZIUM_JDBC_SINK_PLUGIN),
         (POMS_DIR / OPENSEARCH_JARS / "pom.xml", settings.jars_dir / OPENSEARCH_JARS),
         (POMS_DIR / FLINK_JARS / "pom.xml", settings.jars_dir / FLINK_JARS),
         (POMS_DIR / FLINK_FUNCTIONS / "pom.xml", settings.jars_dir / FLINK_FUNCTIONS),

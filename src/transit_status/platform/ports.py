@@ -53,8 +53,8 @@ def isolated_settings(state_dir: Path, **overrides: Any) -> Settings:
 def private_topics(settings: Settings, suffix: str, *, shared_raw_stations: bool = False, **overrides: Any) -> Settings:
     """``settings`` with every topic name and the Faust app id made private by ``suffix``.
 
-    Every ``topic_*`` setting, ``faust_app_id`` and the raw stations topic (``stations_topic_prefix``)
-    are renamed. ``shared_raw_stations`` keeps Kafka Connect's raw stations topic instead, for a
+    Every ``topic_*`` setting, ``faust_app_id``, the SQL jobs' prefix, London's sink group, connector
+    and data streams, and the raw stations topic (``stations_topic_prefix``) are renamed. ``shared_raw_stations`` keeps Kafka Connect's raw stations topic instead, for a
     pipeline fed by the real connector. ``overrides`` are applied on top.
     """
     renamed: dict[str, Any] = {
@@ -62,6 +62,11 @@ def private_topics(settings: Settings, suffix: str, *, shared_raw_stations: bool
     }
     renamed["faust_app_id"] = f"{settings.faust_app_id}-{suffix}"
     renamed["sql_job_prefix"] = f"{settings.sql_job_prefix}-{suffix}"
+    # London's sinks: their consumer group, connector and data streams are named per stack too.
+    renamed["london_opensearch_sink_group"] = f"{settings.london_opensearch_sink_group}-{suffix}"
+    renamed["london_postgres_sink_connector"] = f"{settings.london_postgres_sink_connector}-{suffix}"
+    renamed["opensearch_entries_stream"] = f"{settings.opensearch_entries_stream}-{suffix}".lower()
+    renamed["opensearch_exits_stream"] = f"{settings.opensearch_exits_stream}-{suffix}".lower()
     if not shared_raw_stations:
         renamed["stations_topic_prefix"] = f"{settings.stations_topic_prefix}{suffix}."
     return settings.with_overrides(**{**renamed, **overrides})

@@ -1,0 +1,195 @@
+"""Benchmark: London's enriched events/s from Kafka into OpenSearch (and PostgreSQL), nothing lost.
+
+Produces ``--events`` records in the contract's shape (docs/ARCHITECTURE.md, "London"; 60 % entries,
+40 % exits) to private ``station_entries``/``station_exits`` topics, then measures:
+
+1. OpenSearch: ``transit-status serve opensearch-sink`` started on that backlog, timed from its
+   subscription to the moment both data streams hold exactly what was produced (no loss, no
+   duplicate); its CPU time and peak RSS;
+2. PostgreSQL: the Debezium JDBC sink registered on the same backlog, timed until both tables hold
+   exactly as many rows.
+
+The join before them (Flink SQL) is not part of this measure: the issue's goal is >= 10,000 events/s
+through join → OpenSearch, and this is the sink's share of it.
+
+    .venv/bin/python benchmarks/london_sink_throughput.py [--events 200000] [--use-running]
+
+``--use-running`` uses the platform the ``TRANSIT_*`` variables describe instead of starting one.
+Results: printed, and written to benchmarks/results/london_sink_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform as host_platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+from confluent_kafka import Producer
+from opensearchpy import OpenSearch
+from tests.london.sink_records import START, STATIONS, station_event
+from tests.pipeline.test_london_postgres_sink import rows
+from tests.processes import ServiceProcess
+
+from transit_status.config import Settings, load_settings
+from transit_status.london.opensearch_sink import data_streams
+from transit_status.pipeline.connectors import ensure_london_postgres_sink_connector
+from transit_status.platform.ports import isolated_settings, private_topics
+from transit_status.platform.supervisor import Platform
+from transit_status.topics import ensure_topics, london_derived_topics
+
+RESULTS = Path(__file__).with_name("results")
+TIMEOUT_S = 900.0
+
+
+@contextmanager
+def benchmark_platform(use_running: bool) -> Iterator[Settings]:
+    if use_running:
+        yield load_settings()
+        return
+    with tempfile.TemporaryDirectory(prefix="london-sinks-bench-") as state:
+        os.chmod(state, 0o755)  # PostgreSQL runs as its own user
+        platform = Platform(isolated_settings(Path(state)).with_overrides(ready_timeout_s=600.0), report=print)
+        platform.up()
+        try:
+            yield platform.settings
+        finally:
+            platform.down()
+
+
+def produce_backlog(settings: Settings, events: int) -> dict[str, int]:
+    ensure_topics(settings, london_derived_topics(settings))
+    producer = Producer(
+        {"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20, "compression.type": "lz4", "acks": "all"}
+    )
+    counts = {settings.topic_london_station_entries: 0, settings.topic_london_station_exits: 0}
+    names = list(STATIONS)
+    for number in range(events):
+        is_entry = number % 5 < 3
+        topic = settings.topic_london_station_entries if is_entry else settings.topic_london_station_exits
+        station = names[number % len(names)]
+        moment = START + timedelta(milliseconds=5 * number)  # 200 events per second of event time
+        event = station_event(moment, f"card-{number}", 1 if is_entry else -1, station)
+        while True:
+            try:
+                producer.produce(topic, key=station.encode(), value=json.dumps(event).encode())
+                break
+            except BufferError:
+                producer.poll(0.1)
+        counts[topic] += 1
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    return counts
+
+
+def timed_until(check: Callable[[], bool], what: str, every_s: float = 0.5) -> float:
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > TIMEOUT_S:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(every_s)
+    return time.monotonic() - started
+
+
+def opensearch_counts(client: OpenSearch, settings: Settings) -> dict[str, int]:
+    counts = {}
+    for topic, stream in data_streams(settings).items():
+        if not client.indices.exists(index=stream):
+            return {}
+        client.indices.refresh(index=stream)
+        counts[topic] = int(client.count(index=stream)["count"])
+    return counts
+
+
+def measure_opensearch(settings: Settings, expected: dict[str, int], log_dir: Path) -> dict[str, Any]:
+    client = OpenSearch(hosts=[settings.opensearch_url], timeout=60)
+    sink = ServiceProcess("opensearch-sink", settings, log_dir / "opensearch-sink.log").start()
+    assert sink.process is not None
+    process = psutil.Process(sink.process.pid)
+    peak_rss = 0
+
+    def subscribed() -> bool:
+        sink.assert_alive()
+        return "indexing {" in sink.log()
+
+    def all_indexed() -> bool:
+        nonlocal peak_rss
+        sink.assert_alive()
+        peak_rss = max(peak_rss, process.memory_info().rss)
+        return opensearch_counts(client, settings) == expected
+
+    startup_s = timed_until(subscribed, "the sink to subscribe", every_s=0.1)
+    seconds = timed_until(all_indexed, "every document")
+    cpu = process.cpu_times()
+    sink.stop()
+    total = sum(expected.values())
+    return {
+        "startup_s": round(startup_s, 2),
+        "seconds": round(seconds, 2),
+        "events_per_s": round(total / seconds),
+        "sink_cpu_s": round(cpu.user + cpu.system, 1),
+        "sink_peak_rss_mib": round(peak_rss / 2**20),
+        "indexed": opensearch_counts(client, settings),
+    }
+
+
+def measure_postgres(settings: Settings, expected: dict[str, int]) -> dict[str, Any]:
+    started = time.monotonic()
+    ensure_london_postgres_sink_connector(settings)
+    timed_until(lambda: {topic: rows(settings, topic) for topic in expected} == expected, "every row", 1.0)
+    seconds = time.monotonic() - started  # from registering: the connector's start is part of it
+    return {"seconds": round(seconds, 2), "events_per_s": round(sum(expected.values()) / seconds)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--use-running", action="store_true")
+    args = parser.parse_args()
+    with benchmark_platform(args.use_running) as platform, tempfile.TemporaryDirectory() as logs:
+        suffix = f"bench-{uuid.uuid4().hex[:8]}"
+        settings = private_topics(
+            platform,
+            suffix,
+            opensearch_entries_stream=f"station-entries-{suffix}",
+            opensearch_exits_stream=f"station-exits-{suffix}",
+            london_opensearch_sink_group=f"opensearch-sink-{suffix}",
+            london_postgres_sink_connector=f"london-postgres-sink-{suffix}",
+        )
+        started = time.monotonic()
+        expected = produce_backlog(settings, args.events)
+        produce_s = time.monotonic() - started
+        print(f"produced {args.events} events in {produce_s:.1f} s ({args.events / produce_s:,.0f}/s)", flush=True)
+        opensearch = measure_opensearch(settings, expected, Path(logs))
+        print(f"OpenSearch: {opensearch}", flush=True)
+        postgres = measure_postgres(settings, expected)
+        print(f"PostgreSQL: {postgres}", flush=True)
+    result = {
+        "events": args.events,
+        "produce_events_per_s": round(args.events / produce_s),
+        "opensearch": opensearch,
+        "postgres": postgres,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "system": host_platform.platform(),
+            "load_average_at_end": [round(load, 2) for load in os.getloadavg()],
+        },
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "london_sink_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
