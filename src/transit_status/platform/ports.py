@@ -54,8 +54,9 @@ def private_topics(settings: Settings, suffix: str, *, shared_raw_stations: bool
     """``settings`` with every topic name and the Faust app id made private by ``suffix``.
 
     Every ``topic_*`` setting, ``faust_app_id``, the SQL jobs' prefix, London's sink group, connector
-    and data streams, and the raw stations topic (``stations_topic_prefix``) are renamed. ``shared_raw_stations`` keeps Kafka Connect's raw stations topic instead, for a
-    pipeline fed by the real connector. ``overrides`` are applied on top.
+    and data streams, and the raw stations topic (``stations_topic_prefix``) are renamed.
+    ``shared_raw_stations`` keeps Kafka Connect's raw stations topic instead, for a pipeline fed by
+    the real connector. ``overrides`` are applied on top.
     """
     renamed: dict[str, Any] = {
         name: f"{value}.{suffix}" for name, value in settings.model_dump().items() if name.startswith("topic_")
