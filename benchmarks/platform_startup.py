@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from stack import stack_rss_mib
 from transit_status.platform.ports import isolated_settings
 from transit_status.platform.supervisor import Platform
 
@@ -38,17 +39,6 @@ class ReadyTimes:
     def report(self, line: str) -> None:
         if match := READY_LINE.search(line):
             self.seconds[match["name"]] = float(match["seconds"])
-
-
-def stack_rss_mib(supervisor: Platform) -> dict[str, float]:
-    per_service = {}
-    for name, record in supervisor.running().items():
-        process = record.process()
-        if process is None:
-            continue
-        family = [process, *process.children(recursive=True)]
-        per_service[name] = sum(p.memory_info().rss for p in family if p.is_running()) / 2**20
-    return per_service
 
 
 def timed_up(supervisor: Platform, settle_s: float, ready: ReadyTimes) -> tuple[float, dict[str, float]]:

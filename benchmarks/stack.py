@@ -17,6 +17,18 @@ READY_TIMEOUT_S = 600.0
 """Benchmarks run on shared, loaded machines: a slow start is not what they measure."""
 
 
+def stack_rss_mib(supervisor: Platform) -> dict[str, float]:
+    """Resident memory (MiB) of every running service, its forked children included."""
+    per_service = {}
+    for name, record in supervisor.running().items():
+        process = record.process()
+        if process is None:
+            continue
+        family = [process, *process.children(recursive=True)]
+        per_service[name] = sum(p.memory_info().rss for p in family if p.is_running()) / 2**20
+    return per_service
+
+
 def stack_of(settings: Settings) -> Platform:
     return Platform(settings, report=lambda _line: None, services=whole_stack(settings))
 

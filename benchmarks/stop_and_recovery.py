@@ -20,11 +20,22 @@ import threading
 import time
 from pathlib import Path
 
-from stack import running_stack
+from stack import running_stack, stack_rss_mib
 from transit_status.platform.supervisor import Platform
 
 RESULTS = Path(__file__).with_name("results")
-DEFAULT_VICTIMS = ("kafka", "schema-registry", "rest-proxy", "connect", "postgres", "streams", "dashboard")
+DEFAULT_VICTIMS = (
+    "kafka",
+    "schema-registry",
+    "rest-proxy",
+    "connect",
+    "postgres",
+    "mariadb",
+    "opensearch",
+    "flink-taskmanager",
+    "streams",
+    "dashboard",
+)
 
 
 def healthy_again(stack: Platform, name: str, old_pid: int, timeout_s: float) -> float | None:
@@ -43,11 +54,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--victims", default=",".join(DEFAULT_VICTIMS), help="services to kill, in order")
     parser.add_argument("--timeout", type=float, default=120.0, help="give up on one recovery after this long")
+    parser.add_argument("--settle", type=float, default=60.0, help="seconds of running before RSS is read")
     args = parser.parse_args()
     victims = [name for name in args.victims.split(",") if name]
 
     recovery: dict[str, float | None] = {}
     with running_stack("transit-bench-faults-") as (_settings, stack):
+        time.sleep(args.settle)  # both simulations running, every job and sink busy
+        rss = stack_rss_mib(stack)
+        print(f"whole stack RSS {sum(rss.values()):.0f} MiB: " + ", ".join(f"{n} {m:.0f}" for n, m in rss.items()))
         reports: list[str] = []
         stack.report = reports.append
         stop = threading.Event()
@@ -74,6 +89,8 @@ def main() -> None:
             "system": host_platform.platform(),
             "python": host_platform.python_version(),
         },
+        "rss_mib": rss,
+        "rss_total_mib": sum(rss.values()),
         "recovery_s": recovery,
         "stack_stop_s": stop_s,
         "forced_kills": killed,
