@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import struct
 
 import pytest
 
 from transit_status.dead_letters import DeadLetter
 from transit_status.networks import Network
-from transit_status.streams.avro import UndecodableRecord, schema_id_of
 from transit_status.streams.stations import (
     BadStationRow,
     StationsTransform,
@@ -105,13 +103,6 @@ def test_a_deleted_row_is_no_stop_whether_tombstone_or_json_null() -> None:
     assert parse_stop_row(b"") is None
     with pytest.raises(BadStationRow, match="JSON list"):
         parse_stop_row(b"[]")
-
-
-def test_only_confluent_framed_bytes_have_a_schema_id() -> None:
-    assert schema_id_of(struct.pack(">bI", 0, 7) + b"\x02") == 7
-    for data in (None, b"", b"\x00\x00", b"\x01\x00\x00\x00\x07\x02", b"plain text"):
-        with pytest.raises(UndecodableRecord):
-            schema_id_of(data)
 
 
 def test_dead_letters_keep_the_record_and_say_where_it_came_from() -> None:
