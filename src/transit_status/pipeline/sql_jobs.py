@@ -57,9 +57,11 @@ class SqlJob:
         return f"{settings.sql_job_prefix}.{self.name}"
 
 
-# The pipeline's jobs. London's joins (issue 8) are added here as more files.
+# The pipeline's jobs.
 TURNSTILE_SUMMARY = SqlJob("turnstile-summary", "turnstile_summary.sql")
-PIPELINE_JOBS = (TURNSTILE_SUMMARY,)
+# London (issue 8): the enriched station_entries/station_exits, live counts and windows, one job.
+LONDON_BARRIERS = SqlJob("london-barriers", "london_barriers.sql")
+PIPELINE_JOBS = (TURNSTILE_SUMMARY, LONDON_BARRIERS)
 
 
 def sql_text(file: str) -> str:
@@ -76,6 +78,15 @@ def sql_variables(settings: Settings) -> dict[str, str]:
         "topic_dead_letters": settings.topic_dead_letters,
         # Distinct per summary topic: two stacks (or tests) on one broker never fence each other's producers.
         "transactional_id_prefix": f"transit-status-{settings.topic_turnstile_summary}",
+        "topic_london_entries": settings.topic_london_entries,
+        "topic_london_exits": settings.topic_london_exits,
+        "topic_london_stations": settings.topic_london_stations,
+        "topic_london_station_entries": settings.topic_london_station_entries,
+        "topic_london_station_exits": settings.topic_london_station_exits,
+        "topic_london_station_activity": settings.topic_london_station_activity,
+        "topic_london_line_activity": settings.topic_london_line_activity,
+        "topic_london_station_windows": settings.topic_london_station_windows,
+        "london_transactional_id_prefix": f"transit-status-{settings.topic_london_station_activity}",
     }
 
 
