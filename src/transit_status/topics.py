@@ -98,6 +98,9 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_turnstile_summary, settings.partitions, compacted),
         TopicSpec(settings.topic_weather, 1, events),
         dead_letters_topic(settings),
+        # Written by Connect (which creates it the same way when first), read by Flink's London job,
+        # which cannot start on a topic that does not exist yet.
+        london_stations_topic(settings),
         *london_barrier_topics(settings),
         *london_derived_topics(settings),
     ]

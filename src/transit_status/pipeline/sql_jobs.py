@@ -59,8 +59,10 @@ class SqlJob:
 
 # The pipelines' jobs, by network: each is one file in sql/.
 TURNSTILE_SUMMARY = SqlJob("turnstile-summary", "turnstile_summary.sql")
+# London: the enriched station_entries/station_exits, live counts and windows, in one job.
+LONDON_BARRIERS = SqlJob("london-barriers", "london_barriers.sql")
 CTA_JOBS: tuple[SqlJob, ...] = (TURNSTILE_SUMMARY,)
-LONDON_JOBS: tuple[SqlJob, ...] = ()
+LONDON_JOBS: tuple[SqlJob, ...] = (LONDON_BARRIERS,)
 PIPELINE_JOBS = CTA_JOBS + LONDON_JOBS
 
 
@@ -78,6 +80,15 @@ def sql_variables(settings: Settings) -> dict[str, str]:
         "topic_dead_letters": settings.topic_dead_letters,
         # Distinct per summary topic: two stacks (or tests) on one broker never fence each other's producers.
         "transactional_id_prefix": f"transit-status-{settings.topic_turnstile_summary}",
+        "topic_london_entries": settings.topic_london_entries,
+        "topic_london_exits": settings.topic_london_exits,
+        "topic_london_stations": settings.topic_london_stations,
+        "topic_london_station_entries": settings.topic_london_station_entries,
+        "topic_london_station_exits": settings.topic_london_station_exits,
+        "topic_london_station_activity": settings.topic_london_station_activity,
+        "topic_london_line_activity": settings.topic_london_line_activity,
+        "topic_london_station_windows": settings.topic_london_station_windows,
+        "london_transactional_id_prefix": f"transit-status-{settings.topic_london_station_activity}",
     }
 
 

@@ -75,3 +75,186 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 -- (jars/flink-functions/src/main/java/io/transitstatus/flink/ConfluentAvroDecode.java).
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS CONFLUENT_AVRO_DECODE
   AS 'io.transitstatus.flink.ConfluentAvroDecode' LANGUAGE JAVA;
+
+-- ---- London (docs/ARCHITECTURE.md, "London") ---------------------------------------------------------
+
+-- Barrier taps from both topics (entries, exits), read as raw bytes: the JSON is validated in the job
+-- (london_barriers.sql), so one malformed record becomes a dead letter instead of failing the job.
+-- Event time is the Kafka record timestamp (the barrier's tap time, as the producer stamps it).
+CREATE TABLE IF NOT EXISTS london_barriers_raw (
+  record_key   BYTES,
+  record_value BYTES,
+  topic        STRING                  METADATA FROM 'topic'     VIRTUAL,
+  `partition`  INT                     METADATA FROM 'partition' VIRTUAL,
+  `offset`     BIGINT                  METADATA FROM 'offset'    VIRTUAL,
+  headers      MAP<STRING, BYTES>      METADATA FROM 'headers'   VIRTUAL,
+  tapped_at    TIMESTAMP_LTZ(3)        METADATA FROM 'timestamp' VIRTUAL,
+  -- Taps arrive almost in order per partition; a little slack for the producer's batching.
+  WATERMARK FOR tapped_at AS tapped_at - INTERVAL '1' SECOND
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topic_london_entries};${topic_london_exits}',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'properties.isolation.level' = 'read_committed',
+  'scan.startup.mode' = 'earliest-offset',
+  'key.format' = 'raw',
+  'key.fields' = 'record_key',
+  'value.format' = 'raw',
+  'value.fields-include' = 'EXCEPT_KEY'
+);
+
+-- The stations table as Debezium streams it from MariaDB: compacted, key = the name as plain text
+-- (StringConverter), value = the flat row as JSON. A versioned table: each row is valid from its
+-- modified_date (Debezium writes a TIMESTAMP column as ISO-8601 UTC, "2024-05-01T08:15:00Z"), so an
+-- event-time temporal join gives each barrier tap the station version valid at its time.
+CREATE TABLE IF NOT EXISTS london_stations (
+  name          STRING,
+  location      STRING,
+  modified_date STRING,
+  nlc           INT,
+  zone          STRING,
+  `lines`       STRING,
+  latitude      DOUBLE,
+  longitude     DOUBLE,
+  written_at    TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  -- modified_date read as UTC whatever the session's time zone; the Kafka timestamp if it is unreadable.
+  valid_from AS COALESCE(
+    TO_TIMESTAMP_LTZ(UNIX_TIMESTAMP(SUBSTRING(modified_date FROM 1 FOR 19) || 'Z', 'yyyy-MM-dd''T''HH:mm:ssX') * 1000, 3),
+    written_at
+  ),
+  PRIMARY KEY (name) NOT ENFORCED,
+  WATERMARK FOR valid_from AS valid_from
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = '${topic_london_stations}',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'key.format' = 'raw',
+  'value.format' = 'json',
+  'value.json.ignore-parse-errors' = 'true',
+  'value.fields-include' = 'ALL'
+);
+
+-- The original design's enriched streams: key = station name (text); value JSON {"@timestamp", "user",
+-- "delta", "station", "location", "known"}. Exactly once, like every Flink sink here: the OpenSearch
+-- and PostgreSQL sinks read committed records only, so a Flink restart never duplicates a tap.
+CREATE TABLE IF NOT EXISTS london_station_entries (
+  `@timestamp` STRING,
+  `user`       STRING,
+  delta        INT,
+  station      STRING,
+  location     STRING,
+  known        BOOLEAN
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topic_london_station_entries}',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'key.format' = 'raw',
+  'key.fields' = 'station',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-entries',
+  'properties.transaction.timeout.ms' = '600000'
+);
+
+CREATE TABLE IF NOT EXISTS london_station_exits (
+  `@timestamp` STRING,
+  `user`       STRING,
+  delta        INT,
+  station      STRING,
+  location     STRING,
+  known        BOOLEAN
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topic_london_station_exits}',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'key.format' = 'raw',
+  'key.fields' = 'station',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-exits',
+  'properties.transaction.timeout.ms' = '600000'
+);
+
+-- Counted so far per station (compacted; JSON key {"station"}), read by the London dashboard.
+CREATE TABLE IF NOT EXISTS london_station_activity (
+  station STRING,
+  known   BOOLEAN,
+  entries BIGINT,
+  exits   BIGINT,
+  inside  BIGINT,
+  PRIMARY KEY (station) NOT ENFORCED
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = '${topic_london_station_activity}',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'properties.isolation.level' = 'read_committed',
+  'key.format' = 'json',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-stations',
+  'properties.transaction.timeout.ms' = '600000'
+);
+
+-- Counted so far per line (compacted; JSON key {"line"}).
+CREATE TABLE IF NOT EXISTS london_line_activity (
+  line    STRING,
+  entries BIGINT,
+  exits   BIGINT,
+  inside  BIGINT,
+  PRIMARY KEY (line) NOT ENFORCED
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = '${topic_london_line_activity}',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'properties.isolation.level' = 'read_committed',
+  'key.format' = 'json',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-lines',
+  'properties.transaction.timeout.ms' = '600000'
+);
+
+-- Entries and exits per station in closed 1- and 15-minute tumbling windows (event time); JSON key
+-- {"station", "window_minutes", "window_start"}; times ISO-8601 UTC.
+CREATE TABLE IF NOT EXISTS london_station_windows (
+  station        STRING,
+  window_minutes INT,
+  window_start   STRING,
+  window_end     STRING,
+  entries        BIGINT,
+  exits          BIGINT
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topic_london_station_windows}',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'key.format' = 'json',
+  'key.fields' = 'station;window_minutes;window_start',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-windows',
+  'properties.transaction.timeout.ms' = '600000'
+);
+
+-- London's dead letters: the same topic and headers as dead_letters, its own transactions (two jobs
+-- sharing one transactional-id prefix would fence each other's producers).
+CREATE TABLE IF NOT EXISTS london_dead_letters (
+  record_key   BYTES,
+  record_value BYTES,
+  headers      MAP<STRING, BYTES> METADATA FROM 'headers'
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topic_dead_letters}',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'key.format' = 'raw',
+  'key.fields' = 'record_key',
+  'value.format' = 'raw',
+  'value.fields-include' = 'EXCEPT_KEY',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-dead-letters',
+  'properties.transaction.timeout.ms' = '600000'
+);

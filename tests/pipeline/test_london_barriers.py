@@ -1,0 +1,213 @@
+"""London's Flink SQL job: barrier taps joined with their station version, live counts, windows, dead letters.
+
+Real processes: the session's platform runs Kafka and Flink; the test writes station rows in the
+connector's format (key: the name as text; value: the flat JSON row, modified_date ISO-8601 UTC) on a
+private stations topic, and barrier taps with chosen timestamps (event time) on private entries/exits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from tests.helpers import read_all
+from tests.processes import wait_until
+from tests.streams.support import latest_json_by_key, unique_settings
+from transit_status.config import Settings
+from transit_status.dashboard import contracts
+from transit_status.pipeline.sql_jobs import LONDON_BARRIERS, cancel_job, cluster_jobs, ensure_job, wait_until_running
+from transit_status.topics import ensure_topics
+
+pytestmark = pytest.mark.platform
+
+# Event time of the test: a quarter hour an hour ago, so its windows are aligned and long closed.
+T0 = datetime.fromtimestamp((datetime.now(UTC).timestamp() // 900) * 900, UTC) - timedelta(hours=1)
+RENAMED_AT = T0 + timedelta(minutes=5)
+FIELDS = {"@timestamp", "user", "delta", "station", "location", "known"}
+
+
+def station_row(nlc: int, name: str, lines: str, lat: float, lon: float, modified: datetime) -> dict[str, Any]:
+    """A row of tfl.stations as Debezium (ExtractNewRecordState, JsonConverter) writes it."""
+    return {
+        "nlc": nlc,
+        "name": name,
+        "location": f"{lat},{lon}",
+        "zone": "1",
+        "lines": lines,
+        "latitude": lat,
+        "longitude": lon,
+        "modified_date": modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+STATIONS = [
+    station_row(513, "Bank", "Central;Northern;Waterloo & City", 51.5134, -0.0889, T0 - timedelta(hours=1)),
+    station_row(669, "Oxford Circus", "Bakerloo;Central;Victoria", 51.515, -0.1415, T0 - timedelta(hours=1)),
+    station_row(9999, "Old Name", "Victoria", 51.5, -0.1, T0 - timedelta(hours=1)),
+    # The same station renamed (same nlc, a new name, a later modified_date): a new key on the topic.
+    station_row(9999, "New Name", "Victoria", 51.5, -0.1, RENAMED_AT),
+]
+
+# (topic attribute, station, user, delta, seconds after T0)
+TAPS = [
+    ("entries", "Bank", "card-1", 1, 70),
+    ("entries", "Bank", "card-2", 1, 71),
+    ("entries", "Bank", "card-3", 1, 72),
+    ("entries", "Oxford Circus", "card-4", 1, 75),
+    ("exits", "Bank", "card-0", -1, 80),
+    ("entries", "Nowhere", "card-5", 1, 90),  # a station the table does not know
+    ("entries", "New Name", "card-6", 1, 120),  # before the rename: not known yet
+    ("entries", "New Name", "card-7", 1, 360),  # after it: known, with its location
+    # Moves event time on, so every tap above is joined and every window above closes; this tap
+    # itself waits (as the last taps always do) until later taps move event time past it.
+    ("entries", "Bank", "card-8", 1, 40 * 60),
+]
+WAITING = "card-8"
+MALFORMED = [
+    ("entries", b"Bank", b'{"user": "card-9", "delta": ', 100),  # not JSON
+    ("exits", b"Bank", b'{"user": "card-9", "delta": 1}', 101),  # an exit counted as an entry
+    ("entries", None, b'{"user": "card-9", "delta": 1}', 102),  # no station
+]
+
+
+def millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def iso_ms(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@pytest.fixture
+def job_settings(platform: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    settings = unique_settings(platform, request.node.name[5:30].replace("_", "-"))
+    ensure_topics(settings)
+    yield settings
+    for job in cluster_jobs(settings):
+        if job["name"] == LONDON_BARRIERS.job_name(settings) and job["state"] == "RUNNING":
+            cancel_job(settings, job["jid"])
+
+
+def produce_inputs(settings: Settings) -> None:
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    for row in STATIONS:
+        modified = datetime.fromisoformat(row["modified_date"])
+        producer.produce(
+            settings.topic_london_stations,
+            key=row["name"].encode(),
+            value=json.dumps(row).encode(),
+            timestamp=millis(modified),
+        )
+    topics = {"entries": settings.topic_london_entries, "exits": settings.topic_london_exits}
+    for topic, station, user, delta, seconds in TAPS:
+        value = json.dumps({"user": user, "delta": delta}).encode()
+        producer.produce(
+            topics[topic], key=station.encode(), value=value, timestamp=millis(T0 + timedelta(seconds=seconds))
+        )
+    for topic, key, value, seconds in MALFORMED:
+        producer.produce(topics[topic], key=key, value=value, timestamp=millis(T0 + timedelta(seconds=seconds)))
+    assert producer.flush(30) == 0
+
+
+def records_when(settings: Settings, topic: str, count: int, timeout_s: float = 120) -> list[Any]:
+    return wait_until(
+        lambda: (lambda found: found if len(found) >= count else None)(read_all(settings, topic)),
+        timeout_s,
+        f"{count} records in {topic}",
+    )
+
+
+def test_taps_are_joined_counted_windowed_and_bad_ones_dead_lettered(job_settings: Settings) -> None:
+    produce_inputs(job_settings)
+    submission = ensure_job(job_settings, LONDON_BARRIERS)
+    wait_until_running(job_settings, submission.name, timeout_s=120)
+
+    # station_entries / station_exits: the original design's fields, keyed by the station name.
+    entries = records_when(job_settings, job_settings.topic_london_station_entries, 7)
+    exits = records_when(job_settings, job_settings.topic_london_station_exits, 1)
+    enriched = {(json.loads(m.value())["user"]): (m.key().decode(), json.loads(m.value())) for m in entries + exits}
+    assert len(entries) == 7 and len(exits) == 1
+    for key, value in enriched.values():
+        assert set(value) == FIELDS and key == value["station"]
+    expected_taps = {user: (station, delta, seconds) for _, station, user, delta, seconds in TAPS if user != WAITING}
+    assert set(enriched) == set(expected_taps)
+    for user, (station, delta, seconds) in expected_taps.items():
+        _, value = enriched[user]
+        assert value["@timestamp"] == iso_ms(T0 + timedelta(seconds=seconds)), value
+        assert (value["station"], value["delta"]) == (station, delta)
+    assert enriched["card-1"][1]["location"] == "51.5134,-0.0889" and enriched["card-1"][1]["known"] is True
+    assert enriched["card-4"][1]["location"] == "51.515,-0.1415"
+    # Unknown station: kept, known false, no location.
+    assert enriched["card-5"][1] == {**enriched["card-5"][1], "known": False, "location": None}
+    # The renamed station: unknown under its new name before the rename, known after it.
+    assert (enriched["card-6"][1]["known"], enriched["card-6"][1]["location"]) == (False, None)
+    assert (enriched["card-7"][1]["known"], enriched["card-7"][1]["location"]) == (True, "51.5,-0.1")
+
+    # Live counts per station, in the dashboard's contract.
+    def station_counts() -> dict[str, Any] | None:
+        latest = latest_json_by_key(job_settings, job_settings.topic_london_station_activity)
+        counts = {json.loads(key)["station"]: value for key, value in latest.items()}
+        return counts if counts.get("Bank", {}).get("exits") == 1 and "New Name" in counts else None
+
+    activity = wait_until(station_counts, 60, "station activity")
+    assert activity == {
+        "Bank": {"station": "Bank", "known": True, "entries": 3, "exits": 1, "inside": 2},
+        "Oxford Circus": {"station": "Oxford Circus", "known": True, "entries": 1, "exits": 0, "inside": 1},
+        "Nowhere": {"station": "Nowhere", "known": False, "entries": 1, "exits": 0, "inside": 1},
+        "New Name": {"station": "New Name", "known": True, "entries": 2, "exits": 0, "inside": 2},
+    }
+    for message in read_all(job_settings, job_settings.topic_london_station_activity):
+        contracts.activity_change(message.key(), message.value())
+
+    # Per line: a station's lines from the stations table; New Name counts on Victoria only once known.
+    lines = {
+        json.loads(k)["line"]: v
+        for k, v in latest_json_by_key(job_settings, job_settings.topic_london_line_activity).items()
+    }
+    assert lines["Central"] == {"line": "Central", "entries": 4, "exits": 1, "inside": 3}
+    assert lines["Victoria"] == {"line": "Victoria", "entries": 2, "exits": 0, "inside": 2}
+    assert lines["Waterloo & City"] == {"line": "Waterloo & City", "entries": 3, "exits": 1, "inside": 2}
+    assert lines["Bakerloo"]["entries"] == 1 and "Nowhere" not in lines
+    for message in read_all(job_settings, job_settings.topic_london_line_activity):
+        contracts.line_activity_change(message.key(), message.value())
+
+    # Closed windows: the minute and the quarter hour of Bank's first taps.
+    windows = {
+        (w["station"], w["window_minutes"], w["window_start"]): w
+        for w in (
+            json.loads(m.value()) for m in records_when(job_settings, job_settings.topic_london_station_windows, 9)
+        )
+    }
+    minute = T0 + timedelta(minutes=1)
+    assert windows[("Bank", 1, minute.strftime("%Y-%m-%dT%H:%M:%SZ"))] == {
+        "station": "Bank",
+        "window_minutes": 1,
+        "window_start": minute.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "window_end": (minute + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "entries": 3,
+        "exits": 1,
+    }
+    quarter = windows[("Bank", 15, T0.strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    assert (quarter["entries"], quarter["exits"]) == (3, 1)
+    assert windows[("New Name", 15, T0.strftime("%Y-%m-%dT%H:%M:%SZ"))]["entries"] == 2
+    for message in read_all(job_settings, job_settings.topic_london_station_windows):
+        contracts.window_change(message.value())
+
+    # Malformed taps: in the dead-letter topic with the dlq.* headers; counting went on.
+    letters = records_when(job_settings, job_settings.topic_dead_letters, len(MALFORMED))
+    assert sorted((m.key() or b"", m.value()) for m in letters) == sorted((k or b"", v) for _, k, v, _ in MALFORMED)
+    topics = {"entries": job_settings.topic_london_entries, "exits": job_settings.topic_london_exits}
+    errors = {}
+    for letter in letters:
+        headers = dict(letter.headers())
+        assert headers["dlq.consumer"] == b"flink.london-barriers"
+        assert int(headers["dlq.offset"]) >= 0 and int(headers["dlq.partition"]) >= 0
+        errors[letter.value(), letter.key()] = (headers["dlq.topic"].decode(), headers["dlq.error"].decode())
+    assert errors[MALFORMED[0][2], b"Bank"] == (topics["entries"], "value is not a JSON object")
+    assert errors[MALFORMED[1][2], b"Bank"] == (topics["exits"], "delta of an exit must be -1")
+    assert errors[MALFORMED[2][2], None] == (topics["entries"], "no station name in the key")
