@@ -110,8 +110,10 @@ SERVICES = _registry()
 
 def configure_logging(level: str = "info") -> None:
     logging.basicConfig(stream=sys.stdout, level=level.upper(), format=LOG_FORMAT, force=True)
-    # One line per registry or REST call is noise in a service's log.
+    # One line per registry or REST call is noise in a service's log, and so is opensearch-py's
+    # traceback for each refused request: the services report an unreachable OpenSearch themselves.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("opensearch").setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager
@@ -130,13 +132,27 @@ def _stop_event() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _interrupted_by_stop_signals() -> Iterator[None]:
+    """SIGINT/SIGTERM raise KeyboardInterrupt: a stop while an app is still being built (waiting for
+    Kafka or the registry) ends at once, and its resources are closed on the way out."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        log.info("stopping (%s)", signal.Signals(signum).name)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _serve_http(service: HttpService, settings: Settings, name: str) -> int:
     import uvicorn
 
-    # A stop signal before uvicorn runs (while the app is being built) ends the process cleanly.
-    with _stop_event() as stopped_early, service.app(settings) as app:
-        if stopped_early.is_set():
-            return 0
+    with _interrupted_by_stop_signals(), service.app(settings) as app:
         config = uvicorn.Config(
             app,
             host=settings.host,
@@ -151,7 +167,7 @@ def _serve_http(service: HttpService, settings: Settings, name: str) -> int:
         server = uvicorn.Server(config)
         log.info("%s serving http://%s:%d", name, settings.host, service.port(settings))
         # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler found
-        # before it started: _stop_event's, so a requested stop exits 0 instead of "killed".
+        # before it started: ours, whose KeyboardInterrupt run_service turns into exit code 0.
         server.run()
         return 0 if server.started else 1
 
