@@ -20,7 +20,7 @@ run: setup  ## Set up everything, then start transit-status (Ctrl-C stops it)
 test: setup-test  ## Set up everything, then run the whole test suite against real servers
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMPS)/venv  ## Only the pure tests (no servers): logic, models, layout; a few seconds
+test-fast: $(STAMPS)/venv  ## Only the pure tests (no servers): logic, models, layout; about a minute
 	$(BIN)/python -m pytest -m "not platform" --ignore=tests/test_pipeline_end_to_end.py -q
 
 setup: $(STAMPS)/system $(STAMPS)/venv $(STAMPS)/jars  ## Debian packages, virtualenv, Maven jars
@@ -56,8 +56,10 @@ format:  ## ruff fix + format
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
-bench: setup  ## Run the benchmarks (figures go to benchmarks/results/)
-	$(BIN)/python benchmarks/platform_startup.py
+bench: setup  ## Run the benchmarks, one after the other (figures go to benchmarks/results/)
+	cd benchmarks && for script in platform_startup stop_and_recovery turnstile_throughput \
+	    london_sink_throughput dashboard_latency dashboard_fanout; do \
+	  ../$(BIN)/python $$script.py || exit 1; done
 
 platform-up: setup  ## Start only the embedded platform (returns when ready)
 	$(BIN)/transit-status platform up
