@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from transit_status.config import Settings, load_settings
 from transit_status.networks import Network, load_network
@@ -52,3 +53,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "platform" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.platform)
     items.sort(key=lambda item: item.get_closest_marker("restarts_platform") is not None)
+
+
+# ---- the browser tests' Chromium: Debian's, headless, driven by Playwright ----------------------------
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        # A missing browser fails the run (never a silent skip): `make test` installs it.
+        pytest.fail(f"{CHROMIUM} is not installed: run `scripts/setup-system.sh --with-browser` (or `make test`)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

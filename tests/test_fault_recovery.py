@@ -1,8 +1,9 @@
 """Faults mid-run: `kill -9` of one service at a time while the whole stack runs under the supervisor.
 
-Each time the supervisor must bring the service back by itself (healthy within 30 s), the
-dashboard must keep updating, and at the end no record the broker acknowledged is lost: every
-station's count in the summary equals the entries in the turnstile topic.
+Each time the supervisor must bring the service back by itself, the pipeline's processes must ride
+out a platform service's outage without exiting, and the dashboard must keep updating. At the end no
+record the broker acknowledged is lost: every station's count in the summary equals the entries in
+the turnstile topic.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from playwright.sync_api import Browser, Page
 
 from tests.helpers import read_all
 from tests.processes import wait_until
@@ -112,8 +114,21 @@ def train_positions(stack: SupervisedStack) -> object:
         return None
 
 
-def test_each_service_killed_mid_run_comes_back_and_nothing_is_lost(stack: SupervisedStack) -> None:
+def page_updated_since(page: Page, since_ms: int, timeout_s: float = 60.0) -> None:
+    """Until the open page has received a train update after ``since_ms`` (the browser's clock)."""
+    page.wait_for_function(
+        f"window.dashboard && window.dashboard.lastTrainUpdate !== null"
+        f" && window.dashboard.lastTrainUpdate.received_at_browser > {since_ms}",
+        timeout=timeout_s * 1000,
+    )
+
+
+def test_each_service_killed_mid_run_comes_back_and_nothing_is_lost(stack: SupervisedStack, browser: Browser) -> None:
     wait_until(lambda: train_positions(stack), 90, "the dashboard to show trains")
+    page = browser.new_page(bypass_csp=True)  # Playwright's predicates need eval, which our CSP forbids
+    page.goto(stack.settings.dashboard_url)
+    page_updated_since(page, 0)
+    pipeline_pids = {name: record.pid for name, record in stack.platform.running().items() if name in PIPELINE}
     recovery: dict[str, float] = {}
     for victim in VICTIMS:
         record = stack.platform.running()[victim]
@@ -128,9 +143,12 @@ def test_each_service_killed_mid_run_comes_back_and_nothing_is_lost(stack: Super
             every_s=0.5,
         )
         recovery[victim] = time.monotonic() - began
-        # The page's data source keeps moving: the trains change after the recovery.
-        before = train_positions(stack)
-        wait_until(lambda before=before: (now := train_positions(stack)) and now != before, 60, "trains moving")
+        if victim not in PIPELINE:
+            # The pipeline rode out the outage: its processes reconnected instead of exiting.
+            running = stack.platform.running()
+            assert {name: running[name].pid for name in pipeline_pids} == pipeline_pids, f"after {victim}"
+        # The browser page keeps updating (after the dashboard's own restart, by reconnecting itself).
+        page_updated_since(page, page.evaluate("Date.now()"))
     print("recovered in: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in recovery.items()))
     assert all(f"{victim} is not running; restarting it" in "\n".join(stack.reports) for victim in VICTIMS)
 

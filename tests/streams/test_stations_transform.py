@@ -207,5 +207,6 @@ def test_a_sigterm_mid_run_stops_the_worker_cleanly_and_a_restart_finishes_the_t
             lambda: by_line_and_station(latest_json_by_key(settings, settings.topic_stations)) == expected,
             90,
             "every (line, station) record after the restart",
+            log=lambda: log.read_text(errors="replace"),
         )
     assert "Traceback" not in log.read_text(errors="replace")
