@@ -25,7 +25,6 @@ from typing import ClassVar
 import psutil
 
 from transit_status.config import Settings
-from transit_status.errors import TransitError
 from transit_status.platform import jvm
 from transit_status.platform.errors import PlatformError, PortInUseError, ServiceFailedError
 from transit_status.platform.service import ServiceSpec
@@ -245,7 +244,11 @@ class Platform:
                     continue
                 state = restarts.setdefault(spec.name, RestartState())
                 if spec.name in running:
-                    state.note_running(now, spec, self.report)
+                    try:
+                        state.note_running(now, spec, self.report)
+                    except Exception as problem:  # e.g. reloading PostgreSQL's stations failed: try again
+                        self.report(f"  {spec.name} is back, but getting it ready failed: {problem}")
+                        state.ready_reported = False
                     continue
                 if now < state.next_attempt or not set(spec.after) <= set(running):
                     continue  # backing off, or waiting for what it needs to be back
@@ -254,7 +257,9 @@ class Platform:
                 try:
                     with deferred_interrupts():
                         self._spawn(spec)
-                except (TransitError, OSError) as problem:
+                except Exception as problem:
+                    # A failed attempt (e.g. Kafka refusing a topic while it recovers) must not end the
+                    # supervisor: the next attempt comes after the backoff.
                     self.report(f"  could not restart {spec.name}: {problem}")
             time.sleep(interval_s)
 
