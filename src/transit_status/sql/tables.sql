@@ -2,18 +2,15 @@
 -- file first, and so does each job). Placeholders such as ${bootstrap_servers} are filled in from the settings (topics,
 -- addresses), so the same file serves the embedded platform, the tests' private topics and a cluster.
 
--- Turnstile entries as the simulation writes them: Confluent Avro key (turnstile_key) and value
--- (turnstile_value). Read as raw bytes, not with the avro-confluent format, which fails the whole job on
--- one bad record: CONFLUENT_AVRO_DECODE below turns bad records into dead letters instead.
-CREATE TABLE IF NOT EXISTS turnstile_entries_raw (
-  record_key   BYTES,
-  record_value BYTES,
-  `partition`  INT                 METADATA FROM 'partition' VIRTUAL,
-  `offset`     BIGINT              METADATA FROM 'offset'    VIRTUAL,
-  headers      MAP<STRING, BYTES>  METADATA FROM 'headers'   VIRTUAL
-) WITH (
+-- ---- Templates -------------------------------------------------------------------------------------
+-- The template_* tables hold the options several tables share; a table copies them with
+-- `LIKE template_... (OVERWRITING OPTIONS)` and states only what differs (its columns, topic, formats,
+-- transactional-id prefix). No job reads or writes a template: they have no columns and no topic.
+-- Temporary: they only serve the CREATE TABLEs below, in this session.
+
+-- Kafka records read as raw bytes (columns record_key, record_value), committed records only.
+CREATE TEMPORARY TABLE IF NOT EXISTS template_raw_source WITH (
   'connector' = 'kafka',
-  'topic' = '${topic_turnstiles}',
   'properties.bootstrap.servers' = '${bootstrap_servers}',
   'properties.isolation.level' = 'read_committed',
   -- Only for a first start: a restored job resumes from the offsets in its checkpoint.
@@ -24,6 +21,45 @@ CREATE TABLE IF NOT EXISTS turnstile_entries_raw (
   'value.fields-include' = 'EXCEPT_KEY'
 );
 
+-- Every Flink sink here writes exactly once: each checkpoint's records are one Kafka transaction,
+-- committed when the checkpoint completes, so a read_committed reader (the dashboards, the OpenSearch
+-- and PostgreSQL sinks) never sees a record that a restart takes back. The cost: records appear once
+-- per checkpoint interval. Each sink table sets its own 'sink.transactional-id-prefix': two sinks
+-- sharing one would fence each other's producers.
+CREATE TEMPORARY TABLE IF NOT EXISTS template_exactly_once_sink WITH (
+  'connector' = 'kafka',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'sink.delivery-guarantee' = 'exactly-once',
+  -- Within the broker's transaction.max.timeout.ms (15 min); Flink's default (1 h) is refused.
+  'properties.transaction.timeout.ms' = '600000'
+);
+
+-- A count table: compacted, JSON key (the primary key's columns) and JSON value (all columns); every
+-- record is an absolute count per key. (At-least-once would also end exact, but a reader could see a
+-- count go back after a crash.)
+CREATE TEMPORARY TABLE IF NOT EXISTS template_count_sink WITH (
+  'connector' = 'upsert-kafka',
+  'properties.isolation.level' = 'read_committed',
+  'key.format' = 'json',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
+
+-- ---- Chicago ----------------------------------------------------------------------------------------
+
+-- Turnstile entries as the simulation writes them: Confluent Avro key (turnstile_key) and value
+-- (turnstile_value). Read as raw bytes, not with the avro-confluent format, which fails the whole job on
+-- one bad record: CONFLUENT_AVRO_DECODE below turns bad records into dead letters instead.
+CREATE TABLE IF NOT EXISTS turnstile_entries_raw (
+  record_key   BYTES,
+  record_value BYTES,
+  `partition`  INT                 METADATA FROM 'partition' VIRTUAL,
+  `offset`     BIGINT              METADATA FROM 'offset'    VIRTUAL,
+  headers      MAP<STRING, BYTES>  METADATA FROM 'headers'   VIRTUAL
+) WITH (
+  'topic' = '${topic_turnstiles}'
+) LIKE template_raw_source (OVERWRITING OPTIONS);
+
 -- Entries counted so far per station: the summary topic's contract (compacted; JSON key {"station_id"},
 -- JSON value {"station_id", "station_name", "count"}), which the dashboard reads.
 CREATE TABLE IF NOT EXISTS turnstile_summary (
@@ -32,22 +68,9 @@ CREATE TABLE IF NOT EXISTS turnstile_summary (
   `count`      BIGINT,
   PRIMARY KEY (station_id) NOT ENFORCED
 ) WITH (
-  'connector' = 'upsert-kafka',
   'topic' = '${topic_turnstile_summary}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
-  'properties.isolation.level' = 'read_committed',
-  'key.format' = 'json',
-  'value.format' = 'json',
-  'value.fields-include' = 'ALL',
-  -- Exactly once: each checkpoint's records are one Kafka transaction, committed when the checkpoint
-  -- completes, so a read_committed reader (the dashboard) never sees a count that a restart takes back.
-  -- The cost: counts appear once per checkpoint interval. (At-least-once would also end exact, since
-  -- every record is an absolute count per key, but a reader could see a count go back after a crash.)
-  'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = '${transactional_id_prefix}-summary',
-  -- Within the broker's transaction.max.timeout.ms (15 min); Flink's default (1 h) is refused.
-  'properties.transaction.timeout.ms' = '600000'
-);
+  'sink.transactional-id-prefix' = '${transactional_id_prefix}-summary'
+) LIKE template_count_sink (OVERWRITING OPTIONS);
 
 -- Records no consumer could decode: bytes unchanged, original headers kept, plus the dlq.* headers
 -- (topic, partition, offset, error, consumer), as every transit-status consumer writes them.
@@ -56,18 +79,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   record_value BYTES,
   headers      MAP<STRING, BYTES> METADATA FROM 'headers'
 ) WITH (
-  'connector' = 'kafka',
   'topic' = '${topic_dead_letters}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
   'key.format' = 'raw',
   'key.fields' = 'record_key',
   'value.format' = 'raw',
   'value.fields-include' = 'EXCEPT_KEY',
   -- In the same checkpoint transactions as the counts: a record is counted or dead-lettered, once.
-  'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = '${transactional_id_prefix}-dead-letters',
-  'properties.transaction.timeout.ms' = '600000'
-);
+  'sink.transactional-id-prefix' = '${transactional_id_prefix}-dead-letters'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
 
 -- (key bytes, value bytes, registry URL, 'key columns', 'value columns') -> one row (key_fields ROW<...>,
 -- value_fields ROW<...>, error): Confluent Avro decoded against the Schema Registry into the columns
@@ -92,16 +111,8 @@ CREATE TABLE IF NOT EXISTS london_barriers_raw (
   -- Taps arrive almost in order per partition; a little slack for the producer's batching.
   WATERMARK FOR tapped_at AS tapped_at - INTERVAL '1' SECOND
 ) WITH (
-  'connector' = 'kafka',
-  'topic' = '${topic_london_entries};${topic_london_exits}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
-  'properties.isolation.level' = 'read_committed',
-  'scan.startup.mode' = 'earliest-offset',
-  'key.format' = 'raw',
-  'key.fields' = 'record_key',
-  'value.format' = 'raw',
-  'value.fields-include' = 'EXCEPT_KEY'
-);
+  'topic' = '${topic_london_entries};${topic_london_exits}'
+) LIKE template_raw_source (OVERWRITING OPTIONS);
 
 -- The stations table as Debezium streams it from MariaDB: compacted, key = the name as plain text
 -- (StringConverter), value = the flat row as JSON. A versioned table: each row is valid from its
@@ -145,37 +156,19 @@ CREATE TABLE IF NOT EXISTS london_station_entries (
   location     STRING,
   known        BOOLEAN
 ) WITH (
-  'connector' = 'kafka',
   'topic' = '${topic_london_station_entries}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
   'key.format' = 'raw',
   'key.fields' = 'station',
   'value.format' = 'json',
   'value.fields-include' = 'ALL',
-  'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-entries',
-  'properties.transaction.timeout.ms' = '600000'
-);
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-entries'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
 
-CREATE TABLE IF NOT EXISTS london_station_exits (
-  `@timestamp` STRING,
-  `user`       STRING,
-  delta        INT,
-  station      STRING,
-  location     STRING,
-  known        BOOLEAN
-) WITH (
-  'connector' = 'kafka',
+-- Exits: the entries table's columns and options on their own topic, in their own transactions.
+CREATE TABLE IF NOT EXISTS london_station_exits WITH (
   'topic' = '${topic_london_station_exits}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
-  'key.format' = 'raw',
-  'key.fields' = 'station',
-  'value.format' = 'json',
-  'value.fields-include' = 'ALL',
-  'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-exits',
-  'properties.transaction.timeout.ms' = '600000'
-);
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-exits'
+) LIKE london_station_entries (OVERWRITING OPTIONS);
 
 -- Counted so far per station (compacted; JSON key {"station"}), read by the London dashboard.
 CREATE TABLE IF NOT EXISTS london_station_activity (
@@ -186,17 +179,9 @@ CREATE TABLE IF NOT EXISTS london_station_activity (
   inside  BIGINT,
   PRIMARY KEY (station) NOT ENFORCED
 ) WITH (
-  'connector' = 'upsert-kafka',
   'topic' = '${topic_london_station_activity}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
-  'properties.isolation.level' = 'read_committed',
-  'key.format' = 'json',
-  'value.format' = 'json',
-  'value.fields-include' = 'ALL',
-  'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-stations',
-  'properties.transaction.timeout.ms' = '600000'
-);
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-stations'
+) LIKE template_count_sink (OVERWRITING OPTIONS);
 
 -- Counted so far per line (compacted; JSON key {"line"}).
 CREATE TABLE IF NOT EXISTS london_line_activity (
@@ -206,17 +191,9 @@ CREATE TABLE IF NOT EXISTS london_line_activity (
   inside  BIGINT,
   PRIMARY KEY (line) NOT ENFORCED
 ) WITH (
-  'connector' = 'upsert-kafka',
   'topic' = '${topic_london_line_activity}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
-  'properties.isolation.level' = 'read_committed',
-  'key.format' = 'json',
-  'value.format' = 'json',
-  'value.fields-include' = 'ALL',
-  'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-lines',
-  'properties.transaction.timeout.ms' = '600000'
-);
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-lines'
+) LIKE template_count_sink (OVERWRITING OPTIONS);
 
 -- Entries and exits per station in closed 1- and 15-minute tumbling windows (event time); JSON key
 -- {"station", "window_minutes", "window_start"}; times ISO-8601 UTC.
@@ -228,33 +205,16 @@ CREATE TABLE IF NOT EXISTS london_station_windows (
   entries        BIGINT,
   exits          BIGINT
 ) WITH (
-  'connector' = 'kafka',
   'topic' = '${topic_london_station_windows}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
   'key.format' = 'json',
   'key.fields' = 'station;window_minutes;window_start',
   'value.format' = 'json',
   'value.fields-include' = 'ALL',
-  'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-windows',
-  'properties.transaction.timeout.ms' = '600000'
-);
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-windows'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
 
--- London's dead letters: the same topic and headers as dead_letters, its own transactions (two jobs
--- sharing one transactional-id prefix would fence each other's producers).
-CREATE TABLE IF NOT EXISTS london_dead_letters (
-  record_key   BYTES,
-  record_value BYTES,
-  headers      MAP<STRING, BYTES> METADATA FROM 'headers'
-) WITH (
-  'connector' = 'kafka',
-  'topic' = '${topic_dead_letters}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
-  'key.format' = 'raw',
-  'key.fields' = 'record_key',
-  'value.format' = 'raw',
-  'value.fields-include' = 'EXCEPT_KEY',
-  'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-dead-letters',
-  'properties.transaction.timeout.ms' = '600000'
-);
+-- London's dead letters: the same topic, columns and headers as dead_letters, its own transactions (two
+-- jobs sharing one transactional-id prefix would fence each other's producers).
+CREATE TABLE IF NOT EXISTS london_dead_letters WITH (
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-dead-letters'
+) LIKE dead_letters (OVERWRITING OPTIONS);
