@@ -119,6 +119,7 @@ BEGIN
     entries, exits
   FROM london_windows;
 
+  -- Same dlq.* headers as turnstile_summary.sql (dead_letters.py's contract): SQL shares them only via a Java UDF.
   INSERT INTO london_dead_letters
   SELECT
     record_key,
