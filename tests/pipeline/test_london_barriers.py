@@ -16,12 +16,12 @@ import pytest
 from confluent_kafka import Producer
 
 from tests.helpers import read_all
+from tests.pipeline.support import private_job_settings, records_when
 from tests.processes import wait_until
-from tests.streams.support import latest_json_by_key, unique_settings
+from tests.streams.support import latest_json_by_key
 from transit_status.config import Settings
 from transit_status.dashboard import contracts
-from transit_status.pipeline.sql_jobs import LONDON_BARRIERS, cancel_job, cluster_jobs, ensure_job, wait_until_running
-from transit_status.topics import ensure_topics
+from transit_status.pipeline.sql_jobs import LONDON_BARRIERS, ensure_job, wait_until_running
 
 pytestmark = pytest.mark.platform
 
@@ -85,12 +85,8 @@ def iso_ms(moment: datetime) -> str:
 
 @pytest.fixture
 def job_settings(platform: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
-    settings = unique_settings(platform, request.node.name[5:30].replace("_", "-"))
-    ensure_topics(settings)
-    yield settings
-    for job in cluster_jobs(settings):
-        if job["name"] == LONDON_BARRIERS.job_name(settings) and job["state"] == "RUNNING":
-            cancel_job(settings, job["jid"])
+    with private_job_settings(platform, request, LONDON_BARRIERS) as settings:
+        yield settings
 
 
 def produce_inputs(settings: Settings) -> None:
@@ -112,14 +108,6 @@ def produce_inputs(settings: Settings) -> None:
     for topic, key, value, seconds in MALFORMED:
         producer.produce(topics[topic], key=key, value=value, timestamp=millis(T0 + timedelta(seconds=seconds)))
     assert producer.flush(30) == 0
-
-
-def records_when(settings: Settings, topic: str, count: int, timeout_s: float = 120) -> list[Any]:
-    return wait_until(
-        lambda: (lambda found: found if len(found) >= count else None)(read_all(settings, topic)),
-        timeout_s,
-        f"{count} records in {topic}",
-    )
 
 
 def test_taps_are_joined_counted_windowed_and_bad_ones_dead_lettered(job_settings: Settings) -> None:

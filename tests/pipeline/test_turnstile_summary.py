@@ -19,20 +19,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import read_all
+from tests.pipeline.support import private_job_settings, records_when
 from tests.processes import wait_until
-from tests.streams.support import TurnstileProducer, latest_json_by_key, unique_settings
+from tests.streams.support import TurnstileProducer, latest_json_by_key
 from transit_status.config import Settings
 from transit_status.pipeline.sql_jobs import (
     TURNSTILE_SUMMARY,
     Submission,
-    cancel_job,
     cluster_jobs,
     ensure_job,
     wait_until_running,
 )
 from transit_status.platform.supervisor import Platform
-from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform
 
@@ -83,13 +81,8 @@ def kill_9(supervisor: Platform, *names: str) -> None:
 
 @pytest.fixture
 def job_settings(platform: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
-    """Private topics and job name; the job is cancelled at the end so its slot is free again."""
-    settings = unique_settings(platform, request.node.name[5:30].replace("_", "-"))
-    ensure_topics(settings)
-    yield settings
-    for job in cluster_jobs(settings):
-        if job["name"] == TURNSTILE_SUMMARY.job_name(settings) and job["state"] == "RUNNING":
-            cancel_job(settings, job["jid"])
+    with private_job_settings(platform, request, TURNSTILE_SUMMARY) as settings:
+        yield settings
 
 
 def submit(settings: Settings) -> Submission:
@@ -125,13 +118,7 @@ def test_bad_records_go_to_dead_letters_and_counting_goes_on(job_settings: Setti
     producer.produce([(40010, "Clark/Lake")] * 50)
 
     wait_until(lambda: counted(job_settings).get(40010) == 100, 90, "all 100 good entries to be counted")
-    letters = wait_until(
-        lambda: (lambda found: found if len(found) >= len(bad) else None)(
-            read_all(job_settings, job_settings.topic_dead_letters)
-        ),
-        60,
-        "the bad records in the dead-letter topic",
-    )
+    letters = records_when(job_settings, job_settings.topic_dead_letters, len(bad), timeout_s=60)
     # Records from different partitions (keys) reach the dead-letter topic in no particular order.
     assert sorted((letter.key(), letter.value()) for letter in letters) == sorted(bad)
     for letter in letters:
