@@ -201,12 +201,22 @@ def test_a_sigterm_mid_run_stops_the_worker_cleanly_and_a_restart_finishes_the_t
     wait_until(lambda: latest_json_by_key(settings, settings.topic_stations), 60, "some output")
     produce_raw(settings, settings.stations_topic, [station_record(row) for row in rows[len(rows) // 2 :]])
     assert worker.stop() == 0
+    expected = expected_records(settings, rows)
+
+    def differences() -> list[str]:
+        actual = by_line_and_station(latest_json_by_key(settings, settings.topic_stations))
+        keys = sorted(expected.keys() | actual.keys())
+        return [
+            f"{key}: want {expected.get(key)}, got {actual.get(key)}"
+            for key in keys
+            if expected.get(key) != actual.get(key)
+        ]
+
     with running_worker(settings, log):
-        expected = expected_records(settings, rows)
         wait_until(
-            lambda: by_line_and_station(latest_json_by_key(settings, settings.topic_stations)) == expected,
+            lambda: not differences(),
             90,
             "every (line, station) record after the restart",
-            log=lambda: log.read_text(errors="replace"),
+            log=lambda: "\n".join(differences()[:5]) + "\n" + log.read_text(errors="replace"),
         )
     assert "Traceback" not in log.read_text(errors="replace")

@@ -24,24 +24,13 @@ def stop(stop_id: int, direction: str, lines: set[str], station_id: int = BELMON
 
 
 def apply_all(transform: StationsTransform, rows: list[tuple[int, StopRow | None]]) -> dict[str, dict]:
-    """Fold rows into the state the tables would hold."""
-    records: dict[str, dict] = {}
-    placements: dict[int, dict] = {}
+    """Merge rows in order; the (line, station) records the transform then holds."""
     for stop_id, row in rows:
-        changed, placement = transform.apply(records, placements.get(stop_id), stop_id, row)
-        for key, entry in changed.items():
-            if entry is None:
-                records.pop(key, None)
-            else:
-                records[key] = entry
-        if placement is None:
-            placements.pop(stop_id, None)
-        else:
-            placements[stop_id] = placement
-    return records
+        transform.merge(stop_id, row)
+    return transform.records
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def transform(network: Network) -> StationsTransform:
     return StationsTransform(network.line_orders())
 
@@ -75,7 +64,7 @@ def test_a_stop_that_leaves_a_line_or_is_deleted_leaves_its_records(transform: S
     assert records[table_key("purple", BELMONT)]["stops"] == {"S": 30258}
     assert records[table_key("brown", BELMONT)]["stops"] == {"N": 30257, "S": 30258}
     records = apply_all(
-        transform,
+        StationsTransform(transform.line_orders),
         [(30258, stop(30258, "S", {"purple"})), (30258, None)],  # created, then deleted (tombstone)
     )
     assert records == {}

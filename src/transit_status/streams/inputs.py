@@ -5,14 +5,12 @@ from __future__ import annotations
 import faust
 from faust.types import TopicT
 
-JSON_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
-"""Table keys and values as JSON."""
 
-
-def contract_input(app: faust.App, name: str, partitions: int) -> TopicT:
+def contract_input(app: faust.App, name: str, partitions: int, *, acks: bool = True) -> TopicT:
     """A contract topic read as raw bytes (the agents decode and dead-letter records themselves).
 
     ``internal=False``: transit_status.topics (or Kafka Connect) creates it, Faust must not declare it.
+    ``acks=False``: Faust never commits offsets of it.
     """
     return app.topic(
         name,
@@ -22,4 +20,5 @@ def contract_input(app: faust.App, name: str, partitions: int) -> TopicT:
         value_serializer="raw",
         partitions=partitions,
         internal=False,
+        acks=acks,
     )

@@ -5,19 +5,25 @@ platform direction, and a stop can serve several lines). The output, compacted o
 ``settings.topic_stations``, holds one record per (line, station) with the station's position on
 that line and the stop of each direction (docs/ARCHITECTURE.md).
 
-State, in Faust tables (changelogs ``<app>-<table>-changelog``):
+State, in memory (:class:`StationsTransform`):
 
-* ``station_lines``: (line, station) → the output record being merged from its stops;
-* ``stop_placements``: stop → the station, direction and lines it was last seen with, so an
+* ``records``: (line, station) → the output record being merged from its stops;
+* ``placements``: stop → the station, direction and lines it was last seen with, so an
   update that moves a stop, changes its lines, or deletes it removes it from the records it no
   longer belongs to.
+
+The state is a function of the raw topic alone, rebuilt by reading it from the beginning on every
+start, like a Kafka Streams global table: the worker commits no offsets. Faust's commits are not
+safe at a stop (a record the stream skips once its flow is suspended is acked, and committed, without
+being processed), and neither are its table changelogs (a flush gives up after 0.1 s). The raw topic
+is compacted reference data (one row per stop, 300 rows), so the replay costs under a second.
 
 A row deleted in PostgreSQL reaches the raw topic as a value of JSON ``null``: Debezium's
 new-record-state transform keeps the value schema on the delete, so Connect's JsonConverter writes
 ``null`` instead of leaving the value empty. Both it and a real tombstone (no value) delete the stop;
 the last stop of a (line, station) turns that record into a tombstone on ``topic_stations``.
 
-Reprocessing a row after a crash is harmless: every write is an absolute upsert.
+Publishing a record again after a restart is harmless: every write is an absolute upsert.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from faust.types import EventT, StreamT
 from transit_status.config import Settings
 from transit_status.networks import load_network
 from transit_status.streams.dead_letters import send_dead_letter
-from transit_status.streams.inputs import JSON_SCHEMA, contract_input
+from transit_status.streams.inputs import contract_input
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +143,23 @@ class StationsTransform:
     def __init__(self, line_orders: Mapping[tuple[str, int], int]) -> None:
         """``line_orders``: (line, station_id) -> position on the line (``Network.line_orders()``)."""
         self.line_orders = line_orders
+        self.records: dict[str, dict[str, Any]] = {}
+        self.placements: dict[int, dict[str, Any]] = {}
         self._warned_no_order: set[tuple[str, int]] = set()
+
+    def merge(self, stop_id: int, row: StopRow | None) -> dict[str, dict[str, Any] | None]:
+        """Apply one stop's new state to the held records; returns the records to publish (None: delete)."""
+        changed, placement = self.apply(self.records, self.placements.get(stop_id), stop_id, row)
+        for key, entry in changed.items():
+            if entry is None:
+                self.records.pop(key, None)
+            else:
+                self.records[key] = entry
+        if placement is None:
+            self.placements.pop(stop_id, None)
+        else:
+            self.placements[stop_id] = placement
+        return changed
 
     def order_of(self, line: str, station_id: int) -> int | None:
         order = self.line_orders.get((line, station_id))
@@ -213,18 +235,17 @@ def output_value(entry: dict[str, Any]) -> bytes:
 
 
 def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
-    """Declare the stations topics, tables and agent on ``app``."""
-    raw_topic = contract_input(app, settings.stations_topic, raw_partitions)
+    """Declare the stations topic and agent on ``app``."""
+    # No acks, so no commits: every start reads the raw topic from the beginning (module docstring).
+    raw_topic = contract_input(app, settings.stations_topic, raw_partitions, acks=False)
     if raw_partitions > 1:
-        # Stops of one station are merged in one table partition only if they arrive in one.
+        # Stops of one station are merged by one worker only if they arrive in one partition.
         log.warning(
             "%s has %d partitions: stops of one station may be merged by different workers; "
             "run a single worker or give the topic one partition",
             settings.stations_topic,
             raw_partitions,
         )
-    station_lines = app.Table("station-lines", partitions=raw_partitions, schema=JSON_SCHEMA)
-    stop_placements = app.Table("stop-placements", partitions=raw_partitions, schema=JSON_SCHEMA)
     transform = StationsTransform(load_network(settings).line_orders())
 
     async def process(event: EventT) -> None:
@@ -237,15 +258,8 @@ def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
         except BadStationRow as error:
             await send_dead_letter(app, settings, message, str(error), CONSUMER_NAME)
             return
-        # At least once: a crash re-reads rows since the last commit, and every write here is an
-        # absolute upsert (or delete) of the same key, so doing it twice changes nothing.
-        changed, placement = transform.apply(station_lines, stop_placements.get(stop_id), stop_id, row)
-        for key, entry in changed.items():
+        for key, entry in transform.merge(stop_id, row).items():
             line, station_id = key.split(":")
-            if entry is None:
-                station_lines.pop(key, None)
-            else:
-                station_lines[key] = entry
             await app.send(
                 settings.topic_stations,
                 key=output_key(line, int(station_id)),
@@ -253,10 +267,6 @@ def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
                 key_serializer="raw",
                 value_serializer="raw",
             )
-        if placement is None:
-            stop_placements.pop(stop_id, None)
-        elif stop_placements.get(stop_id) != placement:
-            stop_placements[stop_id] = placement
 
     async def transform_stations(stream: StreamT) -> None:
         async for event in stream.events():

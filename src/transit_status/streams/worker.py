@@ -1,7 +1,7 @@
 """The Faust worker as a served process (``transit-status serve streams``).
 
-Faust's worker installs its own SIGINT/SIGTERM handlers and stops cleanly on them (offsets
-committed, tables flushed); it exits 1 with a one-line reason if Kafka cannot be reached.
+Faust's worker installs its own SIGINT/SIGTERM handlers and stops cleanly on them (what it sent is
+flushed); it exits 1 with a one-line reason if Kafka cannot be reached.
 """
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import sys
 
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import ConsumerGroupTopicPartitions
+
 from transit_status.config import Settings
-from transit_status.topics import ensure_topics
+from transit_status.topics import admin_client, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,7 @@ def run_worker(settings: Settings) -> int:
     from transit_status.streams.app import create_app
 
     partitions = ensure_topics(settings, timeout_s=KAFKA_WAIT_S)
+    replay_from_the_beginning(settings, partitions[settings.stations_topic])
     app = create_app(settings, partitions)
     log.info(
         "stream worker %r on %s: %s → %s",
@@ -42,3 +46,18 @@ def run_worker(settings: Settings) -> int:
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 0
     return 0
+
+
+def replay_from_the_beginning(settings: Settings, raw_partitions: int) -> None:
+    """Point the worker's group at the start of the raw stations topic (streams/stations.py: it
+    commits nothing, but offsets an earlier version committed would make it skip part of the replay)."""
+    start = [TopicPartition(settings.stations_topic, partition, 0) for partition in range(raw_partitions)]
+    request = ConsumerGroupTopicPartitions(settings.faust_app_id, start)
+    try:
+        admin_client(settings).alter_consumer_group_offsets([request])[settings.faust_app_id].result(
+            timeout=KAFKA_WAIT_S
+        )
+    except (KafkaException, TimeoutError) as error:
+        # Another worker of the group is running: it started from the beginning too.
+        reason = error.args[0] if error.args else "timed out"
+        log.warning("could not rewind group %s: %s", settings.faust_app_id, reason)
