@@ -82,6 +82,7 @@ def broker_command(settings: Settings, config: Path) -> list[str]:
 
 
 def specs(settings: Settings) -> list[ServiceSpec]:
+    # A declaration, like every service module's specs(): the keywords repeat, each value is this service's own.
     return [
         ServiceSpec(
             name="kafka",

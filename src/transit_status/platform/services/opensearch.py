@@ -81,6 +81,7 @@ def cluster_is_ready(settings: Settings) -> bool:
 
 
 def specs(settings: Settings) -> list[ServiceSpec]:
+    # A declaration, like every service module's specs(): the keywords repeat, each value is this service's own.
     return [
         ServiceSpec(
             name="opensearch",
