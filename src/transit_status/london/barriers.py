@@ -78,6 +78,7 @@ class BarrierEvent:
         return self.delta == ENTRY
 
 
+# Tuning values with defaults, a dataclass shape TrainTiming and Settings share; no logic in common.
 @dataclass(frozen=True, slots=True)
 class BarrierConfig:
     ridership_scale: float = 1.0
@@ -206,6 +207,7 @@ class BarrierProfiles:
 class BarrierSimulation(SteppedTime[BarrierEvent]):
     """Steps London's barriers through simulated time and returns every tap in time order."""
 
+    # SimulationEngine's parameters, for the same roles; what they set up alike is SteppedTime._start_clock.
     def __init__(
         self,
         network: Network,
