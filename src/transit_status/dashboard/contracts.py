@@ -207,6 +207,7 @@ class WindowRecord(_Contract):
     exits: Count
 
 
+# Like station_change and summary_change, a call of _keyed_change: only the models and the changes differ.
 def activity_change(key: bytes | None, value: bytes | None) -> ActivityUpsert | ActivityRemoval:
     """JSON key ``{station}``, JSON value; a null value removes the station's counts."""
     return _keyed_change(
