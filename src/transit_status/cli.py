@@ -222,6 +222,7 @@ def run(
 ServiceName = StrEnum("ServiceName", {name.replace("-", "_"): name for name in SERVICES})  # type: ignore[misc]
 
 
+# The choices of serve's --log-level; an enum like NetworkChoice, their members have nothing in common.
 class LogLevel(StrEnum):
     debug = "debug"
     info = "info"

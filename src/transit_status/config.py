@@ -172,33 +172,37 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.kafka_port}"
 
+    def _http_url(self, port: int) -> str:
+        return f"http://{self.host}:{port}"
+
+    # One property per service, so each URL is a checked attribute; the rule itself is _http_url.
     @property
     def schema_registry_url(self) -> str:
-        return f"http://{self.host}:{self.schema_registry_port}"
+        return self._http_url(self.schema_registry_port)
 
     @property
     def rest_proxy_url(self) -> str:
-        return f"http://{self.host}:{self.rest_proxy_port}"
+        return self._http_url(self.rest_proxy_port)
 
     @property
     def connect_url(self) -> str:
-        return f"http://{self.host}:{self.connect_port}"
+        return self._http_url(self.connect_port)
 
     @property
     def sql_gateway_url(self) -> str:
-        return f"http://{self.host}:{self.sql_gateway_port}"
+        return self._http_url(self.sql_gateway_port)
 
     @property
     def flink_rest_url(self) -> str:
-        return f"http://{self.host}:{self.flink_rest_port}"
+        return self._http_url(self.flink_rest_port)
 
     @property
     def opensearch_url(self) -> str:
-        return f"http://{self.host}:{self.opensearch_port}"
+        return self._http_url(self.opensearch_port)
 
     @property
     def dashboard_url(self) -> str:
-        return f"http://{self.host}:{self.dashboard_port}"
+        return self._http_url(self.dashboard_port)
 
     @property
     def network_data_dir(self) -> Path:

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser
 
 from tests.dashboard.support import Dashboard, Topics, run_dashboard, wait_for
 from transit_status.config import Settings
+from transit_status.london.opensearch_sink import ensure_data_streams
 from transit_status.platform.ports import private_topics
 from transit_status.topics import ensure_topics, london_derived_topics
 
@@ -86,31 +87,13 @@ def london(platform: Settings) -> Iterator[London]:
     )
     ensure_topics(settings.with_overrides(partitions=2), london_derived_topics(settings))
     search = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
-    # The sink's index template, in short: data streams with the contract's field types.
-    search.indices.put_index_template(
-        name=f"test-{suffix}",
-        body={
-            "index_patterns": [f"test-{suffix}-*"],
-            "data_stream": {},
-            "template": {
-                "settings": {"number_of_replicas": 0},
-                "mappings": {
-                    "properties": {
-                        "@timestamp": {"type": "date"},
-                        "user": {"type": "keyword"},
-                        "station": {"type": "keyword"},
-                        "delta": {"type": "integer"},
-                        "location": {"type": "geo_point"},
-                    }
-                },
-            },
-        },
-    )
+    # The sink's own index templates and data streams, so documents are mapped as in production.
+    ensure_data_streams(search, settings)
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 0})
     yield London(settings, producer, search)
     for stream in (settings.opensearch_entries_stream, settings.opensearch_exits_stream):
         search.indices.delete_data_stream(name=stream, ignore=[404])
-    search.indices.delete_index_template(name=f"test-{suffix}", ignore=[404])
+        search.indices.delete_index_template(name=stream, ignore=[404])
 
 
 @pytest.fixture(scope="module")

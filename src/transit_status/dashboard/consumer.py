@@ -474,6 +474,7 @@ class LondonConsumer(DashboardConsumer):
 
     name = "dashboard-london"
 
+    # London's topics and roles: the base class's mapping, with other data.
     @staticmethod
     def topic_roles(settings: Settings) -> dict[str, str]:
         return {

@@ -7,7 +7,7 @@ so a writer may add one without the dashboard dead-lettering everything. Any bre
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -112,30 +112,56 @@ def _reason(error: ValidationError) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+Key = TypeVar("Key", bound=_Contract)
+Record = TypeVar("Record", bound=_Contract)
+Upsert = TypeVar("Upsert")
+Removal = TypeVar("Removal")
+
+
+def _keyed_change(
+    key: bytes | None,
+    value: bytes | None,
+    models: tuple[type[Key], type[Record]],
+    removal: Callable[[Key], Removal],
+    upsert: Callable[[Record], Upsert],
+    context: Any = None,
+) -> Upsert | Removal:
+    """An upsert topic's record: a null value removes what the key names; a value's own fields must
+    agree with the key's, which are the record's identity (the key may be null)."""
+    key_model, record_model = models
+    record_key = _parse(key_model, key, "key") if key is not None else None
+    if value is None:
+        if record_key is None:
+            raise BadRecord("tombstone without a key")
+        return removal(record_key)
+    record = _parse(record_model, value, "value", context)
+    identity = tuple(key_model.model_fields)
+    if record_key is not None and record_key.model_dump() != record.model_dump(include=set(identity)):
+        raise BadRecord(f"key does not match the value's {' and '.join(identity)}")
+    return upsert(record)
+
+
 def station_change(key: bytes | None, value: bytes | None, lines: Collection[str]) -> StationUpsert | StationRemoval:
     """``topic_stations``: JSON key ``{line, station_id}``, JSON value; a null value removes the station."""
-    station_key = _parse(StationKey, key, "key") if key is not None else None
-    if value is None:
-        if station_key is None:
-            raise BadRecord("tombstone without a key")
-        return StationRemoval(station_key.line, station_key.station_id)
-    record = _parse(StationRecord, value, "value", {"lines": lines})
-    if station_key is not None and (station_key.line, station_key.station_id) != (record.line, record.station_id):
-        raise BadRecord("key does not match the value's line and station_id")
-    return StationUpsert(Station(**record.model_dump(exclude={"stops"}), stops=dict(record.stops or {})))
+    return _keyed_change(
+        key,
+        value,
+        (StationKey, StationRecord),
+        lambda gone: StationRemoval(gone.line, gone.station_id),
+        lambda record: StationUpsert(Station(**record.model_dump(exclude={"stops"}), stops=dict(record.stops or {}))),
+        {"lines": lines},
+    )
 
 
 def summary_change(key: bytes | None, value: bytes | None) -> TurnstileUpsert | TurnstileRemoval:
     """``topic_turnstile_summary``: JSON key ``{station_id}``, JSON ``{station_id, station_name, count}``."""
-    summary_key = _parse(SummaryKey, key, "key") if key is not None else None
-    if value is None:
-        if summary_key is None:
-            raise BadRecord("tombstone without a key")
-        return TurnstileRemoval(summary_key.station_id)
-    record = _parse(SummaryRecord, value, "value")
-    if summary_key is not None and summary_key.station_id != record.station_id:
-        raise BadRecord("key does not match the value's station_id")
-    return TurnstileUpsert(TurnstileCount(**record.model_dump()))
+    return _keyed_change(
+        key,
+        value,
+        (SummaryKey, SummaryRecord),
+        lambda gone: TurnstileRemoval(gone.station_id),
+        lambda record: TurnstileUpsert(TurnstileCount(**record.model_dump())),
+    )
 
 
 # ---- London (docs/ARCHITECTURE.md, "London"): Flink SQL's upsert and window topics -------------------
@@ -181,30 +207,27 @@ class WindowRecord(_Contract):
     exits: Count
 
 
+# Like station_change and summary_change, a call of _keyed_change: only the models and the changes differ.
 def activity_change(key: bytes | None, value: bytes | None) -> ActivityUpsert | ActivityRemoval:
     """JSON key ``{station}``, JSON value; a null value removes the station's counts."""
-    activity_key = _parse(ActivityKey, key, "key") if key is not None else None
-    if value is None:
-        if activity_key is None:
-            raise BadRecord("tombstone without a key")
-        return ActivityRemoval(activity_key.station)
-    record = _parse(ActivityRecord, value, "value")
-    if activity_key is not None and activity_key.station != record.station:
-        raise BadRecord("key does not match the value's station")
-    return ActivityUpsert(StationActivity(**record.model_dump()))
+    return _keyed_change(
+        key,
+        value,
+        (ActivityKey, ActivityRecord),
+        lambda gone: ActivityRemoval(gone.station),
+        lambda record: ActivityUpsert(StationActivity(**record.model_dump())),
+    )
 
 
 def line_activity_change(key: bytes | None, value: bytes | None) -> LineUpsert | LineRemoval:
     """JSON key ``{line}``, JSON value ``{line, entries, exits, inside}``; a null value removes the line."""
-    line_key = _parse(LineKey, key, "key") if key is not None else None
-    if value is None:
-        if line_key is None:
-            raise BadRecord("tombstone without a key")
-        return LineRemoval(line_key.line)
-    record = _parse(LineRecord, value, "value")
-    if line_key is not None and line_key.line != record.line:
-        raise BadRecord("key does not match the value's line")
-    return LineUpsert(LineActivity(**record.model_dump()))
+    return _keyed_change(
+        key,
+        value,
+        (LineKey, LineRecord),
+        lambda gone: LineRemoval(gone.line),
+        lambda record: LineUpsert(LineActivity(**record.model_dump())),
+    )
 
 
 def window_change(value: bytes | None) -> WindowClosed:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
-from transit_status.dashboard.state import Freshness, Received, UpdateKey
+from transit_status.dashboard.state import Received, SequencedState, UpdateKey
 
 LondonRole = Literal["station_activity", "line_activity", "station_windows", "opensearch"]
 LONDON_TOPIC_ROLES: tuple[LondonRole, ...] = ("station_activity", "line_activity", "station_windows")
@@ -176,55 +176,43 @@ def busiest_view(windows: Mapping[str, StationWindow], count: int = BUSIEST_COUN
     }
 
 
-class LondonState:
+class LondonState(SequencedState[LondonUpdate]):
     """Station and line activity, the newest windows, the OpenSearch series and freshness."""
 
     def __init__(self) -> None:
-        self.seq = 0
+        super().__init__(LONDON_TOPIC_ROLES)
         self._stations: dict[str, StationActivity] = {}
         self._lines: dict[str, LineActivity] = {}
         self._windows: dict[str, StationWindow] = {}
         self._busiest: dict[str, Any] | None = None
         self._series: Mapping[str, Any] | None = None
-        self._freshness: dict[str, Freshness] = {role: Freshness() for role in LONDON_TOPIC_ROLES}
 
     # ---- writes ----------------------------------------------------------------------------------
-    def apply(self, received: Received) -> LondonUpdate | None:
-        """Apply one change; returns the update to push, or None when nothing visible changed."""
-        self._freshness.setdefault(received.role, Freshness()).note(received)
-
+    def _change(self, received: Received) -> LondonUpdate | None:
         change = received.change
         if isinstance(change, ActivityUpsert):
-            return self._set_activity(change.activity)
+            activity = change.activity
+            return self._upsert(
+                self._stations,
+                activity.station,
+                activity,
+                lambda seq: StationActivityChanged(seq, activity.station, activity),
+            )
         if isinstance(change, ActivityRemoval):
-            if self._stations.pop(change.station, None) is None:
-                return None
-            return StationActivityChanged(self._next_seq(), change.station, None)
+            station = change.station
+            return self._remove(self._stations, station, lambda seq: StationActivityChanged(seq, station, None))
         if isinstance(change, LineUpsert):
-            if self._lines.get(change.activity.line) == change.activity:
-                return None
-            self._lines[change.activity.line] = change.activity
-            return LineActivityChanged(self._next_seq(), change.activity.line, change.activity)
+            line = change.activity
+            return self._upsert(self._lines, line.line, line, lambda seq: LineActivityChanged(seq, line.line, line))
         if isinstance(change, LineRemoval):
-            if self._lines.pop(change.line, None) is None:
-                return None
-            return LineActivityChanged(self._next_seq(), change.line, None)
+            name = change.line
+            return self._remove(self._lines, name, lambda seq: LineActivityChanged(seq, name, None))
         if isinstance(change, WindowClosed):
             return self._close_window(change.window)
         if isinstance(change, SeriesRefreshed):
             self._series = change.series
             return SeriesChanged(self._next_seq(), change.series)
         raise TypeError(f"unknown change {change!r}")
-
-    def _next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
-    def _set_activity(self, activity: StationActivity) -> LondonUpdate | None:
-        if self._stations.get(activity.station) == activity:
-            return None
-        self._stations[activity.station] = activity
-        return StationActivityChanged(self._next_seq(), activity.station, activity)
 
     def _close_window(self, window: StationWindow) -> LondonUpdate | None:
         if window.window_minutes != BUSIEST_WINDOW_MINUTES:
@@ -260,13 +248,9 @@ class LondonState:
     def series(self) -> Mapping[str, Any] | None:
         return self._series
 
-    def freshness(self) -> dict[str, Freshness]:
-        return {role: Freshness(f.records, f.last_record_ms, f.last_received_ms) for role, f in self._freshness.items()}
-
-    def snapshot(self) -> dict[str, Any]:
-        """Everything the London page needs to draw its live parts from scratch."""
+    def _views(self) -> dict[str, Any]:
+        """The London page's live parts."""
         return {
-            "seq": self.seq,
             "stations": [asdict(activity) for activity in self.stations()],
             "lines": [asdict(activity) for activity in self.lines()],
             "busiest": self._busiest,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 if TYPE_CHECKING:
     from transit_status.dashboard.london_state import LondonChange, LondonRole
@@ -230,26 +230,73 @@ class WeatherChanged:
 
 Update = StationShown | StationRemoved | TrainMoved | TurnstileChanged | WeatherChanged
 
+PageUpdate = TypeVar("PageUpdate")
+Key = TypeVar("Key")
+Value = TypeVar("Value")
 
-class DashboardState:
+
+class SequencedState(Generic[PageUpdate]):
+    """What every page's state does alike: freshness per topic role, the ``seq`` each update takes, and
+    keyed upserts and removals that make an update only when something visible changed."""
+
+    def __init__(self, roles: Iterable[str]) -> None:
+        self.seq = 0
+        self._freshness: dict[str, Freshness] = {role: Freshness() for role in roles}
+
+    def apply(self, received: Received) -> PageUpdate | None:
+        """Apply one change; returns the update to push, or None when nothing visible changed."""
+        self._freshness.setdefault(received.role, Freshness()).note(received)
+        return self._change(received)
+
+    def _change(self, received: Received) -> PageUpdate | None:
+        """The page's own rules for one change (freshness is already counted)."""
+        raise NotImplementedError
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _upsert(
+        self, held: dict[Key, Value], key: Key, value: Value, update: Callable[[int], PageUpdate]
+    ) -> PageUpdate | None:
+        """Hold ``value`` under ``key``; ``update(seq)`` unless it was held already."""
+        if held.get(key) == value:
+            return None
+        held[key] = value
+        return update(self._next_seq())
+
+    def _remove(self, held: dict[Key, Any], key: Key, update: Callable[[int], PageUpdate]) -> PageUpdate | None:
+        """Drop what ``key`` holds; ``update(seq)`` unless nothing was held."""
+        if held.pop(key, None) is None:
+            return None
+        return update(self._next_seq())
+
+    def freshness(self) -> dict[str, Freshness]:
+        return {role: Freshness(f.records, f.last_record_ms, f.last_received_ms) for role, f in self._freshness.items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a browser needs to draw the page from scratch, with the ``seq`` it includes."""
+        return {"seq": self.seq, **self._views()}
+
+    def _views(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class DashboardState(SequencedState[Update]):
     """Stations, trains, turnstile counts, weather and freshness; see the module docstring."""
 
     def __init__(self, line_order: Iterable[str] = (), network_map: NetworkMap | None = None) -> None:
+        super().__init__(TOPIC_ROLES)
         self.line_order: tuple[str, ...] = tuple(line_order)
         self.network_map = network_map
-        self.seq = 0
         self._stations: dict[str, dict[int, Station]] = {}
         self._trains: dict[str, Train] = {}
         self._turnstiles: dict[int, TurnstileCount] = {}
         self._weather: Weather | None = None
         self._weather_record_ms: int | None = None
-        self._freshness: dict[str, Freshness] = {role: Freshness() for role in TOPIC_ROLES}
 
     # ---- writes ----------------------------------------------------------------------------------
-    def apply(self, received: Received) -> Update | None:
-        """Apply one change; returns the update to push, or None when nothing visible changed."""
-        self._freshness.setdefault(received.role, Freshness()).note(received)
-
+    def _change(self, received: Received) -> Update | None:
         change = received.change
         if isinstance(change, StationUpsert):
             return self._upsert_station(change.station)
@@ -265,36 +312,25 @@ class DashboardState:
             return self._set_weather(change.weather, received.record_ms)
         raise TypeError(f"unknown change {change!r}")
 
-    def _next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
     def _upsert_station(self, station: Station) -> Update | None:
         line = self._stations.setdefault(station.line, {})
-        if line.get(station.station_id) == station:
-            return None
-        line[station.station_id] = station
-        return StationShown(self._next_seq(), station)
+        return self._upsert(line, station.station_id, station, lambda seq: StationShown(seq, station))
 
     def _remove_station(self, line: str, station_id: int) -> Update | None:
-        if self._stations.get(line, {}).pop(station_id, None) is None:
-            return None
-        return StationRemoved(self._next_seq(), line, station_id)
+        held = self._stations.get(line, {})
+        return self._remove(held, station_id, lambda seq: StationRemoved(seq, line, station_id))
 
     def _move_train(self, train: Train, live: bool) -> Update:
         self._trains[train.train_id] = train
         return TrainMoved(self._next_seq(), train, self.locate(train.station_id), live)
 
     def _set_count(self, count: TurnstileCount) -> Update | None:
-        if self._turnstiles.get(count.station_id) == count:
-            return None
-        self._turnstiles[count.station_id] = count
-        return TurnstileChanged(self._next_seq(), count.station_id, count.count)
+        return self._upsert(
+            self._turnstiles, count.station_id, count, lambda seq: TurnstileChanged(seq, count.station_id, count.count)
+        )
 
     def _remove_count(self, station_id: int) -> Update | None:
-        if self._turnstiles.pop(station_id, None) is None:
-            return None
-        return TurnstileChanged(self._next_seq(), station_id, None)
+        return self._remove(self._turnstiles, station_id, lambda seq: TurnstileChanged(seq, station_id, None))
 
     def _set_weather(self, weather: Weather, record_ms: int | None) -> Update | None:
         if self._weather_record_ms is not None and record_ms is not None and record_ms < self._weather_record_ms:
@@ -346,9 +382,6 @@ class DashboardState:
             return None
         return {**asdict(self._weather), "record_at": self._weather_record_ms}
 
-    def freshness(self) -> dict[str, Freshness]:
-        return {role: Freshness(f.records, f.last_record_ms, f.last_received_ms) for role, f in self._freshness.items()}
-
     def status_rows(self) -> list[dict[str, Any]]:
         """The seeds' status table: per line, per station in order, trains each way and entries."""
         at: dict[tuple[str, int, str], list[str]] = {}
@@ -383,10 +416,9 @@ class DashboardState:
             for line in self.lines()
         ]
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything a browser needs to draw the page from scratch (it builds the table itself)."""
+    def _views(self) -> dict[str, Any]:
+        """The map and the table's data (the browser builds the table itself)."""
         return {
-            "seq": self.seq,
             "stations": self.stations_json(),
             "trains": self.trains_json(),
             "turnstiles": {str(k): v for k, v in self.turnstiles().items()},

@@ -46,7 +46,7 @@ from typing import Final
 from transit_status.networks.london import WEEKDAY_TYPES
 from transit_status.networks.model import Network, Station
 from transit_status.simulation.engine import DEFAULT_SEED
-from transit_status.simulation.timebase import SteppedTime, TimeBase
+from transit_status.simulation.timebase import SteppedTime
 
 ENTRY: Final = 1
 EXIT: Final = -1
@@ -78,6 +78,7 @@ class BarrierEvent:
         return self.delta == ENTRY
 
 
+# Tuning values with defaults, a dataclass shape TrainTiming and Settings share; no logic in common.
 @dataclass(frozen=True, slots=True)
 class BarrierConfig:
     ridership_scale: float = 1.0
@@ -206,6 +207,7 @@ class BarrierProfiles:
 class BarrierSimulation(SteppedTime[BarrierEvent]):
     """Steps London's barriers through simulated time and returns every tap in time order."""
 
+    # SimulationEngine's parameters, for the same roles; what they set up alike is SteppedTime._start_clock.
     def __init__(
         self,
         network: Network,
@@ -216,10 +218,8 @@ class BarrierSimulation(SteppedTime[BarrierEvent]):
         """``start``: an aware datetime, or a naive one read as London time (default: now, to the second)."""
         if not all(station.daily_exits for station in network.stations.values()):
             raise ValueError(f"network {network.name} has no exit counts: barriers need entries and exits")
-        self.network = network
-        self.seed = seed
+        self._start_clock(network, start, seed)
         self.config = config or BarrierConfig()
-        self._time = TimeBase(self._start_or_now(start), network.timezone, network.day_type_of)
         self.profiles = BarrierProfiles(network, self.config.peak_tilt)
         self._stations = sorted(network.stations.values(), key=lambda station: station.station_id)
         self._base_travel_s = [

@@ -60,6 +60,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+# The model's names this loader uses, which happen to be those the package re-exports.
 from transit_status.networks.model import (
     Direction,
     Line,

@@ -40,6 +40,7 @@ _COUNT_COLUMNS = {
     SUNDAY: "sun",
 }
 
+# Data, not logic: each network's own line table, alike in shape with cta.py's only.
 LINES = (
     Line("bakerloo", "Bakerloo", "BAK", "#b36305"),
     Line("central", "Central", "CEN", "#e32017"),

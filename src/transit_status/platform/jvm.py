@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from transit_status.config import PROJECT_ROOT, Settings
@@ -130,6 +131,13 @@ def jvm_options(heap: str, log_dir: Path) -> list[str]:
         f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
         f"-Dkafka.logs.dir={log_dir}",
     ]
+
+
+def java_command(
+    heap: str, log_dir: Path, classpath: str, main_class: str, *arguments: str, options: Sequence[str] = ()
+) -> list[str]:
+    """A JVM service's command line: the platform's JVM options, then the service's own ``options``."""
+    return [java_executable(), *jvm_options(heap, log_dir), *options, "-cp", classpath, main_class, *arguments]
 
 
 def write_properties(path: Path, properties: dict[str, str]) -> Path:

@@ -22,7 +22,7 @@ from operator import itemgetter
 
 from transit_status.networks.model import Network
 from transit_status.simulation.events import Event, WeatherReading
-from transit_status.simulation.timebase import SteppedTime, TimeBase
+from transit_status.simulation.timebase import SteppedTime
 from transit_status.simulation.trains import BreakdownPolicy, Fleet, RoutePlan, TrainPosition, TrainTiming
 from transit_status.simulation.turnstiles import TurnstileModel
 from transit_status.simulation.weather import Climate, WeatherModel, climate_of
@@ -64,10 +64,8 @@ class SimulationEngine(SteppedTime[Event]):
     ) -> None:
         """``start``: an aware datetime, or a naive one read as the network's local time (default:
         now, to the second). ``climate``: default, the one :data:`weather.CLIMATES` has for the network."""
-        self.network = network
-        self.seed = seed
+        self._start_clock(network, start, seed)
         self.config = config or SimulationConfig()
-        self._time = TimeBase(self._start_or_now(start), network.timezone, network.day_type_of)
         self._fleet = Fleet(network, self._time, seed, self.config.timing, self.config.breakdowns)
         self._turnstiles = TurnstileModel(
             network, self._time, seed, self.config.turnstile_tick_s, self.config.turnstile_noise

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from transit_status.networks.model import Network
 
 EventT = TypeVar("EventT")
 
@@ -71,13 +74,17 @@ class SteppedTime(Generic[EventT]):
     same however time is cut up. A subclass sets ``_time`` and implements ``_events_until``.
     """
 
+    network: Network
+    seed: int
     _time: TimeBase
     _now: float = 0.0
 
-    @staticmethod
-    def _start_or_now(start: datetime | None) -> datetime:
-        """``start``, or now to the second."""
-        return start if start is not None else datetime.now(UTC).replace(microsecond=0)
+    def _start_clock(self, network: Network, start: datetime | None, seed: int) -> None:
+        """Keep ``network`` and ``seed``; simulated time starts at ``start``, or now to the second."""
+        self.network = network
+        self.seed = seed
+        epoch = start if start is not None else datetime.now(UTC).replace(microsecond=0)
+        self._time = TimeBase(epoch, network.timezone, network.day_type_of)
 
     @property
     def start(self) -> datetime:

@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Self
 
 import avro.schema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
@@ -26,7 +27,18 @@ AVRO = "AVRO"
 SUPPORTED_SCHEMA_TYPES = (AVRO,)
 
 
-class CompatibilityLevel(StrEnum):
+class UpperCaseSetting(StrEnum):
+    """A registry setting whose values are their own upper-case names (a level, a mode)."""
+
+    @classmethod
+    def parse(cls, name: object) -> Self | None:
+        """The value called ``name`` (any case), or None if there is no such value."""
+        if not isinstance(name, str):
+            return None
+        return cls.__members__.get(name.strip().upper())
+
+
+class CompatibilityLevel(UpperCaseSetting):
     NONE = "NONE"
     BACKWARD = "BACKWARD"
     BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
@@ -34,16 +46,6 @@ class CompatibilityLevel(StrEnum):
     FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
     FULL = "FULL"
     FULL_TRANSITIVE = "FULL_TRANSITIVE"
-
-    @classmethod
-    def parse(cls, name: object) -> CompatibilityLevel | None:
-        """The level called ``name`` (any case), or None if there is no such level."""
-        if not isinstance(name, str):
-            return None
-        try:
-            return cls(name.strip().upper())
-        except ValueError:
-            return None
 
     @property
     def transitive(self) -> bool:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from transit_status.platform.schema_registry.compatibility import (
     AVRO,
@@ -29,6 +29,7 @@ from transit_status.platform.schema_registry.compatibility import (
     CompatibilityLevel,
     InvalidSchemaError,
     ParsedSchema,
+    UpperCaseSetting,
     parse_schema,
 )
 
@@ -39,8 +40,10 @@ KEY_CONFIG = "CONFIG"
 KEY_MODE = "MODE"
 KEY_DELETE_SUBJECT = "DELETE_SUBJECT"
 
+Setting = TypeVar("Setting", bound=UpperCaseSetting)
 
-class Mode(StrEnum):
+
+class Mode(UpperCaseSetting):
     """Confluent's registry modes: who may write, and whether ids and versions come from the client."""
 
     READWRITE = "READWRITE"
@@ -49,11 +52,6 @@ class Mode(StrEnum):
     READONLY_OVERRIDE = "READONLY_OVERRIDE"
     # Registering takes the client's id and version and skips compatibility checks (migrations).
     IMPORT = "IMPORT"
-
-    @classmethod
-    def parse(cls, given: object) -> Mode | None:
-        """The mode named by ``given`` in any case, or None."""
-        return cls.__members__.get(str(given).strip().upper())
 
     @property
     def read_only(self) -> bool:
@@ -222,22 +220,28 @@ class RegistryState:
             del self._ids_by_identity[identity_key]
 
     def _apply_config(self, key: dict[str, Any], value: dict[str, Any] | None) -> None:
-        subject = key.get("subject") or None
-        if value is None:
-            self._configs.pop(subject, None)
-            return
-        level = CompatibilityLevel.parse(value.get("compatibilityLevel"))
-        if level is not None:
-            self._configs[subject] = level
+        self._apply_setting(self._configs, key, value, "compatibilityLevel", CompatibilityLevel.parse)
 
     def _apply_mode(self, key: dict[str, Any], value: dict[str, Any] | None) -> None:
+        self._apply_setting(self._modes, key, value, "mode", Mode.parse)
+
+    @staticmethod
+    def _apply_setting(
+        held: dict[str | None, Setting],
+        key: dict[str, Any],
+        value: dict[str, Any] | None,
+        field_name: str,
+        parse: Callable[[object], Setting | None],
+    ) -> None:
+        """A CONFIG or MODE record: a tombstone removes the subject's (or the global) setting; a value
+        that names no setting is ignored."""
         subject = key.get("subject") or None
         if value is None:
-            self._modes.pop(subject, None)
+            held.pop(subject, None)
             return
-        mode = Mode.parse(value.get("mode"))
-        if mode is not None:
-            self._modes[subject] = mode
+        setting = parse(value.get(field_name))
+        if setting is not None:
+            held[subject] = setting
 
     def _apply_delete_subject(self, value: dict[str, Any]) -> None:
         subject, up_to = str(value["subject"]), int(value["version"])

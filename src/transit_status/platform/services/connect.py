@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from transit_status.config import Settings
-from transit_status.platform.jvm import java_executable, jvm_options, kafka_classpath, plugin_path, write_properties
+from transit_status.platform.jvm import java_command, kafka_classpath, plugin_path, write_properties
 from transit_status.platform.service import Launch, ServiceSpec, http_ok
 
 
@@ -44,14 +44,13 @@ def prepare_connect(settings: Settings) -> Path:
 
 
 def connect_command(settings: Settings, config: Path) -> list[str]:
-    return [
-        java_executable(),
-        *jvm_options(settings.connect_heap, settings.logs_dir),
-        "-cp",
+    return java_command(
+        settings.connect_heap,
+        settings.logs_dir,
         kafka_classpath(settings),
         "org.apache.kafka.connect.cli.ConnectDistributed",
         str(config),
-    ]
+    )
 
 
 def specs(settings: Settings) -> list[ServiceSpec]:

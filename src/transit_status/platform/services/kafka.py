@@ -9,7 +9,7 @@ from pathlib import Path
 
 from transit_status.config import Settings
 from transit_status.platform.errors import PlatformError
-from transit_status.platform.jvm import LOG4J_CONFIG, java_executable, jvm_options, kafka_classpath, write_properties
+from transit_status.platform.jvm import LOG4J_CONFIG, java_command, java_executable, kafka_classpath, write_properties
 from transit_status.platform.service import Launch, ServiceSpec, kafka_is_ready
 
 
@@ -78,17 +78,11 @@ def _cluster_id() -> str:
 
 
 def broker_command(settings: Settings, config: Path) -> list[str]:
-    return [
-        java_executable(),
-        *jvm_options(settings.kafka_heap, settings.logs_dir),
-        "-cp",
-        kafka_classpath(settings),
-        "kafka.Kafka",
-        str(config),
-    ]
+    return java_command(settings.kafka_heap, settings.logs_dir, kafka_classpath(settings), "kafka.Kafka", str(config))
 
 
 def specs(settings: Settings) -> list[ServiceSpec]:
+    # A declaration, like every service module's specs(): the keywords repeat, each value is this service's own.
     return [
         ServiceSpec(
             name="kafka",

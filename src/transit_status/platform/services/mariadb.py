@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS stations (
     modified_date TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
 ) CHARACTER SET utf8mb4
 """
+# A second table, not a second copy: CREATE TABLE reads alike for any two tables.
 USERS_DDL = """
 CREATE TABLE IF NOT EXISTS users (
     id            INT PRIMARY KEY,

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from transit_status.config import Settings
-from transit_status.platform.jvm import java_executable, jvm_options, opensearch_classpath
+from transit_status.platform.jvm import java_command, opensearch_classpath
 from transit_status.platform.service import Launch, ServiceSpec
 
 LAUNCHER_CLASS = "io.transitstatus.opensearch.EmbeddedNode"
@@ -54,20 +54,22 @@ def prepare_node(settings: Settings) -> Path:
 
 
 def node_command(settings: Settings, home: Path) -> list[str]:
-    return [
-        java_executable(),
+    options = [
         # OpenSearch wants its heap fixed up front (min = max), as its own jvm.options does.
         f"-Xms{settings.opensearch_heap}",
-        *jvm_options(settings.opensearch_heap, settings.logs_dir),
         f"-Djava.io.tmpdir={home / 'tmp'}",
         "-Dlog4j2.disable.jmx=true",
         # The launcher's hook closes the node on SIGTERM; log4j's own hook would stop logging first.
         "-Dlog4j2.shutdownHookEnabled=false",
-        "-cp",
+    ]
+    return java_command(
+        settings.opensearch_heap,
+        settings.logs_dir,
         opensearch_classpath(settings),
         LAUNCHER_CLASS,
         str(home),
-    ]
+        options=options,
+    )
 
 
 def cluster_is_ready(settings: Settings) -> bool:
@@ -79,6 +81,7 @@ def cluster_is_ready(settings: Settings) -> bool:
 
 
 def specs(settings: Settings) -> list[ServiceSpec]:
+    # A declaration, like every service module's specs(): the keywords repeat, each value is this service's own.
     return [
         ServiceSpec(
             name="opensearch",

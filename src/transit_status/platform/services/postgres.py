@@ -284,6 +284,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
         except psycopg.Error as error:
             raise PlatformError(f"loading the stations table into PostgreSQL failed: {error}") from error
 
+    # A declaration, like every service module's specs(): the keywords repeat, each value is this service's own.
     return [
         ServiceSpec(
             name="postgres",

@@ -12,6 +12,7 @@ from transit_status.platform.schema_registry.routes.common import JsonBody, Regi
 from transit_status.platform.schema_registry.state import Mode
 
 router = APIRouter(prefix="/mode")
+# Laid out as routes/config.py, one handler per Confluent endpoint; bodies, fields and flags differ, so none is shared.
 
 
 async def _update(request: Request, registry: Registry, subject: str | None, body: dict[str, Any]) -> Response:
