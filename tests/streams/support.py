@@ -10,8 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -119,30 +118,3 @@ def latest_json_by_key(settings: Settings, topic: str, **read_kwargs: Any) -> di
         value = message.value()
         latest[message.key().decode()] = None if value is None else json.loads(value)
     return latest
-
-
-def group_lag(settings: Settings, group: str, topic: str) -> int | None:
-    """Records of ``topic`` not yet committed by consumer group ``group`` (None: nothing committed)."""
-    consumer = Consumer(
-        {"bootstrap.servers": settings.bootstrap_servers, "group.id": group, "enable.auto.commit": False}
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        partitions = [TopicPartition(topic, p) for p in metadata.topics[topic].partitions]
-        committed = consumer.committed(partitions, timeout=10)
-        lag = 0
-        for tp in committed:
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
-            if tp.offset < 0:
-                if high > 0:
-                    return None
-                continue
-            lag += max(0, high - tp.offset)
-        return lag
-    finally:
-        consumer.close()
-
-
-def topic_exists(settings: Settings, topic: str) -> bool:
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    return topic in admin.list_topics(timeout=10).topics
