@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from confluent_kafka import KafkaException, TopicPartition
-from confluent_kafka.admin import ConsumerGroupTopicPartitions
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
 from transit_status.config import Settings
 from transit_status.topics import admin_client, ensure_topics
