@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
 from pathlib import Path
 
 import transit_status
@@ -70,3 +72,11 @@ def test_the_layer_check_sees_an_upward_import() -> None:
     assert layer_of("transit_status.pipeline.services") > layer_of("transit_status.platform.supervisor")
     assert layer_of("transit_status.platform.schema_registry.store") < layer_of("transit_status.platform.service")
     assert layer_of("transit_status.cli") == len(LAYERS) - 1
+
+
+def test_every_module_imports() -> None:
+    """Most services import their modules only when they start: a broken import must fail here, not
+    in a service's log."""
+    for module in pkgutil.walk_packages(transit_status.__path__, "transit_status."):
+        if not module.name.endswith("__main__"):  # it runs the CLI
+            importlib.import_module(module.name)

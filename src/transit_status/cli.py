@@ -8,7 +8,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -19,7 +19,8 @@ from transit_status.serve import SERVICES
 
 app = typer.Typer(
     help=(
-        "transit-status: live CTA 'L' status on the Apache Kafka ecosystem.\n\n"
+        "transit-status: live status of Chicago's CTA 'L' and London's Underground on the Apache Kafka "
+        "ecosystem.\n\n"
         "Every option can also be set with an environment variable TRANSIT_<NAME> "
         "(e.g. TRANSIT_KAFKA_PORT=19092)."
     ),
@@ -28,10 +29,18 @@ app = typer.Typer(
     add_completion=False,
 )
 platform_app = typer.Typer(
-    help="The embedded platform: Kafka (KRaft), Kafka Connect, PostgreSQL, Schema Registry, REST Proxy.",
+    help=(
+        "The embedded platform: Kafka (KRaft), Kafka Connect, Schema Registry, REST Proxy, PostgreSQL, "
+        "MariaDB, OpenSearch and Flink (JobManager, TaskManager, SQL Gateway)."
+    ),
     no_args_is_help=True,
 )
 app.add_typer(platform_app, name="platform")
+
+
+def port_option(name: str, what: str) -> Any:
+    """A port option whose help shows the default the settings object declares."""
+    return typer.Option(help=f"{what} (default: {Settings.model_fields[name].default}).")
 
 
 @app.callback()
@@ -39,16 +48,18 @@ def settings_options(
     ctx: typer.Context,
     state_dir: Annotated[Path | None, typer.Option(help="Data, logs and pid files (default: ./.transit).")] = None,
     host: Annotated[str | None, typer.Option(help="Address every service listens on (default: 127.0.0.1).")] = None,
-    kafka_port: Annotated[int | None, typer.Option(help="Kafka broker (default: 9092).")] = None,
-    kafka_controller_port: Annotated[int | None, typer.Option(help="KRaft controller (default: 9093).")] = None,
-    connect_port: Annotated[int | None, typer.Option(help="Kafka Connect REST (default: 8083).")] = None,
-    schema_registry_port: Annotated[int | None, typer.Option(help="Schema Registry (default: 8081).")] = None,
-    rest_proxy_port: Annotated[int | None, typer.Option(help="REST Proxy (default: 8082).")] = None,
-    postgres_port: Annotated[int | None, typer.Option(help="PostgreSQL (default: 5432).")] = None,
-    dashboard_port: Annotated[int | None, typer.Option(help="Dashboard (default: 8888).")] = None,
-    sql_gateway_port: Annotated[int | None, typer.Option(help="Flink SQL Gateway (default: 8088).")] = None,
-    flink_rest_port: Annotated[int | None, typer.Option(help="Flink REST API and web UI (default: 8089).")] = None,
-    flink_rpc_port: Annotated[int | None, typer.Option(help="Flink JobManager RPC (default: 6123).")] = None,
+    kafka_port: Annotated[int | None, port_option("kafka_port", "Kafka broker")] = None,
+    kafka_controller_port: Annotated[int | None, port_option("kafka_controller_port", "KRaft controller")] = None,
+    connect_port: Annotated[int | None, port_option("connect_port", "Kafka Connect REST")] = None,
+    schema_registry_port: Annotated[int | None, port_option("schema_registry_port", "Schema Registry")] = None,
+    rest_proxy_port: Annotated[int | None, port_option("rest_proxy_port", "REST Proxy")] = None,
+    postgres_port: Annotated[int | None, port_option("postgres_port", "PostgreSQL")] = None,
+    mariadb_port: Annotated[int | None, port_option("mariadb_port", "MariaDB")] = None,
+    opensearch_port: Annotated[int | None, port_option("opensearch_port", "OpenSearch HTTP")] = None,
+    dashboard_port: Annotated[int | None, port_option("dashboard_port", "Dashboard")] = None,
+    sql_gateway_port: Annotated[int | None, port_option("sql_gateway_port", "Flink SQL Gateway")] = None,
+    flink_rest_port: Annotated[int | None, port_option("flink_rest_port", "Flink REST API and web UI")] = None,
+    flink_rpc_port: Annotated[int | None, port_option("flink_rpc_port", "Flink JobManager RPC")] = None,
 ) -> None:
     """Settings shared by every command."""
     overrides = {key: value for key, value in ctx.params.items() if value is not None}
