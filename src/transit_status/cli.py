@@ -38,8 +38,8 @@ platform_app = typer.Typer(
 app.add_typer(platform_app, name="platform")
 
 
-def port_option(name: str, what: str) -> Any:
-    """A port option whose help shows the default the settings object declares."""
+def setting_option(name: str, what: str) -> Any:
+    """An option for setting ``name`` whose help shows the default the settings object declares."""
     return typer.Option(help=f"{what} (default: {Settings.model_fields[name].default}).")
 
 
@@ -47,19 +47,19 @@ def port_option(name: str, what: str) -> Any:
 def settings_options(
     ctx: typer.Context,
     state_dir: Annotated[Path | None, typer.Option(help="Data, logs and pid files (default: ./.transit).")] = None,
-    host: Annotated[str | None, typer.Option(help="Address every service listens on (default: 127.0.0.1).")] = None,
-    kafka_port: Annotated[int | None, port_option("kafka_port", "Kafka broker")] = None,
-    kafka_controller_port: Annotated[int | None, port_option("kafka_controller_port", "KRaft controller")] = None,
-    connect_port: Annotated[int | None, port_option("connect_port", "Kafka Connect REST")] = None,
-    schema_registry_port: Annotated[int | None, port_option("schema_registry_port", "Schema Registry")] = None,
-    rest_proxy_port: Annotated[int | None, port_option("rest_proxy_port", "REST Proxy")] = None,
-    postgres_port: Annotated[int | None, port_option("postgres_port", "PostgreSQL")] = None,
-    mariadb_port: Annotated[int | None, port_option("mariadb_port", "MariaDB")] = None,
-    opensearch_port: Annotated[int | None, port_option("opensearch_port", "OpenSearch HTTP")] = None,
-    dashboard_port: Annotated[int | None, port_option("dashboard_port", "Dashboard")] = None,
-    sql_gateway_port: Annotated[int | None, port_option("sql_gateway_port", "Flink SQL Gateway")] = None,
-    flink_rest_port: Annotated[int | None, port_option("flink_rest_port", "Flink REST API and web UI")] = None,
-    flink_rpc_port: Annotated[int | None, port_option("flink_rpc_port", "Flink JobManager RPC")] = None,
+    host: Annotated[str | None, setting_option("host", "Address every service listens on")] = None,
+    kafka_port: Annotated[int | None, setting_option("kafka_port", "Kafka broker")] = None,
+    kafka_controller_port: Annotated[int | None, setting_option("kafka_controller_port", "KRaft controller")] = None,
+    connect_port: Annotated[int | None, setting_option("connect_port", "Kafka Connect REST")] = None,
+    schema_registry_port: Annotated[int | None, setting_option("schema_registry_port", "Schema Registry")] = None,
+    rest_proxy_port: Annotated[int | None, setting_option("rest_proxy_port", "REST Proxy")] = None,
+    postgres_port: Annotated[int | None, setting_option("postgres_port", "PostgreSQL")] = None,
+    mariadb_port: Annotated[int | None, setting_option("mariadb_port", "MariaDB")] = None,
+    opensearch_port: Annotated[int | None, setting_option("opensearch_port", "OpenSearch HTTP")] = None,
+    dashboard_port: Annotated[int | None, setting_option("dashboard_port", "Dashboard")] = None,
+    sql_gateway_port: Annotated[int | None, setting_option("sql_gateway_port", "Flink SQL Gateway")] = None,
+    flink_rest_port: Annotated[int | None, setting_option("flink_rest_port", "Flink REST API and web UI")] = None,
+    flink_rpc_port: Annotated[int | None, setting_option("flink_rpc_port", "Flink JobManager RPC")] = None,
 ) -> None:
     """Settings shared by every command."""
     overrides = {key: value for key, value in ctx.params.items() if value is not None}
@@ -197,11 +197,11 @@ class NetworkChoice(StrEnum):
 @app.command("run")
 def run(
     ctx: typer.Context,
-    speed: Annotated[float | None, typer.Option(help="Simulated seconds per real second (default: 10).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Simulation seed: the same seed gives the same run.")] = None,
-    network: Annotated[
-        NetworkChoice | None, typer.Option(help="Which networks' pipelines to run (default: all).")
+    speed: Annotated[float | None, setting_option("simulation_speed", "Simulated seconds per real second")] = None,
+    seed: Annotated[
+        int | None, setting_option("simulation_seed", "Simulation seed: the same seed, the same run")
     ] = None,
+    network: Annotated[NetworkChoice | None, setting_option("run_networks", "Which networks' pipelines to run")] = None,
 ) -> None:
     """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything."""
     try:
