@@ -73,8 +73,13 @@ def prepare_broker(settings: Settings) -> Path:
 
 
 def _cluster_id() -> str:
-    # Kafka's cluster ids are 16 random bytes, URL-safe base64 without padding (22 characters).
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's cluster ids are 16 random bytes, URL-safe base64 without padding (22 characters). Like
+    # Kafka's own Uuid.randomUuid(), never one that starts with "-": the storage tool would read it as
+    # an option (one id in 64 did, and formatting failed).
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def broker_command(settings: Settings, config: Path) -> list[str]:
