@@ -19,15 +19,19 @@ OpenSearch included), with private topics, job name, sink group and data streams
    stage — and until the OpenSearch data streams hold exactly as many documents — end to end. A
    count above the expected one fails at once (a duplicate). A few seconds later both are counted
    again, and every measured tap is checked to be there once, joined (``known``, a location).
+   Beforehand a warm-up run of ``--warmup-events`` the same way (the first job on a fresh TaskManager
+   runs on cold JVMs), reported apart.
 5. Unless ``--skip-stages``: each stage alone on new private topics: the job with no sink running,
    then the sink started on the job's finished output (from its subscription, as
    london_sink_throughput.py measures). Comparing them with step 4 says which stage (or the two
    cores they share) limits the whole.
 
 CPU seconds per platform service (and the sink, and this process: producer and counter) are recorded
-over each measured interval.
+over each measured interval, and while the job works, each Flink vertex's busy and back-pressured
+time (REST metrics) and the job's checkpoints.
 
-    .venv/bin/python benchmarks/london_barrier_throughput.py [--events 200000] [--use-running] [--skip-stages]
+    .venv/bin/python benchmarks/london_barrier_throughput.py [--events 200000] [--warmup-events 50000]
+        [--use-running] [--skip-stages]
 
 ``--use-running`` uses the platform the ``TRANSIT_*`` variables describe instead of starting one.
 Results: printed, and written to benchmarks/results/london_barrier_throughput.json.
@@ -71,6 +75,8 @@ GOAL_EVENTS_PER_S = 10_000
 TAP_SPACING_MS = 5  # 200 taps per second of event time
 TRAILING_AFTER = timedelta(minutes=10)
 SETTLE_S = 5.0  # after the last count, how long extra records (duplicates) get to show up
+
+WARMUP_FIGURES = ("events", "flink_stage_events_per_s", "end_to_end_events_per_s", "kafka_check", "opensearch_check")
 
 Record = tuple[str, bytes, bytes, int]  # topic, key, value, timestamp (ms)
 
@@ -305,6 +311,67 @@ class CpuMeter:
         }
 
 
+class FlinkSampler:
+    """Every few seconds while the job works: each vertex's busy and back-pressured ms per second (Flink's
+    REST metrics), to name the operator that limits the job; and its checkpoints at the end."""
+
+    METRICS = ("busyTimeMsPerSecond", "backPressuredTimeMsPerSecond")
+
+    def __init__(self, settings: Settings, job_id: str, every_s: float = 3.0) -> None:
+        self.url = f"{settings.flink_rest_url}/jobs/{job_id}"
+        self.every_s = every_s
+        self.samples: dict[str, list[dict[str, float]]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def start(self) -> FlinkSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _sample(self) -> None:
+        with httpx.Client(timeout=10.0) as http:
+            vertices = {v["id"]: v["name"] for v in http.get(self.url).json()["vertices"]}
+            while not self._stop.wait(self.every_s):
+                for vertex, name in vertices.items():
+                    try:
+                        metrics = http.get(
+                            f"{self.url}/vertices/{vertex}/subtasks/metrics", params={"get": ",".join(self.METRICS)}
+                        ).json()
+                    except (httpx.HTTPError, ValueError):
+                        continue
+                    values = {m["id"]: float(m.get("max", 0.0)) for m in metrics}
+                    if values:
+                        self.samples.setdefault(name, []).append(values)
+
+    def vertices(self) -> list[dict[str, Any]]:
+        """Per vertex (name shortened): mean busy and back-pressured ms/s over the samples, busiest first."""
+        summary = []
+        for name, samples in self.samples.items():
+            mean = {metric: sum(s.get(metric, 0.0) for s in samples) / len(samples) for metric in self.METRICS}
+            summary.append(
+                {
+                    "vertex": name[:160],
+                    "busy_ms_per_s": round(mean["busyTimeMsPerSecond"]),
+                    "backpressured_ms_per_s": round(mean["backPressuredTimeMsPerSecond"]),
+                    "samples": len(samples),
+                }
+            )
+        return sorted(summary, key=lambda vertex: -vertex["busy_ms_per_s"])
+
+    def checkpoints(self) -> dict[str, Any]:
+        body = httpx.get(f"{self.url}/checkpoints", timeout=10.0).json()
+        duration = body.get("summary", {}).get("end_to_end_duration", {})
+        return {
+            "completed": body.get("counts", {}).get("completed"),
+            "failed": body.get("counts", {}).get("failed"),
+            "duration_ms": {key: duration.get(key) for key in ("min", "avg", "max")},
+        }
+
+
 def refuse_duplicates(counts: dict[str, int], expected: dict[str, int], where: str) -> None:
     over = {topic: counts[topic] - expected[topic] for topic in expected if counts.get(topic, 0) > expected[topic]}
     if over:
@@ -325,6 +392,7 @@ def measure_end_to_end(
     try:
         sink.wait_for(lambda: consumer_group_stable(settings, settings.london_opensearch_sink_group), 180, "joined")
         follower = DerivedFollower(settings, taps.expected).start()
+        sampler = FlinkSampler(settings, job_id).start()
         cpu = CpuMeter(platform, sink)
         started = time.monotonic()
         produce(settings, taps.records)
@@ -332,14 +400,19 @@ def measure_end_to_end(
         produce(settings, taps.trailing)
         print(f"produced {events} taps in {produced_s:.1f} s ({events / produced_s:,.0f}/s)", flush=True)
         flink_cpu: dict[str, Any] = {}
+        timeline: list[tuple[float, int, int]] = []  # seconds, committed in Kafka, documents in OpenSearch
 
         def all_indexed() -> bool:
             sink.assert_alive()
             if follower.reached.is_set() and not flink_cpu:
                 flink_cpu.update(cpu.read())
+                sampler.stop()
             refuse_duplicates(follower.counts(), taps.expected, "Kafka")
             counts = opensearch_counts(client, settings)
             refuse_duplicates(counts, taps.expected, "OpenSearch")
+            elapsed = time.monotonic() - started
+            if not timeline or elapsed - timeline[-1][0] >= 2.0:
+                timeline.append((round(elapsed, 1), follower.count, sum(counts.values())))
             return counts == taps.expected
 
         timed_until(all_indexed, "every tap in OpenSearch")
@@ -348,6 +421,8 @@ def measure_end_to_end(
         follower.reached.wait(60)
         assert follower.reached_at is not None
         flink_s = follower.reached_at - started
+        sampler.stop()
+        checkpoints = sampler.checkpoints()
         time.sleep(SETTLE_S)
         follower.stop()
         kafka_check = check_kafka(follower, taps)
@@ -367,6 +442,9 @@ def measure_end_to_end(
         "sink_tail_s": round(end_to_end_s - flink_s, 2),
         "cpu_until_flink_stage_done": flink_cpu,
         "cpu_until_end": end_cpu,
+        "flink_vertices_while_joining": sampler.vertices(),
+        "flink_checkpoints": checkpoints,
+        "timeline_s_kafka_opensearch": timeline,
         "expected": taps.expected,
         "kafka_check": kafka_check,
         "opensearch_check": opensearch_check,
@@ -382,6 +460,7 @@ def measure_stages_alone(
     taps = barrier_taps(settings, stations, events)
     job_id = start_job(settings)
     follower = DerivedFollower(settings, taps.expected).start()
+    sampler = FlinkSampler(settings, job_id).start()
     try:
         cpu = CpuMeter(platform)
         started = time.monotonic()
@@ -392,6 +471,8 @@ def measure_stages_alone(
         assert follower.reached_at is not None
         flink_s = follower.reached_at - started
         flink_cpu = cpu.read()
+        sampler.stop()
+        checkpoints = sampler.checkpoints()
         time.sleep(SETTLE_S)
         follower.stop()
         refuse_duplicates(follower.counts(), taps.expected, "Kafka (job alone)")
@@ -424,6 +505,8 @@ def measure_stages_alone(
         "flink_alone_s": round(flink_s, 2),
         "flink_alone_events_per_s": round(events / flink_s),
         "flink_alone_cpu": flink_cpu,
+        "flink_alone_vertices": sampler.vertices(),
+        "flink_alone_checkpoints": checkpoints,
         "sink_alone_s": round(sink_s, 2),
         "sink_alone_events_per_s": round(events / sink_s),
         "sink_alone_cpu": sink_cpu,
@@ -433,6 +516,7 @@ def measure_stages_alone(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="measured taps (half entries, half exits)")
+    parser.add_argument("--warmup-events", type=int, default=50_000, help="taps of the warm-up run (0: none)")
     parser.add_argument("--use-running", action="store_true")
     parser.add_argument("--skip-stages", action="store_true", help="skip measuring each stage alone")
     args = parser.parse_args()
@@ -444,6 +528,13 @@ def main() -> None:
         try:
             stations = load_stations(stations_settings)
             stations_topic = stations_settings.topic_london_stations
+            if args.warmup_events:
+                # The first job on a fresh TaskManager runs on a cold JVM (interpreted, not yet compiled):
+                # a short run first, reported apart, so the measured runs see the steady state.
+                print(f"warm-up (cold JVMs): {args.warmup_events} taps end to end ...", flush=True)
+                warmup = measure_end_to_end(platform, stations_topic, stations, args.warmup_events, Path(logs))
+                result["warmup_cold"] = {key: warmup[key] for key in WARMUP_FIGURES}
+                print(json.dumps(result["warmup_cold"]), flush=True)
             print(f"end to end: {args.events} taps ...", flush=True)
             result["end_to_end"] = measure_end_to_end(platform, stations_topic, stations, args.events, Path(logs))
             print(json.dumps(result["end_to_end"], indent=2), flush=True)
