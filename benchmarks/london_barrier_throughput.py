@@ -365,10 +365,12 @@ class FlinkSampler:
     def checkpoints(self) -> dict[str, Any]:
         body = httpx.get(f"{self.url}/checkpoints", timeout=10.0).json()
         duration = body.get("summary", {}).get("end_to_end_duration", {})
+        failed = (body.get("latest") or {}).get("failed") or {}
         return {
             "completed": body.get("counts", {}).get("completed"),
             "failed": body.get("counts", {}).get("failed"),
             "duration_ms": {key: duration.get(key) for key in ("min", "avg", "max")},
+            "latest_failure": failed.get("failure_message"),
         }
 
 
