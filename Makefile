@@ -58,7 +58,7 @@ format:  ## ruff fix + format
 
 bench: setup  ## Run the benchmarks, one after the other (figures go to benchmarks/results/)
 	cd benchmarks && for script in platform_startup stop_and_recovery turnstile_throughput \
-	    london_sink_throughput dashboard_latency dashboard_fanout; do \
+	    london_sink_throughput london_barrier_throughput dashboard_latency dashboard_fanout; do \
 	  ../$(BIN)/python $$script.py || exit 1; done
 
 platform-up: setup  ## Start only the embedded platform (returns when ready)

@@ -28,8 +28,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -41,30 +39,13 @@ from tests.london.sink_records import START, STATIONS, station_event
 from tests.pipeline.test_london_postgres_sink import rows
 from tests.processes import ServiceProcess
 
-from transit_status.config import Settings, load_settings
-from transit_status.london.opensearch_sink import data_streams
+from stack import opensearch_counts, running_platform, timed_until
+from transit_status.config import Settings
 from transit_status.pipeline.connectors import ensure_london_postgres_sink_connector
-from transit_status.platform.ports import isolated_settings, private_topics
-from transit_status.platform.supervisor import Platform
+from transit_status.platform.ports import private_topics
 from transit_status.topics import ensure_topics, london_derived_topics
 
 RESULTS = Path(__file__).with_name("results")
-TIMEOUT_S = 900.0
-
-
-@contextmanager
-def benchmark_platform(use_running: bool) -> Iterator[Settings]:
-    if use_running:
-        yield load_settings()
-        return
-    with tempfile.TemporaryDirectory(prefix="london-sinks-bench-") as state:
-        os.chmod(state, 0o755)  # PostgreSQL runs as its own user
-        platform = Platform(isolated_settings(Path(state)).with_overrides(ready_timeout_s=600.0), report=print)
-        platform.up()
-        try:
-            yield platform.settings
-        finally:
-            platform.down()
 
 
 def produce_backlog(settings: Settings, events: int) -> dict[str, int]:
@@ -89,25 +70,6 @@ def produce_backlog(settings: Settings, events: int) -> dict[str, int]:
         counts[topic] += 1
         producer.poll(0)
     assert producer.flush(60) == 0
-    return counts
-
-
-def timed_until(check: Callable[[], bool], what: str, every_s: float = 0.5) -> float:
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > TIMEOUT_S:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(every_s)
-    return time.monotonic() - started
-
-
-def opensearch_counts(client: OpenSearch, settings: Settings) -> dict[str, int]:
-    counts = {}
-    for topic, stream in data_streams(settings).items():
-        if not client.indices.exists(index=stream):
-            return {}
-        client.indices.refresh(index=stream)
-        counts[topic] = int(client.count(index=stream)["count"])
     return counts
 
 
@@ -146,7 +108,7 @@ def measure_opensearch(settings: Settings, expected: dict[str, int], log_dir: Pa
 def measure_postgres(settings: Settings, expected: dict[str, int]) -> dict[str, Any]:
     started = time.monotonic()
     ensure_london_postgres_sink_connector(settings)
-    timed_until(lambda: {topic: rows(settings, topic) for topic in expected} == expected, "every row", 1.0)
+    timed_until(lambda: {topic: rows(settings, topic) for topic in expected} == expected, "every row", every_s=1.0)
     seconds = time.monotonic() - started  # from registering: the connector's start is part of it
     return {"seconds": round(seconds, 2), "events_per_s": round(sum(expected.values()) / seconds)}
 
@@ -156,10 +118,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--use-running", action="store_true")
     args = parser.parse_args()
-    with benchmark_platform(args.use_running) as platform, tempfile.TemporaryDirectory() as logs:
+    with running_platform("london-sinks-bench-", args.use_running) as platform, tempfile.TemporaryDirectory() as logs:
         suffix = f"bench-{uuid.uuid4().hex[:8]}"
         settings = private_topics(
-            platform,
+            platform.settings,
             suffix,
             opensearch_entries_stream=f"station-entries-{suffix}",
             opensearch_exits_stream=f"station-exits-{suffix}",

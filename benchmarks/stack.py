@@ -1,20 +1,29 @@
-"""What the dashboard benchmarks share: the whole stack on free ports in a temporary state directory."""
+"""What the benchmarks share: a stack on free ports in a temporary state directory, and how they measure it."""
 
 from __future__ import annotations
 
 import os
+import platform as host_platform
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from transit_status.config import Settings
+import psutil
+from opensearchpy import OpenSearch
+
+from transit_status.config import Settings, load_settings
+from transit_status.london.opensearch_sink import data_streams
 from transit_status.pipeline import whole_stack
 from transit_status.platform.ports import isolated_settings
 from transit_status.platform.supervisor import Platform
 
 READY_TIMEOUT_S = 600.0
 """Benchmarks run on shared, loaded machines: a slow start is not what they measure."""
+WAIT_TIMEOUT_S = 900.0
 
 
 def stack_rss_mib(supervisor: Platform) -> dict[str, float]:
@@ -27,6 +36,46 @@ def stack_rss_mib(supervisor: Platform) -> dict[str, float]:
         family = [process, *process.children(recursive=True)]
         per_service[name] = sum(p.memory_info().rss for p in family if p.is_running()) / 2**20
     return per_service
+
+
+def stack_cpu_s(supervisor: Platform) -> dict[str, float]:
+    """CPU seconds (user + system) each running service has used so far, its children included."""
+    per_service = {}
+    for name, record in supervisor.running().items():
+        process = record.process()
+        if process is None:
+            continue
+        total = 0.0
+        for member in [process, *process.children(recursive=True)]:
+            try:
+                times = member.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        per_service[name] = total
+    return per_service
+
+
+def machine() -> dict[str, Any]:
+    """The facts a figure needs next to it: cores, CPU model, RAM, load, Python and OS."""
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": sys.version.split()[0],
+        "os": f"{host_platform.system()} {host_platform.release()}",
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return host_platform.processor() or "unknown"
 
 
 def stack_of(settings: Settings) -> Platform:
@@ -45,3 +94,43 @@ def running_stack(prefix: str) -> Iterator[tuple[Settings, Platform]]:
             yield settings, stack
         finally:
             stack.down()
+
+
+@contextmanager
+def running_platform(prefix: str, use_running: bool) -> Iterator[Platform]:
+    """The embedded platform alone (no pipeline processes), on free ports, stopped (and deleted) afterwards;
+    with ``use_running``, the one the ``TRANSIT_*`` variables describe, left running."""
+    if use_running:
+        yield Platform(load_settings(), report=print)
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as state:
+        os.chmod(state, 0o755)  # PostgreSQL runs as its own user
+        platform = Platform(
+            isolated_settings(Path(state)).with_overrides(ready_timeout_s=READY_TIMEOUT_S), report=print
+        )
+        platform.up()
+        try:
+            yield platform
+        finally:
+            platform.down()
+
+
+def timed_until(check: Callable[[], bool], what: str, every_s: float = 0.5, timeout_s: float = WAIT_TIMEOUT_S) -> float:
+    """Seconds until ``check()`` holds (polled every ``every_s``); SystemExit after ``timeout_s``."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout_s:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(every_s)
+    return time.monotonic() - started
+
+
+def opensearch_counts(client: OpenSearch, settings: Settings) -> dict[str, int]:
+    """Documents per topic in London's data streams (refreshed first); {} while a stream does not exist."""
+    counts = {}
+    for topic, stream in data_streams(settings).items():
+        if not client.indices.exists(index=stream):
+            return {}
+        client.indices.refresh(index=stream)
+        counts[topic] = int(client.count(index=stream)["count"])
+    return counts

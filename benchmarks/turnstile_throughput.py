@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform as host_platform
 import random
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from stack import machine
 from transit_status.config import Settings
 from transit_status.pipeline.sql_jobs import (
     TURNSTILE_SUMMARY,
@@ -68,27 +68,6 @@ STATIONS = 150
 LAG_GROWTH_TOLERANCE = 0.05
 
 Record = tuple[bytes, bytes]
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": sys.version.split()[0],
-        "os": f"{host_platform.system()} {host_platform.release()}",
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return host_platform.processor() or "unknown"
 
 
 # ---- records ------------------------------------------------------------------------------------
