@@ -50,7 +50,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import psutil
@@ -179,7 +179,26 @@ def produce(settings: Settings, records: list[Record]) -> None:
 
 
 # ---- counting ------------------------------------------------------------------------------------
-class DerivedFollower:
+class Background:
+    """Runs ``_run`` on a daemon thread between ``start()`` and ``stop()``; ``_stop`` tells it to end."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+class DerivedFollower(Background):
     """Follows station_entries/station_exits (read_committed) from the start, counting as they commit.
 
     Keeps every value for the checks afterwards; decodes nothing while the clock runs.
@@ -193,18 +212,9 @@ class DerivedFollower:
         self.count = 0
         self.reached_at: float | None = None
         self.reached = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._follow, daemon=True)
+        super().__init__()
 
-    def start(self) -> DerivedFollower:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _follow(self) -> None:
+    def _run(self) -> None:
         consumer = Consumer(
             {
                 "bootstrap.servers": self.settings.bootstrap_servers,
@@ -311,7 +321,7 @@ class CpuMeter:
         }
 
 
-class FlinkSampler:
+class FlinkSampler(Background):
     """Every few seconds while the job works: each vertex's busy and back-pressured ms per second (Flink's
     REST metrics), to name the operator that limits the job; and its checkpoints at the end."""
 
@@ -321,18 +331,9 @@ class FlinkSampler:
         self.url = f"{settings.flink_rest_url}/jobs/{job_id}"
         self.every_s = every_s
         self.samples: dict[str, list[dict[str, float]]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        super().__init__()
 
-    def start(self) -> FlinkSampler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _sample(self) -> None:
+    def _run(self) -> None:
         with httpx.Client(timeout=10.0) as http:
             vertices = {v["id"]: v["name"] for v in http.get(self.url).json()["vertices"]}
             while not self._stop.wait(self.every_s):
@@ -381,14 +382,21 @@ def refuse_duplicates(counts: dict[str, int], expected: dict[str, int], where: s
 
 
 # ---- phases --------------------------------------------------------------------------------------
+def start_phase(
+    platform: Platform, phase: str, stations_topic: str, stations: list[str], events: int
+) -> tuple[Settings, Taps, str]:
+    """A phase's private topics, its taps (not yet produced) and its London job, started."""
+    settings = bench_settings(platform.settings, phase, topic_london_stations=stations_topic)
+    ensure_topics(settings)
+    taps = barrier_taps(settings, stations, events)
+    return settings, taps, start_job(settings)
+
+
 def measure_end_to_end(
     platform: Platform, stations_topic: str, stations: list[str], events: int, log_dir: Path
 ) -> dict[str, Any]:
     """Job and sink running; taps produced; until Kafka's derived topics, then OpenSearch, hold them all."""
-    settings = bench_settings(platform.settings, "e2e", topic_london_stations=stations_topic)
-    ensure_topics(settings)
-    taps = barrier_taps(settings, stations, events)
-    job_id = start_job(settings)
+    settings, taps, job_id = start_phase(platform, "e2e", stations_topic, stations, events)
     sink = start_sink(settings, log_dir)
     client = OpenSearch(hosts=[settings.opensearch_url], timeout=60)
     try:
@@ -457,10 +465,7 @@ def measure_stages_alone(
     platform: Platform, stations_topic: str, stations: list[str], events: int, log_dir: Path
 ) -> dict[str, Any]:
     """The job alone (no sink running), then the sink alone on the job's finished output."""
-    settings = bench_settings(platform.settings, "stages", topic_london_stations=stations_topic)
-    ensure_topics(settings)
-    taps = barrier_taps(settings, stations, events)
-    job_id = start_job(settings)
+    settings, taps, job_id = start_phase(platform, "stages", stations_topic, stations, events)
     follower = DerivedFollower(settings, taps.expected).start()
     sampler = FlinkSampler(settings, job_id).start()
     try:

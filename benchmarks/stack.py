@@ -26,27 +26,28 @@ READY_TIMEOUT_S = 600.0
 WAIT_TIMEOUT_S = 900.0
 
 
-def stack_rss_mib(supervisor: Platform) -> dict[str, float]:
-    """Resident memory (MiB) of every running service, its forked children included."""
-    per_service = {}
+def _service_processes(supervisor: Platform) -> Iterator[tuple[str, list[psutil.Process]]]:
+    """Each running service's process with its forked children."""
     for name, record in supervisor.running().items():
         process = record.process()
-        if process is None:
-            continue
-        family = [process, *process.children(recursive=True)]
-        per_service[name] = sum(p.memory_info().rss for p in family if p.is_running()) / 2**20
-    return per_service
+        if process is not None:
+            yield name, [process, *process.children(recursive=True)]
+
+
+def stack_rss_mib(supervisor: Platform) -> dict[str, float]:
+    """Resident memory (MiB) of every running service, its forked children included."""
+    return {
+        name: sum(p.memory_info().rss for p in family if p.is_running()) / 2**20
+        for name, family in _service_processes(supervisor)
+    }
 
 
 def stack_cpu_s(supervisor: Platform) -> dict[str, float]:
     """CPU seconds (user + system) each running service has used so far, its children included."""
     per_service = {}
-    for name, record in supervisor.running().items():
-        process = record.process()
-        if process is None:
-            continue
+    for name, family in _service_processes(supervisor):
         total = 0.0
-        for member in [process, *process.children(recursive=True)]:
+        for member in family:
             try:
                 times = member.cpu_times()
             except psutil.NoSuchProcess:
