@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
 
 from tests.helpers import read_all
@@ -203,6 +204,38 @@ def test_a_sigterm_mid_run_stops_the_worker_cleanly_and_a_restart_finishes_the_t
     assert worker.stop() == 0
     expected = expected_records(settings, rows)
 
+    with running_worker(settings, log):
+        wait_for_exactly(settings, expected, log, "every (line, station) record after the restart")
+    assert "Traceback" not in log.read_text(errors="replace")
+
+
+def test_offsets_an_earlier_version_committed_do_not_make_the_worker_skip_rows(
+    platform: Settings, tmp_path: Path
+) -> None:
+    """The worker rebuilds its state from the whole raw topic, whatever its group committed before."""
+    settings = unique_settings(platform, "rewind")
+    ensure_topics(settings)
+    rows = raw_station_rows(settings)
+    produce_raw(settings, settings.stations_topic, [station_record(row) for row in rows])
+    # An earlier version (state in Faust tables) committed its offsets half-way through the topic.
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": settings.faust_app_id,
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.commit(offsets=[TopicPartition(settings.stations_topic, 0, len(rows) // 2)], asynchronous=False)
+    consumer.close()
+    log = tmp_path / "worker.log"
+    with running_worker(settings, log):
+        wait_for_exactly(settings, expected_records(settings, rows), log, "every (line, station) record")
+    assert "could not rewind" not in log.read_text(errors="replace")
+
+
+def wait_for_exactly(settings: Settings, expected: dict[tuple[str, int], dict], log: Path, what: str) -> None:
+    """Until the output topic holds exactly ``expected``; on timeout, names the records that differ."""
+
     def differences() -> list[str]:
         actual = by_line_and_station(latest_json_by_key(settings, settings.topic_stations))
         keys = sorted(expected.keys() | actual.keys())
@@ -212,11 +245,9 @@ def test_a_sigterm_mid_run_stops_the_worker_cleanly_and_a_restart_finishes_the_t
             if expected.get(key) != actual.get(key)
         ]
 
-    with running_worker(settings, log):
-        wait_until(
-            lambda: not differences(),
-            90,
-            "every (line, station) record after the restart",
-            log=lambda: "\n".join(differences()[:5]) + "\n" + log.read_text(errors="replace"),
-        )
-    assert "Traceback" not in log.read_text(errors="replace")
+    wait_until(
+        lambda: not differences(),
+        90,
+        what,
+        log=lambda: "\n".join(differences()[:5]) + "\n" + log.read_text(errors="replace"),
+    )

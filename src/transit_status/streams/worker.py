@@ -52,10 +52,9 @@ def replay_from_the_beginning(settings: Settings, raw_partitions: int) -> None:
     commits nothing, but offsets an earlier version committed would make it skip part of the replay)."""
     start = [TopicPartition(settings.stations_topic, partition, 0) for partition in range(raw_partitions)]
     request = ConsumerGroupTopicPartitions(settings.faust_app_id, start)
+    admin = admin_client(settings)  # held: a client dropped at once never completes its futures
     try:
-        admin_client(settings).alter_consumer_group_offsets([request])[settings.faust_app_id].result(
-            timeout=KAFKA_WAIT_S
-        )
+        admin.alter_consumer_group_offsets([request])[settings.faust_app_id].result(timeout=KAFKA_WAIT_S)
     except (KafkaException, TimeoutError) as error:
         # Another worker of the group is running: it started from the beginning too.
         reason = error.args[0] if error.args else "timed out"
