@@ -57,9 +57,10 @@ format:  ## ruff fix + format
 	$(BIN)/ruff format src tests benchmarks
 
 bench: setup  ## Run the benchmarks, one after the other (figures go to benchmarks/results/)
+	# The project root on the path: the London benchmarks reuse the tests' helpers (tests/processes.py).
 	cd benchmarks && for script in platform_startup stop_and_recovery turnstile_throughput \
 	    london_sink_throughput london_barrier_throughput dashboard_latency dashboard_fanout; do \
-	  ../$(BIN)/python $$script.py || exit 1; done
+	  PYTHONPATH=$(CURDIR) ../$(BIN)/python $$script.py || exit 1; done
 
 platform-up: setup  ## Start only the embedded platform (returns when ready)
 	$(BIN)/transit-status platform up

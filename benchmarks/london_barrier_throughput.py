@@ -30,7 +30,7 @@ CPU seconds per platform service (and the sink, and this process: producer and c
 over each measured interval, and while the job works, each Flink vertex's busy and back-pressured
 time (REST metrics) and the job's checkpoints.
 
-    .venv/bin/python benchmarks/london_barrier_throughput.py [--events 200000] [--warmup-events 50000]
+    PYTHONPATH=. .venv/bin/python benchmarks/london_barrier_throughput.py [--events 200000] [--warmup-events 50000]
         [--use-running] [--skip-stages]
 
 ``--use-running`` uses the platform the ``TRANSIT_*`` variables describe instead of starting one.

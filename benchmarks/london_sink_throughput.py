@@ -12,7 +12,7 @@ Produces ``--events`` records in the contract's shape (docs/ARCHITECTURE.md, "Lo
 The join before them (Flink SQL) is not part of this measure: the issue's goal is >= 10,000 events/s
 through join → OpenSearch, and this is the sink's share of it.
 
-    .venv/bin/python benchmarks/london_sink_throughput.py [--events 200000] [--use-running]
+    PYTHONPATH=. .venv/bin/python benchmarks/london_sink_throughput.py [--events 200000] [--use-running]
 
 ``--use-running`` uses the platform the ``TRANSIT_*`` variables describe instead of starting one.
 Results: printed, and written to benchmarks/results/london_sink_throughput.json.
