@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -29,6 +30,7 @@ from tests.processes import wait_until
 from tests.streams.support import latest_json_by_key
 from transit_status.config import Settings
 from transit_status.pipeline import whole_stack
+from transit_status.pipeline.sql_jobs import cluster_jobs
 from transit_status.platform.ports import free_ports, private_topics
 from transit_status.platform.supervisor import Platform
 
@@ -107,6 +109,47 @@ def summary_counts(settings: Settings) -> Counter[str]:
     return Counter({str(value["station_id"]): value["count"] for value in latest.values() if value})
 
 
+def summary_diagnosis(settings: Settings, expected: Counter[str]) -> str:
+    """What a failed wait for the summary needs to tell its cause apart: which counts differ, whether
+    an open transaction holds read_committed readers back (last stable offset below the end), and
+    the state, checkpoints and last exception of each Flink job."""
+    actual = summary_counts(settings)
+    differ = sorted(station for station in expected.keys() | actual.keys() if expected[station] != actual[station])
+    lines = [
+        f"{len(differ)} stations differ; produced {sum(expected.values())}, counted {sum(actual.values())}; "
+        + ", ".join(f"{station}: want {expected[station]}, got {actual[station]}" for station in differ[:10])
+    ]
+    topic = settings.topic_turnstile_summary
+    try:
+        for isolation in ("read_uncommitted", "read_committed"):  # the high, then the last stable offsets
+            consumer = Consumer(
+                {
+                    "bootstrap.servers": settings.bootstrap_servers,
+                    "group.id": f"diagnosis-{uuid.uuid4().hex}",
+                    "isolation.level": isolation,
+                }
+            )
+            try:
+                partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+                ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions]
+                lines.append(f"summary's end offsets, {isolation}: {ends}")
+            finally:
+                consumer.close()
+    except KafkaException as error:
+        lines.append(f"could not read the summary's offsets: {error}")
+    try:
+        for job in cluster_jobs(settings):
+            if job["state"] in ("CANCELED", "FINISHED"):  # earlier tests' jobs
+                continue
+            base = f"{settings.flink_rest_url}/jobs/{job['jid']}"
+            counts = httpx.get(f"{base}/checkpoints", timeout=10).json().get("counts", {})
+            root = httpx.get(f"{base}/exceptions", timeout=10).json().get("rootException") or ""
+            lines.append(f"flink job {job['name']}: {job['state']}, checkpoints {counts}, last exception: {root[:300]}")
+    except httpx.HTTPError as error:
+        lines.append(f"could not ask Flink: {error}")
+    return "\n".join(lines)
+
+
 def train_positions(stack: SupervisedStack) -> object:
     try:
         return stack.api("/api/trains")
@@ -155,7 +198,12 @@ def test_each_service_killed_mid_run_comes_back_and_nothing_is_lost(stack: Super
     stack.platform.stop(["simulation"])  # flushes: everything it sent is acknowledged or reported
     expected = turnstile_entries_by_station(stack.settings)
     assert sum(expected.values()) > 0
-    wait_until(lambda: summary_counts(stack.settings) == expected, 120, "the summary to equal the entries produced")
+    wait_until(
+        lambda: summary_counts(stack.settings) == expected,
+        120,
+        "the summary to equal the entries produced",
+        log=lambda: summary_diagnosis(stack.settings, expected),
+    )
     wait_until(
         lambda: stack.api("/api/turnstiles") == {station: count for station, count in sorted(expected.items())},
         60,
