@@ -236,8 +236,8 @@ def output_value(entry: dict[str, Any]) -> bytes:
 
 def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
     """Declare the stations topic and agent on ``app``."""
-    # No acks, so no commits: every start reads the raw topic from the beginning (module docstring).
-    raw_topic = contract_input(app, settings.stations_topic, raw_partitions, acks=False)
+    # Acked off, so never committed: every start reads the raw topic from the beginning (module docstring).
+    raw_topic = contract_input(app, settings.stations_topic, raw_partitions)
     if raw_partitions > 1:
         # Stops of one station are merged by one worker only if they arrive in one partition.
         log.warning(
