@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +26,16 @@ def network() -> Network:
 @pytest.fixture(scope="session")
 def platform_state_dir() -> Iterator[Path]:
     # Not pytest's tmp_path: it is private to root (0700), and PostgreSQL runs as 'postgres'.
-    with tempfile.TemporaryDirectory(prefix="transit-test-") as directory:
-        os.chmod(directory, 0o755)
-        yield Path(directory)
+    # KEEP_TEST_STATE=1 keeps it (every service's log, Flink's checkpoints) to look into a failure.
+    directory = Path(tempfile.mkdtemp(prefix="transit-test-"))
+    os.chmod(directory, 0o755)
+    try:
+        yield directory
+    finally:
+        if os.environ.get("KEEP_TEST_STATE") == "1":
+            print(f"\nthe test platform's state (logs in logs/) is kept in {directory}")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

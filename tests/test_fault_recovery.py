@@ -110,15 +110,39 @@ def summary_counts(settings: Settings) -> Counter[str]:
 
 
 def summary_diagnosis(settings: Settings, expected: Counter[str]) -> str:
-    """What a failed wait for the summary needs to tell its cause apart: which counts differ, whether
-    an open transaction holds read_committed readers back (last stable offset below the end), and
-    the state, checkpoints and last exception of each Flink job."""
-    actual = summary_counts(settings)
-    differ = sorted(station for station in expected.keys() | actual.keys() if expected[station] != actual[station])
-    lines = [
-        f"{len(differ)} stations differ; produced {sum(expected.values())}, counted {sum(actual.values())}; "
-        + ", ".join(f"{station}: want {expected[station]}, got {actual[station]}" for station in differ[:10])
+    """What a failed wait for the summary needs to tell its cause apart: the TaskManager's errors about
+    the summary's transactions, each Flink job's state and checkpoints, turnstile records
+    dead-lettered, whether an open transaction holds read_committed readers back (last stable offset
+    below the end), and last (the wait shows only the tail) which counts differ."""
+    # What the TaskManager logged as an error or warning about this stack's summary (its transactions).
+    taskmanager_log = settings.logs_dir / "flink-taskmanager.log"
+    errors = [
+        line[:300]
+        for line in taskmanager_log.read_text(errors="replace").splitlines()
+        if (" ERROR " in line or " WARN " in line) and settings.topic_turnstile_summary in line
     ]
+    lines = [f"taskmanager errors and warnings naming the summary: {len(errors)}, the last ones:", *errors[-5:]]
+    try:
+        for job in cluster_jobs(settings):
+            if job["state"] in ("CANCELED", "FINISHED"):  # earlier tests' jobs
+                continue
+            base = f"{settings.flink_rest_url}/jobs/{job['jid']}"
+            checkpoints = httpx.get(f"{base}/checkpoints", timeout=10).json()
+            completed = ((checkpoints.get("latest") or {}).get("completed") or {}).get("latest_ack_timestamp", 0)
+            ago = f"{time.time() - completed / 1000:.0f} s ago" if completed else "never"
+            root = httpx.get(f"{base}/exceptions", timeout=10).json().get("rootException") or ""
+            lines.append(
+                f"flink job {job['name']}: {job['state']}, checkpoints {checkpoints.get('counts', {})}, "
+                f"last completed {ago}, last exception: {root[:300]}"
+            )
+    except httpx.HTTPError as error:
+        lines.append(f"could not ask Flink: {error}")
+    dead = Counter(
+        dict(message.headers() or []).get("dlq.error", b"?").decode(errors="replace")[:120]
+        for message in read_all(settings, settings.topic_dead_letters)
+        if dict(message.headers() or []).get("dlq.topic") == settings.topic_turnstiles.encode()
+    )
+    lines.append(f"turnstile records dead-lettered: {sum(dead.values())} {dict(dead.most_common(3))}")
     topic = settings.topic_turnstile_summary
     try:
         for isolation in ("read_uncommitted", "read_committed"):  # the high, then the last stable offsets
@@ -137,16 +161,12 @@ def summary_diagnosis(settings: Settings, expected: Counter[str]) -> str:
                 consumer.close()
     except KafkaException as error:
         lines.append(f"could not read the summary's offsets: {error}")
-    try:
-        for job in cluster_jobs(settings):
-            if job["state"] in ("CANCELED", "FINISHED"):  # earlier tests' jobs
-                continue
-            base = f"{settings.flink_rest_url}/jobs/{job['jid']}"
-            counts = httpx.get(f"{base}/checkpoints", timeout=10).json().get("counts", {})
-            root = httpx.get(f"{base}/exceptions", timeout=10).json().get("rootException") or ""
-            lines.append(f"flink job {job['name']}: {job['state']}, checkpoints {counts}, last exception: {root[:300]}")
-    except httpx.HTTPError as error:
-        lines.append(f"could not ask Flink: {error}")
+    actual = summary_counts(settings)
+    differ = sorted(station for station in expected.keys() | actual.keys() if expected[station] != actual[station])
+    lines.append(
+        f"{len(differ)} stations differ; produced {sum(expected.values())}, counted {sum(actual.values())}; "
+        + ", ".join(f"{station}: want {expected[station]}, got {actual[station]}" for station in differ[:10])
+    )
     return "\n".join(lines)
 
 
