@@ -24,7 +24,7 @@ def network() -> Network:
 
 
 @pytest.fixture(scope="session")
-def platform_state_dir() -> Iterator[Path]:
+def platform_state_dir(pytestconfig: pytest.Config) -> Iterator[Path]:
     # Not pytest's tmp_path: it is private to root (0700), and PostgreSQL runs as 'postgres'.
     # KEEP_TEST_STATE=1 keeps it (every service's log, Flink's checkpoints) to look into a failure.
     directory = Path(tempfile.mkdtemp(prefix="transit-test-"))
@@ -33,7 +33,9 @@ def platform_state_dir() -> Iterator[Path]:
         yield directory
     finally:
         if os.environ.get("KEEP_TEST_STATE") == "1":
-            print(f"\nthe test platform's state (logs in logs/) is kept in {directory}")
+            # Past pytest's output capture, which would show a print only for a failed test.
+            with pytestconfig.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+                print(f"\nthe test platform's state (logs in logs/) is kept in {directory}", flush=True)
         else:
             shutil.rmtree(directory, ignore_errors=True)
 
