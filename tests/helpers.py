@@ -54,9 +54,17 @@ def consume(settings: Settings, topic: str, expected: int, timeout_s: float = 20
     return messages
 
 
-def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """High watermark of every partition: unchanged offsets mean nothing was written."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "test-offsets"})
+def end_offsets(settings: Settings, topic: str, isolation_level: str = "read_committed") -> dict[int, int]:
+    """End offset of every partition as a reader at ``isolation_level`` sees it: unchanged offsets mean
+    nothing was written. The last stable offset for read_committed (librdkafka's default), the high
+    watermark for read_uncommitted: the first below the second means a transaction is still open."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": "test-offsets",
+            "isolation.level": isolation_level,
+        }
+    )
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         offsets = {}

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from playwright.sync_api import Browser, Page
 
-from tests.helpers import read_all
+from tests.helpers import end_offsets, read_all
 from tests.processes import wait_until
 from tests.streams.support import latest_json_by_key
 from transit_status.config import Settings
@@ -137,28 +137,17 @@ def summary_diagnosis(settings: Settings, expected: Counter[str]) -> str:
             )
     except httpx.HTTPError as error:
         lines.append(f"could not ask Flink: {error}")
+    letters_headers = (dict(message.headers() or []) for message in read_all(settings, settings.topic_dead_letters))
     dead = Counter(
-        dict(message.headers() or []).get("dlq.error", b"?").decode(errors="replace")[:120]
-        for message in read_all(settings, settings.topic_dead_letters)
-        if dict(message.headers() or []).get("dlq.topic") == settings.topic_turnstiles.encode()
+        headers.get("dlq.error", b"?").decode(errors="replace")[:120]
+        for headers in letters_headers
+        if headers.get("dlq.topic") == settings.topic_turnstiles.encode()
     )
     lines.append(f"turnstile records dead-lettered: {sum(dead.values())} {dict(dead.most_common(3))}")
-    topic = settings.topic_turnstile_summary
     try:
         for isolation in ("read_uncommitted", "read_committed"):  # the high, then the last stable offsets
-            consumer = Consumer(
-                {
-                    "bootstrap.servers": settings.bootstrap_servers,
-                    "group.id": f"diagnosis-{uuid.uuid4().hex}",
-                    "isolation.level": isolation,
-                }
-            )
-            try:
-                partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-                ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions]
-                lines.append(f"summary's end offsets, {isolation}: {ends}")
-            finally:
-                consumer.close()
+            ends = end_offsets(settings, settings.topic_turnstile_summary, isolation)
+            lines.append(f"summary's end offsets, {isolation}: {sorted(ends.items())}")
     except KafkaException as error:
         lines.append(f"could not read the summary's offsets: {error}")
     actual = summary_counts(settings)
