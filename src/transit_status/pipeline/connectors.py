@@ -156,6 +156,9 @@ def london_postgres_sink_config(settings: Settings) -> dict[str, str]:
         "collection.name.format": "${topic}",
         # `user` is a reserved word in PostgreSQL and `@timestamp` no plain identifier: both are quoted.
         "quote.identifiers": "true",
+        # Flink writes these topics in transactions: rows of an aborted one (a Flink restart) must
+        # never reach the tables. Connect's consumers read uncommitted records unless told otherwise.
+        "consumer.override.isolation.level": "read_committed",
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",  # the station's name
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "true",

@@ -66,6 +66,12 @@ LONDON_JOBS: tuple[SqlJob, ...] = (LONDON_BARRIERS,)
 PIPELINE_JOBS = CTA_JOBS + LONDON_JOBS
 
 
+def flink_source_group(settings: Settings, job: SqlJob) -> str:
+    """The consumer group a job's Kafka source commits offsets as at each checkpoint. Only for watching
+    its lag (pipeline/work.py): the job itself resumes from the offsets in its checkpoint."""
+    return job.job_name(settings)
+
+
 def sql_text(file: str) -> str:
     return resources.files("transit_status").joinpath("sql", file).read_text()
 
@@ -89,6 +95,8 @@ def sql_variables(settings: Settings) -> dict[str, str]:
         "topic_london_line_activity": settings.topic_london_line_activity,
         "topic_london_station_windows": settings.topic_london_station_windows,
         "london_transactional_id_prefix": f"transit-status-{settings.topic_london_station_activity}",
+        "turnstile_summary_group": flink_source_group(settings, TURNSTILE_SUMMARY),
+        "london_barriers_group": flink_source_group(settings, LONDON_BARRIERS),
     }
 
 

@@ -57,7 +57,9 @@ CREATE TABLE IF NOT EXISTS turnstile_entries_raw (
   `offset`     BIGINT              METADATA FROM 'offset'    VIRTUAL,
   headers      MAP<STRING, BYTES>  METADATA FROM 'headers'   VIRTUAL
 ) WITH (
-  'topic' = '${topic_turnstiles}'
+  'topic' = '${topic_turnstiles}',
+  -- Offsets committed at each checkpoint under this group, so the watchdog can see the job's lag.
+  'properties.group.id' = '${turnstile_summary_group}'
 ) LIKE template_raw_source (OVERWRITING OPTIONS);
 
 -- Entries counted so far per station: the summary topic's contract (compacted; JSON key {"station_id"},
@@ -111,7 +113,9 @@ CREATE TABLE IF NOT EXISTS london_barriers_raw (
   -- Taps arrive almost in order per partition; a little slack for the producer's batching.
   WATERMARK FOR tapped_at AS tapped_at - INTERVAL '1' SECOND
 ) WITH (
-  'topic' = '${topic_london_entries};${topic_london_exits}'
+  'topic' = '${topic_london_entries};${topic_london_exits}',
+  -- Offsets committed at each checkpoint under this group, so the watchdog can see the job's lag.
+  'properties.group.id' = '${london_barriers_group}'
 ) LIKE template_raw_source (OVERWRITING OPTIONS);
 
 -- The stations table as Debezium streams it from MariaDB: compacted, key = the name as plain text

@@ -34,6 +34,8 @@ def connect_properties(settings: Settings) -> dict[str, str]:
         "scheduled.rebalance.max.delay.ms": "0",
         # Plugins are found from their service manifests; the reflective scan costs ~6 s per start.
         "plugin.discovery": "service_load",
+        # Lets a sink connector read committed records only (consumer.override.isolation.level).
+        "connector.client.config.override.policy": "All",
     }
 
 
