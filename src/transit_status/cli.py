@@ -157,8 +157,30 @@ def platform_status(ctx: typer.Context) -> None:
         else:
             health = {True: "healthy", False: "unhealthy", None: "running"}[status.healthy]
         typer.echo(f"{status.name:<16}{status.pid or '-':>8}  {status.port or '-':>5}  {health:<10}{status.log}")
-    if not all(status.running and status.healthy is not False for status in statuses):
+    work_ok = _print_work(ctx.obj, pipeline_running=any(s.running and s.name in pipeline for s in statuses))
+    if not work_ok or not all(status.running and status.healthy is not False for status in statuses):
         raise typer.Exit(1)
+
+
+def _print_work(settings: Settings, pipeline_running: bool) -> bool:
+    """The work beside the processes (SQL jobs, connectors, groups), as the watchdog last saw it.
+    False when some of it is not running or not on its way."""
+    from transit_status.pipeline.watchdog import read_status
+
+    if not pipeline_running:
+        return True
+    status = read_status(settings, max_age_s=3 * settings.watchdog_interval_s + 10)
+    typer.echo(f"\n{'WORK':<16}{'NAME':<44}{'STATE':<10}DETAIL")
+    if status is None:
+        not_running = "the watchdog is not running (it starts with `transit-status run`)"
+        typer.echo(f"{'-':<16}{'-':<44}{'unknown':<10}{not_running}")
+        return False
+    for item in status["items"]:
+        typer.echo(f"{item['kind']:<16}{item['name']:<44}{item['state']:<10}{item['detail']}")
+    for action in status["actions"][-5:]:
+        when = time.strftime("%H:%M:%S", time.localtime(action["at"]))
+        typer.echo(f"  {when} watchdog: {action['item']}: {action['action']}")
+    return all(item["state"] in ("running", "starting") for item in status["items"])
 
 
 @platform_app.command("reset")

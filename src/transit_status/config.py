@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
     faust_app_id: str = Field("transit-status", description="Faust application id (consumer group).")
     sql_job_prefix: str = Field("transit-status", description="Prefix of the Flink SQL jobs' names on the cluster.")
+    watchdog_interval_s: float = Field(
+        3.0, gt=0, description="Seconds between the watchdog's checks of the SQL jobs, connectors and groups."
+    )
+    watchdog_stall_after_s: float = Field(
+        60.0, gt=0, description="A consumer group whose offsets stand still this long while records wait is stalled."
+    )
     dashboard_replay_s: float = Field(
         900.0, gt=0, description="How far back (real seconds) the dashboard replays arrivals on start."
     )

@@ -94,6 +94,11 @@ def _registry() -> dict[str, Callable[[], Service]]:
 
         return LoopService(run_opensearch_sink)
 
+    def watchdog() -> Service:
+        from transit_status.pipeline.watchdog import run_watchdog
+
+        return LoopService(run_watchdog)
+
     return {
         "registry": registry,
         "rest-proxy": rest_proxy,
@@ -102,6 +107,7 @@ def _registry() -> dict[str, Callable[[], Service]]:
         "simulate": simulate,
         "barriers": barriers,
         "opensearch-sink": opensearch_sink,
+        "watchdog": watchdog,
     }
 
 

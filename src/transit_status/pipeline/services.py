@@ -95,4 +95,17 @@ def pipeline_services(settings: Settings) -> list[ServiceSpec]:
     )
     cta = cta_services(settings) if settings.run_networks in ("all", "cta") else []
     london = london_services(settings) if settings.run_networks in ("all", "london") else []
-    return [dashboard, *cta, *london]
+    processes = [dashboard, *cta, *london]
+    return [*processes, watchdog_service(settings, after=tuple(spec.name for spec in processes))]
+
+
+def watchdog_service(settings: Settings, after: tuple[str, ...]) -> ServiceSpec:
+    """Keeps the work running (SQL jobs, connectors, groups: pipeline/watchdog.py). It starts last, once
+    the processes that create the topics, connectors and jobs have done so the first time."""
+    return ServiceSpec(
+        name="watchdog",
+        port=0,
+        after=after,
+        prepare=lambda: python_service("watchdog", settings),
+        is_ready=lambda: True,
+    )

@@ -173,7 +173,9 @@ def connector_item(name: str, status: dict[str, Any] | None) -> WorkItem:
         return WorkItem("connector", name, "missing", "not registered")
     parts = [("connector", status.get("connector", {}))]
     parts += [(f"task {task.get('id')}", task) for task in status.get("tasks", [])]
-    failed = [f"{what} failed: {_first_line(part.get('trace', ''))}" for what, part in parts if part.get("state") == "FAILED"]
+    failed = [
+        f"{what} failed: {_first_line(part.get('trace', ''))}" for what, part in parts if part.get("state") == "FAILED"
+    ]
     if failed:
         return WorkItem("connector", name, "failed", "; ".join(failed))
     if not status.get("tasks"):

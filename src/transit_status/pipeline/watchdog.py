@@ -1,0 +1,181 @@
+"""The watchdog: keeps the pipeline's work running, where the supervisor keeps its processes running.
+
+Every few seconds it looks at the work (:func:`~transit_status.pipeline.work.inspect_work`) and
+restores what it can, with a backoff per item:
+
+* a SQL job that is not on the cluster, or whose last run ended (a JobManager restarted without HA
+  forgets every job), is submitted again from its newest retained checkpoint (``ensure_job``:
+  idempotent, so racing a pipeline process that submits it too is harmless);
+* a connector that is not registered is registered again; a FAILED connector or task (e.g. the JDBC
+  sink after a PostgreSQL restart) is restarted through Connect's REST API;
+* a sink connector whose consumer group stands still while its input grows has its tasks restarted;
+  any other stalled group is reported (its process is the supervisor's to restart).
+
+Each change of state and each action is logged, and the latest view is written to
+``<state dir>/watchdog/status.json`` for ``platform status``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+from confluent_kafka.admin import AdminClient
+
+from transit_status.config import Settings
+from transit_status.errors import TransitError
+from transit_status.pipeline.connectors import ensure_connector
+from transit_status.pipeline.sql_jobs import ensure_job
+from transit_status.pipeline.work import ExpectedWork, ProgressTracker, WorkItem, expected_work, inspect_work
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "status.json"
+
+
+def status_path(settings: Settings) -> Path:
+    return settings.state_dir / "watchdog" / STATUS_FILE
+
+
+def read_status(settings: Settings, max_age_s: float) -> dict[str, Any] | None:
+    """The watchdog's last written view, if it is younger than ``max_age_s`` (else it is not running)."""
+    try:
+        status = json.loads(status_path(settings).read_text())
+    except (OSError, ValueError):
+        return None
+    return status if time.time() - status.get("checked_at", 0) <= max_age_s else None
+
+
+@dataclass
+class Backoff:
+    """When an item may next be acted on: 2 s doubling to a minute, reset once it runs again."""
+
+    attempts: int = 0
+    next_at: float = 0.0
+
+    FIRST_S: ClassVar[float] = 2.0
+    MAX_S: ClassVar[float] = 60.0
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def note_attempt(self, now: float) -> None:
+        self.attempts += 1
+        self.next_at = now + min(self.MAX_S, self.FIRST_S * 2 ** (self.attempts - 1))
+
+
+class Watchdog:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.expected: ExpectedWork = expected_work(settings)
+        self.tracker = ProgressTracker(settings.watchdog_stall_after_s)
+        self.admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "socket.timeout.ms": 3000})
+        self._backoff: dict[tuple[str, str], Backoff] = {}
+        self._states: dict[tuple[str, str], str] = {}
+        self._actions: list[dict[str, Any]] = []
+
+    def check(self) -> list[WorkItem]:
+        """Look at every piece of work once and act on what is due."""
+        items = inspect_work(self.settings, self.tracker, self.admin)
+        now = time.monotonic()
+        for item in items:
+            key = (item.kind, item.name)
+            self._note_state(key, item)
+            if item.ok:
+                self._backoff.pop(key, None)
+                continue
+            backoff = self._backoff.setdefault(key, Backoff())
+            if backoff.due(now) and self._needs_action(item):
+                backoff.note_attempt(now)
+                self._act(item, backoff.attempts)
+        self._write_status(items)
+        return items
+
+    def _note_state(self, key: tuple[str, str], item: WorkItem) -> None:
+        previous = self._states.get(key)
+        self._states[key] = item.state
+        if previous == item.state:
+            return
+        if item.ok:
+            log.info("%s %s is running%s", item.kind, item.name, f" again (was {previous})" if previous else "")
+        elif item.state in ("failed", "missing", "stalled"):
+            log.warning("%s", item.describe())
+        else:
+            log.info("%s", item.describe())
+
+    @staticmethod
+    def _needs_action(item: WorkItem) -> bool:
+        # 'starting' is on its way and 'unknown' means a service is down: the supervisor restarts it.
+        return item.state in ("missing", "failed") or (item.state == "stalled" and item.kind == "group")
+
+    def _act(self, item: WorkItem, attempt: int) -> None:
+        try:
+            done = self._restore(item)
+        except (TransitError, httpx.HTTPError) as problem:
+            log.warning("could not restore %s %s (attempt %d): %s", item.kind, item.name, attempt, problem)
+            done = f"failed: {problem}"[:300]
+        else:
+            log.warning("%s %s was %s: %s (attempt %d)", item.kind, item.name, item.state, done, attempt)
+        self._actions = [*self._actions[-19:], {"at": time.time(), "item": item.name, "action": done}]
+
+    def _restore(self, item: WorkItem) -> str:
+        if item.kind == "job":
+            job = next(job for job in self.expected.jobs if job.job_name(self.settings) == item.name)
+            return ensure_job(self.settings, job).describe()
+        if item.kind == "connector":
+            connector = next(c for c in self.expected.connectors if c.name == item.name)
+            if item.state == "missing":
+                ensure_connector(self.settings, connector.name, connector.config())
+                return "registered again"
+            return self._restart_connector(connector.name, only_failed=True)
+        sink = next((c for c in self.expected.connectors if c.consumer_group == item.name), None)
+        if sink is not None:
+            return self._restart_connector(sink.name, only_failed=False)
+        return "reported (its process is restarted by the supervisor if it dies)"
+
+    def _restart_connector(self, name: str, only_failed: bool) -> str:
+        response = httpx.post(
+            f"{self.settings.connect_url}/connectors/{name}/restart",
+            params={"includeTasks": "true", "onlyFailed": str(only_failed).lower()},
+            timeout=10.0,
+        )
+        if response.status_code >= 300:
+            raise TransitError(f"Connect refused the restart: {response.status_code} {response.text[:200]}")
+        return "restarted " + ("its failed tasks" if only_failed else "its tasks")
+
+    def _write_status(self, items: list[WorkItem]) -> None:
+        path = status_path(self.settings)
+        body = {"checked_at": time.time(), "items": [item.as_dict() for item in items], "actions": self._actions}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".tmp")
+            partial.write_text(json.dumps(body))
+            os.replace(partial, path)  # readers never see half a file
+        except OSError as problem:
+            log.warning("cannot write %s: %s", path, problem)
+
+
+def run_watchdog(settings: Settings, stop: threading.Event) -> None:
+    """Check the work every ``watchdog_interval_s`` until ``stop`` is set."""
+    watchdog = Watchdog(settings)
+    expected = watchdog.expected
+    log.info(
+        "watching %d SQL job(s), %d connector(s) and %d consumer group(s) every %.0f s",
+        len(expected.jobs),
+        len(expected.connectors),
+        len(expected.groups),
+        settings.watchdog_interval_s,
+    )
+    while not stop.is_set():
+        try:
+            watchdog.check()
+        except Exception:  # one bad round (e.g. an answer of an unexpected shape) must not end the watch
+            log.exception("the watchdog's check failed; trying again")
+        stop.wait(settings.watchdog_interval_s)
