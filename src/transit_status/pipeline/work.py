@@ -230,24 +230,28 @@ def group_offsets(admin: AdminClient, group: GroupWork) -> GroupOffsets | None:
 class ProgressTracker:
     """Tells a group that stands still while its input grows from one that keeps up.
 
-    Stalled: its committed offsets have not moved for ``stall_after_s`` while records it has not
-    read were waiting all that time. An idle input, or a group that has read everything, is fine.
+    Stalled: its committed offsets have not moved for ``stall_after_s`` while its input grew. An
+    idle input is fine, and so is a lag that does not grow: a transaction's commit marker takes an
+    offset no reader commits past, so a transactional topic read to its end still shows a small lag.
     """
 
     stall_after_s: float
-    _moved: dict[str, tuple[int, float]] = field(default_factory=dict)  # group -> (committed, when it last moved)
+    _moved: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    """group -> (committed offsets, end offsets, when) as of the last time its offsets moved"""
 
     def item(self, group: str, offsets: GroupOffsets | None, now: float) -> WorkItem:
         if offsets is None:
             self._moved.pop(group, None)
             return WorkItem("group", group, "starting", "its topics do not exist yet")
-        committed, since = self._moved.get(group, (-1, now))
-        if offsets.committed != committed or offsets.lag == 0:
-            self._moved[group] = (offsets.committed, now)
+        committed, end, since = self._moved.get(group, (-1, -1, now))
+        if offsets.committed != committed or offsets.end == end:
+            # It moved, or there is nothing new to read: progress is measured from here.
+            self._moved[group] = (offsets.committed, offsets.end, now)
             return WorkItem("group", group, "running", f"lag {offsets.lag}")
         if now - since >= self.stall_after_s:
+            grown = offsets.end - end
             return WorkItem(
-                "group", group, "stalled", f"no progress for {now - since:.0f} s with {offsets.lag} records waiting"
+                "group", group, "stalled", f"no progress for {now - since:.0f} s while {grown} records arrived"
             )
         return WorkItem("group", group, "running", f"lag {offsets.lag}")
 
