@@ -27,13 +27,19 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-from confluent_kafka.admin import AdminClient
 
 from transit_status.config import Settings
 from transit_status.errors import TransitError
 from transit_status.pipeline.connectors import ensure_connector
 from transit_status.pipeline.sql_jobs import ensure_job
-from transit_status.pipeline.work import ExpectedWork, ProgressTracker, WorkItem, expected_work, inspect_work
+from transit_status.pipeline.work import (
+    ExpectedWork,
+    GroupReader,
+    ProgressTracker,
+    WorkItem,
+    expected_work,
+    inspect_work,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +82,14 @@ class Watchdog:
         self.settings = settings
         self.expected: ExpectedWork = expected_work(settings)
         self.tracker = ProgressTracker(settings.watchdog_stall_after_s)
-        self.admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "socket.timeout.ms": 3000})
+        self.reader = GroupReader(settings)
         self._backoff: dict[tuple[str, str], Backoff] = {}
         self._states: dict[tuple[str, str], str] = {}
         self._actions: list[dict[str, Any]] = []
 
     def check(self) -> list[WorkItem]:
         """Look at every piece of work once and act on what is due."""
-        items = inspect_work(self.settings, self.tracker, self.admin)
+        items = inspect_work(self.settings, self.tracker, self.reader)
         now = time.monotonic()
         for item in items:
             key = (item.kind, item.name)
@@ -173,9 +179,12 @@ def run_watchdog(settings: Settings, stop: threading.Event) -> None:
         len(expected.groups),
         settings.watchdog_interval_s,
     )
-    while not stop.is_set():
-        try:
-            watchdog.check()
-        except Exception:  # one bad round (e.g. an answer of an unexpected shape) must not end the watch
-            log.exception("the watchdog's check failed; trying again")
-        stop.wait(settings.watchdog_interval_s)
+    try:
+        while not stop.is_set():
+            try:
+                watchdog.check()
+            except Exception:  # one bad round (e.g. an answer of an unexpected shape) must not end the watch
+                log.exception("the watchdog's check failed; trying again")
+            stop.wait(settings.watchdog_interval_s)
+    finally:
+        watchdog.reader.close()

@@ -17,8 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import httpx
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import Consumer, TopicPartition
 
 from transit_status.config import Settings
 from transit_status.pipeline import connectors
@@ -33,6 +32,10 @@ from transit_status.pipeline.sql_jobs import (
 )
 
 log = logging.getLogger(__name__)
+# The groups' consumers report every refused connection while Kafka restarts; the work item says it once.
+_quiet_kafka_logger = logging.getLogger("transit_status.pipeline.work.librdkafka")
+_quiet_kafka_logger.addHandler(logging.NullHandler())
+_quiet_kafka_logger.propagate = False
 
 WorkKind = Literal["job", "connector", "group"]
 WorkState = Literal["running", "starting", "missing", "failed", "stalled", "unknown"]
@@ -205,25 +208,51 @@ class GroupOffsets:
         return max(self.end - self.committed, 0)
 
 
-def group_offsets(admin: AdminClient, group: GroupWork) -> GroupOffsets | None:
-    """The group's committed and end offsets now; None when a topic does not exist (yet)."""
-    metadata = admin.list_topics(timeout=KAFKA_TIMEOUT_S)
-    partitions = []
-    for topic in group.topics:
-        found = metadata.topics.get(topic)
-        if found is None or found.error is not None:
-            return None
-        partitions += [TopicPartition(topic, p) for p in found.partitions]
-    request = [ConsumerGroupTopicPartitions(group.group, partitions)]
-    listed = admin.list_consumer_group_offsets(request, request_timeout=KAFKA_TIMEOUT_S)[group.group].result()
-    committed = sum(max(tp.offset, 0) for tp in listed.topic_partitions)
-    ends = admin.list_offsets(
-        {tp: OffsetSpec.latest() for tp in partitions},
-        isolation_level=IsolationLevel.READ_COMMITTED,
-        request_timeout=KAFKA_TIMEOUT_S,
-    )
-    end = sum(future.result().offset for future in ends.values())
-    return GroupOffsets(committed, end)
+class GroupReader:
+    """Reads consumer groups' committed offsets and their topics' end offsets.
+
+    Through a consumer per group (never joining it), not the admin client: librdkafka's admin
+    ListConsumerGroupOffsets crashed the process (segfault in rdk:main) on a NOT_COORDINATOR answer
+    while the broker restarted, as reported in confluent-kafka-javascript#374.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._consumers: dict[str, Consumer] = {}
+
+    def _consumer(self, group: str) -> Consumer:
+        if group not in self._consumers:
+            self._consumers[group] = Consumer(
+                {
+                    "bootstrap.servers": self.settings.bootstrap_servers,
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    # End offsets as a read_committed reader sees them (the last stable offset).
+                    "isolation.level": "read_committed",
+                    "socket.timeout.ms": 3000,
+                    "logger": _quiet_kafka_logger,
+                }
+            )
+        return self._consumers[group]
+
+    def offsets(self, group: GroupWork) -> GroupOffsets | None:
+        """The group's committed and end offsets now; None when a topic does not exist (yet)."""
+        consumer = self._consumer(group.group)
+        metadata = consumer.list_topics(timeout=KAFKA_TIMEOUT_S)
+        partitions = []
+        for topic in group.topics:
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None:
+                return None
+            partitions += [TopicPartition(topic, p) for p in found.partitions]
+        committed = sum(max(tp.offset, 0) for tp in consumer.committed(partitions, timeout=KAFKA_TIMEOUT_S))
+        end = sum(consumer.get_watermark_offsets(tp, timeout=KAFKA_TIMEOUT_S, cached=False)[1] for tp in partitions)
+        return GroupOffsets(committed, end)
+
+    def close(self) -> None:
+        for consumer in self._consumers.values():
+            consumer.close()
+        self._consumers.clear()
 
 
 @dataclass
@@ -256,15 +285,12 @@ class ProgressTracker:
         return WorkItem("group", group, "running", f"lag {offsets.lag}")
 
 
-def group_items(
-    settings: Settings, groups: tuple[GroupWork, ...], tracker: ProgressTracker, admin: AdminClient | None = None
-) -> list[WorkItem]:
-    admin = admin or AdminClient({"bootstrap.servers": settings.bootstrap_servers, "socket.timeout.ms": 3000})
+def group_items(groups: tuple[GroupWork, ...], tracker: ProgressTracker, reader: GroupReader) -> list[WorkItem]:
     now = time.monotonic()
     items = []
     for group in groups:
         try:
-            offsets = group_offsets(admin, group)
+            offsets = reader.offsets(group)
         except Exception as error:  # KafkaException and the futures' errors: Kafka cannot say now
             items.append(WorkItem("group", group.group, "unknown", f"Kafka cannot tell ({error})"[:300]))
             continue
@@ -276,11 +302,12 @@ def group_items(
 
 
 def inspect_work(
-    settings: Settings, tracker: ProgressTracker | None = None, admin: AdminClient | None = None
+    settings: Settings, tracker: ProgressTracker | None = None, reader: GroupReader | None = None
 ) -> list[WorkItem]:
-    """The state of every job, connector and (given a tracker, which remembers progress) group."""
+    """The state of every job and connector and, given a tracker (which remembers progress) and a
+    reader (which keeps its consumers between calls), of every group."""
     expected = expected_work(settings)
     items = job_items(settings, expected.jobs) + connector_items(settings, expected.connectors)
-    if tracker is not None:
-        items += group_items(settings, expected.groups, tracker, admin)
+    if tracker is not None and reader is not None:
+        items += group_items(expected.groups, tracker, reader)
     return items
