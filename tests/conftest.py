@@ -42,7 +42,9 @@ def platform_state_dir(pytestconfig: pytest.Config) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def platform_supervisor(platform_state_dir: Path) -> Iterator[Platform]:
-    supervisor = Platform(isolated_settings(platform_state_dir), report=lambda line: print(line, flush=True))
+    # A start slowed by a busy machine is not what the tests measure: wait longer than `platform up` does.
+    settings = isolated_settings(platform_state_dir, ready_timeout_s=300.0)
+    supervisor = Platform(settings, report=lambda line: print(line, flush=True))
     try:
         supervisor.up()
         yield supervisor
