@@ -169,7 +169,12 @@ class Watchdog:
 
 
 def run_watchdog(settings: Settings, stop: threading.Event) -> None:
-    """Check the work every ``watchdog_interval_s`` until ``stop`` is set."""
+    """Check the work every ``watchdog_interval_s`` until ``stop`` is set.
+
+    The checks run in a daemon thread, so a stop is prompt even in the middle of a job submission
+    (which can take a minute on a busy machine): an interrupted submission is harmless, because the
+    next one finds the job on the cluster or submits it again, and the file lock dies with the process.
+    """
     watchdog = Watchdog(settings)
     expected = watchdog.expected
     log.info(
@@ -179,12 +184,18 @@ def run_watchdog(settings: Settings, stop: threading.Event) -> None:
         len(expected.groups),
         settings.watchdog_interval_s,
     )
-    try:
+
+    def watch() -> None:
         while not stop.is_set():
             try:
                 watchdog.check()
             except Exception:  # one bad round (e.g. an answer of an unexpected shape) must not end the watch
                 log.exception("the watchdog's check failed; trying again")
             stop.wait(settings.watchdog_interval_s)
-    finally:
-        watchdog.reader.close()
+
+    checker = threading.Thread(target=watch, name="watchdog-checks", daemon=True)
+    checker.start()
+    stop.wait()
+    checker.join(timeout=2.0)
+    if not checker.is_alive():
+        watchdog.reader.close()  # only when no check is using its consumers any more
