@@ -137,6 +137,17 @@ class Settings(BaseSettings):
     dashboard_replay_s: float = Field(
         900.0, gt=0, description="How far back (real seconds) the dashboard replays arrivals on start."
     )
+    health_start_grace_s: float = Field(
+        180.0,
+        gt=0,
+        description="How long after the dashboard starts a feed with no record yet is 'starting', not stale.",
+    )
+    health_stale_factor: float = Field(
+        3.0, gt=1, description="A feed is stale once its newest record is older than this many expected intervals."
+    )
+    work_stall_after_s: float = Field(
+        60.0, gt=0, description="A consumer group whose offsets stand still this long with records waiting is stalled."
+    )
 
     @field_validator("state_dir", "jars_dir", "data_dir", "flink_dir")
     @classmethod

@@ -72,7 +72,10 @@ def _registry() -> dict[str, Callable[[], Service]]:
     def dashboard() -> Service:
         from transit_status.dashboard.app import create_app
 
-        return HttpService(lambda settings: contextlib.nullcontext(create_app(settings)), lambda s: s.dashboard_port)
+        def app(settings: Settings) -> AbstractContextManager[Any]:
+            return contextlib.nullcontext(create_app(settings, inspect_work=_work_inspector(settings)))
+
+        return HttpService(app, lambda s: s.dashboard_port)
 
     def streams() -> Service:
         from transit_status.streams.worker import run_worker
@@ -112,6 +115,20 @@ def _registry() -> dict[str, Callable[[], Service]]:
 
 
 SERVICES = _registry()
+
+
+def _work_inspector(settings: Settings) -> Callable[[], list[Any]]:
+    """The pipeline's work as the dashboard's /healthz shows it: one tracker and admin client, reused."""
+    from confluent_kafka.admin import AdminClient
+
+    from transit_status.pipeline.work import ProgressTracker, inspect_work
+
+    tracker = ProgressTracker(stall_after_s=settings.work_stall_after_s)
+    # Kafka being down is the consumer's to report; this client's own retries would only repeat it.
+    quiet = logging.getLogger("transit_status.dashboard.work.librdkafka")
+    quiet.setLevel(logging.ERROR)
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "socket.timeout.ms": 3000, "logger": quiet})
+    return lambda: list(inspect_work(settings, tracker, admin))
 
 
 def configure_logging(level: str = "info") -> None:
