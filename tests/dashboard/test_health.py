@@ -174,7 +174,7 @@ def test_opensearch_is_starting_until_it_answers_then_failed_with_its_error() ->
     broken = SeriesStatus(STARTED, "ConnectionError", STARTED + 9_000, ())
     failed = london_feed_health(SETTINGS, london_status, {}, broken, IN_GRACE)["opensearch"]
     assert (failed.state, failed.since) == ("failed", STARTED + 9_000)
-    assert "OpenSearch error: ConnectionError" == failed.reason
+    assert failed.reason == "OpenSearch error: ConnectionError"
 
 
 # ---- the whole report: feeds of both networks and the work -------------------------------------------------
