@@ -145,9 +145,6 @@ class Settings(BaseSettings):
     health_stale_factor: float = Field(
         3.0, gt=1, description="A feed is stale once its newest record is older than this many expected intervals."
     )
-    work_stall_after_s: float = Field(
-        60.0, gt=0, description="A consumer group whose offsets stand still this long with records waiting is stalled."
-    )
 
     @field_validator("state_dir", "jars_dir", "data_dir", "flink_dir")
     @classmethod

@@ -73,7 +73,7 @@ def _registry() -> dict[str, Callable[[], Service]]:
         from transit_status.dashboard.app import create_app
 
         def app(settings: Settings) -> AbstractContextManager[Any]:
-            return contextlib.nullcontext(create_app(settings, inspect_work=_work_inspector(settings)))
+            return contextlib.nullcontext(create_app(settings, inspect_work=_WorkInspector(settings)))
 
         return HttpService(app, lambda s: s.dashboard_port)
 
@@ -117,18 +117,24 @@ def _registry() -> dict[str, Callable[[], Service]]:
 SERVICES = _registry()
 
 
-def _work_inspector(settings: Settings) -> Callable[[], list[Any]]:
-    """The pipeline's work as the dashboard's /healthz shows it: one tracker and admin client, reused."""
-    from confluent_kafka.admin import AdminClient
+class _WorkInspector:
+    """The pipeline's work as the dashboard's /healthz shows it: one progress tracker and one group
+    reader, kept between inspections (the dashboard sits below the pipeline layer: wired here)."""
 
-    from transit_status.pipeline.work import ProgressTracker, inspect_work
+    def __init__(self, settings: Settings) -> None:
+        from transit_status.pipeline.work import GroupReader, ProgressTracker
 
-    tracker = ProgressTracker(stall_after_s=settings.work_stall_after_s)
-    # Kafka being down is the consumer's to report; this client's own retries would only repeat it.
-    quiet = logging.getLogger("transit_status.dashboard.work.librdkafka")
-    quiet.setLevel(logging.ERROR)
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "socket.timeout.ms": 3000, "logger": quiet})
-    return lambda: list(inspect_work(settings, tracker, admin))
+        self.settings = settings
+        self.tracker = ProgressTracker(stall_after_s=settings.watchdog_stall_after_s)  # the watchdog's rule
+        self.reader = GroupReader(settings)
+
+    def inspect(self) -> list[Any]:
+        from transit_status.pipeline.work import inspect_work
+
+        return list(inspect_work(self.settings, self.tracker, self.reader))
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 def configure_logging(level: str = "info") -> None:

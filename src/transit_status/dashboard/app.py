@@ -49,7 +49,7 @@ from transit_status.dashboard.london_series import REFRESH_S, LondonSeries
 from transit_status.dashboard.london_state import LondonState, SeriesRefreshed
 from transit_status.dashboard.reference import load_network_map
 from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, Received, TrainMoved, Update
-from transit_status.dashboard.work_monitor import Inspect, WorkMonitor
+from transit_status.dashboard.work_monitor import WorkInspector, WorkMonitor
 from transit_status.networks import load_network
 from transit_status.networks.london import NETWORK_NAME as LONDON
 from transit_status.wallclock import now_ms
@@ -101,10 +101,12 @@ class London:
             await asyncio.sleep(REFRESH_S)
 
 
-def create_app(settings: Settings, *, start_consumer: bool = True, inspect_work: Inspect | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, start_consumer: bool = True, inspect_work: WorkInspector | None = None
+) -> FastAPI:
     """The dashboard app; with ``start_consumer=False`` it serves state fed by the caller (tests).
 
-    ``inspect_work`` (``pipeline.work.inspect_work`` bound to the settings, from ``serve.py``) puts
+    ``inspect_work`` (``pipeline.work.inspect_work`` for these settings, from ``serve.py``) puts
     the pipeline's jobs, connectors and groups into /healthz, refreshed in the background.
     """
     started_ms = now_ms()  # the start grace of every feed runs from here

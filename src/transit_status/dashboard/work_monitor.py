@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -37,7 +37,13 @@ class WorkRow(Protocol):
     def detail(self) -> str: ...
 
 
-Inspect = Callable[[], Sequence[WorkRow]]
+class WorkInspector(Protocol):
+    """``pipeline.work.inspect_work`` with what it keeps between calls (its progress tracker, its
+    Kafka consumers), closed by the thread that used it."""
+
+    def inspect(self) -> Sequence[WorkRow]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,8 @@ class WorkSnapshot:
 class WorkMonitor:
     """Refreshes a :class:`WorkSnapshot` in a daemon thread; :meth:`snapshot` never blocks on it."""
 
-    def __init__(self, inspect: Inspect, every_s: float = WORK_REFRESH_S) -> None:
-        self._inspect = inspect
+    def __init__(self, inspector: WorkInspector, every_s: float = WORK_REFRESH_S) -> None:
+        self._inspector = inspector
         self._every_s = every_s
         self._lock = threading.Lock()
         self._snapshot = WorkSnapshot()
@@ -79,16 +85,19 @@ class WorkMonitor:
             return self._snapshot
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self.refresh()
-            self._stop.wait(self._every_s)
+        try:
+            while not self._stop.is_set():
+                self.refresh()
+                self._stop.wait(self._every_s)
+        finally:
+            self._inspector.close()  # on this thread: nothing can be using its clients meanwhile
 
     def refresh(self) -> None:
         """One inspection (the thread's loop; callable directly in tests)."""
         with self._lock:
             self._snapshot = replace(self._snapshot, refreshing_since_ms=now_ms())
         try:
-            items = tuple(self._inspect())
+            items = tuple(self._inspector.inspect())
         except Exception as error:  # a bug or an unexpected client error: reported, retried next round
             log.warning("could not inspect the pipeline's work: %s", error, exc_info=True)
             with self._lock:
