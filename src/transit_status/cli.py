@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -235,20 +237,108 @@ def run(
     platform = _platform(ctx, pipeline=True)
     typer.echo(f"Starting transit-status (state in {ctx.obj.state_dir}) ...")
     interrupt_on_sigterm()
+    announcer = DataFlowAnnouncer(ctx.obj)
     try:
         platform.up()
         _print_endpoints(ctx.obj)
-        typer.secho(f"\nDashboard: {ctx.obj.dashboard_url}   (Ctrl-C stops everything)", bold=True)
+        typer.echo("\nWaiting for data to flow before showing the dashboard's address ...")
+        # In its own thread: the supervisor below must restart what dies meanwhile.
+        announcer.start()
         # A service that dies is restarted (with backoff) until Ctrl-C or SIGTERM.
         platform.supervise(should_stop=lambda: False)
     except KeyboardInterrupt:
+        announcer.stop()
         typer.echo("\nStopping ...")
     except TransitError as problem:
+        announcer.stop()
         typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
         platform.down()
         raise typer.Exit(1) from None
     platform.down()
     typer.echo("Stopped.")
+
+
+DATA_WAIT_POLL_S = 1.0
+DATA_WAIT_SAY_EVERY_S = 5.0
+
+
+@dataclass
+class DataFlowWait:
+    """What `run` says while the dashboard's /healthz is not "ok" yet (pure: answers and a clock in).
+
+    A line when what is missing changes, at most every ``say_every_s``; done once the status is
+    ok, or after ``bound_s`` (then with what is still missing), when the URL is printed either way.
+    """
+
+    began: float
+    bound_s: float
+    say_every_s: float = DATA_WAIT_SAY_EVERY_S
+    done: bool = False
+    flowing: bool = False
+    _said: str | None = None
+    _said_at: float | None = None
+
+    def observe(self, health: dict[str, Any] | None, error: str | None, now: float) -> list[str]:
+        """Lines to print for this answer of /healthz (``health`` None: it did not answer, ``error`` why)."""
+        if self.done:
+            return []
+        if health is not None and health.get("status") == "ok":
+            self.done = self.flowing = True
+            return [f"Data is flowing ({now - self.began:.0f} s)."]
+        missing = self.missing(health, error)
+        if now - self.began >= self.bound_s:
+            self.done = True
+            return [f"Not all data flows after {self.bound_s:.0f} s; still {missing}"]
+        if missing != self._said and (self._said_at is None or now - self._said_at >= self.say_every_s):
+            self._said, self._said_at = missing, now
+            return [f"  {missing}"]
+        return []
+
+    @staticmethod
+    def missing(health: dict[str, Any] | None, error: str | None) -> str:
+        if health is None:
+            return f"waiting for: the dashboard ({error or 'no answer yet'})"
+        waiting = ", ".join(health.get("waiting_for", []))
+        problems = "; ".join(health.get("problems", []))
+        parts = [f"waiting for: {waiting}" if waiting else "", f"problems: {problems}" if problems else ""]
+        return " | ".join(part for part in parts if part) or f"status {health.get('status')}"
+
+
+class DataFlowAnnouncer:
+    """Polls the dashboard's /healthz in a daemon thread and prints its URL once data flows."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="data-flow-wait", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(3.0)
+
+    def _run(self) -> None:
+        import httpx
+
+        wait = DataFlowWait(time.monotonic(), self.settings.health_start_grace_s)
+        url = f"{self.settings.dashboard_url}/healthz"
+        while not self._stop.is_set():
+            try:
+                health, error = httpx.get(url, timeout=2.0).json(), None  # a 503 says why in its body too
+            except (httpx.HTTPError, ValueError) as problem:
+                health, error = None, type(problem).__name__
+            lines = wait.observe(health, error, time.monotonic())
+            if self._stop.is_set():
+                return  # Ctrl-C meanwhile: say nothing more
+            for line in lines:
+                typer.echo(line)
+            if wait.done:
+                typer.secho(f"\nDashboard: {self.settings.dashboard_url}   (Ctrl-C stops everything)", bold=True)
+                return
+            self._stop.wait(DATA_WAIT_POLL_S)
 
 
 # The names `serve` takes are the services serve.py knows: one list, not two.

@@ -137,6 +137,14 @@ class Settings(BaseSettings):
     dashboard_replay_s: float = Field(
         900.0, gt=0, description="How far back (real seconds) the dashboard replays arrivals on start."
     )
+    health_start_grace_s: float = Field(
+        180.0,
+        gt=0,
+        description="How long after the dashboard starts a feed with no record yet is 'starting', not stale.",
+    )
+    health_stale_factor: float = Field(
+        3.0, gt=1, description="A feed is stale once its newest record is older than this many expected intervals."
+    )
 
     @field_validator("state_dir", "jars_dir", "data_dir", "flink_dir")
     @classmethod

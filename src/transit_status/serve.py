@@ -72,7 +72,10 @@ def _registry() -> dict[str, Callable[[], Service]]:
     def dashboard() -> Service:
         from transit_status.dashboard.app import create_app
 
-        return HttpService(lambda settings: contextlib.nullcontext(create_app(settings)), lambda s: s.dashboard_port)
+        def app(settings: Settings) -> AbstractContextManager[Any]:
+            return contextlib.nullcontext(create_app(settings, inspect_work=_WorkInspector(settings)))
+
+        return HttpService(app, lambda s: s.dashboard_port)
 
     def streams() -> Service:
         from transit_status.streams.worker import run_worker
@@ -112,6 +115,26 @@ def _registry() -> dict[str, Callable[[], Service]]:
 
 
 SERVICES = _registry()
+
+
+class _WorkInspector:
+    """The pipeline's work as the dashboard's /healthz shows it: one progress tracker and one group
+    reader, kept between inspections (the dashboard sits below the pipeline layer: wired here)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from transit_status.pipeline.work import GroupReader, ProgressTracker
+
+        self.settings = settings
+        self.tracker = ProgressTracker(stall_after_s=settings.watchdog_stall_after_s)  # the watchdog's rule
+        self.reader = GroupReader(settings)
+
+    def inspect(self) -> list[Any]:
+        from transit_status.pipeline.work import inspect_work
+
+        return list(inspect_work(self.settings, self.tracker, self.reader))
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 def configure_logging(level: str = "info") -> None:

@@ -84,6 +84,9 @@ def london(platform: Settings) -> Iterator[London]:
         suffix,
         opensearch_entries_stream=f"test-{suffix}-station-entries",
         opensearch_exits_stream=f"test-{suffix}-station-exits",
+        # The records are produced once, up front: at speed 1 London's feeds are expected about once a
+        # simulated (= real) minute, so they stay fresh for the whole module (health.py).
+        simulation_speed=1.0,
     )
     ensure_topics(settings.with_overrides(partitions=2), london_derived_topics(settings))
     search = OpenSearch(hosts=[settings.opensearch_url], timeout=30)

@@ -42,13 +42,14 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from transit_status.config import Settings
 from transit_status.dashboard.consumer import DashboardConsumer, LondonConsumer
-from transit_status.dashboard.health import health_report, london_health
+from transit_status.dashboard.health import Clock, LondonInputs, health_report, london_health
 from transit_status.dashboard.hub import Client, LiveHub
 from transit_status.dashboard.london_map import LondonMap
 from transit_status.dashboard.london_series import REFRESH_S, LondonSeries
 from transit_status.dashboard.london_state import LondonState, SeriesRefreshed
 from transit_status.dashboard.reference import load_network_map
 from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, Received, TrainMoved, Update
+from transit_status.dashboard.work_monitor import WorkInspector, WorkMonitor
 from transit_status.networks import load_network
 from transit_status.networks.london import NETWORK_NAME as LONDON
 from transit_status.wallclock import now_ms
@@ -87,10 +88,9 @@ class London:
             self._map_json[day_type] = self.map.as_json(day_type)
         return self._map_json[day_type]
 
-    def health(self, settings: Settings) -> dict[str, Any]:
+    def inputs(self) -> LondonInputs:
         status = self.consumer.status() if self.consumer is not None else None
-        freshness = self.hub.read(lambda s: s.freshness())
-        return london_health(settings, status, freshness, self.series.status(), now_ms())
+        return LondonInputs(status, self.hub.read(lambda s: s.freshness()), self.series.status())
 
     async def refresh_series(self) -> None:
         """Query OpenSearch every few seconds and push the result to the London pages."""
@@ -101,20 +101,34 @@ class London:
             await asyncio.sleep(REFRESH_S)
 
 
-def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
-    """The dashboard app; with ``start_consumer=False`` it serves state fed by the caller (tests)."""
+def create_app(
+    settings: Settings, *, start_consumer: bool = True, inspect_work: WorkInspector | None = None
+) -> FastAPI:
+    """The dashboard app; with ``start_consumer=False`` it serves state fed by the caller (tests).
+
+    ``inspect_work`` (``pipeline.work.inspect_work`` for these settings, from ``serve.py``) puts
+    the pipeline's jobs, connectors and groups into /healthz, refreshed in the background.
+    """
+    started_ms = now_ms()  # the start grace of every feed runs from here
     network_map = load_network_map(settings)
     state = DashboardState(network_map.line_order, network_map)
     hub = LiveHub(state)
     consumer = DashboardConsumer(settings, hub.apply, network_map.line_order) if start_consumer else None
     london = London(settings, start_consumer)
+    work = WorkMonitor(inspect_work) if inspect_work is not None and start_consumer else None
     metrics = _Metrics(hub, consumer)
     hub.on_updates.append(metrics.observe)
     map_json = network_map.as_json()
 
     def health() -> tuple[int, dict[str, Any]]:
-        code, body = current_health(settings, consumer, hub)
-        return code, {**body, "london": london.health(settings)}
+        status = consumer.status() if consumer is not None else None
+        freshness = hub.read(lambda s: s.freshness())
+        clock = Clock.of(settings, started_ms, now_ms())
+        snapshot = work.snapshot() if work is not None else None
+        return health_report(settings, status, freshness, len(hub.clients), clock, london.inputs(), snapshot)
+
+    def london_section() -> dict[str, Any]:
+        return london_health(settings, london.inputs(), Clock.of(settings, started_ms, now_ms()))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -125,6 +139,8 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
             consumer.start()
             london.consumer.start()
             tasks.append(asyncio.create_task(london.refresh_series()))
+        if work is not None:
+            work.start()
         log.info("dashboard serving on http://%s:%s", settings.host, settings.dashboard_port)
         try:
             yield
@@ -132,7 +148,7 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
             for task in tasks:
                 task.cancel()
             hub.loop = london.hub.loop = None
-            for running in (consumer, london.consumer):
+            for running in (consumer, london.consumer, work):
                 if running is not None:
                     await run_in_threadpool(running.stop)
 
@@ -157,7 +173,7 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
     @app.get("/api/state")
     async def api_state() -> dict[str, Any]:
         snapshot = hub.read(lambda s: {**s.snapshot(), "table": s.status_rows()})
-        _, body = current_health(settings, consumer, hub)
+        _, body = health()
         return {**snapshot, "generated_at": now_ms(), "freshness": body["topics"], "health": body}
 
     @app.get("/api/table")
@@ -185,7 +201,7 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
 
     @app.get("/api/freshness")
     async def api_freshness() -> dict[str, Any]:
-        return current_health(settings, consumer, hub)[1]["topics"]
+        return health()[1]["topics"]
 
     @app.get("/api/map")
     async def api_map() -> dict[str, Any]:
@@ -198,7 +214,7 @@ def create_app(settings: Settings, *, start_consumer: bool = True) -> FastAPI:
     @app.get("/api/london/state")
     async def api_london_state() -> dict[str, Any]:
         snapshot = london.hub.read(lambda s: s.snapshot())
-        return {**snapshot, "generated_at": now_ms(), "health": london.health(settings)}
+        return {**snapshot, "generated_at": now_ms(), "health": london_section()}
 
     @app.get("/api/london/stations")
     async def api_london_stations() -> list[dict[str, Any]]:
@@ -304,15 +320,6 @@ def _broadcast_status(health: Health, *hubs: LiveHub[Any]) -> None:
     message = {"type": "status", "server_time": now_ms(), "ok": code == 200, "health": body}
     for hub in hubs:
         hub.broadcast_status(message)
-
-
-def current_health(
-    settings: Settings, consumer: DashboardConsumer | None, hub: LiveHub[DashboardState]
-) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body) of /healthz: readiness, and which feed is degraded since when (health.py)."""
-    status = consumer.status() if consumer is not None else None
-    freshness = hub.read(lambda s: s.freshness())
-    return health_report(settings, status, freshness, len(hub.clients), now_ms())
 
 
 # ---- metrics ---------------------------------------------------------------------------------------

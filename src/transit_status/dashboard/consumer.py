@@ -64,6 +64,8 @@ FLUSH_EVERY = 500
 MISSING_TOPIC_CHECK_S = 1.0
 TOPIC_CHECK_S = 5.0
 REGISTRY_RETRY_S = 1.0
+NOT_CONNECTED_YET = "not connected yet"
+"""The Kafka error until the first metadata call answers or fails: starting, not a fault yet."""
 WINDOWS_REPLAY_S = 35 * 60
 """London's windows start this far back: the newest complete 15-minute window of every station."""
 
@@ -137,7 +139,7 @@ class DashboardConsumer:
         self._thread: threading.Thread | None = None
         self._running = False
         self._kafka_connected = False
-        self._kafka_error: str | None = "not connected yet"
+        self._kafka_error: str | None = NOT_CONNECTED_YET
         self._kafka_down_since_ms: int | None = now_ms()
         self._registry_error: str | None = None
         self._registry_error_since_ms: int | None = None

@@ -13,7 +13,6 @@
     turnstile_summary: "Turnstiles",
     weather: "Weather",
   };
-  const STALE_AFTER_S = 120;
 
   const model = {
     seq: 0,
@@ -316,28 +315,31 @@
     }
   }
 
-  function formatSince(since, serverTime) {
+  function formatSince(state, since, serverTime) {
+    if (since === null) return state;
     const clock = new Date(since).toLocaleTimeString("en-GB", { hour12: false });
-    return `degraded since ${clock} (${formatAge((serverTime - since) / 1000).replace(" ago", "")})`;
+    return `${state} since ${clock} (${formatAge((serverTime - since) / 1000).replace(" ago", "")})`;
   }
 
+  // The server judges each feed (starting, ok, stale, failed, off: health.py); the page only words it.
   function feedText(feed, health, serverTime) {
     const state = health.feeds[feed];
     const topic = health.topics[feed];
-    if (state && state.degraded) {
-      const since = state.since === null ? "degraded" : formatSince(state.since, serverTime);
+    if (state.state === "stale" || state.state === "failed") {
+      const since = formatSince(state.state, state.since, serverTime);
       return `${since}: ${state.reason}${topic && !topic.waiting ? ` · data ${formatAge(topic.age_s)}` : ""}`;
     }
-    if (!topic) return feed === "kafka" && !health.kafka.connected ? "connecting" : "ok";
-    return topic.waiting ? topic.text : `${topic.text} · ${formatAge(topic.age_s)}`;
+    if (state.state === "starting") return `starting: ${state.reason}`;
+    if (state.state === "off") return "not running";
+    return topic ? `${topic.text} · ${formatAge(topic.age_s)}` : "ok";
   }
 
   function feedDot(feed, health) {
-    const topic = health.topics[feed];
-    if (health.feeds[feed] && health.feeds[feed].degraded) return "degraded";
-    if (!topic) return feed === "kafka" && !health.kafka.connected ? "waiting" : "live";
-    if (topic.waiting) return "waiting";
-    return topic.age_s !== null && topic.age_s > STALE_AFTER_S ? "stale" : topic.state;
+    const state = health.feeds[feed].state;
+    if (state === "failed") return "degraded";
+    if (state === "stale") return "stale";
+    if (state === "starting" || state === "off") return "waiting";
+    return health.topics[feed] ? health.topics[feed].state : "live";
   }
 
   function applyStatus(message) {
@@ -355,14 +357,18 @@
     }
     const weather = health.topics.weather;
     $("weather-age").textContent = weather && !weather.waiting ? formatAge(weather.age_s) : "";
-    // Not ready: say why. Ready but some feed degraded: say which, and that the page shows the last state.
+    // Not ready: say why. Ready but some feed stale or failed: say which, and that the page shows the
+    // last state. Still starting: what data it waits for.
     const degraded = health.degraded.map((feed) => FEED_NAMES[feed] || feed);
+    const starting = Object.keys(health.feeds).filter((feed) => health.feeds[feed].state === "starting");
     const banner = $("banner");
-    banner.hidden = message.ok && degraded.length === 0;
-    banner.classList.toggle("banner-degraded", message.ok && degraded.length > 0);
+    banner.hidden = message.ok && degraded.length === 0 && starting.length === 0;
+    banner.classList.toggle("banner-degraded", message.ok && (degraded.length > 0 || starting.length > 0));
     if (!message.ok) banner.textContent = health.reason;
     else if (degraded.length) banner.textContent = `Degraded: ${degraded.join(", ")}; showing the last known state.`;
-    else banner.textContent = "";
+    else if (starting.length) {
+      banner.textContent = `Starting: waiting for ${starting.map((feed) => FEED_NAMES[feed] || feed).join(", ")}.`;
+    } else banner.textContent = "";
     if (connection && connection.isOpen()) {
       if (message.ok) setConnection("live", "ok");
       else setConnection(health.kafka.connected ? "starting" : "no Kafka", "wait");

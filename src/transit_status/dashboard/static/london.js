@@ -301,16 +301,15 @@
     }
   }
 
+  // The server judges each feed (starting, ok, stale, failed, off: health.py); the page only words it.
   function feedState(feed, london) {
     const health = london.feeds[feed];
     const topic = london.topics[feed];
-    if (health.degraded) return ["degraded", `degraded since ${clock(health.since)}: ${health.reason}`];
-    if (feed === "opensearch") {
-      const os = london.opensearch;
-      if (os.last_ok_at === null) return ["waiting", "waiting for OpenSearch"];
-      if (os.waiting_for.length) return ["waiting", `waiting for data stream ${os.waiting_for.join(", ")}`];
-      return ["live", `live · ${os.data_streams.join(", ")}`];
-    }
+    if (health.state === "failed") return ["degraded", `failed since ${clock(health.since)}: ${health.reason}`];
+    if (health.state === "stale") return ["stale", `stale since ${clock(health.since)}: ${health.reason}`];
+    if (health.state === "starting") return ["waiting", `starting: ${health.reason}`];
+    if (health.state === "off") return ["waiting", "not running"];
+    if (feed === "opensearch") return ["live", `live · ${london.opensearch.data_streams.join(", ")}`];
     if (!topic) return ["live", "ok"];
     if (topic.waiting) return ["waiting", topic.text];
     return [topic.state, `${topic.text} · ${formatAge(topic.age_s)}`];

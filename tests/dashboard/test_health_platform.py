@@ -1,0 +1,97 @@
+"""Health that means data flows, on the real platform: the dashboard as a real process, real records."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.dashboard.support import Dashboard, Feed, Topics, now_ms, run_dashboard, wait_for
+from transit_status.config import Settings
+
+pytestmark = pytest.mark.platform
+
+JARVIS = 41190
+# Chicago only, so London's feeds do not count; at 600x a simulated minute of arrivals is under a
+# second, so the expected interval is health.py's floor (1 s) and arrivals are stale 2 s after the last.
+HEALTH_ENV = {
+    "TRANSIT_RUN_NETWORKS": "cta",
+    "TRANSIT_SIMULATION_SPEED": "600",
+    "TRANSIT_HEALTH_STALE_FACTOR": "2",
+    "TRANSIT_HEALTH_START_GRACE_S": "600",
+}
+
+
+INTERVAL_MS = 1_000
+
+
+def healthz(dashboard: Dashboard) -> dict[str, Any]:
+    return dashboard.get("/healthz").json()
+
+
+def page_status(dashboard: Dashboard) -> dict[str, Any]:
+    """The health in the next status frame a page gets over its socket (pushed once a second)."""
+    with connect(dashboard.url.replace("http", "ws") + "/ws", open_timeout=10) as socket:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            message = json.loads(socket.recv(timeout=5))
+            if message["type"] == "status":
+                return message["health"]
+    raise AssertionError("no status frame within 10 s")
+
+
+def test_not_ok_before_data_flows_and_a_stopped_producer_turns_its_feed_stale_within_twice_its_interval(
+    platform: Settings, tmp_path: Path
+) -> None:
+    topics = Topics.unique(platform)
+    topics.create()
+    with run_dashboard(platform, topics, tmp_path, **HEALTH_ENV) as dashboard:
+        # The dashboard is ready (its topics exist and are loaded), but no record flows yet.
+        wait_for(lambda: dashboard.get("/healthz").status_code == 200, 30, "the dashboard ready", dashboard)
+        body = healthz(dashboard)
+        assert body["status"] == "starting", body
+        assert body["networks"] == ["cta"] and body["london"]["status"] == "off"
+        assert body["feeds"]["arrivals"]["state"] == "starting"
+        assert "arrivals (no record yet)" in body["waiting_for"]
+        assert body["feeds"]["arrivals"]["stale_after_s"] == 2.0
+        # The work is inspected beside the feeds: this test's platform runs no pipeline job for it.
+        wait_for(lambda: healthz(dashboard)["work"]["checked_at"], 30, "the work inspected", dashboard)
+        items = {(item["kind"], item["name"]): item for item in healthz(dashboard)["work"]["items"]}
+        assert ("job", f"{topics.settings.sql_job_prefix}.turnstile-summary") in items
+        assert all(item["health"] in ("ok", "starting") for item in items.values()), items
+
+        feed = Feed(platform, topics)
+        for n in range(8):  # arrivals every 0.25 s: well within the expected second
+            feed.arrival("RL001", JARVIS, "Jarvis", direction="a" if n % 2 else "b")
+            feed.flush()
+            time.sleep(0.25)
+        last_produced = now_ms()
+        arrivals = healthz(dashboard)["feeds"]["arrivals"]
+        assert arrivals["state"] == "ok", arrivals
+        assert healthz(dashboard)["status"] != "ok"  # the other feeds still have no record
+
+        # The producer stops: within twice the expected interval the feed is stale, since its newest
+        # record + 2 s; /healthz and the page's status frames say so.
+        stale = wait_for(
+            lambda: (f := healthz(dashboard)["feeds"]["arrivals"])["state"] == "stale" and f,
+            10,
+            "arrivals stale",
+            dashboard,
+            every_s=0.05,
+        )
+        seen_after_ms = now_ms() - last_produced
+        assert seen_after_ms <= 2 * INTERVAL_MS + 1_000, seen_after_ms  # + what a poll on a busy machine takes
+        assert stale["since"] == stale["last_record_at"] + 2_000
+        assert stale["degraded"] is True and stale["reason"] == "no new record for over 2 s"
+        assert "arrivals" in healthz(dashboard)["degraded"]
+        assert healthz(dashboard)["status"] == "degraded"
+        assert page_status(dashboard)["feeds"]["arrivals"]["state"] == "stale"
+
+        # Records again: ok again.
+        feed.arrival("RL001", JARVIS, "Jarvis")
+        feed.flush()
+        wait_for(lambda: healthz(dashboard)["feeds"]["arrivals"]["state"] == "ok", 10, "arrivals ok again", dashboard)
