@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -67,8 +67,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("restarts_platform") is not None)
 
 
-# ---- the browser tests' Chromium: Debian's, headless, driven by Playwright ----------------------------
-CHROMIUM = "/usr/bin/chromium"
+# ---- the browser tests' Chromium: the distribution's, headless, driven by Playwright ---------------
+# Debian has /usr/bin/chromium; Ubuntu only the snap (/snap/bin/chromium, or its chromium-browser
+# wrapper); a Chrome works too. TRANSIT_TEST_CHROMIUM (or CHROMIUM) names another one.
+CHROMIUM_VARIABLES = ("TRANSIT_TEST_CHROMIUM", "CHROMIUM")
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "/snap/bin/chromium", "google-chrome", "google-chrome-stable")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -79,13 +82,36 @@ CHROMIUM_ARGS = [
 ]
 
 
+class ChromiumNotFound(Exception):
+    pass
+
+
+def find_chromium(environ: Mapping[str, str] = os.environ, path: str | None = None) -> str:
+    """The browser the tests drive: the one a variable names, else the first known one on the PATH."""
+    for variable in CHROMIUM_VARIABLES:
+        if value := environ.get(variable):
+            # A browser asked for by name is that one or none: never silently another.
+            if found := shutil.which(value, path=path):
+                return found
+            raise ChromiumNotFound(f"{variable}={value} is not an executable browser")
+    for candidate in CHROMIUM_CANDIDATES:
+        if found := shutil.which(candidate, path=path):
+            return found
+    raise ChromiumNotFound(
+        f"no Chromium found (looked for {', '.join(CHROMIUM_CANDIDATES)} on the PATH): run "
+        f"`scripts/setup-system.sh --with-browser` (or `make test`), or set TRANSIT_TEST_CHROMIUM to a Chromium or Chrome"
+    )
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
+    try:
+        chromium = find_chromium()
+    except ChromiumNotFound as missing:
         # A missing browser fails the run (never a silent skip): `make test` installs it.
-        pytest.fail(f"{CHROMIUM} is not installed: run `scripts/setup-system.sh --with-browser` (or `make test`)")
+        pytest.fail(str(missing))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

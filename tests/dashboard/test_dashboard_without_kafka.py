@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.dashboard.support import Topics, now_ms, run_dashboard, wait_for
 from transit_status.platform.ports import isolated_settings
 
 
+@pytest.mark.system  # starts the dashboard's server
 def test_kafka_down_at_start_is_reported_and_the_dashboard_keeps_running(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path)  # free ports: nothing listens on the Kafka port
     started_ms = now_ms()

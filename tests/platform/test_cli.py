@@ -41,6 +41,7 @@ def test_invalid_port_is_a_clear_error_without_traceback() -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.system  # a real `platform up`: it fetches the jars first
 def test_port_already_taken_names_the_service_and_port(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path / "state")
     with socket.socket() as squatter:
@@ -59,7 +60,7 @@ def test_missing_postgres_binaries_say_how_to_install(tmp_path: Path) -> None:
 
 def test_missing_java_says_how_to_install(tmp_path: Path) -> None:
     with pytest.raises(MissingDependencyError, match=r"apt-get install openjdk-17"):
-        java_executable(java_home="", path=str(tmp_path))
+        java_executable(java_home="", path=str(tmp_path), jvm_root=tmp_path)
 
 
 @pytest.mark.platform

@@ -6,8 +6,10 @@ The jars come from Maven Central through the poms under ``jars/`` (``make jars``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -16,7 +18,7 @@ from pathlib import Path
 from transit_status.config import PROJECT_ROOT, Settings
 from transit_status.platform.errors import MissingDependencyError, PlatformError
 
-JDK_HINT = "install a JDK 17+ with `sudo apt-get install openjdk-17-jre-headless` or set JAVA_HOME"
+JDK_HINT = "install a JDK 17+ with `scripts/setup-system.sh` (e.g. `sudo apt-get install openjdk-17-jdk-headless`) or set JAVA_HOME"
 MAVEN_HINT = "install Maven with `sudo apt-get install maven` (or run `make setup`)"
 POMS_DIR = PROJECT_ROOT / "jars"
 KAFKA_JARS = "kafka"
@@ -31,15 +33,60 @@ OPENSEARCH_LAUNCHER = "build/transit-opensearch-node.jar"  # built from jars/ope
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
-def java_executable(java_home: str | None = None, path: str | None = None) -> str:
+# Kafka 4 (and Flink 2) need 17; an older default `java` (e.g. 11) next to a 17 must not be picked.
+MIN_JAVA = 17
+JVM_ROOT = Path("/usr/lib/jvm")
+_VERSION = re.compile(r'(?:version "|javac )(\d+)(?:\.(\d+))?')
+
+
+def java_major(java: str | Path) -> int | None:
+    """The major version ``java -version`` (or ``javac -version``) reports: 8 for "1.8.0", None if unknown."""
+    try:
+        completed = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = _VERSION.search(completed.stderr + completed.stdout)  # java prints to stderr, javac to stdout
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def java_executable(java_home: str | None = None, path: str | None = None, jvm_root: Path = JVM_ROOT) -> str:
+    """A Java 17+: JAVA_HOME's, else the PATH's ``java``, else the oldest 17+ JDK under ``jvm_root``
+    (17 before 21 before newer: the versions Kafka and Flink are tested on come first)."""
     java_home = java_home if java_home is not None else os.environ.get("JAVA_HOME")
-    candidate = Path(java_home) / "bin" / "java" if java_home else None
-    if candidate and candidate.exists():
-        return str(candidate)
-    found = shutil.which("java", path=path)
-    if not found:
-        raise MissingDependencyError(f"Java not found (Kafka and Kafka Connect run on it): {JDK_HINT}")
-    return found
+    return _find_java(java_home or "", path if path is not None else os.environ.get("PATH", ""), jvm_root)
+
+
+@functools.lru_cache(maxsize=8)  # every JVM service asks; `java -version` takes a while
+def _find_java(java_home: str, path: str, jvm_root: Path) -> str:
+    candidates: list[str] = []
+    if java_home and (Path(java_home) / "bin" / "java").exists():
+        candidates.append(str(Path(java_home) / "bin" / "java"))
+    if found := shutil.which("java", path=path):
+        candidates.append(found)
+    installed = sorted(jvm_root.glob("*/bin/java"), key=lambda java: _version_key(java.parent.parent.name))
+    candidates += [str(java) for java in installed]
+    too_old = []
+    for candidate in dict.fromkeys(candidates):
+        major = java_major(candidate)
+        if major is not None and major >= MIN_JAVA:
+            return candidate
+        too_old.append(f"{candidate} (version {major or 'unknown'})")
+    if too_old:
+        raise MissingDependencyError(f"Kafka needs Java {MIN_JAVA}+, found only {', '.join(too_old)}: {JDK_HINT}")
+    raise MissingDependencyError(f"Java not found (Kafka and Kafka Connect run on it): {JDK_HINT}")
+
+
+def _version_key(name: str) -> tuple[int, str]:
+    digits = re.search(r"\d+", name.replace("1.", "", 1) if name.startswith("java-1.") else name)
+    return (int(digits.group()) if digits else 0, name)
+
+
+def java_home() -> str:
+    """The JDK home of :func:`java_executable` (for Maven and Flink's scripts, which take JAVA_HOME)."""
+    return str(Path(java_executable()).resolve().parent.parent)
 
 
 def kafka_classpath(settings: Settings) -> str:
@@ -114,7 +161,9 @@ def fetch_jars(settings: Settings, quiet: bool = True) -> None:
         command = [mvn, "-B", "-f", str(pom), *build, "dependency:copy-dependencies", f"-DoutputDirectory={output}"]
         if quiet:
             command.insert(1, "-q")
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        # Maven compiles with JAVA_HOME's JDK (else the PATH's): the one the platform runs on.
+        env = {**os.environ, "JAVA_HOME": java_home()}
+        result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
         if result.returncode != 0:
             raise PlatformError(f"Maven could not resolve {pom.relative_to(PROJECT_ROOT)}:\n{result.stdout[-3000:]}")
         _pom_marker(output).write_text(_pom_digest(pom))

@@ -25,6 +25,7 @@ import httpx
 import yaml
 
 from transit_status.config import Settings
+from transit_status.platform import jvm
 from transit_status.platform.errors import MissingDependencyError, PlatformError
 from transit_status.platform.service import Launch, ServiceSpec
 
@@ -209,8 +210,8 @@ def environment(settings: Settings) -> dict[str, str]:
         "FLINK_LIB_DIR": str(state / "lib"),
         "FLINK_OPT_DIR": str(state / "opt"),
     }
-    if java_home := os.environ.get("JAVA_HOME"):
-        env["JAVA_HOME"] = java_home
+    # Flink's scripts run JAVA_HOME's java, else the PATH's: it must be the 17+ the platform chose.
+    env["JAVA_HOME"] = jvm.java_home()
     return env
 
 
