@@ -71,13 +71,18 @@ def settings_options(
         fail(f"invalid settings: {describe_validation_error(invalid)}")
 
 
-def interrupt_on_sigterm() -> None:
-    """SIGTERM (e.g. from a process manager) ends a command like Ctrl-C does: with clean-up."""
+def interrupt_on_stop_signals() -> None:
+    """SIGINT and SIGTERM (Ctrl-C, `kill`, a process manager) end a command with its clean-up.
+
+    SIGINT explicitly too: Python installs its own handler only when SIGINT is not ignored at start,
+    and a shell starts a script's background jobs with SIGINT ignored, so `kill -INT` did nothing.
+    """
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, interrupt)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -115,7 +120,7 @@ def platform_up(
     """Start every service and return once all of them pass their readiness check."""
     platform = _platform(ctx)
     began = time.monotonic()
-    interrupt_on_sigterm()
+    interrupt_on_stop_signals()
     typer.echo(f"Starting the embedded platform (state in {ctx.obj.state_dir}) ...")
     try:
         started = platform.up()
@@ -236,7 +241,7 @@ def run(
         fail(f"invalid option: {'; '.join(error['msg'] for error in invalid.errors())}")
     platform = _platform(ctx, pipeline=True)
     typer.echo(f"Starting transit-status (state in {ctx.obj.state_dir}) ...")
-    interrupt_on_sigterm()
+    interrupt_on_stop_signals()
     announcer = DataFlowAnnouncer(ctx.obj)
     try:
         platform.up()

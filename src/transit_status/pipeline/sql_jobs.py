@@ -100,11 +100,21 @@ def sql_variables(settings: Settings) -> dict[str, str]:
     }
 
 
-def render(text: str, settings: Settings) -> str:
+def render(text: str, settings: Settings, source: str = "SQL") -> str:
+    """``text`` with its ``${...}`` placeholders filled in; ``source`` names it in errors (e.g. the file)."""
+    template = string.Template(text)
     try:
-        return string.Template(text).substitute(sql_variables(settings))
+        return template.substitute(sql_variables(settings))
     except KeyError as missing:
-        raise SqlError(f"unknown placeholder ${{{missing.args[0]}}} in SQL") from None
+        raise SqlError(f"unknown placeholder ${{{missing.args[0]}}} in {source}") from None
+    except ValueError:
+        # A `$` that starts no placeholder: Template says only "Invalid placeholder"; say where.
+        invalid = next(match for match in template.pattern.finditer(text) if match.group("invalid") is not None)
+        line = text.count("\n", 0, invalid.start("invalid")) + 1
+        raise SqlError(
+            f"{source}, line {line}: a `$` that starts no placeholder; write `$$` for a literal `$`, "
+            "or `${name}` for a placeholder"
+        ) from None
 
 
 def split_statements(text: str) -> list[str]:
@@ -293,8 +303,8 @@ def ensure_job(settings: Settings, job: SqlJob) -> Submission:
         }
         if checkpoint is not None:
             properties["execution.state-recovery.path"] = checkpoint.as_uri()
-        statements = split_statements(render(sql_text(TABLES_FILE), settings))
-        statements += split_statements(render(sql_text(job.file), settings))
+        statements = split_statements(render(sql_text(TABLES_FILE), settings, source=TABLES_FILE))
+        statements += split_statements(render(sql_text(job.file), settings, source=job.file))
         job_id = None
         with GatewaySession(settings, properties) as session:
             for statement in statements:
@@ -347,6 +357,8 @@ def sql_client_launch(settings: Settings, file: Path | None = None) -> tuple[lis
     The SQL files are rendered (placeholders filled in) into the state directory first, since the
     client reads files, not text.
     """
+    # The file first: a mistake in it is reported whether or not the gateway runs.
+    script_text = render(file.read_text(), settings, source=str(file)) if file is not None else None
     if not flink.gateway_answers(settings):
         raise SqlError(
             f"the SQL Gateway does not answer at {settings.sql_gateway_url}; start it with `transit-status platform up`"
@@ -354,10 +366,10 @@ def sql_client_launch(settings: Settings, file: Path | None = None) -> tuple[lis
     rendered = flink.flink_state_dir(settings) / "sql"
     rendered.mkdir(parents=True, exist_ok=True)
     init = rendered / TABLES_FILE
-    init.write_text(render(sql_text(TABLES_FILE), settings))
+    init.write_text(render(sql_text(TABLES_FILE), settings, source=TABLES_FILE))
     arguments = ["--init", str(init)]
-    if file is not None:
+    if file is not None and script_text is not None:
         script = rendered / f"script-{file.name}"
-        script.write_text(render(file.read_text(), settings))
+        script.write_text(script_text)
         arguments += ["--file", str(script)]
     return flink.sql_client_command(settings, *arguments), flink.environment(settings)
