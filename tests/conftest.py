@@ -99,7 +99,8 @@ def find_chromium(environ: Mapping[str, str] = os.environ, path: str | None = No
             return found
     raise ChromiumNotFound(
         f"no Chromium found (looked for {', '.join(CHROMIUM_CANDIDATES)} on the PATH): run "
-        f"`scripts/setup-system.sh --with-browser` (or `make test`), or set TRANSIT_TEST_CHROMIUM to a Chromium or Chrome"
+        "`scripts/setup-system.sh --with-browser` (or `make test`), or set TRANSIT_TEST_CHROMIUM to a Chromium "
+        "or Chrome"
     )
 
 

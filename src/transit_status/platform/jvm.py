@@ -18,7 +18,10 @@ from pathlib import Path
 from transit_status.config import PROJECT_ROOT, Settings
 from transit_status.platform.errors import MissingDependencyError, PlatformError
 
-JDK_HINT = "install a JDK 17+ with `scripts/setup-system.sh` (e.g. `sudo apt-get install openjdk-17-jdk-headless`) or set JAVA_HOME"
+JDK_HINT = (
+    "install a JDK 17+ with `scripts/setup-system.sh` (e.g. `sudo apt-get install openjdk-17-jdk-headless`) "
+    "or set JAVA_HOME"
+)
 MAVEN_HINT = "install Maven with `sudo apt-get install maven` (or run `make setup`)"
 POMS_DIR = PROJECT_ROOT / "jars"
 KAFKA_JARS = "kafka"
