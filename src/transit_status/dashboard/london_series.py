@@ -136,6 +136,7 @@ class LondonSeries:
         self._series_ms: int | None = None
         self._error: str | None = None
         self._error_since_ms: int | None = None
+        self._error_type: type[Exception] | None = None
         self._waiting_for: tuple[str, ...] = ()
 
     def query(self, now: datetime | None = None) -> dict[str, Any]:
@@ -156,24 +157,29 @@ class LondonSeries:
                     responses[name] = None
                     waiting.append(stream)
             series = series_view(self.london, now, responses["entries"], responses["exits"])
-        except (OpenSearchException, KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # whatever it is, the feed is degraded and the log says why
             self._failed(exc)
             raise
         with self._lock:
             if self._error is not None:
                 log.info("OpenSearch answers again at %s", self.settings.opensearch_url)
             self._series, self._series_ms = series, now_ms()
-            self._error = self._error_since_ms = None
+            self._error = self._error_since_ms = self._error_type = None
             self._waiting_for = tuple(waiting)
         return series
 
     def _failed(self, exc: Exception) -> None:
         reason = f"OpenSearch at {self.settings.opensearch_url}: {type(exc).__name__}: {exc}"[:300]
         with self._lock:
+            # Logged once per state change (a first failure, or another kind of failure), not every refresh.
+            changed = self._error_type is not type(exc)
             if self._error is None:
-                log.warning("%s; keeping the last series", reason)
                 self._error_since_ms = now_ms()
-            self._error = reason
+            self._error, self._error_type = reason, type(exc)
+        if changed:
+            # OpenSearch's own errors and malformed answers are expected; anything else is a bug: its traceback.
+            expected = isinstance(exc, OpenSearchException | KeyError | TypeError | ValueError)
+            log.warning("%s; keeping the last series", reason, exc_info=None if expected else exc)
 
     async def refresh(self) -> dict[str, Any] | None:
         """Query in a worker thread; concurrent callers share one query. None when it failed."""
@@ -185,7 +191,9 @@ class LondonSeries:
                 return self._series  # someone refreshed while we waited
             try:
                 return await run_in_threadpool(self.query)
-            except Exception:
+            except Exception as exc:
+                if self._error_type is not type(exc):  # failed outside query(), which records its own
+                    self._failed(exc)
                 return None
 
     async def current(self) -> dict[str, Any] | None:
