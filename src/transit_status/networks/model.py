@@ -233,9 +233,6 @@ class Network:
                 return route
         raise KeyError(route_id)
 
-    def routes_of(self, line_id: str) -> tuple[Route, ...]:
-        return tuple(route for route in self.routes if route.line == line_id)
-
     @property
     def line_ids(self) -> tuple[str, ...]:
         """Line ids in the network's order (the order lines are listed and drawn in)."""

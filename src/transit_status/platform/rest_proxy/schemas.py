@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 
+import httpx
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
@@ -17,6 +18,9 @@ from transit_status.platform.rest_proxy.avro_json import AvroSchema, InvalidSche
 log = logging.getLogger(__name__)
 
 REGISTRY_TIMEOUT_S = 10
+# What "cannot reach the registry" means: the client's transport failing (refused, reset, DNS, timeouts).
+# Anything else came back from whatever answers there, and is reported as that.
+UNREACHABLE = (httpx.TransportError, OSError)
 
 
 @functools.lru_cache(maxsize=512)
@@ -53,6 +57,15 @@ class SchemaRegistryGateway:
             f"Schema registry error: cannot reach the schema registry at {self.url}: {reason}",
         )
 
+    def _unexpected(self, exc: Exception) -> errors.RestError:
+        log.error("rest-proxy: unexpected failure asking the schema registry at %s", self.url, exc_info=exc)
+        return errors.RestError(
+            500,
+            errors.BACKEND_ERROR,
+            f"Schema registry error: unexpected answer from the schema registry at {self.url}: "
+            f"{type(exc).__name__}: {exc}",
+        )
+
     def _registry_failure(self, exc: SchemaRegistryError) -> errors.RestError:
         status = exc.http_status_code
         message = f"{exc.error_message} (schema registry error {exc.error_code})"
@@ -79,8 +92,10 @@ class SchemaRegistryGateway:
                     f"({exc.error_message}, schema registry error {exc.error_code})"
                 ) from None
             raise self._registry_failure(exc) from None
-        except Exception as exc:  # transport errors: connection refused, timeouts, ...
+        except UNREACHABLE as exc:
             raise self._unreachable(exc) from None
+        except Exception as exc:
+            raise self._unexpected(exc) from None
         if (schema.schema_type or "AVRO") != "AVRO":
             raise errors.invalid_schema(f"{role}_schema_id {schema_id} is a {schema.schema_type} schema, not Avro")
         if schema.references:
@@ -100,11 +115,9 @@ class SchemaRegistryGateway:
             schema_id = await asyncio.to_thread(self.client.register_schema, subject, Schema(schema.text, "AVRO"))
         except SchemaRegistryError as exc:
             raise self._registry_failure(exc) from None
-        except Exception as exc:
+        except UNREACHABLE as exc:
             raise self._unreachable(exc) from None
+        except Exception as exc:
+            raise self._unexpected(exc) from None
         self._by_id.setdefault(schema_id, schema)
         return schema_id
-
-    def check_reachable(self) -> None:
-        """Raise if the registry does not answer (used once at start-up)."""
-        self.client.get_subjects()

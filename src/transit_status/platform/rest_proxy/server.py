@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import tenacity
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastapi import FastAPI
 
 from transit_status.config import Settings
 from transit_status.errors import TransitError
 from transit_status.platform.rest_proxy.app import create_app
-from transit_status.platform.rest_proxy.schemas import make_registry_client
+from transit_status.platform.rest_proxy.schemas import UNREACHABLE, make_registry_client
 
 # The supervisor starts the proxy alongside the registry, not after it: give both a moment.
 DEPENDENCY_WAIT_S = 30.0
@@ -35,12 +36,26 @@ def check_dependencies(settings: Settings) -> None:
     except KafkaException as error:
         reason = error.args[0].str() if error.args and hasattr(error.args[0], "str") else str(error)
         raise DependencyUnavailable(f"cannot reach Kafka at {settings.bootstrap_servers}: {reason}") from None
+    check_registry(settings)
+
+
+def check_registry(settings: Settings) -> None:
+    """Raise :class:`DependencyUnavailable` unless the registry answers, saying how it failed."""
+    url = settings.schema_registry_url
+    # Each is waited out (the registry may still be starting), but only a transport failure is "cannot reach".
     try:
         make_registry_client(settings).get_subjects()
-    except Exception as error:
+    except UNREACHABLE as error:
         reason = str(error) or type(error).__name__
+        raise DependencyUnavailable(f"cannot reach the schema registry at {url}: {reason}") from None
+    except SchemaRegistryError as error:
         raise DependencyUnavailable(
-            f"cannot reach the schema registry at {settings.schema_registry_url}: {reason}"
+            f"the schema registry at {url} answered with an error: {error.error_message} "
+            f"(HTTP {error.http_status_code}, error {error.error_code})"
+        ) from None
+    except Exception as error:
+        raise DependencyUnavailable(
+            f"unexpected answer from {url} (is it the schema registry?): {type(error).__name__}: {error}"
         ) from None
 
 

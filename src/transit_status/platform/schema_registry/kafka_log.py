@@ -275,11 +275,6 @@ class KafkaLog:
         last_offset = max(offset for _, offset in outcomes)
         self._wait_applied(last_offset + 1, deadline)
 
-    @property
-    def applied_offset(self) -> int:
-        with self._applied:
-            return self._next_offset
-
 
 def _reason(exc: KafkaException) -> str:
     error = exc.args[0] if exc.args else None
