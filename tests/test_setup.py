@@ -41,11 +41,11 @@ def fake_jdk(home: Path, version: str) -> Path:
     return home
 
 
-def script_function(call: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Source the script (defines its functions only) and run one of them."""
+def script_function(call: str, env: dict[str, str], faked: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Source the script (defines its functions only) and run one of them (``faked``: tools the test fakes)."""
     with tempfile.TemporaryDirectory() as guard:
         # Should the script ever install from a test, it finds these first: never the machine's.
-        for tool in ("apt-get", "sudo", "snap", "systemctl"):
+        for tool in {"apt-get", "sudo", "snap", "systemctl"} - set(faked):
             executable(Path(guard) / tool, f"echo 'a test ran {tool}' >&2; exit 97")
         path = f"{guard}:{env.get('PATH', os.environ['PATH'])}"
         # $0 must not be the script: that is how the script tells being run (it installs) from being sourced.
@@ -110,6 +110,15 @@ def test_only_an_old_java_is_a_clear_error(tmp_path: Path) -> None:
     old = fake_jdk(tmp_path / "jdk-11", "11")
     with pytest.raises(MissingDependencyError, match=r"needs Java 17\+, found only .*jdk-11/bin/java \(version 11\)"):
         java_executable(java_home="", path=str(old / "bin"), jvm_root=tmp_path / "none")
+
+
+def test_apt_runs_noninteractive_through_sudo_too(tmp_path: Path) -> None:
+    # sudo resets the environment: DEBIAN_FRONTEND must be on its command line, or a prompt hangs.
+    executable(tmp_path / "id", "echo 1000")
+    executable(tmp_path / "sudo", 'echo "sudo $*"')
+    result = script_function("as_root apt-get update -q", {"PATH": f"{tmp_path}:/usr/bin:/bin"}, faked=("sudo",))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q"
 
 
 def test_the_browser_is_the_one_a_variable_names_or_the_first_known_one(tmp_path: Path) -> None:
