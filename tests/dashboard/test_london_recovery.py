@@ -121,7 +121,8 @@ def test_replayed_topics_stay_compacted_in_use_and_the_london_page_is_live_again
         for role, keys in (("line_activity", LINES), ("station_activity", STATIONS)):
             read = london["topics"][role]["records"]
             reads.append((role, read, writer.committed_by(time.monotonic())))
-            assert read <= len(keys) + writer.written_between(launched - UNCOMPACTED_S, time.monotonic()), (role, read)
+            bound = len(keys) + writer.written_between(launched - UNCOMPACTED_S, time.monotonic())
+            assert read <= bound, (role, read, bound, samples)
 
         # And the state is the latest count of every key once the writer stops.
         writer.stop()
@@ -130,7 +131,7 @@ def test_replayed_topics_stay_compacted_in_use_and_the_london_page_is_live_again
                 {row["line"]: row["entries"] for row in dashboard.get("/api/london/lines").json()}
                 == writer.final["lines"]
             ),
-            20,
+            60,  # the dashboard catches up with what the writer wrote meanwhile
             "the latest count of every line",
             dashboard,
         )
