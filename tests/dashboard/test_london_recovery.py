@@ -112,7 +112,7 @@ def test_replayed_topics_stay_compacted_in_use_and_the_london_page_is_live_again
         def loaded() -> dict[str, object] | None:
             london = dashboard.get("/healthz").json()["london"]
             live = all(t["state"] == "live" for t in london["topics"].values())
-            return london if live and london["status"] != "unavailable" else None
+            return london if live and london["reason"] is None else None  # reason: what it still loads
 
         london = wait_for(loaded, RECOVERY_BOUND_S, "London live after the start", dashboard, every_s=0.1)
         live_after_s = time.monotonic() - launched
