@@ -84,11 +84,12 @@ def stack_of(settings: Settings) -> Platform:
 
 
 @contextmanager
-def running_stack(prefix: str) -> Iterator[tuple[Settings, Platform]]:
-    """`transit-status run` minus the terminal: platform and pipeline up, stopped (and deleted) afterwards."""
+def running_stack(prefix: str, **overrides: Any) -> Iterator[tuple[Settings, Platform]]:
+    """`transit-status run` minus the terminal: platform and pipeline up, stopped (and deleted) afterwards.
+    ``overrides``: settings of the run (e.g. ``run_networks``)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as state:
         os.chmod(state, 0o755)  # PostgreSQL runs as its own user and must reach its data below it
-        settings = isolated_settings(Path(state)).with_overrides(ready_timeout_s=READY_TIMEOUT_S)
+        settings = isolated_settings(Path(state)).with_overrides(ready_timeout_s=READY_TIMEOUT_S, **overrides)
         stack = stack_of(settings)
         try:
             stack.up()

@@ -3,8 +3,9 @@
 The one place that says how every contract topic is configured. Whoever starts first (the
 platform's ``prepare_streams``, the producers, the stream worker, the dashboard's dead-letter
 publisher, Kafka Connect for the raw stations topic) creates a missing topic exactly as specified
-here; an existing topic is left as it is. Faust creates its own internal topics (table changelogs,
-the leader topic) itself.
+here. An existing topic keeps its partition count, but its configuration is brought to the spec
+(only the keys the spec sets): a state directory from an older release gets today's compaction
+settings too. Faust creates its own internal topics (table changelogs, the leader topic) itself.
 
 Everything derives from ``Settings``, so the three-broker cluster profile changes
 ``replication_factor``/``partitions`` in its environment and nothing else.
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from transit_status.config import Settings
 from transit_status.errors import TransitError
@@ -25,6 +26,8 @@ from transit_status.errors import TransitError
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
+REPLAYED_TABLE_ROLL_MS = 10_000
+"""How long the newest records of a table a page replays stay uncompacted (the active segment's age)."""
 PLATFORM_HINT = "start the platform with `transit-status platform up`"
 
 
@@ -37,6 +40,26 @@ class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
+
+
+def replayed_table_config() -> dict[str, str]:
+    """A compacted table that a page reads whole on every start (its latest value per key).
+
+    Compaction never touches the active segment, so with Kafka's defaults (a 1 GB or 1 h segment)
+    a topic written on every count change held millions of records after half an hour and the page
+    replayed all of them. Rolled every ``REPLAYED_TABLE_ROLL_MS`` (``max.compaction.lag.ms`` also
+    makes a rolled segment cleanable however clean the rest is), the topic holds about one record
+    per key plus the last ~10 s of writes, plus the broker's cleaner pause (kafka.py), whatever the
+    run's length. Transaction markers go after ``delete.retention.ms`` (default 24 h, one marker
+    per checkpoint): an hour is plenty for a reader that replays the topic in seconds.
+    """
+    return {
+        "cleanup.policy": "compact",
+        "segment.ms": str(REPLAYED_TABLE_ROLL_MS),
+        "max.compaction.lag.ms": str(REPLAYED_TABLE_ROLL_MS),
+        "min.cleanable.dirty.ratio": "0.1",
+        "delete.retention.ms": str(HOUR_MS),
+    }
 
 
 def raw_stations_topic(settings: Settings) -> TopicSpec:
@@ -74,7 +97,7 @@ def london_barrier_topics(settings: Settings) -> list[TopicSpec]:
 def london_derived_topics(settings: Settings) -> list[TopicSpec]:
     """What Flink SQL derives from London's barriers (docs/ARCHITECTURE.md, "London")."""
     events = {"cleanup.policy": "delete", "retention.ms": str(24 * HOUR_MS)}
-    compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(HOUR_MS)}
+    compacted = replayed_table_config()  # the London page replays both activity topics on start
     return [
         TopicSpec(settings.topic_london_station_entries, settings.partitions, events),
         TopicSpec(settings.topic_london_station_exits, settings.partitions, events),
@@ -86,7 +109,7 @@ def london_derived_topics(settings: Settings) -> list[TopicSpec]:
 
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
     """Every contract topic, with the configuration the pipeline needs."""
-    compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(HOUR_MS)}
+    compacted = replayed_table_config()  # the Chicago page replays both on start
     events = {"cleanup.policy": "delete", "retention.ms": str(24 * HOUR_MS)}
     return [
         raw_stations_topic(settings),
@@ -116,13 +139,15 @@ def admin_client(settings: Settings) -> AdminClient:
 def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None, timeout_s: float = 15.0) -> dict[str, int]:
     """Create the missing topics of ``specs`` (default: every contract topic); return each one's partition count.
 
-    Topics that exist are left as they are (their partition count is what the workers must follow).
+    Topics that exist keep their partition count (what the workers must follow); the configuration
+    keys their spec sets are brought to the spec (:func:`align_topic_configs`).
     Raises :class:`KafkaUnavailableError` when the broker does not answer within ``timeout_s``.
     """
     specs = pipeline_topics(settings) if specs is None else specs
     admin = admin_client(settings)
     existing = partition_counts(admin, settings, timeout_s)
     missing = [spec for spec in specs if spec.name not in existing]
+    align_topic_configs(admin, [spec for spec in specs if spec.name in existing], timeout_s)
     if missing:
         futures = admin.create_topics(
             [
@@ -155,6 +180,59 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None, time
     return {spec.name: existing[spec.name] for spec in specs}
 
 
+def align_topic_configs(admin: AdminClient, specs: list[TopicSpec], timeout_s: float) -> dict[str, dict[str, str]]:
+    """Set each existing topic's spec'd configuration keys that differ; return what changed, per topic.
+
+    Why: a topic created by an older release keeps its old settings otherwise, e.g. the London
+    activity topics' one-hour segments, which left a long run's changelog uncompacted. Only the
+    spec's keys are set (incrementally), so anything else set on the topic stays; setting the same
+    value from several starting processes at once is harmless. A broker that refuses is logged, not
+    fatal: the topic still works as it was.
+    """
+    specs = [spec for spec in specs if spec.config]
+    if not specs:
+        return {}
+    resources = [ConfigResource(ResourceType.TOPIC, spec.name) for spec in specs]
+    changes: dict[str, dict[str, str]] = {}
+    try:
+        described = admin.describe_configs(resources, request_timeout=timeout_s)
+        current = {resource.name: future.result(timeout=timeout_s) for resource, future in described.items()}
+    except (KafkaException, TimeoutError) as error:
+        log.warning("could not read the topics' configuration: %s", _reason(error))
+        return {}
+    for spec in specs:
+        entries = current.get(spec.name, {})
+        differing = {
+            key: value for key, value in spec.config.items() if key not in entries or entries[key].value != value
+        }
+        if differing:
+            changes[spec.name] = differing
+    if not changes:
+        return {}
+    futures = admin.incremental_alter_configs(
+        [
+            ConfigResource(
+                ResourceType.TOPIC,
+                name,
+                incremental_configs=[
+                    ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                    for key, value in differing.items()
+                ],
+            )
+            for name, differing in changes.items()
+        ],
+        request_timeout=timeout_s,
+    )
+    for resource, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+            log.info("set topic %s's configuration to its spec: %s", resource.name, changes[resource.name])
+        except (KafkaException, TimeoutError) as error:
+            log.warning("could not update topic %s's configuration: %s", resource.name, _reason(error))
+            changes.pop(resource.name, None)
+    return changes
+
+
 def partition_counts(admin: AdminClient, settings: Settings, timeout_s: float) -> dict[str, int]:
     """Partition count of every topic Kafka lists without an error."""
     try:
@@ -165,3 +243,9 @@ def partition_counts(admin: AdminClient, settings: Settings, timeout_s: float) -
             f"({error.args[0].str()}); {PLATFORM_HINT}"
         ) from None
     return {name: len(topic.partitions) for name, topic in metadata.topics.items() if topic.error is None}
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, KafkaException) and isinstance(error.args[0], KafkaError):
+        return error.args[0].str()
+    return str(error) or type(error).__name__

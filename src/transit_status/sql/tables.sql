@@ -174,6 +174,17 @@ CREATE TABLE IF NOT EXISTS london_station_exits WITH (
   'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-exits'
 ) LIKE london_station_entries (OVERWRITING OPTIONS);
 
+-- London's counts change on every barrier tap, and each change used to be one record (a line's count
+-- thousands of times a minute); the London page replays these topics on start. The sink keeps only the
+-- newest row per key and writes them when the checkpoint's transaction is flushed, so each key is
+-- written at most once per checkpoint and readers see exactly what they saw before. The interval only
+-- matters when a checkpoint is late (the checkpoint's flush resets it); max-rows is distinct keys. Not
+-- mini-batches: they would hold back the job's watermarks (london_barriers.sql says why).
+CREATE TEMPORARY TABLE IF NOT EXISTS template_london_count_sink WITH (
+  'sink.buffer-flush.max-rows' = '2000',
+  'sink.buffer-flush.interval' = '10 s'
+) LIKE template_count_sink (OVERWRITING OPTIONS);
+
 -- Counted so far per station (compacted; JSON key {"station"}), read by the London dashboard.
 CREATE TABLE IF NOT EXISTS london_station_activity (
   station STRING,
@@ -185,7 +196,7 @@ CREATE TABLE IF NOT EXISTS london_station_activity (
 ) WITH (
   'topic' = '${topic_london_station_activity}',
   'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-stations'
-) LIKE template_count_sink (OVERWRITING OPTIONS);
+) LIKE template_london_count_sink (OVERWRITING OPTIONS);
 
 -- Counted so far per line (compacted; JSON key {"line"}).
 CREATE TABLE IF NOT EXISTS london_line_activity (
@@ -197,7 +208,7 @@ CREATE TABLE IF NOT EXISTS london_line_activity (
 ) WITH (
   'topic' = '${topic_london_line_activity}',
   'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-lines'
-) LIKE template_count_sink (OVERWRITING OPTIONS);
+) LIKE template_london_count_sink (OVERWRITING OPTIONS);
 
 -- Entries and exits per station in closed 1- and 15-minute tumbling windows (event time); JSON key
 -- {"station", "window_minutes", "window_start"}; times ISO-8601 UTC.
