@@ -89,9 +89,13 @@ class Settings(BaseSettings):
     topic_turnstile_summary: str = "org.chicago.cta.turnstile.summary.v1"
     topic_weather: str = "org.chicago.cta.weather.v1"
     topic_dead_letters: str = "org.chicago.cta.dead-letters.v1"
+    topic_london_station_rows: str = Field(
+        "uk.london.tfl.stations.by-nlc",
+        description="Compacted topic of London's stations (MariaDB via Connect), keyed by nlc.",
+    )
     topic_london_stations: str = Field(
         "uk.london.tfl.stations",
-        description="Compacted topic of London's stations (MariaDB via Connect), keyed by name.",
+        description="Compacted topic of London's stations keyed by current name (Flink SQL, from the nlc topic).",
     )
     # London's derived topics (Flink SQL): the original design's enriched streams, then live state.
     topic_london_station_entries: str = Field("station_entries", description="Entries joined with their station.")

@@ -72,9 +72,16 @@ def raw_stations_topic(settings: Settings) -> TopicSpec:
     return TopicSpec(settings.stations_topic, 1, {"cleanup.policy": "compact"})
 
 
+def london_station_rows_topic(settings: Settings) -> TopicSpec:
+    """London's stations from MariaDB, keyed by nlc (the station's stable id): compacted, so the latest
+    row of every station stays and a deleted one's tombstone removes it. One partition, like the CTA
+    stations topic: a few hundred rows, read whole, in binlog order. Connect creates it from this spec too."""
+    return TopicSpec(settings.topic_london_station_rows, 1, {"cleanup.policy": "compact"})
+
+
 def london_stations_topic(settings: Settings) -> TopicSpec:
-    """London's stations from MariaDB, keyed by station name: compacted, so the latest row of every
-    station stays. One partition, like the CTA stations topic: a few hundred rows, read whole."""
+    """London's stations keyed by their current name (the original design's key), derived by Flink SQL
+    from the nlc topic: a renamed or deleted station's old name gets a tombstone. Compacted, one partition."""
     return TopicSpec(settings.topic_london_stations, 1, {"cleanup.policy": "compact"})
 
 
@@ -123,6 +130,7 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         dead_letters_topic(settings),
         # Written by Connect (which creates it the same way when first), read by Flink's London job,
         # which cannot start on a topic that does not exist yet.
+        london_station_rows_topic(settings),
         london_stations_topic(settings),
         *london_barrier_topics(settings),
         *london_derived_topics(settings),

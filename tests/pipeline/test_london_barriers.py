@@ -1,8 +1,9 @@
 """London's Flink SQL job: barrier taps joined with their station version, live counts, windows, dead letters.
 
 Real processes: the session's platform runs Kafka and Flink; the test writes station rows in the
-connector's format (key: the name as text; value: the flat JSON row, modified_date ISO-8601 UTC) on a
-private stations topic, and barrier taps with chosen timestamps (event time) on private entries/exits.
+connector's format (key: {"nlc": n}; value: the flat JSON row, modified_date ISO-8601 UTC; a deleted
+station: a tombstone) on a private stations topic, and barrier taps with chosen timestamps (event time)
+on private entries/exits. (test_london_rename.py drives the same job from a MariaDB UPDATE.)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.platform
 # Event time of the test: a quarter hour an hour ago, so its windows are aligned and long closed.
 T0 = datetime.fromtimestamp((datetime.now(UTC).timestamp() // 900) * 900, UTC) - timedelta(hours=1)
 RENAMED_AT = T0 + timedelta(minutes=5)
+CLOSED_AT = T0 + timedelta(minutes=10)
 FIELDS = {"@timestamp", "user", "delta", "station", "location", "known"}
 
 
@@ -49,9 +51,13 @@ STATIONS = [
     station_row(513, "Bank", "Central;Northern;Waterloo & City", 51.5134, -0.0889, T0 - timedelta(hours=1)),
     station_row(669, "Oxford Circus", "Bakerloo;Central;Victoria", 51.515, -0.1415, T0 - timedelta(hours=1)),
     station_row(9999, "Old Name", "Victoria", 51.5, -0.1, T0 - timedelta(hours=1)),
-    # The same station renamed (same nlc, a new name, a later modified_date): a new key on the topic.
+    station_row(7777, "Closed Station", "Jubilee", 51.6, -0.2, T0 - timedelta(hours=1)),
+    # The same station renamed (same nlc, a new name, a later modified_date): it answers to the new
+    # name only from then on.
     station_row(9999, "New Name", "Victoria", 51.5, -0.1, RENAMED_AT),
 ]
+# Deleted from the table: Debezium's tombstone, timestamped when the delete was read.
+DELETED = [(7777, CLOSED_AT)]
 
 # (topic attribute, station, user, delta, seconds after T0)
 TAPS = [
@@ -63,6 +69,12 @@ TAPS = [
     ("entries", "Nowhere", "card-5", 1, 90),  # a station the table does not know
     ("entries", "New Name", "card-6", 1, 120),  # before the rename: not known yet
     ("entries", "New Name", "card-7", 1, 360),  # after it: known, with its location
+    ("entries", "Old Name", "card-10", 1, 130),  # the old name before the rename: known
+    # and after it: an unknown station from then on (same topic and key as card-10, so the job reads
+    # the two in time order and the station's activity ends with this one's `known`)
+    ("entries", "Old Name", "card-11", 1, 400),
+    ("entries", "Closed Station", "card-12", 1, 540),  # before the delete: known
+    ("entries", "Closed Station", "card-13", 1, 660),  # after it: unknown
     # Moves event time on, so every tap above is joined and every window above closes; this tap
     # itself waits (as the last taps always do) until later taps move event time past it.
     ("entries", "Bank", "card-8", 1, 40 * 60),
@@ -94,10 +106,14 @@ def produce_inputs(settings: Settings) -> None:
     for row in STATIONS:
         modified = datetime.fromisoformat(row["modified_date"])
         producer.produce(
-            settings.topic_london_stations,
-            key=row["name"].encode(),
+            settings.topic_london_station_rows,
+            key=json.dumps({"nlc": row["nlc"]}).encode(),
             value=json.dumps(row).encode(),
             timestamp=millis(modified),
+        )
+    for nlc, deleted_at in DELETED:
+        producer.produce(
+            settings.topic_london_station_rows, key=json.dumps({"nlc": nlc}).encode(), timestamp=millis(deleted_at)
         )
     topics = {"entries": settings.topic_london_entries, "exits": settings.topic_london_exits}
     for topic, station, user, delta, seconds in TAPS:
@@ -116,10 +132,10 @@ def test_taps_are_joined_counted_windowed_and_bad_ones_dead_lettered(job_setting
     wait_until_running(job_settings, submission.name, timeout_s=120)
 
     # station_entries / station_exits: the original design's fields, keyed by the station name.
-    entries = records_when(job_settings, job_settings.topic_london_station_entries, 7)
+    entries = records_when(job_settings, job_settings.topic_london_station_entries, 11)
     exits = records_when(job_settings, job_settings.topic_london_station_exits, 1)
     enriched = {(json.loads(m.value())["user"]): (m.key().decode(), json.loads(m.value())) for m in entries + exits}
-    assert len(entries) == 7 and len(exits) == 1
+    assert len(entries) == 11 and len(exits) == 1
     for key, value in enriched.values():
         assert set(value) == FIELDS and key == value["station"]
     expected_taps = {user: (station, delta, seconds) for _, station, user, delta, seconds in TAPS if user != WAITING}
@@ -135,12 +151,31 @@ def test_taps_are_joined_counted_windowed_and_bad_ones_dead_lettered(job_setting
     # The renamed station: unknown under its new name before the rename, known after it.
     assert (enriched["card-6"][1]["known"], enriched["card-6"][1]["location"]) == (False, None)
     assert (enriched["card-7"][1]["known"], enriched["card-7"][1]["location"]) == (True, "51.5,-0.1")
+    # Its old name: known before the rename, an unknown station after it (no ghost of the old row).
+    assert (enriched["card-10"][1]["known"], enriched["card-10"][1]["location"]) == (True, "51.5,-0.1")
+    assert (enriched["card-11"][1]["known"], enriched["card-11"][1]["location"]) == (False, None)
+    # A deleted station: known until the delete, unknown after it.
+    assert (enriched["card-12"][1]["known"], enriched["card-12"][1]["location"]) == (True, "51.6,-0.2")
+    assert (enriched["card-13"][1]["known"], enriched["card-13"][1]["location"]) == (False, None)
+
+    # The name-keyed stations topic: each station under its current name only; the renamed station's
+    # old name and the deleted station's name end in tombstones.
+    def stations_by_name() -> dict[str, Any] | None:
+        latest = {m.key().decode(): m.value() for m in read_all(job_settings, job_settings.topic_london_stations)}
+        return latest if {name for name, value in latest.items() if value is not None} == current else None
+
+    current = {"Bank", "Oxford Circus", "New Name"}
+    by_name = wait_until(stations_by_name, 60, "only the current names on the name-keyed stations topic")
+    # Both names had been written under their own key (each version is written as it comes).
+    assert by_name["Old Name"] is None and by_name["Closed Station"] is None
+    assert json.loads(by_name["New Name"]) == STATIONS[-1]
 
     # Live counts per station, in the dashboard's contract.
     def station_counts() -> dict[str, Any] | None:
         latest = latest_json_by_key(job_settings, job_settings.topic_london_station_activity)
         counts = {json.loads(key)["station"]: value for key, value in latest.items()}
-        return counts if counts.get("Bank", {}).get("exits") == 1 and "New Name" in counts else None
+        settled = counts.get("Bank", {}).get("exits") == 1 and counts.get("Closed Station", {}).get("entries") == 2
+        return counts if settled and counts.get("Old Name", {}).get("entries") == 2 else None
 
     activity = wait_until(station_counts, 60, "station activity")
     assert activity == {
@@ -148,17 +183,22 @@ def test_taps_are_joined_counted_windowed_and_bad_ones_dead_lettered(job_setting
         "Oxford Circus": {"station": "Oxford Circus", "known": True, "entries": 1, "exits": 0, "inside": 1},
         "Nowhere": {"station": "Nowhere", "known": False, "entries": 1, "exits": 0, "inside": 1},
         "New Name": {"station": "New Name", "known": True, "entries": 2, "exits": 0, "inside": 2},
+        # Counted so far under the name, known as of its latest tap: the page lists both as unknown.
+        "Old Name": {"station": "Old Name", "known": False, "entries": 2, "exits": 0, "inside": 2},
+        "Closed Station": {"station": "Closed Station", "known": False, "entries": 2, "exits": 0, "inside": 2},
     }
     for message in read_all(job_settings, job_settings.topic_london_station_activity):
         contracts.activity_change(message.key(), message.value())
 
-    # Per line: a station's lines from the stations table; New Name counts on Victoria only once known.
+    # Per line: a station's lines from the stations table; New Name counts on Victoria only once known,
+    # Old Name only until the rename.
     lines = {
         json.loads(k)["line"]: v
         for k, v in latest_json_by_key(job_settings, job_settings.topic_london_line_activity).items()
     }
     assert lines["Central"] == {"line": "Central", "entries": 4, "exits": 1, "inside": 3}
-    assert lines["Victoria"] == {"line": "Victoria", "entries": 2, "exits": 0, "inside": 2}
+    assert lines["Victoria"] == {"line": "Victoria", "entries": 3, "exits": 0, "inside": 3}
+    assert lines["Jubilee"] == {"line": "Jubilee", "entries": 1, "exits": 0, "inside": 1}
     assert lines["Waterloo & City"] == {"line": "Waterloo & City", "entries": 3, "exits": 1, "inside": 2}
     assert lines["Bakerloo"]["entries"] == 1 and "Nowhere" not in lines
     for message in read_all(job_settings, job_settings.topic_london_line_activity):

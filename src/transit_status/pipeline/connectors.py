@@ -5,9 +5,10 @@ through logical decoding). Its new-record-state transform flattens each change e
 itself, and a RegexRouter renames Debezium's ``<prefix>.public.stations`` topic to the seed's
 ``<topic.prefix>stations``, so the topic carries one flat JSON row per stop.
 
-London's stations come from MariaDB through Debezium's MariaDB connector (its binlog), with the
-original TfL design's key: ``ValueToKey(name)`` then ``ExtractField$Key(name)``, so each record is
-keyed by the station's name as a plain string.
+London's stations come from MariaDB through Debezium's MariaDB connector (its binlog), keyed by the
+table's primary key, TfL's nlc: the station's stable id, which a rename keeps. Flink SQL derives the
+original TfL design's name-keyed topic from it (``sql/london_barriers.sql``): keyed by the name, a
+rename would leave the old name's row behind for ever, since no record ever comes for that key again.
 
 London's enriched events (``station_entries``, ``station_exits``) go into PostgreSQL tables of the
 same names through Debezium's JDBC sink connector, for offline analysis (the original design's To-Do).
@@ -22,10 +23,13 @@ import httpx
 
 from transit_status.config import Settings
 from transit_status.errors import TransitError
-from transit_status.topics import TopicSpec, london_stations_topic, raw_stations_topic
+from transit_status.topics import TopicSpec, london_station_rows_topic, raw_stations_topic
 
 STATIONS_CONNECTOR = "stations"
-LONDON_STATIONS_CONNECTOR = "london-stations"
+LONDON_STATIONS_CONNECTOR = "london-station-rows"
+# Until issue 14 the connector wrote name-keyed rows straight into the name topic, which Flink now
+# writes: left running, it would put renamed stations' old names back.
+LEGACY_LONDON_STATIONS_CONNECTOR = "london-stations"
 CONNECT_HINT = "start it with `transit-status platform up`"
 
 
@@ -65,7 +69,7 @@ def stations_connector_config(settings: Settings, table: str = "stations") -> di
 
 
 def london_stations_connector_config(settings: Settings, table: str = "stations") -> dict[str, str]:
-    topic = london_stations_topic(settings)
+    topic = london_station_rows_topic(settings)
     # Debezium's own topic name for the table is <topic.prefix>.<database>.<table>; the router renames it.
     logical_name = f"tfl-{zlib.crc32(topic.name.encode()):08x}"
     return {
@@ -84,28 +88,23 @@ def london_stations_connector_config(settings: Settings, table: str = "stations"
         "table.include.list": f"{settings.mariadb_db}.{table}",
         "snapshot.mode": "initial",
         "decimal.handling.mode": "double",
-        # Without this the connector also writes DDL events to <topic.prefix>, keyed by database name,
-        # which the key transforms below cannot handle (they have no `name` field).
+        # Without this the connector also writes DDL events to <topic.prefix>, keyed by database name.
         "include.schema.changes": "false",
         "schema.history.internal.kafka.bootstrap.servers": settings.bootstrap_servers,
         "schema.history.internal.kafka.topic": f"_schema-history.{topic.name}",
         "schema.history.internal.store.only.captured.tables.ddl": "true",
         **topic_creation(settings, topic),
-        "transforms": "unwrap,route,nameKey,nameOnly",
+        "transforms": "unwrap,route",
         "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
-        # A deleted row is dropped, not turned into a tombstone: a tombstone carries no `name` to key
-        # it by. As in the original design (a JDBC source in timestamp mode, which never sees deletes),
-        # a station removed from the table keeps its last row downstream.
-        "transforms.unwrap.delete.tombstone.handling.mode": "drop",
+        # Keyed by nlc, a deleted row can be a tombstone for its station: the station is gone, and Flink
+        # turns it into a tombstone for its name too.
+        "transforms.unwrap.delete.tombstone.handling.mode": "tombstone",
         "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
         "transforms.route.regex": rf"{_regex_escape(logical_name)}\.{_regex_escape(settings.mariadb_db)}\.{table}",
         "transforms.route.replacement": topic.name,
-        "transforms.nameKey.type": "org.apache.kafka.connect.transforms.ValueToKey",
-        "transforms.nameKey.fields": "name",
-        "transforms.nameOnly.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
-        "transforms.nameOnly.field": "name",
-        # The key is the name itself (UTF-8), as the barrier events' keys are: they join on it.
-        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        # Debezium's key: the primary key as JSON, {"nlc": 513}.
+        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "key.converter.schemas.enable": "false",
         # Values are JSON, not Avro. No Avro converter on Maven Central speaks the Confluent Schema
         # Registry API, which is the only API our registry serves: Confluent's AvroConverter
         # (io.confluent:kafka-connect-avro-converter) is published only in Confluent's own repository,
@@ -215,14 +214,30 @@ def ensure_stations_connector(settings: Settings) -> bool:
 def london_stations_connector_name(settings: Settings) -> str:
     """One connector per stations topic: reusing a name for another topic would carry the old
     connector's binlog offsets over, and the new topic would never get its snapshot."""
-    default = type(settings).model_fields["topic_london_stations"].default
-    topic = settings.topic_london_stations
+    default = type(settings).model_fields["topic_london_station_rows"].default
+    topic = settings.topic_london_station_rows
     return LONDON_STATIONS_CONNECTOR if topic == default else f"{LONDON_STATIONS_CONNECTOR}.{topic}"
 
 
-def ensure_london_stations_connector(settings: Settings) -> bool:
+def legacy_london_stations_connector_name(settings: Settings) -> str:
+    """The name the name-keyed connector had for these settings (it was named after the name topic)."""
+    default = type(settings).model_fields["topic_london_stations"].default
+    topic = settings.topic_london_stations
+    legacy = LEGACY_LONDON_STATIONS_CONNECTOR
+    return legacy if topic == default else f"{legacy}.{topic}"
+
+
+def ensure_london_stations_connector(settings: Settings, timeout_s: float = 10.0) -> bool:
+    legacy = legacy_london_stations_connector_name(settings)
+    try:
+        response = httpx.delete(f"{settings.connect_url}/connectors/{legacy}", timeout=timeout_s)
+    except httpx.HTTPError as error:
+        message = f"Kafka Connect is not reachable at {settings.connect_url} ({error}); {CONNECT_HINT}"
+        raise TransitError(message) from error
+    if response.status_code not in (204, 404):
+        raise TransitError(f"Kafka Connect did not remove connector {legacy!r}: {response.status_code} {response.text}")
     name = london_stations_connector_name(settings)
-    return ensure_connector(settings, name, london_stations_connector_config(settings))
+    return ensure_connector(settings, name, london_stations_connector_config(settings), timeout_s)
 
 
 def ensure_london_postgres_sink_connector(settings: Settings) -> bool:

@@ -89,6 +89,7 @@ def sql_variables(settings: Settings) -> dict[str, str]:
         "topic_london_entries": settings.topic_london_entries,
         "topic_london_exits": settings.topic_london_exits,
         "topic_london_stations": settings.topic_london_stations,
+        "topic_london_station_rows": settings.topic_london_station_rows,
         "topic_london_station_entries": settings.topic_london_station_entries,
         "topic_london_station_exits": settings.topic_london_station_exits,
         "topic_london_station_activity": settings.topic_london_station_activity,

@@ -1,5 +1,6 @@
 -- London's barriers (docs/ARCHITECTURE.md, "London"), one job on one read of the entries and exits
--- topics: each tap joined with the station version valid at its time into station_entries and
+-- topics and of the stations (keyed by nlc): the name-keyed stations topic, whose old names a rename
+-- or a delete removes; each tap joined with the station version valid at its time into station_entries and
 -- station_exits; live counts per station and per line; 1- and 15-minute windows per station; records
 -- that are not valid barrier taps to the dead-letter topic. Runs after tables.sql.
 -- The original design's KSQL:  CREATE STREAM station_entries AS SELECT ... FROM entries
@@ -15,7 +16,7 @@ SET 'table.exec.source.idle-timeout' = '2 s';
 SET 'table.exec.mini-batch.enabled' = 'false';
 -- Each INSERT below expands the views anew: with this the planner finds the identical expansions by
 -- digest and plans them once, so each record is decoded and checked once for all the sinks and the
--- stations table has one ChangelogNormalize (london_taps says why the join needs more).
+-- stations are read and deduplicated once (london_taps_joined says why the joins need more).
 SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
 
 -- (A doubled dollar sign is a literal one here: a single one starts a placeholder.)
@@ -53,21 +54,69 @@ FROM (
   )
 );
 
--- Event-time temporal join: the station row whose version (modified_date) was valid when the barrier
--- was tapped. LEFT: a station the table does not know is kept, with known = false and no location.
+-- Every version of every station (london_station_rows): the station's nlc from the key; a tombstone (a
+-- deleted station) is a version with no name.
+CREATE TEMPORARY VIEW london_station_log AS
+SELECT
+  JSON_VALUE(DECODE(record_key, 'UTF-8'), '$$.nlc' RETURNING INT NULL ON ERROR) AS nlc,
+  JSON_VALUE(body, '$$.name' NULL ON ERROR) AS name,
+  JSON_VALUE(body, '$$.location' NULL ON ERROR) AS location,
+  JSON_VALUE(body, '$$.modified_date' NULL ON ERROR) AS modified_date,
+  JSON_VALUE(body, '$$.zone' NULL ON ERROR) AS zone,
+  JSON_VALUE(body, '$$.lines' NULL ON ERROR) AS `lines`,
+  JSON_VALUE(body, '$$.latitude' RETURNING DOUBLE NULL ON ERROR) AS latitude,
+  JSON_VALUE(body, '$$.longitude' RETURNING DOUBLE NULL ON ERROR) AS longitude,
+  valid_from
+FROM (SELECT *, DECODE(record_value, 'UTF-8') AS body FROM london_station_rows)
+WHERE JSON_VALUE(DECODE(record_key, 'UTF-8'), '$$.nlc' RETURNING INT NULL ON ERROR) IS NOT NULL;
+
+-- What a rename means: the station (its nlc) answers to its new name only, from the version that
+-- renamed it. Two versioned views (a deduplication on event time is one: Flink reads it as a table
+-- with a primary key and versions):
+-- each station's versions, by nlc (a tombstone's version has no name: the station is gone) ...
+CREATE TEMPORARY VIEW london_station_by_nlc AS
+SELECT nlc, name, location, modified_date, zone, `lines`, latitude, longitude, valid_from
+FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY nlc ORDER BY valid_from DESC) AS newest
+  FROM london_station_log
+)
+WHERE newest = 1;
+
+-- ... and which station each name last meant: a name stays here after its station is renamed, so
+-- a tap under it finds the station and sees that by the tap's time it had another name.
+CREATE TEMPORARY VIEW london_station_names AS
+SELECT name, nlc, valid_from
+FROM (
+  SELECT name, nlc, valid_from, ROW_NUMBER() OVER (PARTITION BY name ORDER BY valid_from DESC) AS newest
+  FROM london_station_log
+  WHERE name IS NOT NULL
+)
+WHERE newest = 1;
+
+-- Event-time temporal joins: the name's station, then that station's version valid when the barrier
+-- was tapped. The tap is known only if the station had the tap's name then: a tap under a name its
+-- station has since dropped is unknown (known = false, no location), like one under a name no station
+-- ever had. (The name is compared after the second join, not in it: as a join key it would split the
+-- station's versions by name, and the old name's version would still be found.)
 -- One join for all the sinks: its columns go out packed in one ROW that every reader unpacks. The
 -- planner prunes each INSERT's join to the columns that INSERT reads, and joins with different columns
 -- are not shared (each tap was joined four times); FOR SYSTEM_TIME AS OF gives every expansion of the
 -- view its own correlation id, so the digest option above does not merge the joins either.
 CREATE TEMPORARY VIEW london_taps_joined AS
 SELECT
-  tap.tapped_at,
-  CAST(ROW(tap.`user`, tap.delta, tap.station, station.location, station.name IS NOT NULL, station.`lines`)
+  tapped_at,
+  CAST(ROW(`user`, delta, station, CASE WHEN known THEN location END, known, CASE WHEN known THEN `lines` END)
     AS ROW<`user` STRING, delta INT, station STRING, location STRING, known BOOLEAN NOT NULL, `lines` STRING>)
     AS joined
-FROM (SELECT * FROM london_barriers_checked WHERE error IS NULL) AS tap
-LEFT JOIN london_stations FOR SYSTEM_TIME AS OF tap.tapped_at AS station
-  ON tap.station = station.name;
+FROM (
+  SELECT tap.tapped_at, tap.`user`, tap.delta, tap.station, station.location, station.`lines`,
+    COALESCE(station.name = tap.station, FALSE) AS known
+  FROM (SELECT * FROM london_barriers_checked WHERE error IS NULL) AS tap
+  LEFT JOIN london_station_names FOR SYSTEM_TIME AS OF tap.tapped_at AS named
+    ON tap.station = named.name
+  LEFT JOIN london_station_by_nlc FOR SYSTEM_TIME AS OF tap.tapped_at AS station
+    ON named.nlc = station.nlc
+);
 
 CREATE TEMPORARY VIEW london_taps AS
 SELECT
@@ -102,6 +151,16 @@ GROUP BY station, TUMBLE(tapped_at, INTERVAL '15' MINUTE);
 
 EXECUTE STATEMENT SET
 BEGIN
+  -- The original design's name-keyed stations topic, from each station's current version. Keyed by
+  -- nlc in, by name out: DEDUPLICATE keeps, per name, the stations that have it (the latest wins), so
+  -- when a station's name changes (or it is deleted) and no other station has the old name, the old
+  -- name gets a tombstone.
+  INSERT INTO london_stations
+  SELECT name, location, modified_date, nlc, zone, `lines`, latitude, longitude
+  FROM london_station_by_nlc
+  WHERE name IS NOT NULL
+  ON CONFLICT DO DEDUPLICATE;
+
   INSERT INTO london_station_entries
   SELECT `@timestamp`, `user`, delta, station, location, known FROM london_taps WHERE delta > 0;
 

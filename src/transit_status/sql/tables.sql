@@ -118,10 +118,32 @@ CREATE TABLE IF NOT EXISTS london_barriers_raw (
   'properties.group.id' = '${london_barriers_group}'
 ) LIKE template_raw_source (OVERWRITING OPTIONS);
 
--- The stations table as Debezium streams it from MariaDB: compacted, key = the name as plain text
--- (StringConverter), value = the flat row as JSON. A versioned table: each row is valid from its
--- modified_date (Debezium writes a TIMESTAMP column as ISO-8601 UTC, "2024-05-01T08:15:00Z"), so an
--- event-time temporal join gives each barrier tap the station version valid at its time.
+-- London's stations as Debezium streams them from MariaDB: compacted, key = the primary key as JSON
+-- ({"nlc": 513}, TfL's stable id, which a rename keeps), value = the flat row as JSON, a deleted
+-- station's tombstone = a null value. Read as raw bytes, as a log: every version of every station,
+-- tombstones included (a JSON or upsert source would skip them or hide their time). Each version is
+-- valid from its modified_date (Debezium writes a TIMESTAMP column as ISO-8601 UTC,
+-- "2024-05-01T08:15:00Z"); a tombstone, which has none, from its Kafka timestamp.
+CREATE TABLE IF NOT EXISTS london_station_rows (
+  record_key   BYTES,
+  record_value BYTES,
+  written_at   TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  -- Read as UTC whatever the session's time zone. CAST, not DECODE: Flink 2.3 cannot compile DECODE in
+  -- a watermark's computed column (its generated code leaves an UnsupportedEncodingException uncaught).
+  valid_from AS COALESCE(
+    TO_TIMESTAMP_LTZ(UNIX_TIMESTAMP(
+      SUBSTRING(JSON_VALUE(CAST(record_value AS STRING), '$$.modified_date' NULL ON ERROR) FROM 1 FOR 19) || 'Z',
+      'yyyy-MM-dd''T''HH:mm:ssX') * 1000, 3),
+    written_at
+  ),
+  WATERMARK FOR valid_from AS valid_from
+) WITH (
+  'topic' = '${topic_london_station_rows}'
+) LIKE template_raw_source (OVERWRITING OPTIONS);
+
+-- The original design's stations topic, keyed by each station's current name (the key as plain text,
+-- the value the same flat JSON row). London's job writes it from london_station_rows: when a station
+-- is renamed or deleted, its old name gets a tombstone. Readable as an upsert table in the SQL shell.
 CREATE TABLE IF NOT EXISTS london_stations (
   name          STRING,
   location      STRING,
@@ -131,23 +153,17 @@ CREATE TABLE IF NOT EXISTS london_stations (
   `lines`       STRING,
   latitude      DOUBLE,
   longitude     DOUBLE,
-  written_at    TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-  -- modified_date read as UTC whatever the session's time zone; the Kafka timestamp if it is unreadable.
-  valid_from AS COALESCE(
-    TO_TIMESTAMP_LTZ(UNIX_TIMESTAMP(SUBSTRING(modified_date FROM 1 FOR 19) || 'Z', 'yyyy-MM-dd''T''HH:mm:ssX') * 1000, 3),
-    written_at
-  ),
-  PRIMARY KEY (name) NOT ENFORCED,
-  WATERMARK FOR valid_from AS valid_from
+  PRIMARY KEY (name) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka',
   'topic' = '${topic_london_stations}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  'properties.isolation.level' = 'read_committed',
   'key.format' = 'raw',
   'value.format' = 'json',
   'value.json.ignore-parse-errors' = 'true',
-  'value.fields-include' = 'ALL'
-);
+  'value.fields-include' = 'ALL',
+  'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-station-names'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
 
 -- The original design's enriched streams: key = station name (text); value JSON {"@timestamp", "user",
 -- "delta", "station", "location", "known"}. Exactly once, like every Flink sink here: the OpenSearch
