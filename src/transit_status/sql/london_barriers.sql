@@ -66,7 +66,8 @@ SELECT
   JSON_VALUE(body, '$$.lines' NULL ON ERROR) AS `lines`,
   JSON_VALUE(body, '$$.latitude' RETURNING DOUBLE NULL ON ERROR) AS latitude,
   JSON_VALUE(body, '$$.longitude' RETURNING DOUBLE NULL ON ERROR) AS longitude,
-  valid_from
+  valid_from,
+  read_at
 FROM (SELECT *, DECODE(record_value, 'UTF-8') AS body FROM london_station_rows)
 WHERE JSON_VALUE(DECODE(record_key, 'UTF-8'), '$$.nlc' RETURNING INT NULL ON ERROR) IS NOT NULL;
 
@@ -77,7 +78,8 @@ WHERE JSON_VALUE(DECODE(record_key, 'UTF-8'), '$$.nlc' RETURNING INT NULL ON ERR
 CREATE TEMPORARY VIEW london_station_by_nlc AS
 SELECT nlc, name, location, modified_date, zone, `lines`, latitude, longitude, valid_from
 FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY nlc ORDER BY valid_from DESC) AS newest
+  SELECT nlc, name, location, modified_date, zone, `lines`, latitude, longitude, valid_from,
+    ROW_NUMBER() OVER (PARTITION BY nlc ORDER BY valid_from DESC) AS newest
   FROM london_station_log
 )
 WHERE newest = 1;
@@ -151,14 +153,19 @@ GROUP BY station, TUMBLE(tapped_at, INTERVAL '15' MINUTE);
 
 EXECUTE STATEMENT SET
 BEGIN
-  -- The original design's name-keyed stations topic, from each station's current version. Keyed by
-  -- nlc in, by name out: DEDUPLICATE keeps, per name, the stations that have it (the latest wins), so
-  -- when a station's name changes (or it is deleted) and no other station has the old name, the old
-  -- name gets a tombstone.
+  -- The original design's name-keyed stations topic, from each station's latest version read. Keyed
+  -- by nlc in, by name out: DEDUPLICATE keeps, per name, the stations that have it (the latest wins),
+  -- so when a station's name changes (or it is deleted) and no other station has the old name, the old
+  -- name gets a tombstone. Its own deduplication (in read order), not london_station_by_nlc: the sink
+  -- needs each replaced version retracted, and a retraction reaching the temporal join would erase
+  -- that version from the join's history (shared, the old name's taps before a rename were unknown).
   INSERT INTO london_stations
   SELECT name, location, modified_date, nlc, zone, `lines`, latitude, longitude
-  FROM london_station_by_nlc
-  WHERE name IS NOT NULL
+  FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY nlc ORDER BY read_at DESC) AS newest
+    FROM london_station_log
+  )
+  WHERE newest = 1 AND name IS NOT NULL
   ON CONFLICT DO DEDUPLICATE;
 
   INSERT INTO london_station_entries

@@ -128,6 +128,7 @@ CREATE TABLE IF NOT EXISTS london_station_rows (
   record_key   BYTES,
   record_value BYTES,
   written_at   TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  read_at AS PROCTIME(),
   -- Read as UTC whatever the session's time zone. CAST, not DECODE: Flink 2.3 cannot compile DECODE in
   -- a watermark's computed column (its generated code leaves an UnsupportedEncodingException uncaught).
   valid_from AS COALESCE(
