@@ -4,7 +4,7 @@ On the embedded platform (free ports, temporary state directory; Flink, Kafka, C
 OpenSearch included), with private topics, job name, sink group and data streams:
 
 1. London's stations: Debezium's MariaDB connector snapshots ``tfl.stations`` into the (private)
-   stations topic; the benchmark waits until it holds every row of the table.
+   stations topic (keyed by nlc); the benchmark waits until it holds every row of the table.
 2. The Flink SQL job (``LONDON_JOBS``: ``london_barriers.sql``) and ``transit-status serve
    opensearch-sink`` are started and waited for (job running, consumer group stable).
 3. ``--events`` barrier taps in the contract's shape (docs/ARCHITECTURE.md, "London": key the station's
@@ -97,10 +97,11 @@ def load_stations(settings: Settings) -> list[str]:
 
     def loaded() -> bool:
         nonlocal names
-        names = sorted({m.key().decode() for m in read_all(settings, settings.topic_london_stations)})
+        rows_read = read_all(settings, settings.topic_london_station_rows)
+        names = sorted({json.loads(m.value())["name"] for m in rows_read if m.value() is not None})
         return len(names) >= rows
 
-    seconds = timed_until(loaded, f"{rows} stations on {settings.topic_london_stations}", every_s=2.0)
+    seconds = timed_until(loaded, f"{rows} stations on {settings.topic_london_station_rows}", every_s=2.0)
     print(f"{len(names)} stations loaded through Debezium in {seconds:.1f} s", flush=True)
     return names
 
