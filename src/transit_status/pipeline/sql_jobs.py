@@ -39,6 +39,7 @@ TABLES_FILE = "tables.sql"
 # States in which a job is (or soon will be) running: submitting it again would count twice.
 ACTIVE_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING", "RECONCILING"})
 RESULT_POLL_S = 0.2
+SUBMIT_TIMEOUT_S = 300.0
 
 
 class SqlError(PlatformError):
@@ -307,7 +308,8 @@ def ensure_job(settings: Settings, job: SqlJob) -> Submission:
         statements = split_statements(render(sql_text(TABLES_FILE), settings, source=TABLES_FILE))
         statements += split_statements(render(sql_text(job.file), settings, source=job.file))
         job_id = None
-        with GatewaySession(settings, properties) as session:
+        # Planning London's statement set takes a minute on a busy 2-core machine: wait longer than for DDL.
+        with GatewaySession(settings, properties, timeout_s=SUBMIT_TIMEOUT_S) as session:
             for statement in statements:
                 rows = session.execute(statement)
                 if _submits_a_job(statement) and rows:
