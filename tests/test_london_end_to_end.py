@@ -108,6 +108,11 @@ def test_acknowledged_taps_reach_every_output_exactly_once_and_the_page_counts_t
     settings: Settings, tmp_path: Path
 ) -> None:
     began = time.monotonic()
+    phases: dict[str, float] = {}  # seconds from the start to each phase's end, printed (-s) to see what is slow
+
+    def done(phase: str) -> None:
+        phases[phase] = round(time.monotonic() - began, 1)
+
     # What the supervisor prepares before it starts `barriers` and `opensearch-sink`: topics, the MariaDB
     # connector, the London job, the JDBC sink connector.
     prepare_barriers(settings)
@@ -121,7 +126,9 @@ def test_acknowledged_taps_reach_every_output_exactly_once_and_the_page_counts_t
         "MariaDB's stations in the stations topic",
         every_s=1.0,
     )
+    done("stations in the topic")
     wait_until_running(settings, LONDON_BARRIERS.job_name(settings), timeout_s=180)
+    done("job running")
 
     with ExitStack() as running:
         processes: dict[str, ServiceProcess] = {}
@@ -144,6 +151,7 @@ def test_acknowledged_taps_reach_every_output_exactly_once_and_the_page_counts_t
         for topic, taps in expected.items():
             # The topics hold exactly what was acknowledged: no loss, no duplicate from a retry.
             assert Counter(tap.station for tap in taps.elements()) == by_station[topic], topic
+        done("taps produced")
         produce_fence(settings, next(iter(lines_of)))
 
         search = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
@@ -152,6 +160,7 @@ def test_acknowledged_taps_reach_every_output_exactly_once_and_the_page_counts_t
             150,
             "every acknowledged tap once in station_entries/exits, OpenSearch and PostgreSQL",
         )
+        done("outputs exact")
         # Every station of the barriers is one MariaDB knows: each tap is joined with its location.
         for topic in (settings.topic_london_station_entries, settings.topic_london_station_exits):
             unjoined = [m.value() for m in read_all(settings, topic) if json.loads(m.value())["known"] is not True]
@@ -180,4 +189,5 @@ def test_acknowledged_taps_reach_every_output_exactly_once_and_the_page_counts_t
         until_none_differ(lambda: line_differences(settings, want_lines), 30, "the page's line counts")
         total = {"entries": counts["delivered"][entries_topic], "exits": counts["delivered"][exits_topic]}
         wait_until(lambda: series_totals(settings) == total, 30, f"the page's per-minute histograms to sum to {total}")
-    print(f"london end to end: {total} taps in {time.monotonic() - began:.0f} s")
+    done("page exact")
+    print(f"london end to end: {total} taps; phases ended at (s): {phases}")
