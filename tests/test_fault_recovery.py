@@ -70,8 +70,9 @@ VICTIMS = (
 # FAULT_VICTIMS=kafka,connect (a subset, in this order) narrows a run down while looking into one failure.
 CHOSEN = tuple(v for v in VICTIMS if v in os.environ.get("FAULT_VICTIMS", ",".join(VICTIMS)).split(","))
 # The goal is 30 s on a quiet machine (benchmarks/stop_and_recovery.py measures it); the test asserts
-# recovery without a manual step, with room for a loaded CI machine (OpenSearch alone took 47.6 s quiet).
-RECOVERY_S = 120.0
+# recovery without a manual step, with room for a loaded machine: OpenSearch took 47.6 s quiet, and more
+# than 120 s with three other test sessions on the 2 cores (its first start there: 150-170 s).
+RECOVERY_S = 240.0
 LONDON_START = "2023-06-07T08:00"  # a weekday morning, London time: taps whatever the hour of the run
 
 
