@@ -217,8 +217,8 @@ def assert_barrier_taps_acknowledged(settings: Settings, taps: dict[str, Counter
     """The entries/exits topics hold what the barriers' runs had acknowledged, per topic and station.
 
     A run that stopped cleanly (final counts) is exact. The run that was killed wrote its counts up to a
-    second before: what it had acknowledged by then is the least the topic holds, what it had handed
-    over the most. No delivery of any run failed.
+    second before it died and produced on meanwhile: what it had acknowledged by then is the least the
+    topic holds, and there is no most (its `generated` is as old). No delivery of any run failed.
     """
     runs = producer_runs(settings, "barriers")
     assert len(runs) == 1 + ("barriers" in CHOSEN) and runs[-1]["final"], f"runs (the last stopped): {runs}"
@@ -228,8 +228,6 @@ def assert_barrier_taps_acknowledged(settings: Settings, taps: dict[str, Counter
         per_station = Counter(tap.station for tap in held.elements())
         least = sum((Counter(run["delivered_by_key"].get(topic, {})) for run in runs), Counter())
         assert per_station >= least, f"{topic}: acknowledged taps missing: {least - per_station}"
-        most = sum(run["generated"].get(topic, 0) for run in runs)
-        assert sum(least.values()) <= sum(per_station.values()) <= most, (topic, sum(per_station.values()), most)
         if all(run["final"] for run in runs):
             assert per_station == least, topic
 
