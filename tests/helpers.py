@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import time
 import uuid
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.processes import running_service
 from transit_status.config import Settings
+from transit_status.producers.kafka import read_counts
 
 
 def create_topic(settings: Settings, partitions: int = 1, prefix: str = "test") -> str:
@@ -113,28 +113,39 @@ def read_all(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[An
         consumer.close()
 
 
-DELIVERED = " delivered "
+# Supervisor name of each producer service (``serve simulate`` runs as "simulation"): its counts' folder.
+COUNTS_NAME = {"simulate": "simulation", "barriers": "barriers"}
 
 
-def delivered_counts(log: str) -> dict[str, int]:
-    """The per-topic delivery counts a producer service logs when it stops ("stopped at ...; delivered {...}")."""
-    lines = [line for line in log.splitlines() if DELIVERED in line and "stopped at" in line]
-    assert lines, f"no delivery summary in the log:\n{log[-3000:]}"
-    return ast.literal_eval(lines[-1].split(DELIVERED, 1)[1])
+def producer_runs(settings: Settings, service: str) -> list[dict[str, Any]]:
+    """Every run's delivery counts of producer ``service`` (``producers/kafka.py``: CountsFile), oldest first."""
+    return read_counts(settings.delivery_counts_dir(COUNTS_NAME.get(service, service)))
+
+
+def acknowledged(settings: Settings, service: str) -> dict[str, Any]:
+    """What producer ``service`` reports after a clean stop: one run, final, nothing failed or in flight;
+    returns its counts (``delivered`` per topic, ``delivered_by_key`` per topic and key)."""
+    runs = producer_runs(settings, service)
+    assert len(runs) == 1, f"{service}: expected one run's counts, found {len(runs)}"
+    (run,) = runs
+    assert run["final"], f"{service} did not write its final counts: {run}"
+    assert run["failed"] == {} and run["in_flight"] == 0, f"{service}: deliveries failed or unresolved: {run}"
+    assert run["generated"] == run["delivered"], run
+    return run
 
 
 def assert_sigterm_loses_nothing(
     service: str, settings: Settings, log_path: Path, first_topic: str, topics: Sequence[str]
 ) -> dict[str, int]:
     """Run producer ``service`` until ``first_topic`` has records, SIGTERM it, and check it stopped
-    cleanly with exactly the records it logged as delivered in each of ``topics``; returns those counts."""
+    cleanly with exactly the records it reported as acknowledged in each of ``topics``; returns those counts."""
     with running_service(service, settings, log_path) as child:
         child.wait_for(lambda: read_all(settings, first_topic, timeout_s=10), 90, f"the first records on {first_topic}")
         exit_code = child.stop(timeout_s=settings.service_stop_grace_s + 10)
     log = child.log()
     assert exit_code == 0, log[-3000:]
     assert "Traceback" not in log
-    delivered = delivered_counts(log)
+    delivered: dict[str, int] = acknowledged(settings, service)["delivered"]
     for topic in topics:
         # Idempotent producer, no other writer: what was acknowledged is exactly what the topic holds.
         assert len(read_all(settings, topic)) == delivered[topic], topic

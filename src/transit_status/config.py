@@ -8,6 +8,7 @@ process reads exactly what its parent was given.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,6 +129,13 @@ class Settings(BaseSettings):
         "json", description="London's barrier events: the original design's JSON, or Avro through the registry."
     )
     london_barrier_scale: float = Field(1.0, gt=0, description="Share of TfL's typical-day travellers simulated.")
+    london_barrier_start: str = Field(
+        "",
+        description="London time the barriers' simulated clock starts at (ISO, e.g. 2023-06-07T08:00); empty: now.",
+    )
+    delivery_counts_tag: str = Field(
+        "", description="Names this stack's delivery-count files (private stacks set their own: delivery_counts_dir)."
+    )
     simulation_speed: float = Field(10.0, gt=0, description="Simulated seconds per real second.")
     simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
     faust_app_id: str = Field("transit-status", description="Faust application id (consumer group).")
@@ -149,6 +157,13 @@ class Settings(BaseSettings):
     health_stale_factor: float = Field(
         3.0, gt=1, description="A feed is stale once its newest record is older than this many expected intervals."
     )
+
+    @field_validator("london_barrier_start")
+    @classmethod
+    def _iso_time(cls, value: str) -> str:
+        if value:
+            datetime.fromisoformat(value)  # a ValueError names the bad value
+        return value
 
     @field_validator("state_dir", "jars_dir", "data_dir", "flink_dir")
     @classmethod
@@ -229,6 +244,11 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
+
+    def delivery_counts_dir(self, service: str) -> Path:
+        """Where producer ``service`` writes one JSON file of what it generated, what the broker acknowledged
+        and what failed, per run (``producers/kafka.py``: DeliveryStats)."""
+        return self.state_dir / "counts" / (self.delivery_counts_tag or "default") / service
 
     @property
     def stations_topic(self) -> str:

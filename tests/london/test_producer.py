@@ -15,7 +15,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from tests.helpers import assert_sigterm_loses_nothing, read_all
+from tests.helpers import acknowledged, assert_sigterm_loses_nothing, read_all
 from transit_status.config import Settings
 from transit_status.london.barriers import ENTRY, EXIT, BarrierEvent
 from transit_status.london.producer import BarrierProducer, london_barriers, run_for
@@ -98,3 +98,7 @@ def test_serve_barriers_stops_on_sigterm_without_losing_a_tap(platform: Settings
         "barriers", settings, tmp_path / "barriers.log", settings.topic_london_exits, topics
     )
     assert all(delivered[topic] > 0 for topic in topics)
+    # Acknowledged per station too: each station's records in Kafka are the taps counted for it.
+    by_station = acknowledged(settings, "barriers")["delivered_by_key"]
+    for topic in topics:
+        assert Counter(record.key().decode() for record in read_all(settings, topic)) == by_station[topic], topic

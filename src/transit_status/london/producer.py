@@ -23,6 +23,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -71,8 +73,10 @@ def avro_encoder(registry: SchemaRegistryClient) -> Encoder:
 class BarrierProducer(DeliveringProducer):
     """Produces barrier taps to the entries and exits topics (context-managed)."""
 
-    def __init__(self, settings: Settings, registry: SchemaRegistryClient | None = None) -> None:
-        super().__init__(settings, "transit-status-barriers")
+    def __init__(
+        self, settings: Settings, registry: SchemaRegistryClient | None = None, counts_dir: Path | None = None
+    ) -> None:
+        super().__init__(settings, "transit-status-barriers", counts_dir)
         if settings.london_barrier_format == "avro":
             self._encode = avro_encoder(registry or SchemaRegistryClient({"url": settings.schema_registry_url}))
         else:
@@ -84,7 +88,8 @@ class BarrierProducer(DeliveringProducer):
     def send(self, event: BarrierEvent) -> None:
         topic = self.topic_of(event)
         key, value = self._encode(topic, event)
-        self._produce(topic, key, value)
+        # Acknowledged taps counted per station too: a test compares each station's counts with them.
+        self._produce(topic, key, value, partial(self._on_delivery, key=event.station_name))
 
     def send_all(self, events: Iterable[BarrierEvent]) -> None:
         for event in events:
@@ -96,6 +101,8 @@ def london_barriers(settings: Settings, start: datetime | None = None) -> Barrie
     """The barrier simulation the settings describe (seed, scale) from ``<data dir>/tfl``; ``start``: default now."""
     network = load_network_from(NETWORK_NAME, settings.data_dir / NETWORK_NAME)
     config = BarrierConfig(ridership_scale=settings.london_barrier_scale)
+    if start is None and settings.london_barrier_start:
+        start = datetime.fromisoformat(settings.london_barrier_start)  # naive: London time
     return BarrierSimulation(network, start=start, seed=settings.simulation_seed, config=config)
 
 
@@ -115,6 +122,8 @@ def run_barriers(settings: Settings, stop: threading.Event) -> None:
     """``transit-status serve barriers``: London's barriers in real time until ``stop`` is set.
 
     On stop the producer is flushed: every tap handed to it is in Kafka (or logged as undelivered).
+    What it generated, what the broker acknowledged (per topic and station) and what failed are in a
+    JSON file under ``settings.delivery_counts_dir("barriers")``, rewritten every second and at the end.
     """
     try:
         ensure_topics(settings, london_barrier_topics(settings))
@@ -127,9 +136,11 @@ def run_barriers(settings: Settings, stop: threading.Event) -> None:
         settings.london_barrier_format, 100 * settings.london_barrier_scale,
     )  # fmt: skip
     clock = SimulationClock(barriers.now, speed=settings.simulation_speed)
-    with BarrierProducer(settings) as producer:
+    with BarrierProducer(settings, counts_dir=settings.delivery_counts_dir("barriers")) as producer:
         for batch in run_realtime(barriers, clock, interval_s=0.1, should_stop=stop.is_set):
             producer.send_all(batch)
         producer.flush()
-        log.info("stopped at %s; delivered %s", barriers.local_time().isoformat(timespec="seconds"),
-                 dict(producer.stats.delivered))  # fmt: skip
+        log.info("stopped at %s; delivered %s; failed %s", barriers.local_time().isoformat(timespec="seconds"),
+                 dict(producer.stats.delivered), dict(producer.stats.failed))  # fmt: skip
+    # After the producer's close: its final counts (everything flushed) are written by then.
+    log.info("delivery counts in %s", producer.counts.path if producer.counts else None)

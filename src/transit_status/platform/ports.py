@@ -54,7 +54,8 @@ def private_topics(settings: Settings, suffix: str, *, shared_raw_stations: bool
     """``settings`` with every topic name and the Faust app id made private by ``suffix``.
 
     Every ``topic_*`` setting, ``faust_app_id``, the SQL jobs' prefix, London's sink group, connector
-    and data streams, and the raw stations topic (``stations_topic_prefix``) are renamed.
+    and data streams, the producers' delivery-count files, and the raw stations topic
+    (``stations_topic_prefix``) are renamed.
     ``shared_raw_stations`` keeps Kafka Connect's raw stations topic instead, for a pipeline fed by
     the real connector. ``overrides`` are applied on top.
     """
@@ -68,6 +69,8 @@ def private_topics(settings: Settings, suffix: str, *, shared_raw_stations: bool
     renamed["london_postgres_sink_connector"] = f"{settings.london_postgres_sink_connector}-{suffix}"
     renamed["opensearch_entries_stream"] = f"{settings.opensearch_entries_stream}-{suffix}".lower()
     renamed["opensearch_exits_stream"] = f"{settings.opensearch_exits_stream}-{suffix}".lower()
+    # Producers' delivery counts (what a test compares outputs with) in files of this stack's own.
+    renamed["delivery_counts_tag"] = suffix
     if not shared_raw_stations:
         renamed["stations_topic_prefix"] = f"{settings.stations_topic_prefix}{suffix}."
     return settings.with_overrides(**{**renamed, **overrides})

@@ -7,11 +7,15 @@ delivery callbacks run, a delivery callback that counts and logs, and ``flush`` 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -33,15 +37,24 @@ def epoch_ms(moment: datetime) -> int:
 
 
 class DeliveryStats:
-    """What the broker acknowledged, per topic and per key: the ground truth for exact counts."""
+    """What was handed to the producer, what the broker acknowledged and what failed, per topic (and
+    acknowledged per key): the ground truth a test or a benchmark compares a pipeline's outputs with."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.generated: Counter[str] = Counter()
         self.delivered: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
+        self.delivered_by_key: dict[str, Counter[str]] = {}
         self.turnstiles_by_station: Counter[int] = Counter()
 
-    def record(self, topic: str, error: KafkaError | None, station_id: int | None = None) -> None:
+    def handed_over(self, topic: str) -> None:
+        with self._lock:
+            self.generated[topic] += 1
+
+    def record(
+        self, topic: str, error: KafkaError | None, station_id: int | None = None, key: str | None = None
+    ) -> None:
         with self._lock:
             if error is not None:
                 self.failed[topic] += 1
@@ -49,16 +62,66 @@ class DeliveryStats:
             self.delivered[topic] += 1
             if station_id is not None:
                 self.turnstiles_by_station[station_id] += 1
+                key = str(station_id)
+            if key is not None:
+                self.delivered_by_key.setdefault(topic, Counter())[key] += 1
+
+    def not_delivered(self, topic: str) -> None:
+        """A failure outside Kafka's callbacks (the weather's REST Proxy gave up)."""
+        with self._lock:
+            self.failed[topic] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy as plain JSON types (``in_flight``: handed over, neither acknowledged nor failed)."""
+        with self._lock:
+            return {
+                "generated": dict(self.generated),
+                "delivered": dict(self.delivered),
+                "failed": dict(self.failed),
+                "in_flight": sum(self.generated.values()) - sum(self.delivered.values()) - sum(self.failed.values()),
+                "delivered_by_key": {topic: dict(keys) for topic, keys in self.delivered_by_key.items()},
+            }
+
+
+class CountsFile:
+    """One run's :class:`DeliveryStats` as a JSON file, rewritten at most every ``every_s`` and at the end.
+
+    Each run gets its own file (``<start ms>-<pid>.json`` in ``directory``), so a restarted producer
+    never overwrites what an earlier run reported. Written atomically (rename), so a reader never sees
+    half a file. After a ``kill -9`` the file lags by up to ``every_s``: ``final`` false says so.
+    """
+
+    def __init__(self, directory: Path, every_s: float = 1.0) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.started_ms = now_ms()
+        self.path = directory / f"{self.started_ms}-{os.getpid()}.json"
+        self.every_s = every_s
+        self._last = float("-inf")  # the first write is never held back
+
+    def write(self, stats: DeliveryStats, final: bool = False) -> None:
+        if not final and time.monotonic() - self._last < self.every_s:
+            return
+        self._last = time.monotonic()
+        body = {"pid": os.getpid(), "started_ms": self.started_ms, "written_ms": now_ms(), "final": final}
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({**body, **stats.snapshot()}, sort_keys=True))
+        os.replace(temporary, self.path)
+
+
+def read_counts(directory: Path) -> list[dict[str, Any]]:
+    """Every run's counts in ``directory``, oldest run first (tests, benchmarks)."""
+    return [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
 
 
 class DeliveringProducer:
     """One idempotent confluent-kafka Producer that counts what the broker acknowledged (context-managed).
 
     ``poll(0)`` after every produce serves delivery callbacks; ``close`` flushes, so nothing handed
-    over is lost silently on a stop.
+    over is lost silently on a stop. With ``counts_dir`` the counts also go to a :class:`CountsFile`
+    (every second from ``poll``, and last after the flush on ``close``).
     """
 
-    def __init__(self, settings: Settings, client_id: str) -> None:
+    def __init__(self, settings: Settings, client_id: str, counts_dir: Path | None = None) -> None:
         self.settings = settings
         self.producer = Producer(
             {
@@ -71,6 +134,7 @@ class DeliveringProducer:
             }
         )
         self.stats = DeliveryStats()
+        self.counts = CountsFile(counts_dir) if counts_dir is not None else None
 
     def __enter__(self) -> Self:
         return self
@@ -86,15 +150,19 @@ class DeliveringProducer:
             except BufferError:
                 # The local queue is full: serve delivery reports until there is room.
                 self.producer.poll(0.1)
+        self.stats.handed_over(topic)
         self.producer.poll(0)
 
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        self.stats.record(message.topic(), error)
+    def _on_delivery(self, error: KafkaError | None, message: Message, key: str | None = None) -> None:
+        """Counts the record (under ``key`` too, when given: e.g. a station name, as a test compares by it)."""
+        self.stats.record(message.topic(), error, key=key)
         if error is not None:
             log.error("record to %s not delivered: %s", message.topic(), error)
 
     def poll(self) -> None:
         self.producer.poll(0)
+        if self.counts is not None:
+            self.counts.write(self.stats)
 
     def flush(self, timeout_s: float = 30.0) -> int:
         """Wait for outstanding deliveries; returns how many are still undelivered."""
@@ -104,13 +172,17 @@ class DeliveringProducer:
         remaining = self.flush()
         if remaining:
             log.error("%d record(s) still undelivered at shutdown", remaining)
+        if self.counts is not None:
+            self.counts.write(self.stats, final=True)
 
 
 class EventProducer(DeliveringProducer):
     """Produces arrival and turnstile events as Avro to their topics (context-managed)."""
 
-    def __init__(self, settings: Settings, registry: SchemaRegistryClient | None = None) -> None:
-        super().__init__(settings, "transit-status-simulation")
+    def __init__(
+        self, settings: Settings, registry: SchemaRegistryClient | None = None, counts_dir: Path | None = None
+    ) -> None:
+        super().__init__(settings, "transit-status-simulation", counts_dir)
         self.registry = registry or SchemaRegistryClient({"url": settings.schema_registry_url})
         self._serializers = {
             name: AvroSerializer(self.registry, load_schema(name)) for name in

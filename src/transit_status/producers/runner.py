@@ -49,12 +49,17 @@ class SimulationRunner:
         self.producer.poll()
 
     def _send_weather(self, reading: WeatherReading) -> None:
+        topic = self.producer.settings.topic_weather
+        # Counted with the Kafka records: the REST Proxy's 200 is the broker's acknowledgement.
+        self.producer.stats.handed_over(topic)
         try:
             self.weather.send(reading, should_stop=self.should_stop)
             self.last_weather = reading
+            self.producer.stats.record(topic, None)
         except (WeatherRejected, WeatherUnavailable) as problem:
             # The station keeps reporting; one lost hourly reading must not stop the trains.
             self.weather_failures += 1
+            self.producer.stats.not_delivered(topic)
             log.error("weather reading at %s not delivered: %s", reading.at.isoformat(), problem)
 
     def run_for(self, simulated: timedelta, step: timedelta = timedelta(minutes=1)) -> None:
@@ -77,7 +82,9 @@ def run_simulation(settings: Settings, stop: threading.Event) -> None:
     """``transit-status serve simulate``: the simulation in real time until ``stop`` is set.
 
     On stop the producer is flushed, so every record the broker acknowledged is in Kafka and
-    nothing buffered is lost.
+    nothing buffered is lost. Its counts (generated, acknowledged per topic and turnstiles per station,
+    failed; weather through the REST Proxy included) are in a JSON file under
+    ``settings.delivery_counts_dir("simulation")``, rewritten every second and at the end.
     """
     try:
         ensure_topics(settings)
@@ -89,8 +96,10 @@ def run_simulation(settings: Settings, stop: threading.Event) -> None:
         settings.network.upper(), engine.local_time().isoformat(timespec="seconds"),
         settings.simulation_speed, settings.simulation_seed,
     )  # fmt: skip
-    with EventProducer(settings) as producer, RestProxyWeatherStation(settings) as weather:
+    counts_dir = settings.delivery_counts_dir("simulation")
+    with EventProducer(settings, counts_dir=counts_dir) as producer, RestProxyWeatherStation(settings) as weather:
         runner = SimulationRunner(engine, producer, weather)
         runner.run_realtime(settings.simulation_speed, should_stop=stop.is_set)
-        log.info("stopped at %s; delivered %s", engine.local_time().isoformat(timespec="seconds"),
-                 dict(producer.stats.delivered))  # fmt: skip
+        log.info("stopped at %s; delivered %s; failed %s", engine.local_time().isoformat(timespec="seconds"),
+                 dict(producer.stats.delivered), dict(producer.stats.failed))  # fmt: skip
+    log.info("delivery counts in %s", producer.counts.path if producer.counts else None)
