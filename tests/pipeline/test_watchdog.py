@@ -2,7 +2,8 @@
 
 London's work on private topics (its SQL job, its stations connector from MariaDB and its JDBC sink),
 watched by a real ``serve watchdog`` process: it submits what is missing, resubmits a job the cluster
-no longer runs from the job's newest checkpoint, and registers a deleted connector again.
+no longer runs from the job's newest checkpoint, registers a deleted connector again, and restarts the
+JDBC sink's task that failed while PostgreSQL was down.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
+from tests.london.sink_records import produce_station_events
 from tests.processes import running_service
 from transit_status.config import Settings
 from transit_status.pipeline.sql_jobs import LONDON_BARRIERS, cancel_job, cluster_jobs, latest_checkpoint
 from transit_status.pipeline.watchdog import read_status
 from transit_status.pipeline.work import expected_work
 from transit_status.platform.ports import private_topics
+from transit_status.platform.services import postgres
+from transit_status.platform.supervisor import Platform
 from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform
@@ -85,3 +90,47 @@ def test_the_watchdog_restores_a_lost_job_from_its_checkpoint_and_a_deleted_conn
         watchdog.wait_for(lambda: all_running(settings), 90, "every job, connector and group running again")
         assert f"connector {sink} was missing: registered again" in watchdog.log()
     assert watchdog.process is not None and watchdog.process.returncode == 0  # a clean stop on SIGTERM
+
+
+@pytest.mark.restarts_platform
+def test_a_jdbc_sink_task_failed_while_postgresql_was_down_is_restarted_and_every_row_arrives(
+    settings: Settings, platform_supervisor: Platform, tmp_path: Path
+) -> None:
+    sink = settings.london_postgres_sink_connector
+    entries, exits = settings.topic_london_station_entries, settings.topic_london_station_exits
+    with running_service("watchdog", settings, tmp_path / "watchdog.log") as watchdog:
+        watchdog.wait_for(lambda: all_running(settings), 300, "every job, connector and group running")
+        first = produce_station_events(settings, entries=300, exits=200)
+        watchdog.wait_for(lambda: rows(settings, entries, exits) == (300, 200), 120, "the first rows")
+
+        # PostgreSQL down for longer than the sink's own retries: its task fails and stays FAILED.
+        platform_supervisor.stop(["postgres"])
+        second = produce_station_events(settings, entries=300, exits=200, first_user=10_000)
+        watchdog.wait_for(lambda: task_failed(settings, sink), 120, "the sink's task FAILED")
+        platform_supervisor.up()  # PostgreSQL back, as the supervisor restarts it under `run`
+
+        expected = (first.count[entries] + second.count[entries], first.count[exits] + second.count[exits])
+        watchdog.wait_for(lambda: rows(settings, entries, exits) == expected, 180, f"rows {expected}")
+        assert f"connector {sink} was failed: restarted its failed tasks" in watchdog.log()
+        watchdog.wait_for(lambda: all_running(settings), 120, "every job, connector and group running again")
+
+
+def task_failed(settings: Settings, connector: str) -> bool:
+    status = httpx.get(f"{settings.connect_url}/connectors/{connector}/status", timeout=10).json()
+    return any(task.get("state") == "FAILED" for task in status.get("tasks", []))
+
+
+def rows(settings: Settings, *topics: str) -> tuple[int, ...]:
+    """Rows per topic's table (0 while PostgreSQL or the table is not there)."""
+    counts = []
+    try:
+        with postgres.connect(settings) as db:
+            for topic in topics:
+                table = topic.replace(".", "_")
+                if db.execute("SELECT to_regclass(%s)", (f'"{table}"',)).fetchone() == (None,):
+                    counts.append(0)
+                    continue
+                counts.append(int(db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]))  # type: ignore[index]
+    except psycopg.OperationalError:
+        return tuple(0 for _ in topics)
+    return tuple(counts)
