@@ -26,8 +26,8 @@ import sys, time
 from transit_status import cli
 if sys.argv[1] == "installed":
     cli.interrupt_on_stop_signals()
-print("ready", flush=True)
 try:
+    print("ready", flush=True)  # inside the try: a SIGINT right after it is handled too
     time.sleep(60)
 except KeyboardInterrupt:
     print("interrupted", flush=True)

@@ -65,6 +65,7 @@ VICTIMS = (
     "dashboard",
     "barriers",
     "opensearch-sink",
+    "watchdog",
     "flink-jobmanager",
 )
 # FAULT_VICTIMS=kafka,connect (a subset, in this order) narrows a run down while looking into one failure.

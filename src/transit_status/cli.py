@@ -172,11 +172,11 @@ def platform_status(ctx: typer.Context) -> None:
 def _print_work(settings: Settings, pipeline_running: bool) -> bool:
     """The work beside the processes (SQL jobs, connectors, groups), as the watchdog last saw it.
     False when some of it is not running or not on its way."""
-    from transit_status.pipeline.watchdog import read_status
+    from transit_status.pipeline.watchdog import HEARTBEAT_S, read_status
 
     if not pipeline_running:
         return True
-    status = read_status(settings, max_age_s=3 * settings.watchdog_interval_s + 10)
+    status = read_status(settings, max_age_s=5 * HEARTBEAT_S + 5)
     typer.echo(f"\n{'WORK':<16}{'NAME':<44}{'STATE':<10}DETAIL")
     if status is None:
         not_running = "the watchdog is not running (it starts with `transit-status run`)"
@@ -184,10 +184,12 @@ def _print_work(settings: Settings, pipeline_running: bool) -> bool:
         return False
     for item in status["items"]:
         typer.echo(f"{item['kind']:<16}{item['name']:<44}{item['state']:<10}{item['detail']}")
+    if status.get("busy"):
+        typer.echo(f"  watchdog: {status['busy']}")
     for action in status["actions"][-5:]:
         when = time.strftime("%H:%M:%S", time.localtime(action["at"]))
         typer.echo(f"  {when} watchdog: {action['item']}: {action['action']}")
-    return all(item["state"] in ("running", "starting") for item in status["items"])
+    return bool(status["items"]) and all(item["state"] in ("running", "starting") for item in status["items"])
 
 
 @platform_app.command("reset")

@@ -137,6 +137,16 @@ def test_before_the_consumer_first_reaches_kafka_everything_is_starting_not_fail
         assert feeds["kafka"].state == "starting" and not any(health.degraded for health in feeds.values())
 
 
+def test_kafka_never_reached_is_failed_once_the_start_grace_is_over() -> None:
+    for status in (
+        None,
+        consumer_status(running=False),
+        consumer_status(kafka_connected=False, kafka_error=NOT_CONNECTED_YET, kafka_down_since_ms=STARTED),
+    ):
+        feeds = feed_health(SETTINGS, status, {}, AFTER_GRACE)
+        assert (feeds["kafka"].state, feeds["kafka"].since) == ("failed", AFTER_GRACE.grace_ends)
+
+
 def test_a_registry_outage_fails_the_avro_feeds_only() -> None:
     status = consumer_status(registry_error="registry unreachable", registry_error_since_ms=STARTED + 5_000)
     feeds = feed_health(SETTINGS, status, fresh(IN_GRACE.now), IN_GRACE)

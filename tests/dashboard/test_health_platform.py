@@ -70,8 +70,8 @@ def test_not_ok_before_data_flows_and_a_stopped_producer_turns_its_feed_stale_wi
             feed.flush()
             time.sleep(0.25)
         last_produced = now_ms()
-        arrivals = healthz(dashboard)["feeds"]["arrivals"]
-        assert arrivals["state"] == "ok", arrivals
+        # The dashboard's consumer may be a moment behind the producer on a busy machine.
+        wait_for(lambda: healthz(dashboard)["feeds"]["arrivals"]["state"] == "ok", 10, "arrivals ok", dashboard)
         assert healthz(dashboard)["status"] != "ok"  # the other feeds still have no record
 
         # The producer stops: within twice the expected interval the feed is stale, since its newest
@@ -84,8 +84,10 @@ def test_not_ok_before_data_flows_and_a_stopped_producer_turns_its_feed_stale_wi
             every_s=0.05,
         )
         seen_after_ms = now_ms() - last_produced
-        assert seen_after_ms <= 2 * INTERVAL_MS + 1_000, seen_after_ms  # + what a poll on a busy machine takes
+        # The rule is exact (stale from the newest record + 2 s); the wall clock adds the consumer's and
+        # the polls' delays, seconds at most on a busy machine.
         assert stale["since"] == stale["last_record_at"] + 2_000
+        assert seen_after_ms <= 2 * INTERVAL_MS + 5_000, seen_after_ms
         assert stale["degraded"] is True and stale["reason"] == "no new record for over 2 s"
         assert "arrivals" in healthz(dashboard)["degraded"]
         assert healthz(dashboard)["status"] == "degraded"

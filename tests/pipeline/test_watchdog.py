@@ -19,7 +19,7 @@ import pytest
 from tests.london.sink_records import produce_station_events
 from tests.processes import running_service
 from transit_status.config import Settings
-from transit_status.pipeline.sql_jobs import LONDON_BARRIERS, cancel_job, cluster_jobs, latest_checkpoint
+from transit_status.pipeline.sql_jobs import ACTIVE_STATES, LONDON_BARRIERS, cancel_job, cluster_jobs, latest_checkpoint
 from transit_status.pipeline.watchdog import read_status
 from transit_status.pipeline.work import expected_work
 from transit_status.platform.ports import private_topics
@@ -36,7 +36,7 @@ def settings(platform: Settings) -> Iterator[Settings]:
     ensure_topics(settings)
     yield settings
     for job in cluster_jobs(settings):
-        if job["name"] == LONDON_BARRIERS.job_name(settings) and job["state"] == "RUNNING":
+        if job["name"] == LONDON_BARRIERS.job_name(settings) and job["state"] in ACTIVE_STATES:
             cancel_job(settings, job["jid"])
     for connector in expected_work(settings).connectors:
         httpx.delete(f"{settings.connect_url}/connectors/{connector.name}", timeout=30)

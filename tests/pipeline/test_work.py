@@ -86,3 +86,18 @@ def test_the_backoff_doubles_up_to_a_minute() -> None:
         backoff.note_attempt(before)
         waits.append(backoff.next_at - before)
     assert waits == [2, 4, 8, 16, 32, 60, 60, 60]
+
+
+def test_two_runs_of_one_job_are_a_duplicate_and_the_oldest_stays() -> None:
+    runs = [job("RUNNING", 5) | {"jid": "new"}, job("RUNNING", 1) | {"jid": "old"}, job("CANCELED", 0) | {"jid": "x"}]
+    item = job_item(NAME, runs)
+    assert item.state == "duplicate" and item.surplus == ("new",) and "keeping old" in item.detail
+
+
+def test_a_stalled_group_acted_on_gets_a_full_period_again() -> None:
+    tracker = ProgressTracker(stall_after_s=60)
+    tracker.item("g", GroupOffsets(committed=10, end=50), now=0)
+    assert tracker.item("g", GroupOffsets(committed=10, end=90), now=61).state == "stalled"
+    tracker.give_time("g", now=61)  # its tasks were restarted just now
+    assert tracker.item("g", GroupOffsets(committed=10, end=95), now=100).state == "running"
+    assert tracker.item("g", GroupOffsets(committed=10, end=99), now=122).state == "stalled"

@@ -167,12 +167,17 @@ def runs(settings: Settings, network: Literal["cta", "london"]) -> bool:
 
 
 def kafka_health(status: ConsumerStatus | None, clock: Clock) -> FeedHealth:
+    # Not connected yet is "starting" only during the start grace: after it, Kafka has failed.
     if status is None or not status.running:
-        return FeedHealth("starting", reason="the Kafka consumer is not running yet")
+        if clock.in_grace:
+            return FeedHealth("starting", reason="the Kafka consumer is not running yet")
+        return FeedHealth("failed", clock.grace_ends, "the Kafka consumer has not started")
     if status.kafka_connected:
         return FeedHealth("ok")
     if status.kafka_error == NOT_CONNECTED_YET:
-        return FeedHealth("starting", reason="connecting to Kafka")
+        if clock.in_grace:
+            return FeedHealth("starting", reason="connecting to Kafka")
+        return FeedHealth("failed", clock.grace_ends, "no answer from Kafka since the dashboard started")
     return FeedHealth("failed", status.kafka_down_since_ms, status.kafka_error or "Kafka unreachable")
 
 

@@ -12,7 +12,8 @@ restores what it can, with a backoff per item:
   any other stalled group is reported (its process is the supervisor's to restart).
 
 Each change of state and each action is logged, and the latest view is written to
-``<state dir>/watchdog/status.json`` for ``platform status``.
+``<state dir>/watchdog/<job prefix>.json`` for ``platform status``, with a heartbeat that goes on
+while a restoration takes long (a job submission can take a minute).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import httpx
 from transit_status.config import Settings
 from transit_status.errors import TransitError
 from transit_status.pipeline.connectors import ensure_connector
-from transit_status.pipeline.sql_jobs import ensure_job
+from transit_status.pipeline.sql_jobs import cancel_job, ensure_job
 from transit_status.pipeline.work import (
     ExpectedWork,
     GroupReader,
@@ -43,20 +44,22 @@ from transit_status.pipeline.work import (
 
 log = logging.getLogger(__name__)
 
-STATUS_FILE = "status.json"
+HEARTBEAT_S = 2.0
 
 
 def status_path(settings: Settings) -> Path:
-    return settings.state_dir / "watchdog" / STATUS_FILE
+    # One file per stack (its jobs' prefix): two stacks on one state directory never show each other's work.
+    return settings.state_dir / "watchdog" / f"{settings.sql_job_prefix}.json"
 
 
 def read_status(settings: Settings, max_age_s: float) -> dict[str, Any] | None:
-    """The watchdog's last written view, if it is younger than ``max_age_s`` (else it is not running)."""
+    """The watchdog's last written view, if its heartbeat is younger than ``max_age_s`` (else it is not
+    running). The heartbeat goes on while a check or a restoration takes long; ``busy`` says with what."""
     try:
         status = json.loads(status_path(settings).read_text())
     except (OSError, ValueError):
         return None
-    return status if time.time() - status.get("checked_at", 0) <= max_age_s else None
+    return status if time.time() - status.get("alive_at", 0) <= max_age_s else None
 
 
 @dataclass
@@ -86,10 +89,17 @@ class Watchdog:
         self._backoff: dict[tuple[str, str], Backoff] = {}
         self._states: dict[tuple[str, str], str] = {}
         self._actions: list[dict[str, Any]] = []
+        self._status_lock = threading.Lock()
+        self._items: list[WorkItem] = []
+        self._checked_at: float | None = None
+        self._busy: str | None = None
 
     def check(self) -> list[WorkItem]:
         """Look at every piece of work once and act on what is due."""
+        self._set_busy("inspecting the work")
         items = inspect_work(self.settings, self.tracker, self.reader)
+        with self._status_lock:
+            self._items, self._checked_at = items, time.time()
         now = time.monotonic()
         for item in items:
             key = (item.kind, item.name)
@@ -100,9 +110,17 @@ class Watchdog:
             backoff = self._backoff.setdefault(key, Backoff())
             if backoff.due(now) and self._needs_action(item):
                 backoff.note_attempt(now)
+                self._set_busy(f"restoring {item.kind} {item.name} ({item.state})")
                 self._act(item, backoff.attempts)
-        self._write_status(items)
+                if item.state == "stalled":
+                    self.tracker.give_time(item.name, time.monotonic())
+        self._set_busy(None)
         return items
+
+    def _set_busy(self, what: str | None) -> None:
+        with self._status_lock:
+            self._busy = f"{what} since {time.strftime('%H:%M:%S')}" if what else None
+        self.write_status()
 
     def _note_state(self, key: tuple[str, str], item: WorkItem) -> None:
         previous = self._states.get(key)
@@ -119,7 +137,7 @@ class Watchdog:
     @staticmethod
     def _needs_action(item: WorkItem) -> bool:
         # 'starting' is on its way and 'unknown' means a service is down: the supervisor restarts it.
-        return item.state in ("missing", "failed") or (item.state == "stalled" and item.kind == "group")
+        return item.state in ("missing", "failed", "duplicate") or (item.state == "stalled" and item.kind == "group")
 
     def _act(self, item: WorkItem, attempt: int) -> None:
         try:
@@ -127,11 +145,19 @@ class Watchdog:
         except (TransitError, httpx.HTTPError) as problem:
             log.warning("could not restore %s %s (attempt %d): %s", item.kind, item.name, attempt, problem)
             done = f"failed: {problem}"[:300]
+        except Exception as problem:  # a bug or an odd answer: the other items still get their turn
+            log.exception("could not restore %s %s (attempt %d)", item.kind, item.name, attempt)
+            done = f"failed: {type(problem).__name__}: {problem}"[:300]
         else:
             log.warning("%s %s was %s: %s (attempt %d)", item.kind, item.name, item.state, done, attempt)
-        self._actions = [*self._actions[-19:], {"at": time.time(), "item": item.name, "action": done}]
+        with self._status_lock:
+            self._actions = [*self._actions[-19:], {"at": time.time(), "item": item.name, "action": done}]
 
     def _restore(self, item: WorkItem) -> str:
+        if item.kind == "job" and item.state == "duplicate":
+            for job_id in item.surplus:
+                cancel_job(self.settings, job_id)
+            return f"cancelled the surplus run(s) {', '.join(item.surplus)}"
         if item.kind == "job":
             job = next(job for job in self.expected.jobs if job.job_name(self.settings) == item.name)
             return ensure_job(self.settings, job).describe()
@@ -156,16 +182,24 @@ class Watchdog:
             raise TransitError(f"Connect refused the restart: {response.status_code} {response.text[:200]}")
         return "restarted " + ("its failed tasks" if only_failed else "its tasks")
 
-    def _write_status(self, items: list[WorkItem]) -> None:
+    def write_status(self) -> None:
+        """The latest view for ``platform status``, stamped with this moment as the heartbeat."""
         path = status_path(self.settings)
-        body = {"checked_at": time.time(), "items": [item.as_dict() for item in items], "actions": self._actions}
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".tmp")
-            partial.write_text(json.dumps(body))
-            os.replace(partial, path)  # readers never see half a file
-        except OSError as problem:
-            log.warning("cannot write %s: %s", path, problem)
+        with self._status_lock:
+            body = {
+                "alive_at": time.time(),
+                "checked_at": self._checked_at,
+                "busy": self._busy,
+                "items": [item.as_dict() for item in self._items],
+                "actions": self._actions,
+            }
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(".tmp")
+                partial.write_text(json.dumps(body))
+                os.replace(partial, path)  # readers never see half a file
+            except OSError as problem:
+                log.warning("cannot write %s: %s", path, problem)
 
 
 def run_watchdog(settings: Settings, stop: threading.Event) -> None:
@@ -195,7 +229,8 @@ def run_watchdog(settings: Settings, stop: threading.Event) -> None:
 
     checker = threading.Thread(target=watch, name="watchdog-checks", daemon=True)
     checker.start()
-    stop.wait()
+    while not stop.wait(HEARTBEAT_S):
+        watchdog.write_status()
     checker.join(timeout=2.0)
     if not checker.is_alive():
         watchdog.reader.close()  # only when no check is using its consumers any more

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import httpx
@@ -38,7 +38,7 @@ _quiet_kafka_logger.addHandler(logging.NullHandler())
 _quiet_kafka_logger.propagate = False
 
 WorkKind = Literal["job", "connector", "group"]
-WorkState = Literal["running", "starting", "missing", "failed", "stalled", "unknown"]
+WorkState = Literal["running", "starting", "missing", "failed", "stalled", "duplicate", "unknown"]
 HTTP_TIMEOUT_S = 5.0
 KAFKA_TIMEOUT_S = 5.0
 # A job that is on its way to running: not a fault yet, but not running either.
@@ -53,6 +53,8 @@ class WorkItem:
     name: str
     state: WorkState
     detail: str = ""
+    surplus: tuple[str, ...] = ()
+    """For a duplicate job: the ids of the runs to cancel (all but the oldest)."""
 
     @property
     def ok(self) -> bool:
@@ -137,13 +139,34 @@ def job_items(settings: Settings, jobs: tuple[SqlJob, ...]) -> list[WorkItem]:
     except (httpx.HTTPError, ValueError, KeyError) as error:
         reason = f"Flink's JobManager does not answer at {settings.flink_rest_url} ({type(error).__name__})"
         return [WorkItem("job", job.job_name(settings), "unknown", reason) for job in jobs]
-    return [job_item(job.job_name(settings), on_cluster) for job in jobs]
+    items = []
+    for job in jobs:
+        item = job_item(job.job_name(settings), on_cluster)
+        if (
+            item.state == "failed"
+            and (failed := _newest_run(job.job_name(settings), on_cluster)).get("state") == "FAILED"
+        ):
+            # Say why it failed, or a resubmission that fails the same way every time looks like progress.
+            item = replace(item, detail=f"{item.detail}: {failure_of(settings, str(failed['jid']))}")
+        items.append(item)
+    return items
+
+
+def _newest_run(name: str, on_cluster: list[dict[str, Any]]) -> dict[str, Any]:
+    runs = [job for job in on_cluster if job.get("name") == name]
+    return max(runs, key=lambda job: job.get("start-time", 0), default={})
 
 
 def job_item(name: str, on_cluster: list[dict[str, Any]]) -> WorkItem:
-    """The state of job ``name`` from the JobManager's ``/jobs/overview`` list (newest run first)."""
+    """The state of job ``name`` from the JobManager's ``/jobs/overview`` list."""
     runs = sorted((job for job in on_cluster if job.get("name") == name), key=lambda job: -job.get("start-time", 0))
     active = [job for job in runs if job.get("state") in ACTIVE_STATES]
+    if len(active) > 1:
+        # Two runs of one job fence each other's transactions: e.g. a submission whose answer came
+        # too late for its client, then submitted again. The oldest has the most progress: it stays.
+        keep, *others = sorted(active, key=lambda job: job.get("start-time", 0))
+        detail = f"{len(active)} runs active; keeping {keep['jid']}"
+        return WorkItem("job", name, "duplicate", detail, surplus=tuple(str(job["jid"]) for job in others))
     if active:
         job = active[0]
         tasks = job.get("tasks", {})
@@ -152,8 +175,18 @@ def job_item(name: str, on_cluster: list[dict[str, Any]]) -> WorkItem:
             return WorkItem("job", name, "running")
         return WorkItem("job", name, "starting", f"{job['state'].lower()}, {running}/{total} tasks running")
     if runs:
-        return WorkItem("job", name, "failed", f"last run {runs[0].get('state', '?').lower()}, not resubmitted yet")
+        return WorkItem("job", name, "failed", f"last run {runs[0].get('state', '?').lower()}")
     return WorkItem("job", name, "missing", "not on the cluster")
+
+
+def failure_of(settings: Settings, job_id: str) -> str:
+    """The first line of a failed run's root exception (Flink's ``/jobs/{id}/exceptions``)."""
+    try:
+        response = httpx.get(f"{settings.flink_rest_url}/jobs/{job_id}/exceptions", timeout=HTTP_TIMEOUT_S)
+        root = response.json().get("rootException") or ""
+    except (httpx.HTTPError, ValueError):
+        return "its exceptions could not be read"
+    return _first_line(root) if root else "no exception recorded"
 
 
 # ---- connectors ----------------------------------------------------------------------------------
@@ -283,6 +316,13 @@ class ProgressTracker:
                 "group", group, "stalled", f"no progress for {now - since:.0f} s while {grown} records arrived"
             )
         return WorkItem("group", group, "running", f"lag {offsets.lag}")
+
+    def give_time(self, group: str, now: float) -> None:
+        """After acting on a stalled group (its tasks restarted), give it a full ``stall_after_s`` again
+        before calling it stalled: a rebalance and a first commit take a while."""
+        if group in self._moved:
+            committed, end, _ = self._moved[group]
+            self._moved[group] = (committed, end, now)
 
 
 def group_items(groups: tuple[GroupWork, ...], tracker: ProgressTracker, reader: GroupReader) -> list[WorkItem]:
