@@ -7,6 +7,7 @@ delivery callbacks run, a delivery callback that counts and logs, and ``flush`` 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -83,10 +84,13 @@ class DeliveryStats:
             }
 
 
+_RUN_NUMBERS = itertools.count()
+
+
 class CountsFile:
     """One run's :class:`DeliveryStats` as a JSON file, rewritten at most every ``every_s`` and at the end.
 
-    Each run gets its own file (``<start ms>-<pid>.json`` in ``directory``), so a restarted producer
+    Each run gets its own file (``<start ms>-<pid>-<n>.json`` in ``directory``), so a restarted producer
     never overwrites what an earlier run reported. Written atomically (rename), so a reader never sees
     half a file. After a ``kill -9`` the file lags by up to ``every_s``: ``final`` false says so.
     """
@@ -94,7 +98,8 @@ class CountsFile:
     def __init__(self, directory: Path, every_s: float = 1.0) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.started_ms = now_ms()
-        self.path = directory / f"{self.started_ms}-{os.getpid()}.json"
+        # The run number keeps two files of one process apart when they start within the same millisecond.
+        self.path = directory / f"{self.started_ms}-{os.getpid()}-{next(_RUN_NUMBERS):04d}.json"
         self.every_s = every_s
         self._last = float("-inf")  # the first write is never held back
 
