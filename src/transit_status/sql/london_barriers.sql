@@ -10,6 +10,9 @@
 SET 'table.local-time-zone' = 'UTC';
 -- A partition with no taps for a while (a quiet topic, the stations topic between changes) must not
 -- hold back event time: the temporal join and the windows follow the partitions that have taps.
+-- The price: after 2 s with no taps, a station change moves event time on by itself, and the join
+-- keeps only the versions valid from then; a tap from before the change that the source reads only
+-- after it is late, and finds its station's old name gone (known = false).
 SET 'table.exec.source.idle-timeout' = '2 s';
 -- No mini-batches (unlike the turnstile summary): on event-time sources the mini-batch assigner holds
 -- watermarks back to its own interval, and the temporal join and windows wait on them.
