@@ -117,7 +117,11 @@ def platform_up(
         bool, typer.Option("--watch", help="Stay in the foreground, restart any service that dies; Ctrl-C stops all.")
     ] = False,
 ) -> None:
-    """Start every service and return once all of them pass their readiness check."""
+    """Start every platform service and return once all of them pass their readiness check.
+
+    All of them, whichever network you will run: `transit-status run --network cta|london` starts only
+    the services that network's pipeline needs (no MariaDB or OpenSearch for the CTA alone).
+    """
     platform = _platform(ctx)
     began = time.monotonic()
     interrupt_on_stop_signals()
@@ -234,7 +238,10 @@ def run(
     ] = None,
     network: Annotated[NetworkChoice | None, setting_option("run_networks", "Which networks' pipelines to run")] = None,
 ) -> None:
-    """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything."""
+    """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything.
+
+    Only the platform services the chosen networks' pipelines need are started.
+    """
     try:
         ctx.obj = ctx.obj.with_overrides(
             simulation_speed=speed, simulation_seed=seed, run_networks=network.value if network else None

@@ -85,16 +85,22 @@ def london_services(settings: Settings) -> list[ServiceSpec]:
     ]
 
 
+def runs(settings: Settings, network: str) -> bool:
+    return settings.run_networks in ("all", network)
+
+
 def pipeline_services(settings: Settings) -> list[ServiceSpec]:
     dashboard = ServiceSpec(
         name="dashboard",
         port=settings.dashboard_port,
         after=("kafka", "schema-registry"),
+        # London's charts query OpenSearch; the dashboard copes with it starting later.
+        needs=("opensearch",) if runs(settings, "london") else (),
         prepare=lambda: python_service("dashboard", settings),
         is_ready=lambda: http_responds(f"{settings.dashboard_url}/healthz"),
     )
-    cta = cta_services(settings) if settings.run_networks in ("all", "cta") else []
-    london = london_services(settings) if settings.run_networks in ("all", "london") else []
+    cta = cta_services(settings) if runs(settings, "cta") else []
+    london = london_services(settings) if runs(settings, "london") else []
     processes = [dashboard, *cta, *london]
     return [*processes, watchdog_service(settings, after=tuple(spec.name for spec in processes))]
 

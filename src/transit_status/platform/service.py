@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,12 +47,31 @@ class ServiceSpec:
     extra_ports: tuple[int, ...] = ()
     is_healthy: Callable[[], bool] | None = None
     """What ``status`` checks once the service is up; the readiness check unless given."""
+    needs: tuple[str, ...] = ()
+    """Services that must run beside this one, without being waited for first (unlike ``after``)."""
 
     def healthy(self) -> bool:
         return (self.is_healthy or self.is_ready)()
 
     def log_file(self, settings: Settings) -> Path:
         return settings.logs_dir / f"{self.name}.log"
+
+
+def with_dependencies(specs: Sequence[ServiceSpec], roots: Iterable[str]) -> list[ServiceSpec]:
+    """``roots`` and every service they depend on (``after`` and ``needs``, transitively), in the
+    order of ``specs``: what must run for ``roots`` to work, and nothing else."""
+    by_name = {spec.name: spec for spec in specs}
+    needed: set[str] = set()
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        if name in needed:
+            continue
+        if name not in by_name:
+            raise ValueError(f"unknown service {name!r} (known: {', '.join(by_name)})")
+        needed.add(name)
+        pending += [*by_name[name].after, *by_name[name].needs]
+    return [spec for spec in specs if spec.name in needed]
 
 
 def kafka_is_ready(settings: Settings) -> bool:
@@ -97,10 +116,12 @@ def consumer_group_stable(settings: Settings, group: str) -> bool:
     return description.state == ConsumerGroupState.STABLE and bool(description.members)
 
 
-def python_http_service(name: str, serve_as: str, port: int, ready_url: str, settings: Settings) -> ServiceSpec:
+def python_http_service(
+    name: str, serve_as: str, port: int, ready_url: str, settings: Settings, needs: tuple[str, ...] = ()
+) -> ServiceSpec:
     """One of this project's Python HTTP services on the platform; ready when ``ready_url`` answers 200.
 
-    They only need Kafka to start: each waits for anything else it needs itself.
+    They only need Kafka to start: each waits for anything else it ``needs`` itself.
     """
     return ServiceSpec(
         name=name,
@@ -108,4 +129,5 @@ def python_http_service(name: str, serve_as: str, port: int, ready_url: str, set
         after=("kafka",),
         prepare=lambda: python_service(serve_as, settings),
         is_ready=lambda: http_ok(ready_url),
+        needs=needs,
     )

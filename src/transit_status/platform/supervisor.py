@@ -141,6 +141,21 @@ class Platform:
         if record.is_same(self._read_record(record.name)):
             self._record_path(record.name).unlink(missing_ok=True)
 
+    def _wanted_path(self) -> Path:
+        return self.run_dir / "wanted.names"
+
+    def _write_wanted(self) -> None:
+        """What the latest ``up`` was asked to run (``run --network cta`` wants no MariaDB)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._wanted_path().write_text("\n".join(spec.name for spec in self.specs) + "\n")
+
+    def wanted(self) -> set[str] | None:
+        """The services the latest ``up`` was asked to run; None before any."""
+        try:
+            return set(self._wanted_path().read_text().split())
+        except OSError:
+            return None
+
     def running(self) -> dict[str, RunRecord]:
         """Every recorded service whose process is still alive, by name."""
         return {record.name: record for record in self._records() if record.process()}
@@ -166,6 +181,7 @@ class Platform:
             jvm.fetch_jars(self.settings)
         to_start = [spec for spec in self.specs if spec.name not in already]
         self._check_ports(to_start)
+        self._write_wanted()
         # Running but not (yet) healthy, e.g. still starting from another `up`: wait for them too.
         unready = [spec for spec in self.specs if spec.name in already and spec.name not in healthy]
         started: list[str] = []
@@ -352,10 +368,13 @@ class Platform:
         """This platform's services, and whatever else is recorded as running.
 
         Services named in ``optional`` are listed only while they run (the pipeline under
-        ``platform status``: not running is not a fault there).
+        ``platform status``: not running is not a fault there), and so are those the latest ``up``
+        did not ask for (``run --network cta`` starts no MariaDB).
         """
         running = self.running()
-        skipped = set(optional) - set(running)
+        wanted = self.wanted()
+        unwanted = {spec.name for spec in self.specs} - wanted if wanted is not None else set()
+        skipped = (set(optional) | unwanted) - set(running)
         statuses = [
             ServiceStatus(
                 name=spec.name,

@@ -11,4 +11,6 @@ from transit_status.platform.service import ServiceSpec, python_http_service
 
 def specs(settings: Settings) -> list[ServiceSpec]:
     url = f"{settings.rest_proxy_url}/topics"
-    return [python_http_service("rest-proxy", "rest-proxy", settings.rest_proxy_port, url, settings)]
+    # It serializes through the registry (schema ids), which it waits for itself.
+    needs = ("schema-registry",)
+    return [python_http_service("rest-proxy", "rest-proxy", settings.rest_proxy_port, url, settings, needs)]
