@@ -4,8 +4,8 @@ Each job is a ``.sql`` file in ``transit_status/sql/`` that runs after ``tables.
 tables and functions). ``${name}`` placeholders are filled from the settings (:func:`sql_variables`).
 
 Submitting is idempotent: a job whose name (``pipeline.name``) is running, or on its way to running,
-on the cluster (JobManager REST ``/jobs/overview``) is left alone, and a file lock in the state
-directory keeps two submitters from racing. A job that is not running is submitted with
+on the cluster (JobManager REST ``/jobs/overview``) is left alone, and a file lock per job in the state
+directory keeps two submitters of one job from racing. A job that is not running is submitted with
 ``execution.state-recovery.path`` set to its newest retained checkpoint (each job checkpoints into a
 folder of its own), so after a crash of the whole of Flink it resumes from its last consistent state:
 source offsets and counts together, neither from scratch nor from the latest offsets.
@@ -267,8 +267,10 @@ def latest_checkpoint(settings: Settings, name: str) -> Path | None:
 
 
 @contextmanager
-def submission_lock(settings: Settings) -> Iterator[None]:
-    path = flink.flink_state_dir(settings) / "submit.lock"
+def submission_lock(settings: Settings, name: str) -> Iterator[None]:
+    """One submitter per job at a time; different jobs are submitted side by side (after a JobManager
+    restart the watchdog resubmits them all at once)."""
+    path = flink.flink_state_dir(settings) / f"submit-{name}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -295,7 +297,7 @@ class Submission:
 def ensure_job(settings: Settings, job: SqlJob) -> Submission:
     """Make sure ``job`` runs: leave a running one alone, else submit it from its newest checkpoint."""
     name = job.job_name(settings)
-    with submission_lock(settings):
+    with submission_lock(settings, name):
         if running := active_job_id(settings, name):
             return Submission(name, running, submitted=False)
         checkpoint = latest_checkpoint(settings, name)

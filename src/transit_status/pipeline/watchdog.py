@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -101,6 +102,7 @@ class Watchdog:
         with self._status_lock:
             self._items, self._checked_at = items, time.time()
         now = time.monotonic()
+        due: list[tuple[WorkItem, int]] = []
         for item in items:
             key = (item.kind, item.name)
             self._note_state(key, item)
@@ -110,10 +112,21 @@ class Watchdog:
             backoff = self._backoff.setdefault(key, Backoff())
             if backoff.due(now) and self._needs_action(item):
                 backoff.note_attempt(now)
-                self._set_busy(f"restoring {item.kind} {item.name} ({item.state})")
-                self._act(item, backoff.attempts)
-                if item.state == "stalled":
-                    self.tracker.give_time(item.name, time.monotonic())
+                due.append((item, backoff.attempts))
+        # Jobs side by side: after a JobManager restart every job is missing, and each submission
+        # spends most of its time waiting on the gateway and the JobManager.
+        jobs = [(item, attempt) for item, attempt in due if item.kind == "job"]
+        if jobs:
+            self._set_busy("restoring " + ", ".join(f"job {item.name} ({item.state})" for item, _ in jobs))
+            with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="watchdog-job") as pool:
+                list(pool.map(lambda job: self._act(*job), jobs))
+        for item, attempt in due:
+            if item.kind == "job":
+                continue
+            self._set_busy(f"restoring {item.kind} {item.name} ({item.state})")
+            self._act(item, attempt)
+            if item.state == "stalled":
+                self.tracker.give_time(item.name, time.monotonic())
         self._set_busy(None)
         return items
 
