@@ -12,10 +12,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from pydantic import ValidationError
 
-from transit_status.config import Settings, load_settings
+from transit_status.config import PROJECT_ROOT, Settings, SettingsFileError, load_settings
 from transit_status.errors import TransitError, describe_validation_error
 from transit_status.serve import SERVICES
 
@@ -24,7 +25,8 @@ app = typer.Typer(
         "transit-status: live status of Chicago's CTA 'L' and London's Underground on the Apache Kafka "
         "ecosystem.\n\n"
         "Every option can also be set with an environment variable TRANSIT_<NAME> "
-        "(e.g. TRANSIT_KAFKA_PORT=19092)."
+        "(e.g. TRANSIT_KAFKA_PORT=19092), or in a settings file (--profile, --settings): "
+        "docs/CLUSTER.md lists what a profile for an existing platform holds."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -45,9 +47,36 @@ def setting_option(name: str, what: str) -> Any:
     return typer.Option(help=f"{what} (default: {Settings.model_fields[name].default}).")
 
 
+PROFILES_DIR = "profiles"
+
+
+def profile_file(name: str, cwd: Path | None = None) -> Path:
+    """``profiles/<name>.toml`` in the current directory, else in the project's checkout."""
+    candidates = [(cwd or Path.cwd()) / PROFILES_DIR / f"{name}.toml", PROJECT_ROOT / PROFILES_DIR / f"{name}.toml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = " and ".join(str(candidate) for candidate in dict.fromkeys(candidates))
+    raise SettingsFileError(f"no profile {name!r}: looked for {looked} (examples: deploy/profiles/)")
+
+
 @app.callback()
 def settings_options(
     ctx: typer.Context,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Read settings from profiles/NAME.toml (e.g. an existing platform's endpoints and credentials); "
+            "environment variables and options override it.",
+            show_default=False,
+        ),
+    ] = None,
+    settings_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings", help="Read settings from this TOML file (like --profile, by path).", show_default=False
+        ),
+    ] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Data, logs and pid files (default: ./.transit).")] = None,
     host: Annotated[str | None, setting_option("host", "Address every service listens on")] = None,
     kafka_port: Annotated[int | None, setting_option("kafka_port", "Kafka broker")] = None,
@@ -64,9 +93,16 @@ def settings_options(
     flink_rpc_port: Annotated[int | None, setting_option("flink_rpc_port", "Flink JobManager RPC")] = None,
 ) -> None:
     """Settings shared by every command."""
-    overrides = {key: value for key, value in ctx.params.items() if value is not None}
+    overrides = {
+        key: value for key, value in ctx.params.items() if value is not None and key not in ("profile", "settings_file")
+    }
+    if profile is not None and settings_file is not None:
+        fail("give --profile or --settings, not both")
     try:
-        ctx.obj = load_settings(**overrides)
+        file = profile_file(profile) if profile is not None else settings_file
+        ctx.obj = load_settings(file, **overrides)
+    except SettingsFileError as problem:
+        fail(str(problem))
     except ValidationError as invalid:
         fail(f"invalid settings: {describe_validation_error(invalid)}")
 
@@ -86,28 +122,44 @@ def interrupt_on_stop_signals() -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {_redacted(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def _redacted(text: str) -> str:
+    """``text`` without the current settings' secrets (a server's error may quote what it was sent)."""
+    context = click.get_current_context(silent=True)
+    settings = context.find_object(Settings) if context is not None else None
+    return settings.redact(text) if settings is not None else text
+
+
+def say(line: str) -> None:
+    typer.echo(_redacted(line))
 
 
 def _platform(ctx: typer.Context, pipeline: bool = False):  # type: ignore[no-untyped-def]
     from transit_status.pipeline import whole_stack
     from transit_status.platform.supervisor import Platform
 
-    return Platform(ctx.obj, services=whole_stack(ctx.obj) if pipeline else None)
+    return Platform(ctx.obj, report=say, services=whole_stack(ctx.obj) if pipeline else None)
 
 
-def _print_endpoints(settings: Settings) -> None:
-    typer.echo(f"  Kafka bootstrap   {settings.bootstrap_servers}")
-    typer.echo(f"  Schema Registry   {settings.schema_registry_url}")
-    typer.echo(f"  REST Proxy        {settings.rest_proxy_url}")
-    typer.echo(f"  Kafka Connect     {settings.connect_url}")
-    typer.echo(f"  Flink SQL Gateway {settings.sql_gateway_url}   (`transit-status sql`)")
-    typer.echo(f"  Flink web UI      {settings.flink_rest_url}")
-    typer.echo(
-        f"  PostgreSQL        postgresql://{settings.postgres_user}@{settings.host}:{settings.postgres_port}/"
-        f"{settings.postgres_db}"
-    )
+def _print_endpoints(settings: Settings, services: set[str] | None = None) -> None:
+    """Where each service is (``services``: only these); never a secret (DSNs without their password)."""
+    lines = {
+        "kafka": f"  Kafka bootstrap   {settings.bootstrap_servers}",
+        "schema-registry": f"  Schema Registry   {settings.schema_registry_url}",
+        "rest-proxy": f"  REST Proxy        {settings.rest_proxy_url}",
+        "connect": f"  Kafka Connect     {settings.connect_url}",
+        "sql-gateway": f"  Flink SQL Gateway {settings.sql_gateway_url}   (`transit-status sql`)",
+        "flink-jobmanager": f"  Flink web UI      {settings.flink_rest_url}",
+        "postgres": f"  PostgreSQL        {settings.postgres.redacted}",
+        "mariadb": f"  MariaDB           {settings.mariadb.redacted}",
+        "opensearch": f"  OpenSearch        {settings.opensearch_url}",
+    }
+    for service, line in lines.items():
+        if services is None or service in services:
+            say(line)
 
 
 @platform_app.command("up")
@@ -168,9 +220,28 @@ def platform_status(ctx: typer.Context) -> None:
         else:
             health = {True: "healthy", False: "unhealthy", None: "running"}[status.healthy]
         typer.echo(f"{status.name:<16}{status.pid or '-':>8}  {status.port or '-':>5}  {health:<10}{status.log}")
+    endpoints_ok = _print_external(ctx.obj, _platform(ctx).external_recorded())
     work_ok = _print_work(ctx.obj, pipeline_running=any(s.running and s.name in pipeline for s in statuses))
-    if not work_ok or not all(status.running and status.healthy is not False for status in statuses):
+    healthy = all(status.running and status.healthy is not False for status in statuses)
+    if not (work_ok and endpoints_ok and healthy):
         raise typer.Exit(1)
+
+
+def _print_external(settings: Settings, services: list[str]) -> bool:
+    """The existing platform's endpoints the latest `run --pipeline-only` used, checked now (no secret shown)."""
+    if not services:
+        return True
+    from transit_status.pipeline.external import endpoints
+
+    known = endpoints(settings)
+    typer.echo(f"\n{'EXTERNAL':<18}{'HEALTH':<10}{'ENDPOINT':<44}PROBLEM")
+    ok = True
+    for service in services:
+        endpoint = known[service]
+        problem = endpoint.problem(settings)
+        ok = ok and problem is None
+        say(f"{service:<18}{'answers' if problem is None else 'fails':<10}{endpoint.where:<44}{problem or ''}")
+    return ok
 
 
 def _print_work(settings: Settings, pipeline_running: bool) -> bool:
@@ -237,10 +308,19 @@ def run(
         int | None, setting_option("simulation_seed", "Simulation seed: the same seed, the same run")
     ] = None,
     network: Annotated[NetworkChoice | None, setting_option("run_networks", "Which networks' pipelines to run")] = None,
+    pipeline_only: Annotated[
+        bool,
+        typer.Option(
+            "--pipeline-only",
+            help="Start none of the platform: run the pipelines against the endpoints in the settings "
+            "(an existing Kafka, registry, Connect, Flink, databases; e.g. --profile NAME), once each one "
+            "the chosen networks need answers. Ctrl-C stops only the pipeline.",
+        ),
+    ] = False,
 ) -> None:
     """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything.
 
-    Only the platform services the chosen networks' pipelines need are started.
+    Only the platform services the chosen networks' pipelines need are started (none with --pipeline-only).
     """
     try:
         ctx.obj = ctx.obj.with_overrides(
@@ -248,13 +328,13 @@ def run(
         )
     except ValidationError as invalid:
         fail(f"invalid option: {'; '.join(error['msg'] for error in invalid.errors())}")
-    platform = _platform(ctx, pipeline=True)
+    platform = _pipeline_alone(ctx.obj) if pipeline_only else _platform(ctx, pipeline=True)
     typer.echo(f"Starting transit-status (state in {ctx.obj.state_dir}) ...")
     interrupt_on_stop_signals()
     announcer = DataFlowAnnouncer(ctx.obj)
     try:
         platform.up()
-        _print_endpoints(ctx.obj)
+        _print_endpoints(ctx.obj, set(platform.external) or {spec.name for spec in platform.specs})
         typer.echo("\nWaiting for data to flow before showing the dashboard's address ...")
         # In its own thread: the supervisor below must restart what dies meanwhile.
         announcer.start()
@@ -265,11 +345,31 @@ def run(
         typer.echo("\nStopping ...")
     except TransitError as problem:
         announcer.stop()
-        typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {_redacted(str(problem))}", fg=typer.colors.RED, err=True)
         platform.down()
         raise typer.Exit(1) from None
     platform.down()
     typer.echo("Stopped.")
+
+
+def _pipeline_alone(settings: Settings):  # type: ignore[no-untyped-def]
+    """The pipeline's processes alone, on the existing platform the settings name, once each endpoint
+    the chosen networks need answers (the first that does not is an error, with why)."""
+    from transit_status.pipeline import pipeline_services
+    from transit_status.pipeline.external import prepare_reference_data, required_services, unanswered
+    from transit_status.platform.supervisor import Platform
+
+    needed = required_services(settings)
+    typer.echo("Checking the existing platform's endpoints (--pipeline-only) ...")
+    problems = unanswered(settings, needed, report=say)
+    if problems:
+        fail("the pipeline cannot start; not answering as it needs:\n  " + "\n  ".join(problems))
+    try:
+        for line in prepare_reference_data(settings, needed):
+            say(f"  {line}")
+    except Exception as problem:  # a database that refuses the tables (rights, an older schema)
+        fail(f"loading the reference data failed: {type(problem).__name__}: {problem}")
+    return Platform(settings, report=say, services=pipeline_services(settings), external=needed)
 
 
 DATA_WAIT_POLL_S = 1.0

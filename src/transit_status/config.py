@@ -1,19 +1,35 @@
 """One frozen, validated settings object for every process of transit-status.
 
 Values come from (highest first) explicit overrides (CLI flags), environment variables prefixed
-``TRANSIT_`` (e.g. ``TRANSIT_KAFKA_PORT=19092``), then the defaults below. The platform supervisor
-hands its settings to the services it starts through the same environment variables, so a child
-process reads exactly what its parent was given.
+``TRANSIT_`` (e.g. ``TRANSIT_KAFKA_PORT=19092``), a settings file (a profile: ``--profile NAME`` or
+``--settings FILE``, TOML, the same names in lower case), then the defaults below. The platform
+supervisor hands its settings to the services it starts through the same environment variables, so a
+child process reads exactly what its parent was given.
+
+Every service's address is derived from ``host`` and its port (the embedded platform) unless the
+settings name it explicitly (``kafka_bootstrap_servers``, ``*_endpoint``, ``*_dsn``: an existing
+platform, ``run --pipeline-only``). Secrets are ``SecretStr``: printing the settings shows ``**********``;
+:meth:`Settings.redact` scrubs them from any text that may hold one (errors from a server, log lines).
 """
 
 from __future__ import annotations
 
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "TRANSIT_"
@@ -50,12 +66,70 @@ class Settings(BaseSettings):
 
     postgres_db: str = "cta"
     postgres_user: str = "cta_admin"
-    postgres_password: str = "chicago"
+    postgres_password: SecretStr = SecretStr("chicago")
     mariadb_db: str = "tfl"
     mariadb_user: str = "tfl_admin"
-    mariadb_password: str = "london"
+    mariadb_password: SecretStr = SecretStr("london")
     mariadb_connector_user: str = Field("debezium", description="MariaDB user Debezium reads the binlog as.")
-    mariadb_connector_password: str = "dbz-london"
+    mariadb_connector_password: SecretStr = SecretStr("dbz-london")
+
+    # ---- an existing platform's endpoints (`run --pipeline-only`); unset: the embedded one's ------
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="Kafka bootstrap list, host:port[,host:port...] (default: <host>:<kafka_port>)."
+    )
+    schema_registry_endpoint: str | None = Field(None, description="Schema Registry URL (default: from host, port).")
+    rest_proxy_endpoint: str | None = Field(None, description="REST Proxy (v2) URL (default: from host, port).")
+    connect_endpoint: str | None = Field(None, description="Kafka Connect REST URL (default: from host, port).")
+    sql_gateway_endpoint: str | None = Field(None, description="Flink SQL Gateway URL (default: from host, port).")
+    flink_rest_endpoint: str | None = Field(None, description="Flink JobManager REST URL (default: from host, port).")
+    opensearch_endpoint: str | None = Field(None, description="OpenSearch URL, http(s) (default: from host, port).")
+    postgres_dsn: SecretStr | None = Field(
+        None,
+        description="postgresql://user[:password]@host[:port]/db[?sslmode=...]; parts left out come from "
+        "host, postgres_port, postgres_db, postgres_user, postgres_password.",
+    )
+    mariadb_dsn: SecretStr | None = Field(
+        None,
+        description="mariadb://user[:password]@host[:port]/db; parts left out come from host, mariadb_port, "
+        "mariadb_db, mariadb_user, mariadb_password.",
+    )
+    connect_postgres_address: str | None = Field(
+        None, description="host:port of PostgreSQL as Kafka Connect's workers reach it (default: the DSN's)."
+    )
+    connect_mariadb_address: str | None = Field(
+        None, description="host:port of MariaDB as Kafka Connect's workers reach it (default: the DSN's)."
+    )
+    connect_kafka_bootstrap_servers: str | None = Field(
+        None, description="Kafka as Kafka Connect's workers reach it, for Debezium's schema history (default: ours)."
+    )
+    flink_checkpoints_endpoint: str | None = Field(
+        None,
+        description="Where the SQL jobs checkpoint, as the Flink cluster sees it (file://, s3://, hdfs://); "
+        "default: the state directory. Only a file:// one is searched to resume a job from its last checkpoint.",
+    )
+
+    # ---- security, passed through to every client ---------------------------------------------------
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = Field("", description="SASL user (Confluent Cloud: the cluster API key).")
+    kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (Cloud: the API secret).")
+    kafka_ssl_ca_location: Path | None = Field(
+        None, description="PEM file of the CAs the brokers' certificates are checked against (default: the system's)."
+    )
+    kafka_ssl_verify_hostname: bool = Field(True, description="Check that a broker's certificate names its host.")
+    connect_client_overrides: bool = Field(
+        False,
+        description="Give connectors our Kafka security as consumer.override.*/producer.override.* (the worker "
+        "must allow it: connector.client.config.override.policy=All); off: the worker's own.",
+    )
+    schema_registry_username: str = Field("", description="Registry basic auth user (Cloud: the registry API key).")
+    schema_registry_password: SecretStr = Field(SecretStr(""), description="Registry basic auth password.")
+    opensearch_username: str = Field("", description="OpenSearch basic auth user.")
+    opensearch_password: SecretStr = Field(SecretStr(""), description="OpenSearch basic auth password.")
+    opensearch_ca_location: Path | None = Field(
+        None, description="PEM file of OpenSearch's CA (default: the system's)."
+    )
+    opensearch_verify_certs: bool = Field(True, description="Check OpenSearch's certificate over HTTPS.")
 
     kafka_heap: str = Field("512m", description="JVM max heap of the Kafka broker.")
     connect_heap: str = Field("384m", description="JVM max heap of the Kafka Connect worker.")
@@ -170,6 +244,70 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("kafka_ssl_ca_location", "opensearch_ca_location")
+    @classmethod
+    def _optional_absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("kafka_bootstrap_servers", "connect_kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap_list(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        servers = [server.strip() for server in value.split(",") if server.strip()]
+        if not servers or not all(_HOST_PORT.fullmatch(server) for server in servers):
+            raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return ",".join(servers)
+
+    @field_validator("connect_postgres_address", "connect_mariadb_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not _HOST_PORT.fullmatch(value.strip()):
+            raise ValueError(f"expected host:port, got {value!r}")
+        return value.strip() if value is not None else None
+
+    @field_validator(
+        "schema_registry_endpoint",
+        "rest_proxy_endpoint",
+        "connect_endpoint",
+        "sql_gateway_endpoint",
+        "flink_rest_endpoint",
+        "opensearch_endpoint",
+    )
+    @classmethod
+    def _http_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        if parts.password is not None:  # credentials go in *_username/*_password, which are kept secret
+            raise ValueError("put the credentials in the *_username and *_password settings, not in the URL")
+        return value.strip().rstrip("/")
+
+    @field_validator("postgres_dsn", "mariadb_dsn")
+    @classmethod
+    def _dsn(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
+        if value is not None:
+            schemes = DSN_SCHEMES[info.field_name]
+            # The message never quotes the DSN: it may hold a password.
+            try:
+                parse_dsn(value.get_secret_value(), schemes)
+            except ValueError as problem:
+                raise ValueError(f"{problem}; expected {schemes[0]}://user[:password]@host[:port]/database") from None
+        return value
+
+    @model_validator(mode="after")
+    def _sasl_has_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"kafka_security_protocol {self.kafka_security_protocol} needs kafka_sasl_username and "
+                "kafka_sasl_password"
+            )
+        return self
+
     @model_validator(mode="after")
     def _distinct_ports(self) -> Settings:
         ports = self.ports
@@ -203,35 +341,172 @@ class Settings(BaseSettings):
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.host}:{self.kafka_port}"
+        return self.kafka_bootstrap_servers or f"{self.host}:{self.kafka_port}"
 
-    def _http_url(self, port: int) -> str:
-        return f"http://{self.host}:{port}"
+    def _http_url(self, port: int, endpoint: str | None = None) -> str:
+        return endpoint or f"http://{self.host}:{port}"
 
     # One property per service, so each URL is a checked attribute; the rule itself is _http_url.
     @property
     def schema_registry_url(self) -> str:
-        return self._http_url(self.schema_registry_port)
+        return self._http_url(self.schema_registry_port, self.schema_registry_endpoint)
 
     @property
     def rest_proxy_url(self) -> str:
-        return self._http_url(self.rest_proxy_port)
+        return self._http_url(self.rest_proxy_port, self.rest_proxy_endpoint)
 
     @property
     def connect_url(self) -> str:
-        return self._http_url(self.connect_port)
+        return self._http_url(self.connect_port, self.connect_endpoint)
 
     @property
     def sql_gateway_url(self) -> str:
-        return self._http_url(self.sql_gateway_port)
+        return self._http_url(self.sql_gateway_port, self.sql_gateway_endpoint)
 
     @property
     def flink_rest_url(self) -> str:
-        return self._http_url(self.flink_rest_port)
+        return self._http_url(self.flink_rest_port, self.flink_rest_endpoint)
 
     @property
     def opensearch_url(self) -> str:
-        return self._http_url(self.opensearch_port)
+        return self._http_url(self.opensearch_port, self.opensearch_endpoint)
+
+    @property
+    def postgres(self) -> Database:
+        """PostgreSQL as the pipeline reaches it: ``postgres_dsn``, its gaps filled from the other settings."""
+        return self._database(
+            "postgres_dsn", self.postgres_port, self.postgres_db, self.postgres_user, self.postgres_password
+        )
+
+    @property
+    def mariadb(self) -> Database:
+        """MariaDB as the pipeline reaches it: ``mariadb_dsn``, its gaps filled from the other settings."""
+        return self._database(
+            "mariadb_dsn", self.mariadb_port, self.mariadb_db, self.mariadb_user, self.mariadb_password
+        )
+
+    def _database(self, dsn_field: str, port: int, name: str, user: str, password: SecretStr) -> Database:
+        dsn: SecretStr | None = getattr(self, dsn_field)
+        scheme = DSN_SCHEMES[dsn_field][0]
+        if dsn is None:
+            return Database(scheme, self.host, port, name, user, password)
+        parsed = parse_dsn(dsn.get_secret_value(), DSN_SCHEMES[dsn_field])
+        return Database(
+            scheme,
+            parsed.hostname or self.host,
+            parsed.port or port,
+            unquote(parsed.path.lstrip("/")) or name,
+            unquote(parsed.username) if parsed.username else user,
+            SecretStr(unquote(parsed.password)) if parsed.password is not None else password,
+            dict(parse_qsl(parsed.query)),
+        )
+
+    @property
+    def postgres_address_for_connect(self) -> str:
+        """PostgreSQL's host:port as Kafka Connect's workers reach it (Debezium source, JDBC sink)."""
+        return self.connect_postgres_address or self.postgres.address
+
+    @property
+    def mariadb_address_for_connect(self) -> str:
+        """MariaDB's host:port as Kafka Connect's workers reach it (Debezium's MariaDB connector)."""
+        return self.connect_mariadb_address or self.mariadb.address
+
+    @property
+    def bootstrap_servers_for_connect(self) -> str:
+        return self.connect_kafka_bootstrap_servers or self.bootstrap_servers
+
+    # ---- security: built once here, used by every client ------------------------------------------------
+    def kafka_client_config(self, **extra: Any) -> dict[str, Any]:
+        """librdkafka properties of every Python Kafka client (bootstrap list and security), plus ``extra``."""
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        protocol = self.kafka_security_protocol
+        if protocol != "PLAINTEXT":
+            config["security.protocol"] = protocol.lower()
+        if protocol.startswith("SASL_"):
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+            config["sasl.username"] = self.kafka_sasl_username
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if protocol.endswith("SSL"):
+            if self.kafka_ssl_ca_location is not None:
+                config["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
+            if not self.kafka_ssl_verify_hostname:
+                config["ssl.endpoint.identification.algorithm"] = "none"
+        return {**config, **extra}
+
+    def kafka_java_security(self) -> dict[str, str]:
+        """The same security as Java Kafka client properties (Flink's Kafka connector, Connect's connectors)."""
+        protocol = self.kafka_security_protocol
+        properties = {"security.protocol": protocol}
+        if protocol.startswith("SASL_"):
+            module = "plain.PlainLoginModule" if self.kafka_sasl_mechanism == "PLAIN" else "scram.ScramLoginModule"
+            properties["sasl.mechanism"] = self.kafka_sasl_mechanism
+            properties["sasl.jaas.config"] = (
+                f"org.apache.kafka.common.security.{module} required "
+                f'username="{_jaas_escape(self.kafka_sasl_username)}" '
+                f'password="{_jaas_escape(self.kafka_sasl_password.get_secret_value())}";'
+            )
+        if protocol.endswith("SSL"):
+            if self.kafka_ssl_ca_location is not None:
+                # Kafka's Java clients read a PEM trust store since 2.7 (KIP-651).
+                properties["ssl.truststore.type"] = "PEM"
+                properties["ssl.truststore.location"] = str(self.kafka_ssl_ca_location)
+            if not self.kafka_ssl_verify_hostname:
+                properties["ssl.endpoint.identification.algorithm"] = ""
+        return properties
+
+    def schema_registry_client_config(self, **extra: Any) -> dict[str, Any]:
+        """confluent-kafka's SchemaRegistryClient configuration: the URL and, when set, basic auth."""
+        config: dict[str, Any] = {"url": self.schema_registry_url}
+        if self.schema_registry_username:
+            password = self.schema_registry_password.get_secret_value()
+            config["basic.auth.user.info"] = f"{self.schema_registry_username}:{password}"
+        return {**config, **extra}
+
+    @property
+    def schema_registry_auth(self) -> tuple[str, str] | None:
+        """Basic auth for a plain HTTP call to the registry (httpx ``auth=``), or None."""
+        if not self.schema_registry_username:
+            return None
+        return (self.schema_registry_username, self.schema_registry_password.get_secret_value())
+
+    @property
+    def opensearch_auth(self) -> tuple[str, str] | None:
+        if not self.opensearch_username:
+            return None
+        return (self.opensearch_username, self.opensearch_password.get_secret_value())
+
+    def opensearch_client_options(self) -> dict[str, Any]:
+        """opensearch-py's connection options: the URL, basic auth, and how HTTPS is checked."""
+        options: dict[str, Any] = {"hosts": [self.opensearch_url]}
+        if self.opensearch_auth is not None:
+            options["http_auth"] = self.opensearch_auth
+        if self.opensearch_url.startswith("https:"):
+            options["verify_certs"] = self.opensearch_verify_certs
+            options["ssl_show_warn"] = self.opensearch_verify_certs
+            if self.opensearch_ca_location is not None:
+                options["ca_certs"] = str(self.opensearch_ca_location)
+        return options
+
+    def httpx_verify(self, ca_location: Path | None, verify: bool = True) -> bool | str:
+        """httpx's ``verify=`` for a service: off, its own CA file, or the system's CAs."""
+        if not verify:
+            return False
+        return str(ca_location) if ca_location is not None else True
+
+    def secrets(self) -> list[str]:
+        """Every secret value these settings hold (what :meth:`redact` hides)."""
+        values = [value.get_secret_value() for value in self.__dict__.values() if isinstance(value, SecretStr)]
+        values += [self.postgres.password.get_secret_value(), self.mariadb.password.get_secret_value()]
+        # A JAAS line escapes quotes and backslashes: the escaped form is a secret too.
+        values += [_jaas_escape(value) for value in values]
+        # Short values (a 1-character password) would blank out ordinary text; they are still never printed.
+        return sorted({value for value in values if len(value) >= MIN_REDACTED_LENGTH}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of these settings replaced by ``***``."""
+        for secret in self.secrets():
+            text = text.replace(secret, REDACTED)
+        return text
 
     @property
     def dashboard_url(self) -> str:
@@ -255,8 +530,30 @@ class Settings(BaseSettings):
         return f"{self.stations_topic_prefix}stations"
 
     def as_env(self) -> dict[str, str]:
-        """These settings as ``TRANSIT_*`` environment variables, for a child process."""
-        return {ENV_PREFIX + name.upper(): str(value) for name, value in self.model_dump().items()}
+        """These settings as ``TRANSIT_*`` environment variables, for a child process (secrets included:
+        the child needs them; unset endpoints left out, so the child derives them as we do)."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[ENV_PREFIX + name.upper()] = str(value)
+        return env
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # A settings file (a profile) ranks below the environment: `TRANSIT_X=... --profile p` wins.
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=dict(cls._file_values)))
+
+    _file_values: ClassVar[dict[str, Any]] = {}
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A new validated settings object with some values replaced (e.g. from CLI flags)."""
@@ -265,6 +562,81 @@ class Settings(BaseSettings):
         return type(self)(**values)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with ``overrides`` (None means 'not given') on top."""
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+def load_settings(settings_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment over ``settings_file`` (a profile, TOML) over the defaults, with
+    ``overrides`` (None means 'not given') on top."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if settings_file is None:
+        return Settings(**given)
+    values = read_settings_file(settings_file)
+    # A subclass per file: the class's sources are fixed, and Settings itself stays file-free.
+    profiled = type("ProfileSettings", (Settings,), {"_file_values": values, "__module__": __name__})
+    return profiled(**given)
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The settings a TOML file holds, flat (``kafka_bootstrap_servers = "..."``); an unknown name is an error."""
+    try:
+        values = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise SettingsFileError(f"cannot read settings file {path}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsFileError(f"settings file {path} is not valid TOML: {error}") from None
+    known = Settings.model_fields
+    for name, value in values.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SettingsFileError(f"unknown setting {name!r} in {path}{hint}")
+        if isinstance(value, dict):
+            raise SettingsFileError(f"{path}: settings are flat names, [{name}] is a table")
+    return values
+
+
+class SettingsFileError(ValueError):
+    """A settings file that cannot be used (missing, not TOML, an unknown name)."""
+
+
+# ---- databases -------------------------------------------------------------------------------------
+
+DSN_SCHEMES = {"postgres_dsn": ("postgresql", "postgres"), "mariadb_dsn": ("mariadb", "mysql")}
+_HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}")
+REDACTED = "***"
+MIN_REDACTED_LENGTH = 3
+
+
+def parse_dsn(dsn: str, schemes: tuple[str, ...]) -> Any:
+    """``dsn`` split into its parts (``urllib``'s SplitResult); ValueError, never quoting it, when it is not one."""
+    parsed = urlsplit(dsn)
+    if parsed.scheme not in schemes:
+        raise ValueError(f"the scheme must be one of {', '.join(schemes)}")
+    try:
+        parsed.port  # noqa: B018  # raises ValueError for a port that is no number
+    except ValueError:
+        raise ValueError("the port is not a number") from None
+    return parsed
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where a database is and who the pipeline is there; ``redacted`` is what may be printed."""
+
+    scheme: str
+    host: str
+    port: int
+    name: str
+    user: str
+    password: SecretStr
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def redacted(self) -> str:
+        return f"{self.scheme}://{self.user}@{self.address}/{self.name}"
+
+
+def _jaas_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')

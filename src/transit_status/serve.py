@@ -145,6 +145,27 @@ def configure_logging(level: str = "info") -> None:
     logging.getLogger("opensearch").setLevel(logging.ERROR)
 
 
+class RedactingFormatter(logging.Formatter):
+    """A formatter that hides the settings' secrets in every line, tracebacks included: a client's
+    error may quote what it was given (a connector's config, a DSN)."""
+
+    def __init__(self, inner: logging.Formatter, settings: Settings) -> None:
+        super().__init__()
+        self.inner = inner
+        self.settings = settings
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.settings.redact(self.inner.format(record))
+
+
+def redact_logs(settings: Settings) -> None:
+    """From now on, no log line of this process shows a secret of ``settings``."""
+    for handler in logging.getLogger().handlers:
+        inner = handler.formatter or logging.Formatter(LOG_FORMAT)
+        if not isinstance(inner, RedactingFormatter):
+            handler.setFormatter(RedactingFormatter(inner, settings))
+
+
 @contextlib.contextmanager
 def _stop_event() -> Iterator[threading.Event]:
     stop = threading.Event()
@@ -215,6 +236,7 @@ def run_service(name: str, settings: Settings | None = None, log_level: str = "i
         except ValidationError as invalid:
             log.error("invalid settings: %s", describe_validation_error(invalid))
             return EXIT_SETTINGS
+    redact_logs(settings)
     service = SERVICES[name]()
     try:
         if isinstance(service, HttpService):

@@ -139,9 +139,7 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
 
 def admin_client(settings: Settings) -> AdminClient:
     # No retries forever: a missing broker must be reported, not waited for silently.
-    return AdminClient(
-        {"bootstrap.servers": settings.bootstrap_servers, "socket.connection.setup.timeout.ms": 5000, "log_level": 0}
-    )
+    return AdminClient({**settings.kafka_client_config(), "socket.connection.setup.timeout.ms": 5000, "log_level": 0})
 
 
 def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None, timeout_s: float = 15.0) -> dict[str, int]:

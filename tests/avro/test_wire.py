@@ -20,7 +20,7 @@ from transit_status.avro.wire import (
     registry_client,
     schema_id_of,
 )
-from transit_status.config import Settings
+from transit_status.config import Settings, load_settings
 from transit_status.platform.ports import free_ports
 from transit_status.schemas import load_schema
 
@@ -87,7 +87,7 @@ def test_a_schema_id_the_registry_does_not_know_is_a_bad_record(
 
 def test_a_registry_that_does_not_answer_is_not_the_records_fault() -> None:
     (closed_port,) = free_ports(1)
-    decoder = AvroDecoder(registry_client(f"http://127.0.0.1:{closed_port}", timeout_s=2))
+    decoder = AvroDecoder(registry_client(load_settings(schema_registry_endpoint=f"http://127.0.0.1:{closed_port}"), timeout_s=2))
 
     with pytest.raises(RegistryUnavailable, match="unreachable"):
         decoder.decode(frame(1, b"\x02"))
@@ -96,7 +96,7 @@ def test_a_registry_that_does_not_answer_is_not_the_records_fault() -> None:
 
 @pytest.mark.platform
 def test_records_of_the_official_serializer_decode_through_the_real_registry(platform: Settings) -> None:
-    registry = registry_client(platform.schema_registry_url)
+    registry = registry_client(platform)
     serializer = AvroSerializer(registry, load_schema("weather_value"))
     data = serializer(WEATHER, SerializationContext("avro-wire-test", MessageField.VALUE))
     decoder = AvroDecoder(registry)

@@ -52,7 +52,7 @@ def test_binlog_is_what_debezium_reads(platform: Settings) -> None:
         host=platform.host,
         port=platform.mariadb_port,
         user=platform.mariadb_connector_user,
-        password=platform.mariadb_connector_password,
+        password=platform.mariadb_connector_password.get_secret_value(),
     )
     with connector, connector.cursor() as cursor:
         cursor.execute("SHOW VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image')")

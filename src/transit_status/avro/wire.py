@@ -27,6 +27,8 @@ from confluent_kafka.schema_registry import (
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.serde import SchemaId
 
+from transit_status.config import Settings
+
 MAGIC_BYTE = 0
 HEADER_SIZE = 5  # magic byte + schema id
 # An id the registry does not know is asked again after this long, not once for every record carrying it.
@@ -41,10 +43,13 @@ class RegistryUnavailable(RuntimeError):
     """The schema registry could not answer; the record may well be fine."""
 
 
-def registry_client(url: str, timeout_s: float = 10.0) -> SchemaRegistryClient:
-    """confluent-kafka's registry client, failing fast: callers decide themselves when to try again."""
+def registry_client(settings: Settings, timeout_s: float = 10.0) -> SchemaRegistryClient:
+    """confluent-kafka's registry client (URL and auth from the settings), failing fast: callers decide
+    themselves when to try again."""
     return SchemaRegistryClient(
-        {"url": url, "timeout": timeout_s, "max.retries": 1, "retries.wait.ms": 200, "retries.max.wait.ms": 1000}
+        settings.schema_registry_client_config(
+            **{"timeout": timeout_s, "max.retries": 1, "retries.wait.ms": 200, "retries.max.wait.ms": 1000}
+        )
     )
 
 

@@ -146,7 +146,7 @@ class DashboardConsumer:
         self._progress: dict[str, _Progress] = {role: _Progress(topic) for topic, role in self.roles.items()}
         self._records: Counter[str] = Counter()
         self._dead_lettered: Counter[str] = Counter()
-        self._decoder = AvroDecoder(registry_client(settings.schema_registry_url, timeout_s=5))
+        self._decoder = AvroDecoder(registry_client(settings, timeout_s=5))
 
     @staticmethod
     def topic_roles(settings: Settings) -> dict[str, str]:
@@ -224,7 +224,7 @@ class DashboardConsumer:
 
     def _config(self) -> dict[str, object]:
         return {
-            "bootstrap.servers": self.settings.bootstrap_servers,
+            **self.settings.kafka_client_config(),
             "client.id": f"transit-status-{self.name}",
             # Never joined (we assign), never committed: unique so it cannot disturb anyone.
             "group.id": f"transit-status-{self.name}-{uuid.uuid4().hex[:12]}",

@@ -83,7 +83,7 @@ class DeadLetterPublisher:
             self._already_sent = self._earlier_dead_letters()
             self._producer = Producer(
                 {
-                    "bootstrap.servers": self.settings.bootstrap_servers,
+                    **self.settings.kafka_client_config(),
                     "client.id": f"transit-status-{self.consumer_name}-dlq",
                     "enable.idempotence": True,
                     "acks": "all",
@@ -97,7 +97,7 @@ class DeadLetterPublisher:
         seen: set[Origin] = set()
         consumer = Consumer(
             {
-                "bootstrap.servers": self.settings.bootstrap_servers,
+                **self.settings.kafka_client_config(),
                 "group.id": f"transit-status-{self.consumer_name}-dlq-scan-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,

@@ -128,7 +128,7 @@ class LondonSeries:
         self.settings = settings
         self.london = london
         self.client = client or OpenSearch(
-            hosts=[settings.opensearch_url], timeout=QUERY_TIMEOUT_S, max_retries=0, retry_on_timeout=False
+            **settings.opensearch_client_options(), timeout=QUERY_TIMEOUT_S, max_retries=0, retry_on_timeout=False
         )
         self._lock = threading.Lock()
         self._refreshing: asyncio.Lock | None = None

@@ -96,7 +96,7 @@ def data_streams(settings: Settings) -> dict[str, str]:
 
 def opensearch_client(settings: Settings) -> OpenSearch:
     # No retries inside the client: the sink's own backoff (tenacity) decides, and it watches for a stop.
-    return OpenSearch(hosts=[settings.opensearch_url], timeout=30, max_retries=0, retry_on_timeout=False)
+    return OpenSearch(**settings.opensearch_client_options(), timeout=30, max_retries=0, retry_on_timeout=False)
 
 
 def ensure_data_streams(client: OpenSearch, settings: Settings) -> None:
@@ -173,7 +173,7 @@ class OpenSearchSink:
         self.stats: Counter[str] = Counter()
         self.consumer = Consumer(
             {
-                "bootstrap.servers": settings.bootstrap_servers,
+                **settings.kafka_client_config(),
                 "group.id": settings.london_opensearch_sink_group,
                 "client.id": CONSUMER_NAME,
                 "enable.auto.commit": False,  # committed by hand, after OpenSearch acknowledged
@@ -187,7 +187,7 @@ class OpenSearchSink:
             }
         )
         self.producer = Producer(
-            {"bootstrap.servers": settings.bootstrap_servers, "client.id": CONSUMER_NAME, "enable.idempotence": True}
+            {**settings.kafka_client_config(), "client.id": CONSUMER_NAME, "enable.idempotence": True}
         )
 
     def _retrying(self, what: str) -> Retrying:

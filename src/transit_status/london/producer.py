@@ -78,7 +78,7 @@ class BarrierProducer(DeliveringProducer):
     ) -> None:
         super().__init__(settings, "transit-status-barriers", counts_dir)
         if settings.london_barrier_format == "avro":
-            self._encode = avro_encoder(registry or SchemaRegistryClient({"url": settings.schema_registry_url}))
+            self._encode = avro_encoder(registry or SchemaRegistryClient(settings.schema_registry_client_config()))
         else:
             self._encode = json_encoder()
 

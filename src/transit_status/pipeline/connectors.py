@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from urllib.parse import urlencode
 
 import httpx
 
@@ -37,15 +38,18 @@ def stations_connector_config(settings: Settings, table: str = "stations") -> di
     logical_name = settings.stations_topic_prefix.rstrip(".") or "transit"
     # If Connect creates the topic, it creates it as topics.py specifies (ensure_topics may be first).
     topic = raw_stations_topic(settings)
+    database = settings.postgres
+    host, port = settings.postgres_address_for_connect.rsplit(":", 1)  # as Connect's workers reach it
     return {
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
         "tasks.max": "1",
         "plugin.name": "pgoutput",
-        "database.hostname": settings.host,
-        "database.port": str(settings.postgres_port),
-        "database.user": settings.postgres_user,
-        "database.password": settings.postgres_password,
-        "database.dbname": settings.postgres_db,
+        "database.hostname": host.strip("[]"),
+        "database.port": port,
+        "database.user": database.user,
+        "database.password": database.password.get_secret_value(),
+        "database.dbname": database.name,
+        **({"database.sslmode": database.options["sslmode"]} if "sslmode" in database.options else {}),
         "topic.prefix": logical_name,
         "table.include.list": f"public.{table}",
         "publication.name": f"transit_{table}",
@@ -65,6 +69,7 @@ def stations_connector_config(settings: Settings, table: str = "stations") -> di
         "key.converter.schemas.enable": "false",
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "false",
+        **client_overrides(settings, "producer", "admin"),
     }
 
 
@@ -72,25 +77,33 @@ def london_stations_connector_config(settings: Settings, table: str = "stations"
     topic = london_station_rows_topic(settings)
     # Debezium's own topic name for the table is <topic.prefix>.<database>.<table>; the router renames it.
     logical_name = f"tfl-{zlib.crc32(topic.name.encode()):08x}"
+    database = settings.mariadb
+    host, port = settings.mariadb_address_for_connect.rsplit(":", 1)  # as Connect's workers reach it
     return {
         "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
         "tasks.max": "1",
-        "database.hostname": settings.host,
-        "database.port": str(settings.mariadb_port),
+        "database.hostname": host.strip("[]"),
+        "database.port": port,
         "database.user": settings.mariadb_connector_user,
-        "database.password": settings.mariadb_connector_password,
+        "database.password": settings.mariadb_connector_password.get_secret_value(),
         "database.ssl.mode": "disable",
         # The connector reads the binlog as a replica: its id must differ from the server's and from
         # any other connector's on this server, so it follows the topic (tests use private topics).
         "database.server.id": str(5400 + zlib.crc32(topic.name.encode()) % 100_000),
         "topic.prefix": logical_name,
-        "database.include.list": settings.mariadb_db,
-        "table.include.list": f"{settings.mariadb_db}.{table}",
+        "database.include.list": database.name,
+        "table.include.list": f"{database.name}.{table}",
         "snapshot.mode": "initial",
         "decimal.handling.mode": "double",
         # Without this the connector also writes DDL events to <topic.prefix>, keyed by database name.
         "include.schema.changes": "false",
-        "schema.history.internal.kafka.bootstrap.servers": settings.bootstrap_servers,
+        # The schema history has Kafka clients of Debezium's own: the worker's security does not reach them.
+        "schema.history.internal.kafka.bootstrap.servers": settings.bootstrap_servers_for_connect,
+        **{
+            f"schema.history.internal.{client}.{name}": value
+            for client in ("producer", "consumer")
+            for name, value in settings.kafka_java_security().items()
+        },
         "schema.history.internal.kafka.topic": f"_schema-history.{topic.name}",
         "schema.history.internal.store.only.captured.tables.ddl": "true",
         **topic_creation(settings, topic),
@@ -100,7 +113,7 @@ def london_stations_connector_config(settings: Settings, table: str = "stations"
         # turns it into a tombstone for its name too.
         "transforms.unwrap.delete.tombstone.handling.mode": "tombstone",
         "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
-        "transforms.route.regex": rf"{_regex_escape(logical_name)}\.{_regex_escape(settings.mariadb_db)}\.{table}",
+        "transforms.route.regex": rf"{_regex_escape(logical_name)}\.{_regex_escape(database.name)}\.{table}",
         "transforms.route.replacement": topic.name,
         # Debezium's key: the primary key as JSON, {"nlc": 513}.
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
@@ -114,6 +127,7 @@ def london_stations_connector_config(settings: Settings, table: str = "stations"
         # Confluent-compatible API, its converter does not use one.
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "false",
+        **client_overrides(settings, "producer", "admin"),
     }
 
 
@@ -140,13 +154,16 @@ def london_postgres_sink_config(settings: Settings) -> dict[str, str]:
     """Debezium's JDBC sink: ``station_entries`` and ``station_exits`` into tables of the same name in
     ``settings.postgres_db``, created (and widened) by the connector."""
     topics = (settings.topic_london_station_entries, settings.topic_london_station_exits)
+    database = settings.postgres
+    query = "?" + urlencode(database.options) if database.options else ""
     return {
         "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
         "tasks.max": "1",
         "topics": ",".join(topics),
-        "connection.url": f"jdbc:postgresql://{settings.host}:{settings.postgres_port}/{settings.postgres_db}",
-        "connection.username": settings.postgres_user,
-        "connection.password": settings.postgres_password,
+        # PostgreSQL as Connect's workers reach it.
+        "connection.url": f"jdbc:postgresql://{settings.postgres_address_for_connect}/{database.name}{query}",
+        "connection.username": database.user,
+        "connection.password": database.password.get_secret_value(),
         # One row per record, keyed by its Kafka coordinates (__connect_topic, __connect_partition,
         # __connect_offset): a batch redelivered after a restart updates its rows instead of adding any.
         "insert.mode": "upsert",
@@ -175,7 +192,18 @@ def london_postgres_sink_config(settings: Settings) -> dict[str, str]:
         "errors.deadletterqueue.topic.name": settings.topic_dead_letters,
         "errors.deadletterqueue.topic.replication.factor": str(settings.replication_factor),
         "errors.deadletterqueue.context.headers.enable": "true",
+        # The dead-letter queue is written by the task's own producer ("admin" creates its topic).
+        **client_overrides(settings, "consumer", "producer", "admin"),
     }
+
+
+def client_overrides(settings: Settings, *clients: str) -> dict[str, str]:
+    """The pipeline's Kafka security for a connector's own clients (``consumer.override.*`` and so on),
+    when ``connect_client_overrides`` asks for it; otherwise the worker's configuration applies."""
+    if not settings.connect_client_overrides:
+        return {}
+    security = settings.kafka_java_security()
+    return {f"{client}.override.{name}": value for client in clients for name, value in security.items()}
 
 
 def topic_creation(settings: Settings, topic: TopicSpec) -> dict[str, str]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
@@ -81,6 +82,9 @@ def sql_variables(settings: Settings) -> dict[str, str]:
     """What the ``${...}`` placeholders of the SQL files stand for."""
     return {
         "bootstrap_servers": settings.bootstrap_servers,
+        "kafka_security": "\n  ".join(
+            f"'properties.{name}' = {sql_string(value)}," for name, value in settings.kafka_java_security().items()
+        ),
         "schema_registry_url": settings.schema_registry_url,
         "topic_turnstiles": settings.topic_turnstiles,
         "topic_turnstile_summary": settings.topic_turnstile_summary,
@@ -100,6 +104,11 @@ def sql_variables(settings: Settings) -> dict[str, str]:
         "turnstile_summary_group": flink_source_group(settings, TURNSTILE_SUMMARY),
         "london_barriers_group": flink_source_group(settings, LONDON_BARRIERS),
     }
+
+
+def sql_string(value: str) -> str:
+    """``value`` as a SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def render(text: str, settings: Settings, source: str = "SQL") -> str:
@@ -255,13 +264,30 @@ def active_job_id(settings: Settings, name: str) -> str | None:
     return None
 
 
-def job_checkpoints_dir(settings: Settings, name: str) -> Path:
-    return flink.checkpoints_dir(settings) / name
+def job_checkpoints_uri(settings: Settings, name: str) -> str:
+    """Where job ``name`` checkpoints, as the Flink cluster sees it."""
+    if settings.flink_checkpoints_endpoint:
+        return f"{settings.flink_checkpoints_endpoint.rstrip('/')}/{name}"
+    return (flink.checkpoints_dir(settings) / name).as_uri()
+
+
+def job_checkpoints_dir(settings: Settings, name: str) -> Path | None:
+    """The same place as a local folder, when it is one (only there can we look for the newest checkpoint)."""
+    uri = urlsplit(job_checkpoints_uri(settings, name))
+    return Path(unquote(uri.path)) if uri.scheme == "file" else None
 
 
 def latest_checkpoint(settings: Settings, name: str) -> Path | None:
     """The newest complete checkpoint of any earlier run of job ``name`` (``chk-N`` with ``_metadata``)."""
-    completed = job_checkpoints_dir(settings, name).glob("*/chk-*/_metadata")
+    folder = job_checkpoints_dir(settings, name)
+    if folder is None:
+        log.warning(
+            "%s checkpoints to %s: not searched, the job starts without its last state",
+            name,
+            job_checkpoints_uri(settings, name),
+        )
+        return None
+    completed = folder.glob("*/chk-*/_metadata")
     newest = max(completed, key=lambda metadata: metadata.stat().st_mtime, default=None)
     return newest.parent if newest else None
 
@@ -303,7 +329,7 @@ def ensure_job(settings: Settings, job: SqlJob) -> Submission:
         checkpoint = latest_checkpoint(settings, name)
         properties = {
             "pipeline.name": name,
-            "execution.checkpointing.dir": job_checkpoints_dir(settings, name).as_uri(),
+            "execution.checkpointing.dir": job_checkpoints_uri(settings, name),
         }
         if checkpoint is not None:
             properties["execution.state-recovery.path"] = checkpoint.as_uri()
@@ -371,6 +397,9 @@ def sql_client_launch(settings: Settings, file: Path | None = None) -> tuple[lis
     rendered = flink.flink_state_dir(settings) / "sql"
     rendered.mkdir(parents=True, exist_ok=True)
     init = rendered / TABLES_FILE
+    # It may hold the Kafka credentials (the tables' 'properties.sasl.jaas.config'): for our eyes only.
+    init.touch(mode=0o600)
+    init.chmod(0o600)
     init.write_text(render(sql_text(TABLES_FILE), settings, source=TABLES_FILE))
     arguments = ["--init", str(init)]
     if file is not None and script_text is not None:

@@ -257,7 +257,7 @@ class GroupReader:
         if group not in self._consumers:
             self._consumers[group] = Consumer(
                 {
-                    "bootstrap.servers": self.settings.bootstrap_servers,
+                    **self.settings.kafka_client_config(),
                     "group.id": group,
                     "enable.auto.commit": False,
                     # End offsets as a read_committed reader sees them (the last stable offset).

@@ -75,9 +75,7 @@ def with_dependencies(specs: Sequence[ServiceSpec], roots: Iterable[str]) -> lis
 
 
 def kafka_is_ready(settings: Settings) -> bool:
-    admin = AdminClient(
-        {"bootstrap.servers": settings.bootstrap_servers, "logger": _quiet_kafka_logger, "socket.timeout.ms": 1000}
-    )
+    admin = AdminClient(settings.kafka_client_config(logger=_quiet_kafka_logger, **{"socket.timeout.ms": 1000}))
     try:
         metadata = admin.list_topics(timeout=1.0)
     except Exception:
@@ -108,7 +106,7 @@ def http_responds(url: str) -> bool:
 
 
 def consumer_group_stable(settings: Settings, group: str) -> bool:
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "logger": _quiet_kafka_logger})
+    admin = AdminClient(settings.kafka_client_config(logger=_quiet_kafka_logger))
     try:
         description = admin.describe_consumer_groups([group], request_timeout=2)[group].result()
     except Exception:

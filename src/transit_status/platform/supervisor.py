@@ -106,14 +106,23 @@ class Platform:
     ``services`` are what ``up`` starts (default: the embedded platform's own). ``down`` and
     ``status`` go by the run records instead, so they also cover what another command started
     (``transit-status run`` adds the pipeline's processes).
+
+    ``external`` names services that run elsewhere (``run --pipeline-only``: the existing platform,
+    checked beforehand): they count as ready and running for what depends on them, are never
+    started, and ``down`` then stops only ``services``, even in a state directory shared with more.
     """
 
     def __init__(
-        self, settings: Settings, report: Report = print, services: Sequence[ServiceSpec] | None = None
+        self,
+        settings: Settings,
+        report: Report = print,
+        services: Sequence[ServiceSpec] | None = None,
+        external: Iterable[str] = (),
     ) -> None:
         self.settings = settings
         self.report = report
         self.specs = list(services) if services is not None else platform_services(settings)
+        self.external = frozenset(external)
         self.run_dir = settings.state_dir / "run"
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._held: set[str] = set()  # stopped on purpose (stop()): supervise() leaves them stopped
@@ -149,6 +158,23 @@ class Platform:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._wanted_path().write_text("\n".join(spec.name for spec in self.specs) + "\n")
 
+    def _external_path(self) -> Path:
+        return self.run_dir / "external.names"
+
+    def _write_external(self) -> None:
+        """Which services the latest ``up`` used elsewhere (``platform status`` checks their endpoints)."""
+        if self.external:
+            self._external_path().write_text("\n".join(sorted(self.external)) + "\n")
+        else:
+            self._external_path().unlink(missing_ok=True)
+
+    def external_recorded(self) -> list[str]:
+        """The services the latest ``up`` used on an existing platform (none for the embedded one)."""
+        try:
+            return self._external_path().read_text().split()
+        except OSError:
+            return []
+
     def wanted(self) -> set[str] | None:
         """The services the latest ``up`` was asked to run; None before any."""
         try:
@@ -176,17 +202,20 @@ class Platform:
         healthy = {spec.name for spec in self.specs if spec.name in already and spec.healthy()}
         if len(healthy) == len(self.specs):
             return False
-        if not jvm.jars_present(self.settings):
+        platform_names = {spec.name for spec in platform_services(self.settings)}
+        starts_platform = any(spec.name in platform_names for spec in self.specs)
+        if starts_platform and not jvm.jars_present(self.settings):
             self.report("Fetching Kafka, Kafka Connect, Debezium and Flink (Maven Central, PyPI; once)...")
             jvm.fetch_jars(self.settings)
         to_start = [spec for spec in self.specs if spec.name not in already]
         self._check_ports(to_start)
         self._write_wanted()
+        self._write_external()
         # Running but not (yet) healthy, e.g. still starting from another `up`: wait for them too.
         unready = [spec for spec in self.specs if spec.name in already and spec.name not in healthy]
         started: list[str] = []
         try:
-            self._start_in_order(to_start, unready, ready=healthy, started=started)
+            self._start_in_order(to_start, unready, ready=healthy | self.external, started=started)
         except BaseException:
             if started:
                 self.report(f"Stopping what was started: {', '.join(started)}")
@@ -266,7 +295,7 @@ class Platform:
                         self.report(f"  {spec.name} is back, but getting it ready failed: {problem}")
                         state.ready_reported = False
                     continue
-                if now < state.next_attempt or not set(spec.after) <= set(running):
+                if now < state.next_attempt or not set(spec.after) <= set(running) | self.external:
                     continue  # backing off, or waiting for what it needs to be back
                 state.note_restart(now)
                 self.report(f"  {spec.name} is not running; restarting it (attempt {state.attempts})")
@@ -328,6 +357,8 @@ class Platform:
     def down(self) -> list[str]:
         """Stop every recorded service that is running, dependents first. Returns the names stopped."""
         running = self.running()
+        if self.external:  # the pipeline alone: whatever else shares the state directory is not ours
+            running = {name: record for name, record in running.items() if name in {s.name for s in self.specs}}
         stopped = self._stop_order(running)
         self._stop(stopped)
         for record in self._records():

@@ -130,7 +130,7 @@ class DeliveringProducer:
         self.settings = settings
         self.producer = Producer(
             {
-                "bootstrap.servers": settings.bootstrap_servers,
+                **settings.kafka_client_config(),
                 "client.id": client_id,
                 "enable.idempotence": True,  # no duplicates on retries, per-partition order kept
                 "acks": "all",
@@ -188,7 +188,7 @@ class EventProducer(DeliveringProducer):
         self, settings: Settings, registry: SchemaRegistryClient | None = None, counts_dir: Path | None = None
     ) -> None:
         super().__init__(settings, "transit-status-simulation", counts_dir)
-        self.registry = registry or SchemaRegistryClient({"url": settings.schema_registry_url})
+        self.registry = registry or SchemaRegistryClient(settings.schema_registry_client_config())
         self._serializers = {
             name: AvroSerializer(self.registry, load_schema(name)) for name in
             ("arrival_key", "arrival_value", "turnstile_key", "turnstile_value")

@@ -1,6 +1,8 @@
 -- The tables and functions every transit-status SQL session starts with (`transit-status sql` runs this
 -- file first, and so does each job). Placeholders such as ${bootstrap_servers} are filled in from the settings (topics,
 -- addresses), so the same file serves the embedded platform, the tests' private topics and a cluster.
+-- $${kafka_security} is the settings' Kafka security as 'properties.*' options (at least
+-- 'properties.security.protocol'), each followed by a comma; every Kafka table copies it from a template.
 
 -- ---- Templates -------------------------------------------------------------------------------------
 -- The template_* tables hold the options several tables share; a table copies them with
@@ -12,6 +14,7 @@
 CREATE TEMPORARY TABLE IF NOT EXISTS template_raw_source WITH (
   'connector' = 'kafka',
   'properties.bootstrap.servers' = '${bootstrap_servers}',
+  ${kafka_security}
   'properties.isolation.level' = 'read_committed',
   -- Only for a first start: a restored job resumes from the offsets in its checkpoint.
   'scan.startup.mode' = 'earliest-offset',
@@ -29,6 +32,7 @@ CREATE TEMPORARY TABLE IF NOT EXISTS template_raw_source WITH (
 CREATE TEMPORARY TABLE IF NOT EXISTS template_exactly_once_sink WITH (
   'connector' = 'kafka',
   'properties.bootstrap.servers' = '${bootstrap_servers}',
+  ${kafka_security}
   'sink.delivery-guarantee' = 'exactly-once',
   -- Within the broker's transaction.max.timeout.ms (15 min); Flink's default (1 h) is refused.
   'properties.transaction.timeout.ms' = '600000'

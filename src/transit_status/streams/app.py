@@ -6,9 +6,11 @@ and are rebuilt from their changelog topics (``<app id>-<table>-changelog``) whe
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 
 import faust
+from faust.types.auth import CredentialsT
 
 from transit_status.config import Settings
 from transit_status.streams import stations
@@ -33,7 +35,9 @@ def create_app(settings: Settings, topic_partitions: Mapping[str, int] | None = 
     faust_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.faust_app_id,
-        broker=f"kafka://{settings.bootstrap_servers}",
+        # Faust takes one URL per broker; its clients are aiokafka's, so the security is translated.
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(settings),
         # At least once is enough: the stations transform only upserts and deletes by key (the
         # turnstile counts, which need exactly once, run on Flink: transit_status/sql/).
         processing_guarantee="at_least_once",
@@ -54,3 +58,21 @@ def create_app(settings: Settings, topic_partitions: Mapping[str, int] | None = 
     )
     stations.register(app, settings, topic_partitions[settings.stations_topic])
     return app
+
+
+def faust_credentials(settings: Settings) -> CredentialsT | None:
+    """The settings' Kafka security (``Settings.kafka_client_config``) as Faust's credentials."""
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol.endswith("SSL"):
+        ca = settings.kafka_ssl_ca_location
+        context = ssl.create_default_context(cafile=str(ca) if ca is not None else None)
+        context.check_hostname = settings.kafka_ssl_verify_hostname
+    if protocol.startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    return faust.SSLCredentials(context) if context is not None else None

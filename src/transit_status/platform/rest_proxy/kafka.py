@@ -96,7 +96,7 @@ class KafkaGateway:
         self._bootstrap = settings.bootstrap_servers
         self._producer = Producer(
             {
-                "bootstrap.servers": self._bootstrap,
+                **settings.kafka_client_config(),
                 "client.id": "transit-status-rest-proxy",
                 "acks": "all",
                 "enable.idempotence": True,
@@ -108,7 +108,7 @@ class KafkaGateway:
                 "allow.auto.create.topics": False,
             }
         )
-        self._admin = AdminClient({"bootstrap.servers": self._bootstrap, "client.id": "transit-status-rest-proxy"})
+        self._admin = AdminClient(settings.kafka_client_config(**{"client.id": "transit-status-rest-proxy"}))
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_forever, name="rest-proxy-producer-poll", daemon=True)
         self._topics: dict[str, TopicInfo] = {}

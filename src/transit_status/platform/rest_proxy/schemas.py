@@ -38,7 +38,7 @@ def parse_inline_schema(text: str, role: str) -> AvroSchema:
 
 def make_registry_client(settings: Settings) -> SchemaRegistryClient:
     # Fails fast: a request should not hang for long when the registry is down.
-    return registry_client(settings.schema_registry_url, REGISTRY_TIMEOUT_S)
+    return registry_client(settings, REGISTRY_TIMEOUT_S)
 
 
 class SchemaRegistryGateway:

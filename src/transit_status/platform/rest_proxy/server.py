@@ -28,9 +28,7 @@ class DependencyUnavailable(TransitError):
 def check_dependencies(settings: Settings) -> None:
     """Raise :class:`DependencyUnavailable` unless Kafka and the registry both answer."""
     # log_level 2: librdkafka's own connection errors would only repeat what is reported here.
-    admin = AdminClient(
-        {"bootstrap.servers": settings.bootstrap_servers, "client.id": "transit-status-rest-proxy", "log_level": 2}
-    )
+    admin = AdminClient(settings.kafka_client_config(**{"client.id": "transit-status-rest-proxy", "log_level": 2}))
     try:
         admin.list_topics(timeout=3)
     except KafkaException as error:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pymysql
+from pydantic import SecretStr
 from pymysql.converters import escape_string
 
 from transit_status.config import Settings
@@ -103,8 +104,8 @@ def find_binary(name: str, path: str | None = None) -> str:
 def bootstrap_sql(settings: Settings) -> str:
     """Database and users, run by ``mariadb-install-db`` in the same step that creates the data directory."""
 
-    def quoted(value: str) -> str:
-        return "'" + escape_string(value) + "'"
+    def quoted(value: str | SecretStr) -> str:
+        return "'" + escape_string(value.get_secret_value() if isinstance(value, SecretStr) else value) + "'"
 
     owner, connector = quoted(settings.mariadb_user), quoted(settings.mariadb_connector_user)
     return "\n".join(
@@ -190,12 +191,14 @@ def server_command(settings: Settings) -> list[str]:
 
 
 def connect(settings: Settings) -> pymysql.Connection:
+    """MariaDB as the pipeline reaches it (``settings.mariadb``: the embedded one, or ``mariadb_dsn``)."""
+    database = settings.mariadb
     return pymysql.connect(
-        host=settings.host,
-        port=settings.mariadb_port,
-        user=settings.mariadb_user,
-        password=settings.mariadb_password,
-        database=settings.mariadb_db,
+        host=database.host,
+        port=database.port,
+        user=database.user,
+        password=database.password.get_secret_value(),
+        database=database.name,
         connect_timeout=2,
         autocommit=True,
         charset="utf8mb4",

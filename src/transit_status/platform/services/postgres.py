@@ -135,7 +135,7 @@ def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: R
     run_as.let_reach(settings.state_dir)
     run_as.give(settings.state_dir / "postgres")
     with tempfile.NamedTemporaryFile("w", dir=pgdata.parent, delete=False, suffix=".pw") as password_file:
-        password_file.write(settings.postgres_password + "\n")
+        password_file.write(settings.postgres_password.get_secret_value() + "\n")
     run_as.give(Path(password_file.name))
     try:
         result = subprocess.run(
@@ -195,22 +195,31 @@ def server_command(settings: Settings, binaries: PostgresBinaries) -> list[str]:
 
 
 def connect(settings: Settings, dbname: str | None = None) -> psycopg.Connection:
+    """PostgreSQL as the pipeline reaches it (``settings.postgres``: the embedded one, or ``postgres_dsn``)."""
+    database = settings.postgres
     return psycopg.connect(
-        host=settings.host,
-        port=settings.postgres_port,
-        dbname=dbname or settings.postgres_db,
-        user=settings.postgres_user,
-        password=settings.postgres_password,
+        host=database.host,
+        port=database.port,
+        dbname=dbname or database.name,
+        user=database.user,
+        password=database.password.get_secret_value(),
         connect_timeout=2,
         autocommit=True,
+        **database.options,  # e.g. sslmode from the DSN
     )
 
 
 def ensure_database(settings: Settings) -> None:
+    name = settings.postgres.name
+    try:
+        with connect(settings):
+            return  # there already (an existing server's user may not reach the "postgres" database)
+    except psycopg.OperationalError:
+        pass
     with connect(settings, dbname="postgres") as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.postgres_db,)).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.postgres_db)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def station_rows(network: Network) -> Iterator[tuple[object, ...]]:
