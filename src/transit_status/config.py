@@ -38,7 +38,8 @@ ENV_PREFIX = "TRANSIT_"
 class Settings(BaseSettings):
     """Ports, paths and credentials of the embedded platform and the pipeline."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+    # hide_input_in_errors: a rejected value may be a password (or a DSN holding one).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore", hide_input_in_errors=True)
 
     host: str = Field("127.0.0.1", description="Address every service listens on.")
     state_dir: Path = Field(PROJECT_ROOT / ".transit", description="Data, logs and pid files.")
@@ -495,8 +496,13 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value these settings hold (what :meth:`redact` hides)."""
+        fields = type(self).model_fields
+        # The embedded platform's default passwords are in this file for all to read, and "chicago" is
+        # also part of every topic name: hiding them would protect nothing and garble the logs.
+        public = {field.default.get_secret_value() for field in fields.values() if isinstance(field.default, SecretStr)}
         values = [value.get_secret_value() for value in self.__dict__.values() if isinstance(value, SecretStr)]
         values += [self.postgres.password.get_secret_value(), self.mariadb.password.get_secret_value()]
+        values = [value for value in values if value not in public]
         # A JAAS line escapes quotes and backslashes: the escaped form is a secret too.
         values += [_jaas_escape(value) for value in values]
         # Short values (a 1-character password) would blank out ordinary text; they are still never printed.

@@ -87,7 +87,9 @@ def test_a_schema_id_the_registry_does_not_know_is_a_bad_record(
 
 def test_a_registry_that_does_not_answer_is_not_the_records_fault() -> None:
     (closed_port,) = free_ports(1)
-    decoder = AvroDecoder(registry_client(load_settings(schema_registry_endpoint=f"http://127.0.0.1:{closed_port}"), timeout_s=2))
+    decoder = AvroDecoder(
+        registry_client(load_settings(schema_registry_endpoint=f"http://127.0.0.1:{closed_port}"), timeout_s=2)
+    )
 
     with pytest.raises(RegistryUnavailable, match="unreachable"):
         decoder.decode(frame(1, b"\x02"))
