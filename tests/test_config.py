@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from transit_status.config import SettingsFileError, load_settings
+from transit_status.config import PROJECT_ROOT, SettingsFileError, load_settings
 from transit_status.pipeline.connectors import (
     london_postgres_sink_config,
     london_stations_connector_config,
@@ -286,3 +286,11 @@ postgres_dsn = "postgresql://pipeline:{PG_SECRET}@127.0.0.1:{postgres}/cta"
     assert "MariaDB" not in text and "OpenSearch" not in text  # the CTA needs neither
     assert not any(secret.replace('"', "") in text for secret in SECRETS)
     assert not (state / "run").exists() or not list((state / "run").glob("*.json"))  # nothing started
+
+
+@pytest.mark.parametrize("name", ["confluent-platform", "confluent-cloud"])
+def test_the_example_profiles_are_valid_settings(name: str, clean_env: None) -> None:
+    settings = load_settings(PROJECT_ROOT / "deploy" / "profiles" / f"{name}.toml")
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.schema_registry_url.startswith("https://") and settings.schema_registry_auth is not None
+    assert settings.replication_factor == 3
