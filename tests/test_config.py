@@ -294,3 +294,20 @@ def test_the_example_profiles_are_valid_settings(name: str, clean_env: None) -> 
     assert settings.kafka_security_protocol == "SASL_SSL"
     assert settings.schema_registry_url.startswith("https://") and settings.schema_registry_auth is not None
     assert settings.replication_factor == 3
+
+
+# The embedded platform's own Java worker config and our embedded registry's log: they only ever talk
+# to the embedded broker, in plaintext.
+EMBEDDED_ONLY = {"config.py", "platform/services/connect.py", "platform/schema_registry/kafka_log.py"}
+
+
+def test_every_python_kafka_client_takes_its_config_from_the_settings() -> None:
+    """One place builds the bootstrap list and security (Settings.kafka_client_config): a client that
+    spelt "bootstrap.servers" itself would miss a cluster's TLS and SASL."""
+    source = PROJECT_ROOT / "src" / "transit_status"
+    own = [
+        str(path.relative_to(source))
+        for path in source.rglob("*.py")
+        if '"bootstrap.servers"' in path.read_text() and str(path.relative_to(source)) not in EMBEDDED_ONLY
+    ]
+    assert not own, f"Kafka clients configured outside Settings.kafka_client_config: {own}"
