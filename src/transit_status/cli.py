@@ -97,17 +97,25 @@ def _platform(ctx: typer.Context, pipeline: bool = False):  # type: ignore[no-un
     return Platform(ctx.obj, services=whole_stack(ctx.obj) if pipeline else None)
 
 
-def _print_endpoints(settings: Settings) -> None:
-    typer.echo(f"  Kafka bootstrap   {settings.bootstrap_servers}")
-    typer.echo(f"  Schema Registry   {settings.schema_registry_url}")
-    typer.echo(f"  REST Proxy        {settings.rest_proxy_url}")
-    typer.echo(f"  Kafka Connect     {settings.connect_url}")
-    typer.echo(f"  Flink SQL Gateway {settings.sql_gateway_url}   (`transit-status sql`)")
-    typer.echo(f"  Flink web UI      {settings.flink_rest_url}")
-    typer.echo(
+def endpoint_lines(settings: Settings) -> list[str]:
+    """Where each platform service answers, as `platform up` and `run` print it: every service a user can reach."""
+    return [
+        f"  Kafka bootstrap   {settings.bootstrap_servers}",
+        f"  Schema Registry   {settings.schema_registry_url}",
+        f"  REST Proxy        {settings.rest_proxy_url}",
+        f"  Kafka Connect     {settings.connect_url}",
+        f"  Flink SQL Gateway {settings.sql_gateway_url}   (`transit-status sql`)",
+        f"  Flink web UI      {settings.flink_rest_url}",
         f"  PostgreSQL        postgresql://{settings.postgres_user}@{settings.host}:{settings.postgres_port}/"
-        f"{settings.postgres_db}"
-    )
+        f"{settings.postgres_db}",
+        f"  MariaDB           mysql://{settings.mariadb_user}@{settings.host}:{settings.mariadb_port}/{settings.mariadb_db}",
+        f"  OpenSearch        {settings.opensearch_url}",
+    ]
+
+
+def _print_endpoints(settings: Settings) -> None:
+    for line in endpoint_lines(settings):
+        typer.echo(line)
 
 
 @platform_app.command("up")
