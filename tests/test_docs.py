@@ -43,7 +43,8 @@ def mentioned_paths(doc: Path) -> set[str]:
     """Inline code that is a repository path (a/b[/c], or a file name with a known extension), and words
     of a fenced block (a diagram) that are a path with a folder."""
     paths = set()
-    block_words = [word.strip("()`:,;") for block in code_blocks(doc) for word in block.split()]
+    # From a folder below the root (`cd benchmarks && ../.venv/bin/python`): named from the root.
+    block_words = [word.strip("()`:,;").removeprefix("../") for block in code_blocks(doc) for word in block.split()]
     paths |= {word for word in block_words if "/" in word and PATH_LIKE.match(word) and not word.startswith("/")}
     for span in inline_code(doc):
         candidate = span.split("'s ")[0].rstrip(".,;:")
