@@ -6,7 +6,9 @@ on the same pre-serialized Avro records (Confluent wire format, skewed over 150 
 1. plain: confluent-kafka produce → confluent-kafka consume of all records (end to end), the
    ceiling this machine and broker allow from Python;
 2. flink end to end: the turnstile-summary job (src/transit_status/sql/) running, all records
-   produced as fast as possible, until the committed summary (read_committed) counts every one;
+   produced as fast as possible, until the committed summary (read_committed) counts every one
+   (after a warm-up run of ``--warmup-events`` the same way, reported apart: the first job on a
+   fresh TaskManager runs on cold JVMs);
 3. flink sustained: records produced at fixed rates; the lag (produced - counted in the committed
    summary) sampled each second; a rate is sustained if the lag does not grow (it holds about one
    checkpoint interval of records: exactly-once output appears per checkpoint);
@@ -19,7 +21,8 @@ reached the total (a duplicate would show then); a count that is not exact, or r
 consumer never received, end the run with exit 1 ("WRONG RESULT"). RSS and CPU of the Flink
 processes are recorded, with the machine (cores, RAM, load average at start and end, commit).
 
-    .venv/bin/python benchmarks/turnstile_throughput.py [--events 300000] [--rates 10000,20000,30000]
+    .venv/bin/python benchmarks/turnstile_throughput.py [--events 300000] [--warmup-events 100000]
+        [--rates 10000,20000,30000]
         [--step-seconds 20] [--skip-format-comparison]
 
 Results: printed, and written to benchmarks/results/turnstile_throughput.json.
@@ -434,6 +437,9 @@ def _slope(points: list[tuple[float, int]]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=300_000, help="events of the end-to-end phases")
+    parser.add_argument(
+        "--warmup-events", type=int, default=100_000, help="events of a first Flink run on cold JVMs (0: none)"
+    )
     parser.add_argument("--rates", default="10000,20000,30000", help="input rates (events/s) of the sustained phase")
     parser.add_argument("--step-seconds", type=float, default=20.0, help="seconds per sustained rate")
     parser.add_argument("--skip-format-comparison", action="store_true", help="skip the avro-confluent format run")
@@ -459,6 +465,15 @@ def main() -> int:
             print("plain confluent-kafka produce -> consume ...", flush=True)
             results["plain"] = measure_plain(settings, plain_records)
             print(json.dumps(results["plain"], indent=2), flush=True)
+            if args.warmup_events:
+                # The first job on a fresh TaskManager runs on cold JVMs (interpreted, not yet compiled): a
+                # run first, reported apart, so the two measured runs compare like with like.
+                print(f"flink warm-up (cold JVMs): {args.warmup_events} events ...", flush=True)
+                warmup = measure_flink_end_to_end(settings, station_ids(args.warmup_events, STATIONS, seed=5), flink)
+                results["flink_warmup_cold"] = {
+                    key: warmup[key] for key in ("events", "end_to_end_events_per_s", "counts_exact", "problems")
+                }
+                print(json.dumps(results["flink_warmup_cold"]), flush=True)
             print("flink end to end ...", flush=True)
             results["flink_end_to_end"] = measure_flink_end_to_end(settings, ids, flink)
             print(json.dumps(results["flink_end_to_end"], indent=2), flush=True)
@@ -483,7 +498,7 @@ def main() -> int:
     }
     problems = [
         problem
-        for phase in ("flink_end_to_end", "flink_avro_format", "flink_sustained")
+        for phase in ("flink_warmup_cold", "flink_end_to_end", "flink_avro_format", "flink_sustained")
         for problem in results.get(phase, {}).get("problems", [])
     ]
     results["correct"] = not problems
