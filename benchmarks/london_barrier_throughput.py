@@ -421,7 +421,8 @@ def start_phase(
     platform: Platform, phase: str, stations_topic: str, stations: list[str], events: int
 ) -> tuple[Settings, Taps, str]:
     """A phase's private topics, its taps (not yet produced) and its London job, started."""
-    settings = bench_settings(platform.settings, phase, topic_london_stations=stations_topic)
+    # The stations as Debezium wrote them (keyed by nlc), shared; each phase's job writes its own name-keyed topic.
+    settings = bench_settings(platform.settings, phase, topic_london_station_rows=stations_topic)
     ensure_topics(settings)
     taps = barrier_taps(settings, stations, events)
     return settings, taps, start_job(settings)
@@ -573,7 +574,7 @@ def main() -> None:
         ensure_topics(stations_settings)
         try:
             stations = load_stations(stations_settings)
-            stations_topic = stations_settings.topic_london_stations
+            stations_topic = stations_settings.topic_london_station_rows
             if args.warmup_events:
                 # The first job on a fresh TaskManager runs on a cold JVM (interpreted, not yet compiled):
                 # a short run first, reported apart, so the measured runs see the steady state.
