@@ -12,7 +12,9 @@ does), then connects the clients from separate load processes (default 4 x 250, 
 
 Throughout: the dashboard's RSS every few seconds (flat over a run is the goal) and its CPU, and
 `GET /api/state` timed once a second (it must not stall for others). Results:
-`benchmarks/results/dashboard_fanout.json`.
+`benchmarks/results/dashboard_fanout.json`, with the machine (cores, RAM, load, commit). A run that
+did not measure what it says (clients not all connected, a probe phase without a latency sample, the
+hostile clients' report missing) ends with exit 1 ("WRONG RESULT").
 
     .venv/bin/python benchmarks/dashboard_fanout.py [--clients 1000] [--processes 4] [--seconds 60]
 """
@@ -24,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
-import os
 import statistics
 import tempfile
 import time
@@ -35,9 +36,8 @@ import httpx
 import psutil
 import websockets
 
-from stack import running_stack
+from stack import machine, require_correct, running_stack, write_results
 
-RESULTS = Path(__file__).with_name("results")
 RSS_EVERY_S = 2.0
 HANDSHAKES_AT_ONCE = 50
 """Per load process: a browser-like ramp, not a SYN flood."""
@@ -153,11 +153,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=4, help="load processes the clients are spread over")
     parser.add_argument("--probe-every", type=int, default=20, help="one client in N parses every frame")
-    parser.add_argument("--seconds", type=float, default=60.0, help="baseline phase (600 for the README figure)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="baseline phase")
     parser.add_argument("--hostile-seconds", type=float, default=30.0, help="phase with the hostile clients")
     parser.add_argument("--resyncs", type=int, default=1000, help="resync messages the hostile client sends")
     parser.add_argument("--warmup", type=float, default=15.0, help="seconds to let the pipeline settle")
     args = parser.parse_args()
+    facts = machine()
 
     with running_stack("transit-fanout-") as (settings, stack):
         dashboard = stack.running()["dashboard"].process()
@@ -166,9 +167,28 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="transit-fanout-load-") as workdir:
             result = measure(args, settings.dashboard_url, dashboard, Path(workdir))
         result["settings"] = {"simulation_speed": settings.simulation_speed, **vars(args)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dashboard_fanout.json").write_text(json.dumps(result, indent=2) + "\n")
+    result = {"benchmark": "dashboard_fanout", "machine": facts, **result}
+    result["problems"] = wrong_results(result)
+    write_results("dashboard_fanout", result)
     print(json.dumps({k: v for k, v in result.items() if k != "rss_mb_series"}, indent=2))
+    require_correct(result["problems"])
+
+
+def wrong_results(result: dict[str, Any]) -> list[str]:
+    """What makes the run's figures wrong: fewer clients than said, a phase without samples, no hostile report."""
+    clients = result["clients"]
+    problems = []
+    if clients["connected"] != clients["wanted"] or clients["handshake_failures"]:
+        problems.append(
+            f"{clients['connected']} of {clients['wanted']} clients connected "
+            f"({clients['handshake_failures']} handshakes failed: {clients['failure_examples']})"
+        )
+    for phase in ("baseline", "hostile"):
+        if not result[phase]["latency"]["samples"]:
+            problems.append(f"{phase}: no train update reached a probe client")
+    if result["hostile"]["hostile_clients"] is None:
+        problems.append("the hostile clients wrote no report")
+    return problems
 
 
 def measure(args: argparse.Namespace, url: str, dashboard: psutil.Process, workdir: Path) -> dict[str, Any]:
@@ -241,7 +261,6 @@ def measure(args: argparse.Namespace, url: str, dashboard: psutil.Process, workd
     after_connect = [mb for at, mb in rss if at >= connected_at]
     half = len(after_connect) // 2
     return {
-        "machine": {"cpus": os.cpu_count(), "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
         "clients": {
             "wanted": args.clients,
             "connected": connected,

@@ -4,6 +4,8 @@ Starts the whole stack (`transit-status run` minus the terminal) on free ports i
 directory, connects to the dashboard's WebSocket like the page does, and for every pushed train
 update records `received - produced_at` (both wall clock on this one machine). Measures at the
 default simulation speed, then restarts only the simulation at a stress speed and measures again.
+A phase in which the client received no train update at all ends the run with exit 1 ("WRONG RESULT").
+Results: benchmarks/results/dashboard_latency.json, with the machine (cores, RAM, load, commit).
 
     .venv/bin/python benchmarks/dashboard_latency.py [--seconds 60] [--stress-speed 200]
 """
@@ -15,15 +17,12 @@ import asyncio
 import json
 import statistics
 import time
-from pathlib import Path
 
 import psutil
 import websockets
 
-from stack import running_stack, stack_of
+from stack import machine, require_correct, running_stack, stack_of, write_results
 from transit_status.config import Settings
-
-RESULTS = Path(__file__).with_name("results")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -72,6 +71,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds to let the pipeline settle")
     args = parser.parse_args()
 
+    facts = machine()
     results = []
     with running_stack("transit-bench-") as (settings, stack):
         time.sleep(args.warmup)
@@ -88,8 +88,9 @@ def main() -> None:
         time.sleep(args.warmup)
         latencies = asyncio.run(collect(settings, args.seconds))
         results.append(summarise("stress", args.stress_speed, args.seconds, latencies))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dashboard_latency.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("dashboard_latency", {"benchmark": "dashboard_latency", "machine": facts, "phases": results})
+    empty = [phase["phase"] for phase in results if not phase["updates"]]
+    require_correct([f"{phase}: no train update reached the client" for phase in empty])
 
 
 if __name__ == "__main__":

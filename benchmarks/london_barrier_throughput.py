@@ -17,8 +17,12 @@ OpenSearch included), with private topics, job name, sink group and data streams
 4. Timed from the first produced tap: until ``station_entries``/``station_exits`` hold every measured
    tap (read_committed: the job's exactly-once output, committed at its checkpoints) — the Flink
    stage — and until the OpenSearch data streams hold exactly as many documents — end to end. A
-   count above the expected one fails at once (a duplicate). A few seconds later both are counted
-   again, and every measured tap is checked to be there once, joined (``known``, a location).
+   count above the expected one fails at once (a duplicate). The derived topics are followed by one
+   consumer kept open; OpenSearch is asked for a plain count once a second, without forcing a refresh
+   (what its own 1 s refresh made searchable: the end time is known to within about 2 s). A few
+   seconds later both are counted again, and every measured tap is checked to be there once, joined
+   (``known``, a location): any tap missing, duplicated, unexpected or not joined ends the run with
+   exit 1 ("WRONG RESULT"), after the results are written.
    Beforehand a warm-up run of ``--warmup-events`` the same way (the first job on a fresh TaskManager
    runs on cold JVMs), reported apart.
 5. Unless ``--skip-stages``: each stage alone on new private topics: the job with no sink running,
@@ -41,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import threading
 import time
@@ -59,7 +62,16 @@ from opensearchpy import OpenSearch
 from tests.helpers import read_all
 from tests.processes import ServiceProcess
 
-from stack import machine, opensearch_counts, running_platform, stack_cpu_s, timed_until
+from stack import (
+    WrongResult,
+    machine,
+    opensearch_counts,
+    require_correct,
+    running_platform,
+    stack_cpu_s,
+    timed_until,
+    write_results,
+)
 from transit_status.config import Settings
 from transit_status.london.opensearch_sink import data_streams
 from transit_status.pipeline.connectors import ensure_london_stations_connector, london_stations_connector_name
@@ -70,13 +82,20 @@ from transit_status.platform.services import mariadb
 from transit_status.platform.supervisor import Platform
 from transit_status.topics import ensure_topics
 
-RESULTS = Path(__file__).with_name("results")
 GOAL_EVENTS_PER_S = 10_000
 TAP_SPACING_MS = 5  # 200 taps per second of event time
 TRAILING_AFTER = timedelta(minutes=10)
 SETTLE_S = 5.0  # after the last count, how long extra records (duplicates) get to show up
+OPENSEARCH_POLL_S = 1.0  # a plain count at OpenSearch's own refresh rate: the wait adds no refresh
 
-WARMUP_FIGURES = ("events", "flink_stage_events_per_s", "end_to_end_events_per_s", "kafka_check", "opensearch_check")
+WARMUP_FIGURES = (
+    "events",
+    "flink_stage_events_per_s",
+    "end_to_end_events_per_s",
+    "kafka_check",
+    "opensearch_check",
+    "problems",
+)
 
 Record = tuple[str, bytes, bytes, int]  # topic, key, value, timestamp (ms)
 
@@ -176,7 +195,7 @@ def produce(settings: Settings, records: list[Record]) -> None:
                 producer.poll(0.05)
     producer.poll(0)
     if producer.flush(120) != 0:
-        raise SystemExit("not every tap was delivered to Kafka")
+        raise WrongResult("not every tap was delivered to Kafka")
 
 
 # ---- counting ------------------------------------------------------------------------------------
@@ -379,7 +398,22 @@ class FlinkSampler(Background):
 def refuse_duplicates(counts: dict[str, int], expected: dict[str, int], where: str) -> None:
     over = {topic: counts[topic] - expected[topic] for topic in expected if counts.get(topic, 0) > expected[topic]}
     if over:
-        raise SystemExit(f"DUPLICATES: {where} holds more than the measured taps: {counts} vs {expected}")
+        raise WrongResult(f"duplicates: {where} holds more than the measured taps: {counts} vs {expected}")
+
+
+def check_problems(phase: str, checks: dict[str, dict[str, Any]]) -> list[str]:
+    """What a phase's checks (check_kafka / check_opensearch reports) found wrong; empty: every tap once, joined."""
+    problems = []
+    for where, report in checks.items():
+        wrong = {
+            what: report[what]
+            for what in ("duplicated_users", "missing_users", "unexpected_users", "not_known")
+            if report.get(what)
+        }
+        if wrong:
+            found = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in wrong.items())
+            problems.append(f"{phase}: {where}: {found}")
+    return problems
 
 
 # ---- phases --------------------------------------------------------------------------------------
@@ -387,7 +421,8 @@ def start_phase(
     platform: Platform, phase: str, stations_topic: str, stations: list[str], events: int
 ) -> tuple[Settings, Taps, str]:
     """A phase's private topics, its taps (not yet produced) and its London job, started."""
-    settings = bench_settings(platform.settings, phase, topic_london_stations=stations_topic)
+    # The stations as Debezium wrote them (keyed by nlc), shared; each phase's job writes its own name-keyed topic.
+    settings = bench_settings(platform.settings, phase, topic_london_station_rows=stations_topic)
     ensure_topics(settings)
     taps = barrier_taps(settings, stations, events)
     return settings, taps, start_job(settings)
@@ -426,7 +461,7 @@ def measure_end_to_end(
                 timeline.append((round(elapsed, 1), follower.count, sum(counts.values())))
             return counts == taps.expected
 
-        timed_until(all_indexed, "every tap in OpenSearch")
+        timed_until(all_indexed, "every tap in OpenSearch", every_s=OPENSEARCH_POLL_S)
         end_to_end_s = time.monotonic() - started
         end_cpu = cpu.read()
         follower.reached.wait(60)
@@ -459,6 +494,7 @@ def measure_end_to_end(
         "expected": taps.expected,
         "kafka_check": kafka_check,
         "opensearch_check": opensearch_check,
+        "problems": check_problems(f"{events} taps", {**kafka_check, **opensearch_check}),
     }
 
 
@@ -475,7 +511,7 @@ def measure_stages_alone(
         produce(settings, taps.records)
         produce(settings, taps.trailing)
         if not follower.reached.wait(900):
-            raise SystemExit(f"the job alone produced {follower.counts()} of {taps.expected}")
+            raise WrongResult(f"the job alone produced {follower.counts()} of {taps.expected}")
         assert follower.reached_at is not None
         flink_s = follower.reached_at - started
         flink_cpu = cpu.read()
@@ -500,10 +536,13 @@ def measure_stages_alone(
             refuse_duplicates(counts, taps.expected, "OpenSearch (sink alone)")
             return counts == taps.expected
 
-        sink_s = timed_until(all_indexed, "every tap in OpenSearch (sink alone)")
+        sink_s = timed_until(all_indexed, "every tap in OpenSearch (sink alone)", every_s=OPENSEARCH_POLL_S)
         sink_cpu = cpu.read()
         time.sleep(SETTLE_S)
-        refuse_duplicates(opensearch_counts(client, settings), taps.expected, "OpenSearch (sink alone)")
+        final = opensearch_counts(client, settings, refresh=True)
+        refuse_duplicates(final, taps.expected, "OpenSearch (sink alone)")
+        if final != taps.expected:
+            raise WrongResult(f"OpenSearch (sink alone) holds {final}, not the measured taps {taps.expected}")
     finally:
         sink.stop()
     print(f"sink alone: {events} taps in {sink_s:.1f} s ({events / sink_s:,.0f}/s)", flush=True)
@@ -535,7 +574,7 @@ def main() -> None:
         ensure_topics(stations_settings)
         try:
             stations = load_stations(stations_settings)
-            stations_topic = stations_settings.topic_london_stations
+            stations_topic = stations_settings.topic_london_station_rows
             if args.warmup_events:
                 # The first job on a fresh TaskManager runs on a cold JVM (interpreted, not yet compiled):
                 # a short run first, reported apart, so the measured runs see the steady state.
@@ -554,18 +593,18 @@ def main() -> None:
                 print(json.dumps(result["stages_alone"], indent=2), flush=True)
         finally:
             drop_stations_connector(stations_settings)
-    result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     end_to_end = result["end_to_end"]
     result["goal_events_per_s"] = GOAL_EVENTS_PER_S
     result["goal_met"] = end_to_end["end_to_end_events_per_s"] >= GOAL_EVENTS_PER_S
-    RESULTS.mkdir(exist_ok=True)
-    output = RESULTS / "london_barrier_throughput.json"
-    output.write_text(json.dumps(result, indent=2) + "\n")
+    problems = [*result.get("warmup_cold", {}).get("problems", []), *end_to_end["problems"]]
+    result["correct"] = not problems
+    output = write_results("london_barrier_throughput", result)
     facts = result["machine"]
     stages = result.get("stages_alone")
     print(
         f"\nmachine: {facts['cpus']} CPUs ({facts['cpu_model']}), {facts['ram_gib']} GiB RAM, "
-        f"load {facts['load_average_at_start']} at start, {facts['load_average_at_end']} at end\n"
+        f"load {facts['load_average_at_start']} at start, {facts['load_average_at_end']} at end; "
+        f"commit {facts['commit']}\n"
         f"end to end (taps -> Flink join -> OpenSearch): {end_to_end['end_to_end_events_per_s']:,} events/s "
         f"({end_to_end['events']:,} in {end_to_end['end_to_end_s']} s; goal {GOAL_EVENTS_PER_S:,}/s "
         f"{'met' if result['goal_met'] else 'MISSED'})\n"
@@ -579,6 +618,7 @@ def main() -> None:
         )
         + f"written to {output}"
     )
+    require_correct(problems)
 
 
 if __name__ == "__main__":

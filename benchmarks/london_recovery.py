@@ -33,18 +33,16 @@ import signal
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from stack import machine, running_stack, timed_until
+from stack import WrongResult, machine, running_stack, timed_until, write_results
 from transit_status.config import Settings
 from transit_status.networks.london import load_london_network
 from transit_status.platform.supervisor import Platform
 
-RESULTS = Path(__file__).with_name("results")
 GOAL_S = 30.0
 TIMEOUT_S = 600.0
 OK_TIMEOUT_S = 120.0
@@ -228,11 +226,10 @@ def main() -> None:
         "network_lines": len(network.lines),
         "failures": failures,
     }
+    write_results("london_recovery", result)
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "london_recovery.json").write_text(json.dumps(result, indent=2))
     if failures:
-        raise SystemExit("INCORRECT: " + "; ".join(failures))
+        raise WrongResult(failures)
 
 
 if __name__ == "__main__":

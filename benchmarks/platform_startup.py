@@ -13,20 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform as host_platform
 import re
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
-from stack import stack_rss_mib
+from stack import WrongResult, machine, stack_rss_mib, write_results
 from transit_status.platform.ports import isolated_settings
 from transit_status.platform.supervisor import Platform
 
-RESULTS = Path(__file__).with_name("results")
 READY_LINE = re.compile(r"ready\s+(?P<name>\S+) \((?P<seconds>[\d.]+) s\)")
 
 
@@ -50,24 +46,18 @@ def timed_up(supervisor: Platform, settle_s: float, ready: ReadyTimes) -> tuple[
     return ready_s, stack_rss_mib(supervisor)
 
 
-def machine() -> str:
-    memory_gib = psutil.virtual_memory().total / 2**30
-    return (
-        f"{os.cpu_count()} cores, {memory_gib:.0f} GiB RAM, {host_platform.platform()}, "
-        f"Python {host_platform.python_version()}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--restarts", type=int, default=3, help="warm-data restarts to time (default 3)")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds to wait before reading RSS")
     args = parser.parse_args()
+    facts = machine()
 
     with tempfile.TemporaryDirectory(prefix="transit-bench-") as state:
         os.chmod(state, 0o755)
         ready = ReadyTimes()
         supervisor = Platform(isolated_settings(Path(state)), report=ready.report)
+        services = [spec.name for spec in supervisor.specs]
         try:
             first_s, first_rss = timed_up(supervisor, args.settle, ready)
             first_ready = dict(ready.seconds)
@@ -84,8 +74,13 @@ def main() -> None:
         finally:
             supervisor.down()
 
+    # `up` raises when a service is not ready; a service missing from its report would be a wrong figure.
+    unreported = sorted(set(services) - set(first_ready)) or sorted(set(services) - set(ready.seconds))
+    if unreported:
+        raise WrongResult(f"no ready time reported for {', '.join(unreported)}")
     result = {
-        "machine": machine(),
+        "benchmark": "platform_startup",
+        "machine": facts,
         "first_start_ready_s": round(first_s, 2),
         "restart_ready_s": [round(value, 2) for value in restarts],
         "restart_ready_median_s": round(statistics.median(restarts), 2) if restarts else None,
@@ -94,8 +89,7 @@ def main() -> None:
         "rss_total_mib_max": round(max(rss_totals), 1),
         "rss_per_service_mib_last": {name: round(value, 1) for name, value in sorted(last_rss.items())},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "platform_startup.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_results("platform_startup", result)
     print(json.dumps(result, indent=2))
 
 

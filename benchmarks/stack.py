@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform as host_platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +23,7 @@ from transit_status.pipeline import whole_stack
 from transit_status.platform.ports import isolated_settings
 from transit_status.platform.supervisor import Platform
 
+RESULTS = Path(__file__).with_name("results")
 READY_TIMEOUT_S = 600.0
 """Benchmarks run on shared, loaded machines: a slow start is not what they measure."""
 WAIT_TIMEOUT_S = 900.0
@@ -58,15 +61,64 @@ def stack_cpu_s(supervisor: Platform) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    """The facts a figure needs next to it: cores, CPU model, RAM, load, Python and OS."""
+    """The facts a figure needs next to it: cores, CPU model, RAM, load, Python, OS and the code measured."""
     return {
         "cpus": os.cpu_count(),
         "cpu_model": _cpu_model(),
         "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_start": load_average(),
         "python": sys.version.split()[0],
         "os": f"{host_platform.system()} {host_platform.release()}",
+        "commit": _commit(),
     }
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages: how busy the shared cores were (2 cores: above 2 is queueing)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _commit() -> str:
+    """The commit measured, ``+changes`` when the work tree differs from it (a figure names its code)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}+changes" if dirty else head
+
+
+def write_results(name: str, result: dict[str, Any]) -> Path:
+    """``benchmarks/results/<name>.json``, with the load average at the end beside the machine's facts."""
+    result.setdefault("machine", machine())["load_average_at_end"] = load_average()
+    RESULTS.mkdir(exist_ok=True)
+    output = RESULTS / f"{name}.json"
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    return output
+
+
+class WrongResult(SystemExit):
+    """A benchmark whose result is wrong (lost, duplicated or missing data): exit 1 with what was wrong.
+
+    A missed goal is a figure, not a failure; a wrong result makes every figure of the run worthless."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        problems = [problems] if isinstance(problems, str) else problems
+        super().__init__("WRONG RESULT: " + "; ".join(problems))
+
+
+def require_correct(problems: list[str]) -> None:
+    """Exit 1 (``WrongResult``) when the run found any problem."""
+    if problems:
+        raise WrongResult(problems)
 
 
 def _cpu_model() -> str:
@@ -127,12 +179,17 @@ def timed_until(check: Callable[[], bool], what: str, every_s: float = 0.5, time
     return time.monotonic() - started
 
 
-def opensearch_counts(client: OpenSearch, settings: Settings) -> dict[str, int]:
-    """Documents per topic in London's data streams (refreshed first); {} while a stream does not exist."""
+def opensearch_counts(client: OpenSearch, settings: Settings, refresh: bool = False) -> dict[str, int]:
+    """Documents per topic in London's data streams; {} while a stream does not exist.
+
+    Without ``refresh`` the count sees what OpenSearch's own 1 s refresh has made searchable: a waiting
+    benchmark polls this at a low rate instead of forcing a refresh (new segments) on the node it
+    measures. ``refresh`` is for the final checks only."""
     counts = {}
     for topic, stream in data_streams(settings).items():
         if not client.indices.exists(index=stream):
             return {}
-        client.indices.refresh(index=stream)
+        if refresh:
+            client.indices.refresh(index=stream)
         counts[topic] = int(client.count(index=stream)["count"])
     return counts

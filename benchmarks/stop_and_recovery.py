@@ -11,7 +11,8 @@ victim in turn kills its whole process group with SIGKILL and times, from the ki
   entries total (the dashboard's JSON API) both grow between two reads.
 
 Goal: 30 s for each, per kill. Finally it stops everything the way `run` does on Ctrl-C and times
-that (goal: 15 s), noting any service that had to be killed.
+that (goal: 15 s), noting any service that had to be killed. A victim not healed within `--timeout`
+ends the run with exit 1 ("WRONG RESULT"), after the results are written.
 
     .venv/bin/python benchmarks/stop_and_recovery.py [--victims kafka,postgres,...]
 """
@@ -19,23 +20,19 @@ that (goal: 15 s), noting any service that had to be killed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform as host_platform
 import signal
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 
-from stack import machine, running_stack, stack_rss_mib
+from stack import WrongResult, machine, running_stack, stack_rss_mib, write_results
 from transit_status.config import Settings
 from transit_status.pipeline.work import inspect_work
 from transit_status.platform.supervisor import Platform
 
-RESULTS = Path(__file__).with_name("results")
 DEFAULT_VICTIMS = (
     "kafka",
     "schema-registry",
@@ -54,6 +51,7 @@ DEFAULT_VICTIMS = (
     "watchdog",
 )
 GOAL_S = 30.0
+STOP_GOAL_S = 15.0
 
 
 def healthy_again(stack: Platform, name: str, old_pid: int, timeout_s: float) -> float | None:
@@ -113,6 +111,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=60.0, help="seconds of running before RSS is read")
     args = parser.parse_args()
     victims = [name for name in args.victims.split(",") if name]
+    facts = machine()
 
     recovery: dict[str, dict[str, float | None]] = {}
     with running_stack("transit-bench-faults-") as (settings, stack):
@@ -148,10 +147,12 @@ def main() -> None:
     missed = sorted(
         victim for victim, times in recovery.items() if any(t is None or t > GOAL_S for t in times.values())
     )
-    RESULTS.mkdir(exist_ok=True)
     result = {
-        "machine": {**machine(), "system": host_platform.platform()},
+        "benchmark": "stop_and_recovery",
+        "machine": facts,
+        "settle_s": args.settle,
         "goal_s": GOAL_S,
+        "stop_goal_s": STOP_GOAL_S,
         "over_goal": missed,
         "rss_mib": rss,
         "rss_total_mib": sum(rss.values()),
@@ -159,11 +160,12 @@ def main() -> None:
         "stack_stop_s": stop_s,
         "forced_kills": killed,
     }
-    (RESULTS / "stop_and_recovery.json").write_text(json.dumps(result, indent=2))
     not_back = [victim for victim, times in recovery.items() if None in times.values()]
+    result["not_healed"] = not_back
+    write_results("stop_and_recovery", result)
     if not_back:
         # Work that never came back is a wrong result, not a slow one.
-        raise SystemExit(f"not healed within {args.timeout:.0f} s: {', '.join(not_back)}")
+        raise WrongResult(f"not healed within {args.timeout:.0f} s: {', '.join(not_back)}")
     if missed:
         print(f"over the {GOAL_S:.0f} s goal: {', '.join(missed)}")
 

@@ -6,16 +6,23 @@ on the same pre-serialized Avro records (Confluent wire format, skewed over 150 
 1. plain: confluent-kafka produce → confluent-kafka consume of all records (end to end), the
    ceiling this machine and broker allow from Python;
 2. flink end to end: the turnstile-summary job (src/transit_status/sql/) running, all records
-   produced as fast as possible, until the committed summary (read_committed) counts every one;
+   produced as fast as possible, until the committed summary (read_committed) counts every one
+   (after a warm-up run of ``--warmup-events`` the same way, reported apart: the first job on a
+   fresh TaskManager runs on cold JVMs);
 3. flink sustained: records produced at fixed rates; the lag (produced - counted in the committed
    summary) sampled each second; a rate is sustained if the lag does not grow (it holds about one
    checkpoint interval of records: exactly-once output appears per checkpoint);
 4. the dead-letter path's cost: the same end-to-end run with Flink's own avro-confluent format
    (which fails the job on a bad record) instead of raw bytes + CONFLUENT_AVRO_DECODE.
 
-Every phase checks the final counts are exact. RSS and CPU of the Flink processes are recorded.
+The committed summary is followed by one read_committed consumer kept open per phase (read as it is
+committed, never reread). Every phase checks the final counts are exact, a few seconds after they
+reached the total (a duplicate would show then); a count that is not exact, or records the plain
+consumer never received, end the run with exit 1 ("WRONG RESULT"). RSS and CPU of the Flink
+processes are recorded, with the machine (cores, RAM, load average at start and end, commit).
 
-    .venv/bin/python benchmarks/turnstile_throughput.py [--events 300000] [--rates 10000,20000,30000]
+    .venv/bin/python benchmarks/turnstile_throughput.py [--events 300000] [--warmup-events 100000]
+        [--rates 10000,20000,30000]
         [--step-seconds 20] [--skip-format-comparison]
 
 Results: printed, and written to benchmarks/results/turnstile_throughput.json.
@@ -37,13 +44,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from stack import machine
+from stack import WrongResult, machine, require_correct, write_results
 from transit_status.config import Settings
 from transit_status.pipeline.sql_jobs import (
     TURNSTILE_SUMMARY,
@@ -62,8 +69,8 @@ from transit_status.topics import ensure_topics
 
 FLINK_SERVICES = ("flink-jobmanager", "flink-taskmanager", "sql-gateway")
 
-RESULTS = Path(__file__).with_name("results")
 STATIONS = 150
+SETTLE_S = 6.0  # after the total is reached: three checkpoints, for a late duplicate to be committed
 # A rate is sustained when the lag grows by less than this share of the input rate.
 LAG_GROWTH_TOLERANCE = 0.05
 
@@ -157,9 +164,11 @@ def measure_plain(settings: Settings, records: list[Record]) -> dict[str, Any]:
     producer = new_producer(settings)
     start = time.monotonic()
     produce(producer, topic, records)
-    producer.flush(60)
+    if producer.flush(60) != 0:
+        raise WrongResult("plain run: not every record was delivered to Kafka")
     produced_at = time.monotonic()
-    consumed.wait(120)
+    if not consumed.wait(120):
+        raise WrongResult(f"plain run: the consumer did not receive all {len(records)} records within 120 s")
     end = consume_end[0]
     return {
         "what": "confluent-kafka produce -> confluent-kafka consume (read_committed), concurrently, end to end",
@@ -194,43 +203,81 @@ class FlinkProcesses:
         return {name: round(process.memory_info().rss / 2**20) for name, process in self.processes.items()}
 
 
-def summary_counts(settings: Settings) -> dict[int, int]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"bench-reader-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-        }
-    )
-    topic = settings.topic_turnstile_summary
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        counts: dict[int, int] = {}
-        at_end: set[int] = set()
-        while len(at_end) < len(partitions):
-            for message in consumer.consume(10000, 0.5):
-                if message.error():
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        at_end.add(message.partition())
+class SummaryFollower:
+    """Follows the committed summary (read_committed) with one consumer kept open, from the beginning.
+
+    The summary holds the latest count per station; the follower keeps that map and its total, so a
+    wait or a lag sample is a lookup, not a reread of the topic (which would load the broker it measures).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.counts: dict[int, int] = {}
+        self.total = 0
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.bootstrap_servers,
+                "group.id": f"bench-follower-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        topic = self.settings.topic_turnstile_summary
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+            while not self._stop.is_set():
+                messages = [m for m in consumer.consume(10000, 0.2) if not m.error() and m.value() is not None]
+                if not messages:
                     continue
-                at_end.discard(message.partition())
-                value = json.loads(message.value())
-                counts[value["station_id"]] = value["count"]
-        return counts
-    finally:
-        consumer.close()
+                with self._lock:
+                    for message in messages:
+                        value = json.loads(message.value())
+                        station = value["station_id"]
+                        self.total += value["count"] - self.counts.get(station, 0)
+                        self.counts[station] = value["count"]
+                    self._changed.notify_all()
+        finally:
+            consumer.close()
 
-
-def wait_counted(settings: Settings, total: int, timeout_s: float) -> float:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if sum(summary_counts(settings).values()) >= total:
+    def wait_for_total(self, total: int, timeout_s: float) -> float:
+        """The moment (monotonic) the committed counts first sum to ``total``; WrongResult after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while self.total < total:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WrongResult(f"the summary counted {self.total} of {total} events within {timeout_s:.0f} s")
+                self._changed.wait(min(left, 1.0))
             return time.monotonic()
-        time.sleep(0.25)
-    raise RuntimeError(f"the summary did not count {total} events within {timeout_s} s")
+
+    def snapshot(self) -> dict[int, int]:
+        with self._lock:
+            return dict(self.counts)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def count_problems(expected: Counter[int], counted: dict[int, int], what: str) -> list[str]:
+    """How the committed counts differ from the events produced per station (empty: exact)."""
+    wrong = {station: (counted.get(station, 0), n) for station, n in expected.items() if counted.get(station, 0) != n}
+    wrong |= {station: (n, 0) for station, n in counted.items() if station not in expected}
+    if not wrong:
+        return []
+    over = sum(max(0, got - want) for got, want in wrong.values())
+    under = sum(max(0, want - got) for got, want in wrong.values())
+    shown = list(wrong.items())[:3]
+    examples = ", ".join(f"{station}: {got} counted, {want} produced" for station, (got, want) in shown)
+    return [f"{what}: {len(wrong)} stations' counts wrong ({over} too many, {under} missing; {examples})"]
 
 
 # The same count with Flink's avro-confluent format: no dead letters (a bad record fails the job).
@@ -279,18 +326,23 @@ def measure_flink_end_to_end(
     else:
         job_id = ensure_job(settings, TURNSTILE_SUMMARY).job_id
         wait_until_running(settings, TURNSTILE_SUMMARY.job_name(settings), timeout_s=180)
+    follower = SummaryFollower(settings)
     try:
         flink.start_cpu()
         producer = new_producer(settings)
         start = time.monotonic()
         produce(producer, settings.topic_turnstiles, records)
-        producer.flush(60)
+        if producer.flush(60) != 0:
+            raise WrongResult("not every event was delivered to Kafka")
         produced_at = time.monotonic()
-        end = wait_counted(settings, len(records), timeout_s=900)
+        end = follower.wait_for_total(len(records), timeout_s=900)
         cpu = flink.cpu_percent()
-        exact = summary_counts(settings) == dict(Counter(ids))
+        time.sleep(SETTLE_S)  # a duplicate committed after the total was reached shows up here
+        phase = "avro-confluent run" if avro_format else "end to end"
+        problems = count_problems(Counter(ids), follower.snapshot(), phase)
         rss = flink.rss_mib()
     finally:
+        follower.stop()
         cancel_job(settings, job_id)
     return {
         "what": "produce all events as fast as possible while the job runs; until the committed summary "
@@ -302,7 +354,8 @@ def measure_flink_end_to_end(
         "seconds": round(end - start, 2),
         "flink_cpu_percent": cpu,
         "flink_rss_mib": rss,
-        "counts_exact": exact,
+        "counts_exact": not problems,
+        "problems": problems,
     }
 
 
@@ -317,32 +370,7 @@ def measure_flink_sustained(
     wait_until_running(settings, TURNSTILE_SUMMARY.job_name(settings), timeout_s=180)
     steps = []
     sent = 0
-    counts: dict[int, int] = {}
-    stop_sampling = threading.Event()
-
-    def follow_summary() -> None:
-        # One read_committed consumer following the summary as it is committed: the lag sample is
-        # then a sum over a dict, not a re-read of the whole topic.
-        consumer = Consumer(
-            {
-                "bootstrap.servers": settings.bootstrap_servers,
-                "group.id": f"bench-follower-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
-        )
-        topic = settings.topic_turnstile_summary
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        while not stop_sampling.is_set():
-            for message in consumer.consume(10000, 0.2):
-                if not message.error():
-                    value = json.loads(message.value())
-                    counts[value["station_id"]] = value["count"]
-        consumer.close()
-
-    sampler = threading.Thread(target=follow_summary, daemon=True)
-    sampler.start()
+    follower = SummaryFollower(settings)
     try:
         producer = new_producer(settings)
         for rate in rates:
@@ -358,7 +386,7 @@ def measure_flink_sustained(
                     sent += due
                     step_sent += due
                 if now >= next_sample:
-                    samples.append((now - step_start, max(0, sent - sum(counts.values()))))
+                    samples.append((now - step_start, max(0, sent - follower.total)))
                     next_sample += 1
                 time.sleep(0.01)
             producer.flush(30)
@@ -376,10 +404,13 @@ def measure_flink_sustained(
                 }
             )
             print(json.dumps(steps[-1]), flush=True)
-        wait_counted(settings, sent, timeout_s=900)
-        exact = summary_counts(settings) == dict(Counter(total_ids[:sent]))
+        if producer.flush(60) != 0:
+            raise WrongResult("not every event was delivered to Kafka")
+        follower.wait_for_total(sent, timeout_s=900)
+        time.sleep(SETTLE_S)
+        problems = count_problems(Counter(total_ids[:sent]), follower.snapshot(), "sustained")
     finally:
-        stop_sampling.set()
+        follower.stop()
         cancel_job(settings, job_id)
     sustained = [step["rate_events_per_s"] for step in steps if step["sustained"]]
     return {
@@ -389,7 +420,8 @@ def measure_flink_sustained(
         "steps": steps,
         "max_sustained_events_per_s": max(sustained) if sustained else 0,
         "events": sent,
-        "counts_exact": exact,
+        "counts_exact": not problems,
+        "problems": problems,
     }
 
 
@@ -405,6 +437,9 @@ def _slope(points: list[tuple[float, int]]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=300_000, help="events of the end-to-end phases")
+    parser.add_argument(
+        "--warmup-events", type=int, default=100_000, help="events of a first Flink run on cold JVMs (0: none)"
+    )
     parser.add_argument("--rates", default="10000,20000,30000", help="input rates (events/s) of the sustained phase")
     parser.add_argument("--step-seconds", type=float, default=20.0, help="seconds per sustained rate")
     parser.add_argument("--skip-format-comparison", action="store_true", help="skip the avro-confluent format run")
@@ -430,6 +465,15 @@ def main() -> int:
             print("plain confluent-kafka produce -> consume ...", flush=True)
             results["plain"] = measure_plain(settings, plain_records)
             print(json.dumps(results["plain"], indent=2), flush=True)
+            if args.warmup_events:
+                # The first job on a fresh TaskManager runs on cold JVMs (interpreted, not yet compiled): a
+                # run first, reported apart, so the two measured runs compare like with like.
+                print(f"flink warm-up (cold JVMs): {args.warmup_events} events ...", flush=True)
+                warmup = measure_flink_end_to_end(settings, station_ids(args.warmup_events, STATIONS, seed=5), flink)
+                results["flink_warmup_cold"] = {
+                    key: warmup[key] for key in ("events", "end_to_end_events_per_s", "counts_exact", "problems")
+                }
+                print(json.dumps(results["flink_warmup_cold"]), flush=True)
             print("flink end to end ...", flush=True)
             results["flink_end_to_end"] = measure_flink_end_to_end(settings, ids, flink)
             print(json.dumps(results["flink_end_to_end"], indent=2), flush=True)
@@ -452,13 +496,18 @@ def main() -> int:
         "at_least_0.3x_plain": flink_rate >= 0.3 * plain_rate,
         "sustained_at_least_20000": results["flink_sustained"]["max_sustained_events_per_s"] >= 20_000,
     }
-    RESULTS.mkdir(exist_ok=True)
-    output = RESULTS / "turnstile_throughput.json"
-    output.write_text(json.dumps(results, indent=2) + "\n")
+    problems = [
+        problem
+        for phase in ("flink_warmup_cold", "flink_end_to_end", "flink_avro_format", "flink_sustained")
+        for problem in results.get(phase, {}).get("problems", [])
+    ]
+    results["correct"] = not problems
+    output = write_results("turnstile_throughput", results)
     avro = results.get("flink_avro_format")
     print(
         f"\nmachine: {results['machine']['cpus']} CPUs ({results['machine']['cpu_model']}), "
-        f"{results['machine']['ram_gib']} GiB RAM, load at start {results['machine']['load_average_at_start']}\n"
+        f"{results['machine']['ram_gib']} GiB RAM, load at start {results['machine']['load_average_at_start']}, "
+        f"at end {results['machine']['load_average_at_end']}; commit {results['machine']['commit']}\n"
         f"plain confluent-kafka produce->consume: {plain_rate} events/s\n"
         f"flink exactly-once counts, end to end: {flink_rate} events/s "
         f"({results['flink_vs_plain']}x plain; counts exact: {results['flink_end_to_end']['counts_exact']})\n"
@@ -468,6 +517,7 @@ def main() -> int:
         f"flink RSS MiB: {results['flink_rss_mib_after']}\n"
         f"written to {output}"
     )
+    require_correct(problems)
     return 0
 
 

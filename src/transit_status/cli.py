@@ -144,8 +144,9 @@ def _platform(ctx: typer.Context, pipeline: bool = False):  # type: ignore[no-un
     return Platform(ctx.obj, report=say, services=whole_stack(ctx.obj) if pipeline else None)
 
 
-def _print_endpoints(settings: Settings, services: set[str] | None = None) -> None:
-    """Where each service is (``services``: only these); never a secret (DSNs without their password)."""
+def endpoint_lines(settings: Settings, services: set[str] | None = None) -> list[str]:
+    """Where each platform service answers, as `platform up` and `run` print it (``services``: only
+    these); never a secret (DSNs without their password)."""
     lines = {
         "kafka": f"  Kafka bootstrap   {settings.bootstrap_servers}",
         "schema-registry": f"  Schema Registry   {settings.schema_registry_url}",
@@ -157,9 +158,12 @@ def _print_endpoints(settings: Settings, services: set[str] | None = None) -> No
         "mariadb": f"  MariaDB           {settings.mariadb.redacted}",
         "opensearch": f"  OpenSearch        {settings.opensearch_url}",
     }
-    for service, line in lines.items():
-        if services is None or service in services:
-            say(line)
+    return [line for service, line in lines.items() if services is None or service in services]
+
+
+def _print_endpoints(settings: Settings, services: set[str] | None = None) -> None:
+    for line in endpoint_lines(settings, services):
+        say(line)
 
 
 @platform_app.command("up")

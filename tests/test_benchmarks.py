@@ -1,0 +1,82 @@
+"""The benchmarks as a user relies on them (pure): `make bench` runs every one with the defaults the
+published figures use, and a wrong result (a lost or duplicated count) ends a run with exit 1 instead
+of being written to a JSON file nobody reads."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+HELPERS = {"stack"}  # shared code, not a benchmark
+
+
+@pytest.fixture(autouse=True)
+def benchmarks_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `make bench` runs them: from benchmarks/, with the project root on the path."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    monkeypatch.syspath_prepend(str(ROOT))
+
+
+def bench_recipe() -> str:
+    makefile = (ROOT / "Makefile").read_text()
+    return re.search(r"^bench:.*?(?=^\S)", makefile, flags=re.S | re.M).group(0)  # type: ignore[union-attr]
+
+
+def test_make_bench_runs_every_benchmark_with_its_defaults() -> None:
+    recipe = bench_recipe()
+    scripts = {path.stem for path in BENCHMARKS.glob("*.py")} - HELPERS
+    listed = set(re.search(r"for script in (.*?); do", recipe, flags=re.S).group(1).replace("\\", " ").split())  # type: ignore[union-attr]
+    assert listed == scripts
+    # The published figures are the scripts' defaults: make passes no option, and stops at a failure.
+    assert re.search(r"\$\$script\.py \|\| exit 1", recipe)
+
+
+def test_a_wrong_result_exits_1_with_what_was_wrong() -> None:
+    from stack import require_correct
+
+    require_correct([])  # nothing wrong: no exit
+    with pytest.raises(SystemExit) as exited:
+        require_correct(["end to end: 2 stations' counts wrong"])
+    # SystemExit with a message: Python prints it and the process exits 1.
+    assert isinstance(exited.value.code, str)
+    assert exited.value.code.startswith("WRONG RESULT: end to end")
+
+
+def test_turnstile_counts_off_by_one_event_are_wrong() -> None:
+    from turnstile_throughput import count_problems
+
+    produced = Counter({40000: 3, 40010: 2})
+    assert count_problems(produced, {40000: 3, 40010: 2}, "end to end") == []
+    lost = count_problems(produced, {40000: 3, 40010: 1}, "end to end")
+    duplicated = count_problems(produced, {40000: 4, 40010: 2}, "end to end")
+    unexpected = count_problems(produced, {40000: 3, 40010: 2, 40020: 1}, "end to end")
+    assert lost and "1 missing" in lost[0]
+    assert duplicated and "1 too many" in duplicated[0]
+    assert unexpected and "1 too many" in unexpected[0]
+
+
+def test_london_taps_missing_duplicated_or_not_joined_are_wrong() -> None:
+    from london_barrier_throughput import check_problems
+
+    clean = {"records": 10, "duplicated_users": 0, "missing_users": 0, "unexpected_users": 0, "not_known": 0}
+    assert check_problems("200000 taps", {"station_entries": clean, "station-entries": clean}) == []
+    for what in ("duplicated_users", "missing_users", "unexpected_users", "not_known"):
+        problems = check_problems("200000 taps", {"station_entries": {**clean, what: 1}})
+        assert problems == [f"200000 taps: station_entries: 1 {what.replace('_', ' ')}"]
+
+
+def test_results_name_the_machine_its_load_and_the_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import stack
+
+    monkeypatch.setattr(stack, "RESULTS", tmp_path)
+    written = json.loads(stack.write_results("example", {"figure": 1}).read_text())
+    machine = written["machine"]
+    assert {"cpus", "ram_gib", "load_average_at_start", "load_average_at_end", "commit"} <= machine.keys()
+    assert len(machine["load_average_at_end"]) == 3
+    assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", machine["commit"])
