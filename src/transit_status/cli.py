@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from transit_status.config import Settings, load_settings
+from transit_status.config import ENV_PREFIX, Settings, load_settings
 from transit_status.errors import TransitError, describe_validation_error
 from transit_status.serve import SERVICES
 
@@ -49,7 +49,9 @@ def setting_option(name: str, what: str) -> Any:
 def settings_options(
     ctx: typer.Context,
     state_dir: Annotated[Path | None, typer.Option(help="Data, logs and pid files (default: ./.transit).")] = None,
-    host: Annotated[str | None, setting_option("host", "Address every service listens on")] = None,
+    host: Annotated[
+        str | None, setting_option("host", "Address the platform's services listen on (not the dashboard's)")
+    ] = None,
     kafka_port: Annotated[int | None, setting_option("kafka_port", "Kafka broker")] = None,
     kafka_controller_port: Annotated[int | None, setting_option("kafka_controller_port", "KRaft controller")] = None,
     connect_port: Annotated[int | None, setting_option("connect_port", "Kafka Connect REST")] = None,
@@ -106,8 +108,16 @@ def _print_endpoints(settings: Settings) -> None:
     typer.echo(f"  Flink web UI      {settings.flink_rest_url}")
     typer.echo(
         f"  PostgreSQL        postgresql://{settings.postgres_user}@{settings.host}:{settings.postgres_port}/"
-        f"{settings.postgres_db}"
+        f"{settings.postgres_db}   ({_password_hint(settings, 'postgres_password')})"
     )
+
+
+def _password_hint(settings: Settings, name: str) -> str:
+    """Where a client finds a database password: its generated file, or the variable that set it."""
+    stored = settings.secrets_dir / name
+    if stored.is_file() and stored.read_text().strip() == getattr(settings, name):
+        return f"password in {stored}"
+    return f"password: ${ENV_PREFIX}{name.upper()}"
 
 
 @platform_app.command("up")
@@ -233,11 +243,18 @@ def run(
         int | None, setting_option("simulation_seed", "Simulation seed: the same seed, the same run")
     ] = None,
     network: Annotated[NetworkChoice | None, setting_option("run_networks", "Which networks' pipelines to run")] = None,
+    dashboard_host: Annotated[
+        str | None,
+        setting_option("dashboard_host", "Address the dashboard listens on; the platform stays on --host"),
+    ] = None,
 ) -> None:
     """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything."""
     try:
         ctx.obj = ctx.obj.with_overrides(
-            simulation_speed=speed, simulation_seed=seed, run_networks=network.value if network else None
+            simulation_speed=speed,
+            simulation_seed=seed,
+            run_networks=network.value if network else None,
+            dashboard_host=dashboard_host,
         )
     except ValidationError as invalid:
         fail(f"invalid option: {'; '.join(error['msg'] for error in invalid.errors())}")
@@ -343,7 +360,9 @@ class DataFlowAnnouncer:
             for line in lines:
                 typer.echo(line)
             if wait.done:
-                typer.secho(f"\nDashboard: {self.settings.dashboard_url}   (Ctrl-C stops everything)", bold=True)
+                listening = self.settings.dashboard_host
+                where = "" if listening in self.settings.dashboard_url else f" (listening on {listening})"
+                typer.secho(f"\nDashboard: {self.settings.dashboard_url}{where}   (Ctrl-C stops everything)", bold=True)
                 return
             self._stop.wait(DATA_WAIT_POLL_S)
 

@@ -89,6 +89,7 @@ def pipeline_services(settings: Settings) -> list[ServiceSpec]:
     dashboard = ServiceSpec(
         name="dashboard",
         port=settings.dashboard_port,
+        host=settings.dashboard_host,
         after=("kafka", "schema-registry"),
         prepare=lambda: python_service("dashboard", settings),
         is_ready=lambda: http_responds(f"{settings.dashboard_url}/healthz"),

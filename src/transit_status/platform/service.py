@@ -47,6 +47,8 @@ class ServiceSpec:
     extra_ports: tuple[int, ...] = ()
     is_healthy: Callable[[], bool] | None = None
     """What ``status`` checks once the service is up; the readiness check unless given."""
+    host: str | None = None
+    """The address it listens on, when not the platform's ``settings.host`` (the dashboard's own)."""
 
     def healthy(self) -> bool:
         return (self.is_healthy or self.is_ready)()
