@@ -78,8 +78,11 @@ class RunAs:
             if not target.is_dir():
                 raise PlatformError(f"{link} points to {target}, which is gone: run `transit-status platform reset`")
             return target
-        if link.exists() or self.user is None or can_traverse(state_dir, self.uid, self.groups()):
-            link.mkdir(parents=True, exist_ok=True)
+        if link.is_dir():
+            return link
+        state_dir.mkdir(parents=True, exist_ok=True)  # with the umask's modes: checked like the rest
+        if self.user is None or can_traverse(state_dir, self.uid, self.groups()):
+            link.mkdir()
             self.give(link)
             return link
         target = outside_dir(state_dir, name, system_data_dir)
@@ -88,7 +91,6 @@ class RunAs:
         target.mkdir(mode=0o700, exist_ok=True)
         (target / OWNER_NOTE).write_text(f"{state_dir}\n")
         self.give(target)
-        state_dir.mkdir(parents=True, exist_ok=True)
         link.symlink_to(target, target_is_directory=True)
         return target
 

@@ -349,7 +349,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             set_password(settings)
             return f"{load_stations(settings)} stops in table stations"
         except psycopg.Error as error:
-            raise PlatformError(f"loading the stations table into PostgreSQL failed: {error}") from error
+            raise PlatformError(f"setting up PostgreSQL (password, stations table) failed: {error}") from error
 
     # A declaration, like every service module's specs(): the keywords repeat, each value is this service's own.
     return [
