@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import psycopg
 import pymysql
@@ -12,6 +11,7 @@ import pytest
 
 from transit_status.config import Settings
 from transit_status.platform.services import mariadb, postgres
+from transit_status.platform.services.postgres import PostgresBinaries
 
 pytestmark = pytest.mark.platform
 
@@ -37,11 +37,13 @@ def test_postgres_over_tcp_needs_the_password(platform: Settings, password: str 
 @pytest.mark.skipif(os.geteuid() != 0, reason="acting as another local user needs root")
 def test_postgres_socket_admits_no_other_local_user(platform: Settings) -> None:
     # Earlier versions trusted every local socket login: any user who could reach it was superuser.
-    attempt = "import sys, psycopg; psycopg.connect(host=sys.argv[1], port=sys.argv[2], user=sys.argv[3], dbname='cta')"
-    where = [str(postgres.socket_dir(platform)), str(platform.postgres_port), platform.postgres_user]
+    # psql from the server's own package: nobody may run it (unlike a virtualenv under /root).
+    psql = PostgresBinaries.find().postgres.with_name("psql")
+    where = ["-h", str(postgres.socket_dir(platform)), "-p", str(platform.postgres_port)]
     result = subprocess.run(
-        [sys.executable, "-c", attempt, *where],
+        [str(psql), *where, "-U", platform.postgres_user, "-d", platform.postgres_db, "-w", "-c", "SELECT 1"],
         user="nobody",
+        env={"PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=30,

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import psutil
 import pytest
 
+from transit_status.platform.errors import PlatformError
 from transit_status.platform.ports import isolated_settings
 from transit_status.platform.services import mariadb, postgres
 from transit_status.platform.supervisor import Platform
-from transit_status.platform.system_user import RunAs, can_traverse, outside_dir
+from transit_status.platform.system_user import RunAs, can_traverse, outside_dir, remove_outside_dirs
 
 SERVER_UID, SERVER_GID, OTHER = 105, 111, 4242
 
@@ -65,6 +68,25 @@ def test_each_state_directory_has_its_own_outside_directory(tmp_path: Path) -> N
     assert outside_dir(tmp_path / "a", "mariadb", base) != first
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="acting for a system user needs root")
+def test_a_private_home_sends_the_files_outside_and_an_unreachable_outside_is_a_clear_error(tmp_path: Path) -> None:
+    tmp_path.chmod(0o700)  # like /root
+    nobody = pwd.getpwnam("nobody")
+    run_as = RunAs(user="nobody", uid=nobody.pw_uid, gid=nobody.pw_gid)
+    with pytest.raises(PlatformError, match="TRANSIT_SYSTEM_DATA_DIR"):
+        run_as.server_dir(tmp_path / "state", "postgres", tmp_path / "system")  # under the same closed home
+    var_lib = Path(tempfile.mkdtemp(prefix="transit-var-lib-"))
+    try:
+        var_lib.chmod(0o755)
+        target = run_as.server_dir(tmp_path / "state", "postgres", var_lib / "transit-status")
+        assert (tmp_path / "state" / "postgres").resolve() == target and target.parent == var_lib / "transit-status"
+        assert (target.stat().st_uid, stat.S_IMODE(target.stat().st_mode)) == (nobody.pw_uid, 0o700)
+        assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
+        assert remove_outside_dirs(tmp_path / "state", var_lib / "transit-status") == [target]
+    finally:
+        shutil.rmtree(var_lib)
+
+
 def modes_up_from(path: Path) -> dict[Path, int]:
     return {parent: parent.stat().st_mode for parent in [path, *path.parents]}
 
@@ -76,7 +98,9 @@ def test_root_runs_the_databases_from_a_private_home_without_opening_it(
 ) -> None:
     home = tmp_path_factory.mktemp("home")  # pytest's directories are 0700, like /root
     home.chmod(0o700)
-    base = tmp_path_factory.mktemp("var-lib") / "transit-status"
+    var_lib = Path(tempfile.mkdtemp(prefix="transit-var-lib-"))  # like /var/lib: root's, open to search
+    var_lib.chmod(0o755)
+    base = var_lib / "transit-status"
     before = modes_up_from(home)
     settings = isolated_settings(home / "checkout" / ".transit", system_data_dir=base)
     platform = Platform(settings, report=print, services=[*postgres.specs(settings), *mariadb.specs(settings)])
@@ -94,4 +118,6 @@ def test_root_runs_the_databases_from_a_private_home_without_opening_it(
         assert mariadb.stations_answer(settings)
     finally:
         platform.reset()
-    assert list(base.iterdir()) == [] and not settings.state_dir.exists()  # reset removes both
+        remaining = list(base.iterdir())
+        shutil.rmtree(var_lib)
+    assert remaining == [] and not settings.state_dir.exists()  # reset removes both

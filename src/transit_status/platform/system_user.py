@@ -88,6 +88,11 @@ class RunAs:
         target = outside_dir(state_dir, name, system_data_dir)
         # The base is root's, readable by all (like /var/lib); each server's directory is its user's alone.
         system_data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        if not can_traverse(system_data_dir, self.uid, self.groups()):
+            raise PlatformError(
+                f"{self.user} can reach neither the state directory {state_dir} nor {system_data_dir}; "
+                f"name a directory it can reach with TRANSIT_SYSTEM_DATA_DIR"
+            )
         target.mkdir(mode=0o700, exist_ok=True)
         (target / OWNER_NOTE).write_text(f"{state_dir}\n")
         self.give(target)
