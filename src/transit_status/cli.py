@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from transit_status.config import ENV_PREFIX, Settings, load_settings
+from transit_status.config import ENV_PREFIX, WILDCARD_HOSTS, Settings, load_settings
 from transit_status.errors import TransitError, describe_validation_error
 from transit_status.serve import SERVICES
 
@@ -361,7 +361,7 @@ class DataFlowAnnouncer:
                 typer.echo(line)
             if wait.done:
                 listening = self.settings.dashboard_host
-                where = "" if listening in self.settings.dashboard_url else f" (listening on {listening})"
+                where = f" (listening on {listening or 'every address'})" if listening in WILDCARD_HOSTS else ""
                 typer.secho(f"\nDashboard: {self.settings.dashboard_url}{where}   (Ctrl-C stops everything)", bold=True)
                 return
             self._stop.wait(DATA_WAIT_POLL_S)
