@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -16,8 +17,11 @@ OLD_HBA = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost al
 
 
 @pytest.mark.system  # starts PostgreSQL and MariaDB
-def test_old_passwords_and_trust_are_replaced_at_the_next_start(tmp_path: Path) -> None:
-    settings = isolated_settings(tmp_path / "state", system_data_dir=tmp_path / "system")
+def test_old_passwords_and_trust_are_replaced_at_the_next_start() -> None:
+    # Not pytest's tmp_path (0700): run as root, the servers' users must reach the state directory.
+    state = Path(tempfile.mkdtemp(prefix="transit-upgrade-"))
+    state.chmod(0o755)
+    settings = isolated_settings(state)
     platform = Platform(settings, report=print, services=[*postgres.specs(settings), *mariadb.specs(settings)])
     try:
         platform.up()
