@@ -31,7 +31,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def collect(settings: Settings, seconds: float) -> list[float]:
-    url = f"ws://{settings.host}:{settings.dashboard_port}/ws"
+    url = settings.dashboard_url.replace("http://", "ws://", 1) + "/ws"
     latencies: list[float] = []
     async with websockets.connect(url, max_size=None) as socket:
         deadline = time.monotonic() + seconds

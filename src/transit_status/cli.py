@@ -16,7 +16,7 @@ import click
 import typer
 from pydantic import ValidationError
 
-from transit_status.config import PROJECT_ROOT, Settings, SettingsFileError, load_settings
+from transit_status.config import ENV_PREFIX, PROJECT_ROOT, WILDCARD_HOSTS, Settings, SettingsFileError, load_settings
 from transit_status.errors import TransitError, describe_validation_error
 from transit_status.serve import SERVICES
 
@@ -78,7 +78,9 @@ def settings_options(
         ),
     ] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Data, logs and pid files (default: ./.transit).")] = None,
-    host: Annotated[str | None, setting_option("host", "Address every service listens on")] = None,
+    host: Annotated[
+        str | None, setting_option("host", "Address the platform's services listen on (not the dashboard's)")
+    ] = None,
     kafka_port: Annotated[int | None, setting_option("kafka_port", "Kafka broker")] = None,
     kafka_controller_port: Annotated[int | None, setting_option("kafka_controller_port", "KRaft controller")] = None,
     connect_port: Annotated[int | None, setting_option("connect_port", "Kafka Connect REST")] = None,
@@ -154,8 +156,8 @@ def endpoint_lines(settings: Settings, services: set[str] | None = None) -> list
         "connect": f"  Kafka Connect     {settings.connect_url}",
         "sql-gateway": f"  Flink SQL Gateway {settings.sql_gateway_url}   (`transit-status sql`)",
         "flink-jobmanager": f"  Flink web UI      {settings.flink_rest_url}",
-        "postgres": f"  PostgreSQL        {settings.postgres.redacted}",
-        "mariadb": f"  MariaDB           {settings.mariadb.redacted}",
+        "postgres": f"  PostgreSQL        {settings.postgres.redacted}   ({_password_hint(settings, 'postgres')})",
+        "mariadb": f"  MariaDB           {settings.mariadb.redacted}   ({_password_hint(settings, 'mariadb')})",
         "opensearch": f"  OpenSearch        {settings.opensearch_url}",
     }
     return [line for service, line in lines.items() if services is None or service in services]
@@ -164,6 +166,15 @@ def endpoint_lines(settings: Settings, services: set[str] | None = None) -> list
 def _print_endpoints(settings: Settings, services: set[str] | None = None) -> None:
     for line in endpoint_lines(settings, services):
         say(line)
+
+
+def _password_hint(settings: Settings, database: str) -> str:
+    """Where a client finds a database password: its generated file, or the variable that set it."""
+    name = f"{database}_password"
+    stored = settings.secrets_dir / name
+    if stored.is_file() and stored.read_text().strip() == getattr(settings, name).get_secret_value():
+        return f"password in {stored}"
+    return f"password: ${ENV_PREFIX}{name.upper()}"
 
 
 @platform_app.command("up")
@@ -321,6 +332,10 @@ def run(
             "the chosen networks need answers. Ctrl-C stops only the pipeline.",
         ),
     ] = False,
+    dashboard_host: Annotated[
+        str | None,
+        setting_option("dashboard_host", "Address the dashboard listens on; the platform stays on --host"),
+    ] = None,
 ) -> None:
     """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything.
 
@@ -328,7 +343,10 @@ def run(
     """
     try:
         ctx.obj = ctx.obj.with_overrides(
-            simulation_speed=speed, simulation_seed=seed, run_networks=network.value if network else None
+            simulation_speed=speed,
+            simulation_seed=seed,
+            run_networks=network.value if network else None,
+            dashboard_host=dashboard_host,
         )
     except ValidationError as invalid:
         fail(f"invalid option: {'; '.join(error['msg'] for error in invalid.errors())}")
@@ -454,7 +472,9 @@ class DataFlowAnnouncer:
             for line in lines:
                 typer.echo(line)
             if wait.done:
-                typer.secho(f"\nDashboard: {self.settings.dashboard_url}   (Ctrl-C stops everything)", bold=True)
+                listening = self.settings.dashboard_host
+                where = f" (listening on {listening or 'every address'})" if listening in WILDCARD_HOSTS else ""
+                typer.secho(f"\nDashboard: {self.settings.dashboard_url}{where}   (Ctrl-C stops everything)", bold=True)
                 return
             self._stop.wait(DATA_WAIT_POLL_S)
 

@@ -15,7 +15,11 @@ platform, ``run --pipeline-only``). Secrets are ``SecretStr``: printing the sett
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import os
 import re
+import secrets
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +37,9 @@ from pydantic_settings import (
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "TRANSIT_"
+GENERATED = "password (default: generated once per state directory, kept in <state>/secrets, mode 0600)."
+GENERATED_PASSWORDS = ("postgres_password", "mariadb_password", "mariadb_connector_password")
+WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 class Settings(BaseSettings):
@@ -41,7 +48,19 @@ class Settings(BaseSettings):
     # hide_input_in_errors: a rejected value may be a password (or a DSN holding one).
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore", hide_input_in_errors=True)
 
-    host: str = Field("127.0.0.1", description="Address every service listens on.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the platform's services listen on (Kafka, Connect, Flink, the databases, OpenSearch, "
+        "registry, REST Proxy): loopback unless named here. The dashboard has its own, dashboard_host.",
+    )
+    dashboard_host: str = Field(
+        "127.0.0.1", description="Address the dashboard listens on (e.g. 0.0.0.0 to show it to other machines)."
+    )
+    dashboard_allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins (scheme://host[:port]) whose pages may open the dashboard's "
+        "WebSockets besides its own, e.g. a proxy's https://status.example.org.",
+    )
     state_dir: Path = Field(PROJECT_ROOT / ".transit", description="Data, logs and pid files.")
     jars_dir: Path = Field(PROJECT_ROOT / ".cache" / "jars", description="Maven-resolved jars.")
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Reference data (one folder per network).")
@@ -49,6 +68,11 @@ class Settings(BaseSettings):
         PROJECT_ROOT / ".cache" / "flink", description="The apache-flink wheel's distribution, installed apart."
     )
     network: str = Field("cta", description="Which transit network's data to load.")
+    system_data_dir: Path = Field(
+        Path("/var/lib/transit-status"),
+        description="Run as root: where PostgreSQL's and MariaDB's files go when their system user cannot reach "
+        "the state directory (e.g. under /root); never a home's permissions are widened instead.",
+    )
 
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
@@ -65,14 +89,15 @@ class Settings(BaseSettings):
     opensearch_port: int = 9200
     opensearch_transport_port: int = 9300
 
+    # Passwords: empty means one generated for this state directory, kept in <state>/secrets/<name> (0600).
     postgres_db: str = "cta"
     postgres_user: str = "cta_admin"
-    postgres_password: SecretStr = SecretStr("chicago")
+    postgres_password: SecretStr = Field(SecretStr(""), description=f"PostgreSQL's {GENERATED}")
     mariadb_db: str = "tfl"
     mariadb_user: str = "tfl_admin"
-    mariadb_password: SecretStr = SecretStr("london")
+    mariadb_password: SecretStr = Field(SecretStr(""), description=f"MariaDB's {GENERATED}")
     mariadb_connector_user: str = Field("debezium", description="MariaDB user Debezium reads the binlog as.")
-    mariadb_connector_password: SecretStr = SecretStr("dbz-london")
+    mariadb_connector_password: SecretStr = Field(SecretStr(""), description=f"Debezium's MariaDB {GENERATED}")
 
     # ---- an existing platform's endpoints (`run --pipeline-only`); unset: the embedded one's ------
     kafka_bootstrap_servers: str | None = Field(
@@ -240,7 +265,17 @@ class Settings(BaseSettings):
             datetime.fromisoformat(value)  # a ValueError names the bad value
         return value
 
-    @field_validator("state_dir", "jars_dir", "data_dir", "flink_dir")
+    @field_validator("dashboard_allowed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in split_origins(value):
+            parts = urlsplit(origin)
+            bare = parts.path in ("", "/") and not parts.query and not parts.fragment
+            if parts.scheme not in ("http", "https") or not parts.hostname or not bare:
+                raise ValueError(f"{origin!r} is not an origin like https://host or http://host:port")
+        return value
+
+    @field_validator("state_dir", "jars_dir", "data_dir", "flink_dir", "system_data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
@@ -321,7 +356,25 @@ class Settings(BaseSettings):
             seen[port] = name
         return self
 
+    @model_validator(mode="after")
+    def _passwords(self) -> Settings:
+        # Every process of a stack reads the same file (children get the value itself through TRANSIT_*
+        # variables), so a server and all its clients agree without the password living in the code.
+        for name in GENERATED_PASSWORDS:
+            if not getattr(self, name).get_secret_value():
+                object.__setattr__(self, name, SecretStr(stored_secret(self.secrets_dir / name)))
+        return self
+
     # ---- derived values: computed here so nothing is spelt twice -------------------------------
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state_dir / "secrets"
+
+    @property
+    def dashboard_origins(self) -> frozenset[str]:
+        """The origins configured in ``dashboard_allowed_origins``, normalised (lower case, no slash)."""
+        return frozenset(normalise_origin(origin) for origin in split_origins(self.dashboard_allowed_origins))
+
     @property
     def ports(self) -> dict[str, int]:
         return {
@@ -516,7 +569,9 @@ class Settings(BaseSettings):
 
     @property
     def dashboard_url(self) -> str:
-        return self._http_url(self.dashboard_port)
+        """Where this machine reaches the dashboard (a wildcard bind address is reached on loopback)."""
+        host = WILDCARD_HOSTS.get(self.dashboard_host, self.dashboard_host)
+        return f"http://{url_host(host)}:{self.dashboard_port}"
 
     @property
     def network_data_dir(self) -> Path:
@@ -646,3 +701,49 @@ class Database:
 
 def _jaas_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def url_host(host: str) -> str:
+    """``host`` as it goes into a URL: an IPv6 address in brackets."""
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host  # a name
+
+
+def split_origins(value: str) -> list[str]:
+    return [origin.strip() for origin in value.split(",") if origin.strip()]
+
+
+def normalise_origin(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
+
+
+def stored_secret(path: Path) -> str:
+    """The secret kept in ``path``; a new random one written there (0600, directory 0700) if none is.
+
+    Written under another name and linked into place: two processes starting at once agree on one.
+    """
+    try:
+        if existing := path.read_text().strip():
+            return existing
+        raise ValueError(f"{path} is empty: delete it to have a new password generated, or set one")
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror}") from error
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+        descriptor, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(24) + "\n")
+        try:
+            os.link(scratch, path)
+        except FileExistsError:
+            pass  # another process was first: its secret holds
+        finally:
+            os.unlink(scratch)
+        return path.read_text().strip()
+    except OSError as error:
+        raise ValueError(f"cannot keep a generated password in {path}: {error.strerror}") from error

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from transit_status.config import Settings, load_settings
+from transit_status.config import Settings, load_settings, url_host
 from transit_status.errors import TransitError, describe_validation_error
 
 log = logging.getLogger("transit_status.serve")
@@ -38,6 +38,8 @@ class HttpService:
     app: Callable[[Settings], AbstractContextManager[Any]]
     port: Callable[[Settings], int]
     access_log: bool = False
+    # The platform's address unless the service has its own: only the dashboard is meant for browsers.
+    host: Callable[[Settings], str] = lambda settings: settings.host
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def _registry() -> dict[str, Callable[[], Service]]:
         def app(settings: Settings) -> AbstractContextManager[Any]:
             return contextlib.nullcontext(create_app(settings, inspect_work=_WorkInspector(settings)))
 
-        return HttpService(app, lambda s: s.dashboard_port)
+        return HttpService(app, lambda s: s.dashboard_port, host=lambda s: s.dashboard_host)
 
     def streams() -> Service:
         from transit_status.streams.worker import run_worker
@@ -205,7 +207,7 @@ def _serve_http(service: HttpService, settings: Settings, name: str) -> int:
     with _interrupted_by_stop_signals(), service.app(settings) as app:
         config = uvicorn.Config(
             app,
-            host=settings.host,
+            host=service.host(settings),
             port=service.port(settings),
             log_config=None,  # keep the logging configured above
             access_log=service.access_log,
@@ -215,7 +217,7 @@ def _serve_http(service: HttpService, settings: Settings, name: str) -> int:
             ws_per_message_deflate=False,  # the dashboard sends one encoded frame to all: no per-socket deflate
         )
         server = uvicorn.Server(config)
-        log.info("%s serving http://%s:%d", name, settings.host, service.port(settings))
+        log.info("%s serving http://%s:%d", name, url_host(service.host(settings)), service.port(settings))
         # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler found
         # before it started: ours, whose KeyboardInterrupt run_service turns into exit code 0.
         server.run()

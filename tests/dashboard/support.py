@@ -184,11 +184,11 @@ def run_dashboard(
     settings: Settings, topics: Topics, log_dir: Path, port: int | None = None, **env: str
 ) -> Iterator[Dashboard]:
     """``transit-status serve dashboard`` as a real process (on a free port unless given), stopped with SIGTERM."""
-    port = port or free_ports(1, settings.host)[0]
-    own = topics.settings.with_overrides(dashboard_port=port)
+    port = port or free_ports(1, settings.dashboard_host)[0]
+    own = topics.settings.with_overrides(dashboard_port=port, dashboard_host=settings.dashboard_host)
     log_path = log_dir / f"dashboard-{port}-{uuid.uuid4().hex[:6]}.log"
     with running_service("dashboard", own, log_path, env) as service:
-        dashboard = Dashboard(service, f"http://{settings.host}:{port}")
+        dashboard = Dashboard(service, own.dashboard_url)
         service.wait_for(lambda: _serving(dashboard), 30, "serving HTTP")
         yield dashboard
 

@@ -40,7 +40,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from transit_status.config import Settings
+from transit_status.config import Settings, normalise_origin, url_host
 from transit_status.dashboard.consumer import DashboardConsumer, LondonConsumer
 from transit_status.dashboard.health import Clock, LondonInputs, health_report, london_health
 from transit_status.dashboard.hub import Client, LiveHub
@@ -141,7 +141,7 @@ def create_app(
             tasks.append(asyncio.create_task(london.refresh_series()))
         if work is not None:
             work.start()
-        log.info("dashboard serving on http://%s:%s", settings.host, settings.dashboard_port)
+        log.info("dashboard serving on http://%s:%s", url_host(settings.dashboard_host), settings.dashboard_port)
         try:
             yield
         finally:
@@ -255,13 +255,52 @@ def create_app(
 
     @app.websocket("/ws")
     async def websocket_endpoint(websocket: WebSocket) -> None:
+        if await _refused_cross_origin(websocket, settings.dashboard_origins):
+            return
         await _serve_socket(websocket, hub)
 
     @app.websocket("/ws/london")
     async def london_websocket(websocket: WebSocket) -> None:
+        if await _refused_cross_origin(websocket, settings.dashboard_origins):
+            return
         await _serve_socket(websocket, london.hub)
 
     return app
+
+
+def origin_refusal(origin: str | None, host: str | None, allowed: frozenset[str]) -> str | None:
+    """Why a WebSocket upgrade must be refused, or None to accept it.
+
+    Browsers send ``Origin`` with every WebSocket and let any page open one to any address, so without
+    this check a page on another site could read the live feed through a visitor's browser. Accepted:
+    no Origin (not a browser: scripts, benchmarks), the page's own origin (its host is the ``Host``
+    the browser connected to), and the configured ``dashboard_allowed_origins``.
+    """
+    if origin is None:
+        return None
+    normalised = normalise_origin(origin)
+    if normalised in allowed:
+        return None
+    # Browsers write both without a default port; https too, for a TLS proxy that keeps the Host.
+    if host and normalised in (f"http://{host.strip().lower()}", f"https://{host.strip().lower()}"):
+        return None
+    return (
+        f"cross-origin WebSocket refused: origin {origin!r} is not this dashboard's ({host or 'no Host header'}); "
+        "allow another origin with TRANSIT_DASHBOARD_ALLOWED_ORIGINS"
+    )
+
+
+async def _refused_cross_origin(websocket: WebSocket, allowed: frozenset[str]) -> bool:
+    """Refuse a cross-origin upgrade with 403 and the reason (before accepting it); True if refused."""
+    reason = origin_refusal(websocket.headers.get("origin"), websocket.headers.get("host"), allowed)
+    if reason is None:
+        return False
+    log.info("%s (from %s)", reason, websocket.client.host if websocket.client else "?")
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(JSONResponse({"detail": reason}, status_code=403))
+    else:  # a server without ASGI's denial responses: uvicorn answers a close before accept with a bare 403
+        await websocket.close(code=1008, reason=reason[:120])
+    return True
 
 
 def _page(name: str) -> FileResponse:

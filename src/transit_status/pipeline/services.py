@@ -93,6 +93,7 @@ def pipeline_services(settings: Settings) -> list[ServiceSpec]:
     dashboard = ServiceSpec(
         name="dashboard",
         port=settings.dashboard_port,
+        host=settings.dashboard_host,
         after=("kafka", "schema-registry"),
         # London's charts query OpenSearch; the dashboard copes with it starting later.
         needs=("opensearch",) if runs(settings, "london") else (),

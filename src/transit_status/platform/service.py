@@ -49,6 +49,8 @@ class ServiceSpec:
     """What ``status`` checks once the service is up; the readiness check unless given."""
     needs: tuple[str, ...] = ()
     """Services that must run beside this one, without being waited for first (unlike ``after``)."""
+    host: str | None = None
+    """The address it listens on, when not the platform's ``settings.host`` (the dashboard's own)."""
 
     def healthy(self) -> bool:
         return (self.is_healthy or self.is_ready)()

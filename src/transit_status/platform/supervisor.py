@@ -29,6 +29,7 @@ from transit_status.platform import jvm
 from transit_status.platform.errors import PlatformError, PortInUseError, ServiceFailedError
 from transit_status.platform.service import ServiceSpec
 from transit_status.platform.services import platform_services
+from transit_status.platform.system_user import remove_outside_dirs
 
 Report = Callable[[str], None]
 POLL_INTERVAL_S = 0.2
@@ -226,7 +227,7 @@ class Platform:
     def _check_ports(self, specs: Iterable[ServiceSpec]) -> None:
         for spec in specs:
             for port in (spec.port, *spec.extra_ports):
-                if port and not port_is_free(self.settings.host, port):
+                if port and not port_is_free(spec.host or self.settings.host, port):
                     raise PortInUseError(
                         f"port {port} for {spec.name} is already in use{describe_listener(port)}; "
                         f"stop that process or choose another port (see `transit-status platform up --help`)"
@@ -246,7 +247,7 @@ class Platform:
         while waiting:
             for name, spec in list(waiting.items()):
                 if name not in children and set(spec.after) <= ready:
-                    where = f" on {self.settings.host}:{spec.port}" if spec.port else ""
+                    where = f" on {spec.host or self.settings.host}:{spec.port}" if spec.port else ""
                     self.report(f"  starting {name}{where} ...")
                     # Ctrl-C waits until the child is recorded, so the clean-up always finds it.
                     with deferred_interrupts():
@@ -430,6 +431,8 @@ class Platform:
         """Stop everything and delete the state directory (all topics, schemas, tables, logs)."""
         self.down()
         try:
+            # The databases' directories outside the state directory (run as root: system_user.py).
+            remove_outside_dirs(self.settings.state_dir, self.settings.system_data_dir)
             shutil.rmtree(self.settings.state_dir)
         except FileNotFoundError:
             pass

@@ -3,12 +3,21 @@
 The data directory is created with ``mariadb-install-db`` on first start, together with the
 database, its owner and the user Debezium reads the binlog as. The server writes a row-based binlog
 with full row images, which is what Debezium's MariaDB connector streams. MariaDB refuses to run as
-root, so when we are root the server runs as the ``mysql`` system user.
+root, so when we are root the server runs as the ``mysql`` system user (``system_user.py`` says where
+its files go then).
+
+Who may log in: the project's users (``tfl_admin``, ``debezium``) with their passwords (settings,
+generated per state directory); MariaDB's own administrators (``root``, and the OS user running the
+stack) only over the Unix socket as that OS user (unix_socket authentication), never over TCP. That
+socket login sets the project users' passwords to the settings' at every start, so a changed setting,
+or a data directory made with an older default, follows the settings.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import pwd
 import random
 import shutil
 import subprocess
@@ -80,7 +89,8 @@ SURNAMES = (
 
 
 def mariadb_dir(settings: Settings) -> Path:
-    return settings.state_dir / "mariadb"
+    """The server's own directory: ``<state>/mariadb``, or where that link points (``system_user.py``)."""
+    return (settings.state_dir / "mariadb").resolve()
 
 
 def data_dir(settings: Settings) -> Path:
@@ -101,12 +111,17 @@ def find_binary(name: str, path: str | None = None) -> str:
     return found
 
 
+def quoted(value: str | SecretStr) -> str:
+    return "'" + escape_string(value.get_secret_value() if isinstance(value, SecretStr) else value) + "'"
+
+
+def admin_user() -> str:
+    """The administrator this process logs in as over the socket: root, or the OS user it runs as."""
+    return "root" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+
+
 def bootstrap_sql(settings: Settings) -> str:
     """Database and users, run by ``mariadb-install-db`` in the same step that creates the data directory."""
-
-    def quoted(value: str | SecretStr) -> str:
-        return "'" + escape_string(value.get_secret_value() if isinstance(value, SecretStr) else value) + "'"
-
     owner, connector = quoted(settings.mariadb_user), quoted(settings.mariadb_connector_user)
     return "\n".join(
         [
@@ -134,7 +149,6 @@ def initialise_data_dir(settings: Settings, run_as: RunAs) -> bool:
     scratch = target.with_name(target.name + ".install")
     shutil.rmtree(scratch, ignore_errors=True)
     socket_path(settings).parent.mkdir(parents=True, exist_ok=True)
-    run_as.let_reach(settings.state_dir)
     run_as.give(mariadb_dir(settings))
     # The passwords go through a private file, never a command line that `ps` shows.
     with tempfile.NamedTemporaryFile("w", dir=mariadb_dir(settings), delete=False, suffix=".sql") as extra:
@@ -146,8 +160,10 @@ def initialise_data_dir(settings: Settings, run_as: RunAs) -> bool:
                 "--no-defaults",
                 f"--datadir={scratch}",
                 *([f"--user={run_as.user}"] if run_as.user else []),
-                # Only a local OS account can log in as root; the project uses its own users.
+                # Only a local OS account can log in as root (and as the second administrator, the
+                # OS user running the stack, who sets the passwords); the project uses its own users.
                 "--auth-root-authentication-method=socket",
+                f"--auth-root-socket-user={admin_user()}",
                 "--skip-test-db",
                 f"--extra-file={extra.name}",
             ],
@@ -205,6 +221,23 @@ def connect(settings: Settings) -> pymysql.Connection:
     )
 
 
+def admin_connect(settings: Settings) -> pymysql.Connection:
+    """The Unix socket as the administrator, without a password: only that OS user may (unix_socket)."""
+    return pymysql.connect(
+        unix_socket=str(socket_path(settings)), user=admin_user(), connect_timeout=2, autocommit=True
+    )
+
+
+def set_passwords(settings: Settings) -> None:
+    """Give the project's users the settings' passwords."""
+    with admin_connect(settings) as conn, conn.cursor() as cursor:
+        for user, password in (
+            (settings.mariadb_user, settings.mariadb_password),
+            (settings.mariadb_connector_user, settings.mariadb_connector_password),
+        ):
+            cursor.execute(f"ALTER USER {quoted(user)}@'%' IDENTIFIED BY {quoted(password)}")
+
+
 # Moves to the London network loader (networks/) once that exists.
 def read_london_stations(london_dir: Path) -> list[dict[str, str]]:
     with (london_dir / "tfl_stations.csv").open(newline="") as source:
@@ -256,8 +289,9 @@ def count_rows(cursor: pymysql.cursors.Cursor, table: str) -> int:
 
 
 def is_up(settings: Settings) -> bool:
+    # Over the socket: the project users' passwords are set once the server is up (on_ready).
     try:
-        with connect(settings) as conn:
+        with admin_connect(settings) as conn:
             conn.ping()
         return True
     except pymysql.Error:
@@ -275,11 +309,13 @@ def stations_answer(settings: Settings) -> bool:
 def specs(settings: Settings) -> list[ServiceSpec]:
     def prepare() -> Launch:
         run_as = RunAs.for_current_process(SYSTEM_USER, INSTALL_HINT)
+        run_as.server_dir(settings.state_dir, "mariadb", settings.system_data_dir)
         initialise_data_dir(settings, run_as)
         return Launch(command=server_command(settings), popen_kwargs=run_as.popen_kwargs())
 
     def load() -> str:
         try:
+            set_passwords(settings)
             stations, users = load_tables(settings)
         except pymysql.Error as error:
             raise PlatformError(f"loading London's tables into MariaDB failed: {error}") from error

@@ -2,12 +2,20 @@
 
 The cluster is created with ``initdb`` on first start; ``cta_admin`` is its bootstrap superuser (it
 needs the REPLICATION privilege anyway for Debezium's logical decoding). PostgreSQL refuses to run
-as root, so when we are root the server runs as the ``postgres`` system user.
+as root, so when we are root the server runs as the ``postgres`` system user (``system_user.py``
+says where its files go then).
+
+Who may log in (``pg_hba.conf``, rewritten at every start, so an older cluster gets the same rules):
+over TCP every role needs its password (scram-sha-256; ``settings.postgres_password``, generated per
+state directory); over the Unix socket only the OS user running the stack, as ``cta_admin`` (peer
+authentication through an ident map). That socket login sets the role's password to the settings'
+at every start, so a changed setting, or a cluster made with an older default, follows the settings.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -113,12 +121,47 @@ class PostgresBinaries:
         raise MissingDependencyError(f"PostgreSQL server binaries (postgres, initdb) not found: {INSTALL_HINT}")
 
 
+def postgres_dir(settings: Settings) -> Path:
+    """The server's own directory: ``<state>/postgres``, or where that link points (``system_user.py``)."""
+    return (settings.state_dir / "postgres").resolve()
+
+
 def data_dir(settings: Settings) -> Path:
-    return settings.state_dir / "postgres" / "data"
+    return postgres_dir(settings) / "data"
 
 
 def socket_dir(settings: Settings) -> Path:
-    return settings.state_dir / "postgres" / "run"
+    return postgres_dir(settings) / "run"
+
+
+IDENT_MAP = "stack"
+
+
+def access_rules(settings: Settings, os_user: str) -> tuple[str, str]:
+    """``pg_hba.conf`` and ``pg_ident.conf``: passwords over TCP; the socket for ``os_user`` as the admin only."""
+    header = "# Written by transit-status at every start (platform/services/postgres.py); edits here are replaced.\n"
+    hba = header + "\n".join(
+        [
+            # TYPE  DATABASE  USER  ADDRESS     METHOD
+            f"local  all  all  peer map={IDENT_MAP}",
+            "host   all  all  0.0.0.0/0  scram-sha-256",
+            "host   all  all  ::/0       scram-sha-256",
+            "",
+        ]
+    )
+    ident = header + f"{IDENT_MAP}  {os_user}  {settings.postgres_user}\n"
+    return hba, ident
+
+
+def write_access_rules(settings: Settings, run_as: RunAs) -> None:
+    hba, ident = access_rules(settings, pwd.getpwuid(os.geteuid()).pw_name)
+    for name, text in (("pg_hba.conf", hba), ("pg_ident.conf", ident)):
+        path = data_dir(settings) / name
+        scratch = path.with_name(name + ".new")
+        scratch.write_text(text)
+        scratch.chmod(0o600)
+        run_as.give(scratch)
+        scratch.replace(path)
 
 
 def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: RunAs) -> bool:
@@ -132,8 +175,7 @@ def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: R
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     socket_dir(settings).mkdir(parents=True, exist_ok=True)
-    run_as.let_reach(settings.state_dir)
-    run_as.give(settings.state_dir / "postgres")
+    run_as.give(postgres_dir(settings))
     with tempfile.NamedTemporaryFile("w", dir=pgdata.parent, delete=False, suffix=".pw") as password_file:
         password_file.write(settings.postgres_password.get_secret_value() + "\n")
     run_as.give(Path(password_file.name))
@@ -146,7 +188,7 @@ def initialise_cluster(settings: Settings, binaries: PostgresBinaries, run_as: R
                 "-U",
                 settings.postgres_user,
                 f"--pwfile={password_file.name}",
-                "--auth-local=trust",
+                "--auth-local=peer",  # replaced by write_access_rules before the first start
                 "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
@@ -209,6 +251,27 @@ def connect(settings: Settings, dbname: str | None = None) -> psycopg.Connection
     )
 
 
+def admin_connect(settings: Settings, dbname: str = "postgres") -> psycopg.Connection:
+    """The Unix socket, as the admin role, without a password: only the OS user running the stack may."""
+    return psycopg.connect(
+        host=str(socket_dir(settings)),
+        port=settings.postgres_port,
+        dbname=dbname,
+        user=settings.postgres_user,
+        connect_timeout=2,
+        autocommit=True,
+    )
+
+
+def set_password(settings: Settings) -> None:
+    """Give the admin role the settings' password (the server hashes it with scram-sha-256)."""
+    with admin_connect(settings) as conn:
+        statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+            sql.Identifier(settings.postgres_user), sql.Literal(settings.postgres_password)
+        )
+        conn.execute(statement)
+
+
 def ensure_database(settings: Settings) -> None:
     name = settings.postgres.name
     try:
@@ -263,8 +326,9 @@ def load_stations(settings: Settings) -> int:
 
 
 def is_ready(settings: Settings) -> bool:
+    # Over the socket: the TCP password is only set once the server is up (on_ready).
     try:
-        with connect(settings, dbname="postgres") as conn:
+        with admin_connect(settings) as conn:
             conn.execute("SELECT 1")
         return True
     except Exception:
@@ -284,14 +348,17 @@ def specs(settings: Settings) -> list[ServiceSpec]:
     def prepare() -> Launch:
         binaries = PostgresBinaries.find()
         run_as = RunAs.for_current_process(SYSTEM_USER, INSTALL_HINT)
+        run_as.server_dir(settings.state_dir, "postgres", settings.system_data_dir)
         initialise_cluster(settings, binaries, run_as)
+        write_access_rules(settings, run_as)
         return Launch(command=server_command(settings, binaries), popen_kwargs=run_as.popen_kwargs())
 
     def load() -> str:
         try:
+            set_password(settings)
             return f"{load_stations(settings)} stops in table stations"
         except psycopg.Error as error:
-            raise PlatformError(f"loading the stations table into PostgreSQL failed: {error}") from error
+            raise PlatformError(f"setting up PostgreSQL (password, stations table) failed: {error}") from error
 
     # A declaration, like every service module's specs(): the keywords repeat, each value is this service's own.
     return [
