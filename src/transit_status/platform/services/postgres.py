@@ -267,7 +267,7 @@ def set_password(settings: Settings) -> None:
     """Give the admin role the settings' password (the server hashes it with scram-sha-256)."""
     with admin_connect(settings) as conn:
         statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
-            sql.Identifier(settings.postgres_user), sql.Literal(settings.postgres_password)
+            sql.Identifier(settings.postgres_user), sql.Literal(settings.postgres_password.get_secret_value())
         )
         conn.execute(statement)
 
