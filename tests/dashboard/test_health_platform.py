@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ from websockets.sync.client import connect
 
 from tests.dashboard.support import Dashboard, Feed, Topics, now_ms, run_dashboard, wait_for
 from transit_status.config import Settings
+from transit_status.platform.ports import free_ports
 
 pytestmark = pytest.mark.platform
 
@@ -101,3 +106,64 @@ def test_not_ok_before_data_flows_and_a_stopped_producer_turns_its_feed_stale_wi
         feed.arrival("RL001", JARVIS, "Jarvis")
         feed.flush()
         wait_for(lambda: healthz(dashboard)["feeds"]["arrivals"]["state"] == "ok", 10, "arrivals ok again", dashboard)
+
+
+@contextmanager
+def connection_recorder(host: str) -> Iterator[tuple[int, list[str]]]:
+    """A listener on a free port that records every connection (its first bytes) and closes it."""
+    port = free_ports(1, host)[0]
+    seen: list[str] = []
+    with socket.create_server((host, port)) as server:
+        server.settimeout(0.2)
+        stop = threading.Event()
+
+        def accept() -> None:
+            while not stop.is_set():
+                try:
+                    connection, _ = server.accept()
+                except TimeoutError:
+                    continue
+                with connection:
+                    connection.settimeout(1.0)
+                    try:
+                        seen.append(connection.recv(200).decode(errors="replace"))
+                    except OSError as exc:
+                        seen.append(f"(connected: {exc})")
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        try:
+            yield port, seen
+        finally:
+            stop.set()
+            thread.join(5)
+
+
+def test_a_chicago_only_dashboard_never_asks_opensearch_and_its_london_page_says_london_is_not_running(
+    platform: Settings, tmp_path: Path
+) -> None:
+    topics = Topics.unique(platform)
+    topics.create()
+    with (
+        connection_recorder(platform.host) as (opensearch_port, opensearch_requests),
+        run_dashboard(
+            platform, topics, tmp_path, TRANSIT_RUN_NETWORKS="cta", TRANSIT_OPENSEARCH_PORT=str(opensearch_port)
+        ) as dashboard,
+    ):
+        wait_for(lambda: dashboard.get("/healthz").status_code == 200, 30, "the dashboard ready", dashboard)
+        # The London page's status frames say London is not running (not "starting", not an error).
+        with connect(dashboard.url.replace("http", "ws") + "/ws/london", open_timeout=10) as london_socket:
+            message = json.loads(london_socket.recv(timeout=5))
+            while message["type"] != "status":
+                message = json.loads(london_socket.recv(timeout=5))
+        london = message["health"]["london"]
+        assert london["status"] == "off" and london["reason"] is None and london["degraded"] == []
+        assert london["not_running"] == "London is not running: this run was started with --network cta"
+        # The charts' endpoint says so too, without asking OpenSearch (it used to query it on demand).
+        series = dashboard.get("/api/london/series")
+        assert series.status_code == 503 and series.json()["detail"] == london["not_running"]
+        body = healthz(dashboard)
+        assert not [problem for problem in body["problems"] if "london" in problem.lower()], body["problems"]
+        assert opensearch_requests == [], opensearch_requests
+    log = dashboard.log()
+    assert "OpenSearch" not in log and "uk.london" not in log, log[-3000:]
