@@ -131,6 +131,44 @@ def test_schemas_by_id_from_a_first_response_work(platform: Settings) -> None:
     assert decode(platform, topic, messages[1].key(), MessageField.KEY) == {"timestamp": 1700000060000}
 
 
+def test_after_a_hard_delete_the_proxy_answers_only_ids_the_registry_still_resolves(platform: Settings) -> None:
+    topic = create_topic(platform, prefix="rest-proxy-deleted")
+    first = post(platform, topic, AVRO, weather_request()).json()
+    registry = platform.schema_registry_url
+    for subject in (f"{topic}-key", f"{topic}-value"):  # soft, then permanent, as Confluent's registry requires
+        assert httpx.delete(f"{registry}/subjects/{subject}", timeout=10).status_code == 200
+        assert httpx.delete(f"{registry}/subjects/{subject}?permanent=true", timeout=10).status_code == 200
+    gone = httpx.get(f"{registry}/schemas/ids/{first['value_schema_id']}", timeout=10)
+    assert gone.status_code == 404 and gone.json()["error_code"] == 40403
+
+    # The same inline schemas again: registered again, under ids the registry resolves (it used to
+    # answer 200 with the deleted ids, from the client's cache).
+    again = post(platform, topic, AVRO, weather_request())
+    assert again.status_code == 200, again.text
+    ids = (again.json()["key_schema_id"], again.json()["value_schema_id"])
+    for schema_id in ids:
+        assert httpx.get(f"{registry}/schemas/ids/{schema_id}", timeout=10).status_code == 200
+    messages = consume(platform, topic, expected=2)
+    assert decode(platform, topic, messages[1].value(), MessageField.VALUE) == WEATHER_VALUE
+
+    # Our registry never gives a deleted id out again; the deleted id itself is refused with the reason
+    # (the proxy had it cached from the first request), and nothing is written.
+    assert first["value_schema_id"] not in ids
+    by_old_id = post(
+        platform,
+        topic,
+        AVRO,
+        {
+            "key_schema_id": ids[0],
+            "value_schema_id": first["value_schema_id"],
+            "records": [{"key": WEATHER_KEY, "value": WEATHER_VALUE}],
+        },
+    )
+    body = assert_error(by_old_id, 422, 42205)
+    assert f"value_schema_id {first['value_schema_id']} is not known to the schema registry" in body["message"]
+    assert end_offsets(platform, topic) == {0: 2}
+
+
 def test_avro_json_encoding_of_unions_enums_collections_and_logical_types(platform: Settings) -> None:
     topic = create_topic(platform, prefix="rest-proxy-rich")
     schema = {
