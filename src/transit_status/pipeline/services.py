@@ -90,6 +90,7 @@ def pipeline_services(settings: Settings) -> list[ServiceSpec]:
         name="dashboard",
         port=settings.dashboard_port,
         after=("kafka", "schema-registry"),
+        uses=("opensearch", "connect", "flink-jobmanager", "sql-gateway"),  # London's charts, /healthz's work
         prepare=lambda: python_service("dashboard", settings),
         is_ready=lambda: http_responds(f"{settings.dashboard_url}/healthz"),
     )

@@ -47,6 +47,9 @@ class ServiceSpec:
     extra_ports: tuple[int, ...] = ()
     is_healthy: Callable[[], bool] | None = None
     """What ``status`` checks once the service is up; the readiness check unless given."""
+    uses: tuple[str, ...] = ()
+    """Services it talks to while it runs without waiting for them at its start: like ``after``, they
+    are stopped only once it has stopped (``down`` stops services in parallel, dependents first)."""
 
     def healthy(self) -> bool:
         return (self.is_healthy or self.is_ready)()
@@ -97,10 +100,12 @@ def consumer_group_stable(settings: Settings, group: str) -> bool:
     return description.state == ConsumerGroupState.STABLE and bool(description.members)
 
 
-def python_http_service(name: str, serve_as: str, port: int, ready_url: str, settings: Settings) -> ServiceSpec:
+def python_http_service(
+    name: str, serve_as: str, port: int, ready_url: str, settings: Settings, uses: tuple[str, ...] = ()
+) -> ServiceSpec:
     """One of this project's Python HTTP services on the platform; ready when ``ready_url`` answers 200.
 
-    They only need Kafka to start: each waits for anything else it needs itself.
+    They only need Kafka to start: each waits for anything else it needs (``uses``) itself.
     """
     return ServiceSpec(
         name=name,
@@ -108,4 +113,5 @@ def python_http_service(name: str, serve_as: str, port: int, ready_url: str, set
         after=("kafka",),
         prepare=lambda: python_service(serve_as, settings),
         is_ready=lambda: http_ok(ready_url),
+        uses=uses,
     )

@@ -323,6 +323,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             port=settings.flink_rest_port,
             extra_ports=(settings.flink_rpc_port,),
             after=(),
+            uses=("kafka",),  # its jobs' sources and sinks (split enumerators, transaction ids)
             prepare=lambda: launch(jobmanager_command(settings)),
             is_ready=lambda: jobmanager_ready(settings),
         ),
@@ -330,6 +331,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             name="flink-taskmanager",
             port=0,
             after=(),
+            uses=("kafka", "flink-jobmanager"),  # its tasks read and write Kafka (transactions)
             prepare=lambda: launch(taskmanager_command(settings)),
             is_ready=lambda: taskmanager_ready(settings),
         ),
@@ -337,6 +339,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             name="sql-gateway",
             port=settings.sql_gateway_port,
             after=(),
+            uses=("flink-jobmanager",),
             prepare=lambda: launch(sql_gateway_command(settings)),
             is_ready=lambda: gateway_opens_a_session(settings),
             is_healthy=lambda: gateway_answers(settings),

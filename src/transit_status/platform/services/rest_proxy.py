@@ -11,4 +11,8 @@ from transit_status.platform.service import ServiceSpec, python_http_service
 
 def specs(settings: Settings) -> list[ServiceSpec]:
     url = f"{settings.rest_proxy_url}/topics"
-    return [python_http_service("rest-proxy", "rest-proxy", settings.rest_proxy_port, url, settings)]
+    return [
+        python_http_service(
+            "rest-proxy", "rest-proxy", settings.rest_proxy_port, url, settings, uses=("schema-registry",)
+        )
+    ]
