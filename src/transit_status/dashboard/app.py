@@ -47,6 +47,7 @@ from transit_status.dashboard.hub import Client, LiveHub
 from transit_status.dashboard.london_map import LondonMap
 from transit_status.dashboard.london_series import REFRESH_S, LondonSeries
 from transit_status.dashboard.london_state import LondonState, SeriesRefreshed
+from transit_status.dashboard.memory import MemoryReleaser
 from transit_status.dashboard.reference import load_network_map
 from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, Received, TrainMoved, Update
 from transit_status.dashboard.work_monitor import WorkInspector, WorkMonitor
@@ -322,10 +323,12 @@ Health = Callable[[], tuple[int, dict[str, Any]]]
 
 
 async def _push_status(health: Health, *hubs: LiveHub[Any]) -> None:
+    memory = MemoryReleaser()
     while True:
         await asyncio.sleep(STATUS_EVERY_S)
         try:
             _broadcast_status(health, *hubs)
+            memory.observe(sum(len(hub.clients) for hub in hubs))  # many browsers gone: give their memory back
         except Exception:
             log.exception("could not push the status")
 
