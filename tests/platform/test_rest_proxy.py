@@ -6,6 +6,7 @@ import asyncio
 import base64
 import datetime
 import json
+import logging
 import os
 import socket
 from pathlib import Path
@@ -22,6 +23,8 @@ from tests.helpers import consume, create_topic, end_offsets
 from tests.processes import running_service
 from transit_status.config import Settings
 from transit_status.platform.rest_proxy import create_app
+from transit_status.platform.rest_proxy.errors import RestError
+from transit_status.platform.rest_proxy.schemas import SchemaRegistryGateway, make_registry_client, parse_inline_schema
 
 pytestmark = pytest.mark.platform
 
@@ -167,6 +170,26 @@ def test_after_a_hard_delete_the_proxy_answers_only_ids_the_registry_still_resol
     body = assert_error(by_old_id, 422, 42205)
     assert f"value_schema_id {first['value_schema_id']} is not known to the schema registry" in body["message"]
     assert end_offsets(platform, topic) == {0: 2}
+
+
+def test_while_the_registry_cannot_be_reached_its_last_answers_serve(
+    platform: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = create_topic(platform, prefix="rest-proxy-remembered")
+    gateway = SchemaRegistryGateway(platform)
+    schema = parse_inline_schema(WEATHER_VALUE_SCHEMA, "value")
+    schema_id = asyncio.run(gateway.register(f"{topic}-value", schema))
+    assert asyncio.run(gateway.fetch(schema_id, "value")).text == schema.text
+
+    gateway.client = make_registry_client(platform.with_overrides(schema_registry_port=_free_port()))  # it is gone
+    with caplog.at_level(logging.WARNING):
+        assert asyncio.run(gateway.register(f"{topic}-value", schema)) == schema_id
+        assert asyncio.run(gateway.fetch(schema_id, "value")).text == schema.text
+    said = [message for message in caplog.messages if "cannot reach the schema registry" in message]
+    assert len(said) == 1, caplog.messages  # once per outage, not per request
+    # What it never answered is not made up.
+    with pytest.raises(RestError, match="cannot reach the schema registry"):
+        asyncio.run(gateway.fetch(schema_id + 1000, "value"))
 
 
 def test_avro_json_encoding_of_unions_enums_collections_and_logical_types(platform: Settings) -> None:
