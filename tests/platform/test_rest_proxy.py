@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,13 @@ def test_schemas_by_id_from_a_first_response_work(platform: Settings) -> None:
 
 def test_after_a_hard_delete_the_proxy_answers_only_ids_the_registry_still_resolves(platform: Settings) -> None:
     topic = create_topic(platform, prefix="rest-proxy-deleted")
-    first = post(platform, topic, AVRO, weather_request()).json()
+    # Schemas of this test alone: an id another subject also uses outlives this subject's delete.
+    namespace = f"test.deleted{uuid.uuid4().hex[:8]}"
+    schemas = {
+        field: json.dumps({**json.loads(text), "namespace": namespace})
+        for field, text in (("key_schema", WEATHER_KEY_SCHEMA), ("value_schema", WEATHER_VALUE_SCHEMA))
+    }
+    first = post(platform, topic, AVRO, weather_request(**schemas)).json()
     registry = platform.schema_registry_url
     for subject in (f"{topic}-key", f"{topic}-value"):  # soft, then permanent, as Confluent's registry requires
         assert httpx.delete(f"{registry}/subjects/{subject}", timeout=10).status_code == 200
@@ -146,7 +153,7 @@ def test_after_a_hard_delete_the_proxy_answers_only_ids_the_registry_still_resol
 
     # The same inline schemas again: registered again, under ids the registry resolves (it used to
     # answer 200 with the deleted ids, from the client's cache).
-    again = post(platform, topic, AVRO, weather_request())
+    again = post(platform, topic, AVRO, weather_request(**schemas))
     assert again.status_code == 200, again.text
     ids = (again.json()["key_schema_id"], again.json()["value_schema_id"])
     for schema_id in ids:
