@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser
 from websockets.sync.client import connect
 
 from tests.dashboard.support import Dashboard, Feed, Topics, now_ms, run_dashboard, wait_for
@@ -140,7 +141,7 @@ def connection_recorder(host: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def test_a_chicago_only_dashboard_never_asks_opensearch_and_its_london_page_says_london_is_not_running(
-    platform: Settings, tmp_path: Path
+    platform: Settings, tmp_path: Path, browser: Browser
 ) -> None:
     topics = Topics.unique(platform)
     topics.create()
@@ -164,6 +165,16 @@ def test_a_chicago_only_dashboard_never_asks_opensearch_and_its_london_page_says
         assert series.status_code == 503 and series.json()["detail"] == london["not_running"]
         body = healthz(dashboard)
         assert not [problem for problem in body["problems"] if "london" in problem.lower()], body["problems"]
+        # What a person sees on the London page: the notice, no error.
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(dashboard.url + "/london")
+        banner = page.locator("#banner")
+        banner.filter(has_text="London is not running").wait_for(state="visible", timeout=15_000)
+        assert banner.text_content() == london["not_running"] and errors == []
+        assert page.locator("#connection").text_content() == "not running"
+        page.close()
         assert opensearch_requests == [], opensearch_requests
     log = dashboard.log()
     assert "OpenSearch" not in log and "uk.london" not in log, log[-3000:]
