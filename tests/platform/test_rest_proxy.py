@@ -138,10 +138,11 @@ def test_schemas_by_id_from_a_first_response_work(platform: Settings) -> None:
 def test_after_a_hard_delete_the_proxy_answers_only_ids_the_registry_still_resolves(platform: Settings) -> None:
     topic = create_topic(platform, prefix="rest-proxy-deleted")
     # Schemas of this test alone: an id another subject also uses outlives this subject's delete.
-    namespace = f"test.deleted{uuid.uuid4().hex[:8]}"
+    # (The weather schemas' names are full names, "weather.value": a namespace would not change them.)
+    unique = f"deleted{uuid.uuid4().hex[:8]}"
     schemas = {
-        field: json.dumps({**json.loads(text), "namespace": namespace})
-        for field, text in (("key_schema", WEATHER_KEY_SCHEMA), ("value_schema", WEATHER_VALUE_SCHEMA))
+        f"{role}_schema": json.dumps({**json.loads(text), "name": f"{unique}.{role}"})
+        for role, text in (("key", WEATHER_KEY_SCHEMA), ("value", WEATHER_VALUE_SCHEMA))
     }
     first = post(platform, topic, AVRO, weather_request(**schemas)).json()
     registry = platform.schema_registry_url
