@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 CLIENTS_DROP = 100
 """So many clients fewer than at the peak: worth a trim (a few browsers coming and going are not)."""
-MIN_INTERVAL_S = 30.0
+MIN_INTERVAL_S = 10.0
 
 
 def _glibc_malloc_trim() -> Callable[[], object] | None:
