@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from transit_status.config import load_settings
 from transit_status.dashboard.memory import MemoryReleaser, _glibc_malloc_trim
+from transit_status.pipeline.services import dashboard_launch
 
 
 class Clock:
@@ -35,3 +37,8 @@ def test_glibc_trim_is_found_and_runs() -> None:
     trim = _glibc_malloc_trim()
     assert trim is not None  # the distributions we support use glibc
     trim()
+
+
+def test_the_pipeline_runs_the_dashboard_on_glibc_malloc_so_the_trim_can_return_its_memory() -> None:
+    launch = dashboard_launch(load_settings())
+    assert launch.env["PYTHONMALLOC"] == "malloc" and launch.command[-2:] == ["serve", "dashboard"]

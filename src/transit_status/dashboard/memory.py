@@ -1,9 +1,11 @@
 """Giving memory back to the system after many browsers have left.
 
-A thousand WebSocket clients cost the dashboard some 35 MB (each connection's buffers, tasks and
-protocol state). When they leave, Python frees those objects, but glibc's allocator keeps the freed
-pages inside its heaps (only memory at a heap's top is returned on its own), so the RSS stayed at its
-peak (issue 16: 118 → 153 MB). ``malloc_trim(0)`` returns every free page; :class:`MemoryReleaser`
+A thousand WebSocket clients cost the dashboard some 37 MB (each connection's buffers, tasks and
+protocol state). When they leave, Python frees those objects, but the memory stays with the process:
+pymalloc keeps every 1 MiB arena that still holds one live object, and glibc keeps freed pages inside
+its heaps (only memory at a heap's top is returned on its own), so the RSS stayed at its peak (issue
+16: 118 → 153 MB). The dashboard therefore runs on glibc's malloc (``PYTHONMALLOC=malloc``, set where
+the pipeline launches it), and ``malloc_trim(0)`` returns every free page: :class:`MemoryReleaser`
 calls it (after a ``gc.collect()`` for whatever cycles the closed connections left) once the number
 of clients has fallen by ``drop`` since its peak, at most every ``min_interval_s``.
 """
