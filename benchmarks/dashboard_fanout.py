@@ -11,7 +11,8 @@ does), then connects the clients from separate load processes (default 4 x 250, 
    as fast as it can and one that never reads. Others' p99 should not change.
 
 Throughout: the dashboard's RSS every few seconds (flat over a run is the goal) and its CPU, and
-`GET /api/state` timed once a second (it must not stall for others). Results:
+`GET /api/state` timed once a second (it must not stall for others). Then every client leaves, and
+the RSS is read for `--after-seconds` more: what the dashboard gives back once they are gone. Results:
 `benchmarks/results/dashboard_fanout.json`, with the machine (cores, RAM, load, commit). A run that
 did not measure what it says (clients not all connected, a probe phase without a latency sample, the
 hostile clients' report missing) ends with exit 1 ("WRONG RESULT").
@@ -157,6 +158,7 @@ def main() -> None:
     parser.add_argument("--hostile-seconds", type=float, default=30.0, help="phase with the hostile clients")
     parser.add_argument("--resyncs", type=int, default=1000, help="resync messages the hostile client sends")
     parser.add_argument("--warmup", type=float, default=15.0, help="seconds to let the pipeline settle")
+    parser.add_argument("--after-seconds", type=float, default=20.0, help="RSS readings once every client left")
     args = parser.parse_args()
     facts = machine()
 
@@ -189,6 +191,16 @@ def wrong_results(result: dict[str, Any]) -> list[str]:
     if result["hostile"]["hostile_clients"] is None:
         problems.append("the hostile clients wrote no report")
     return problems
+
+
+def clients_gone(url: str, timeout_s: float = 60.0) -> float:
+    """When the dashboard counts no WebSocket client any more (epoch s)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if httpx.get(url + "/healthz", timeout=30).json()["websocket_clients"] == 0:
+            return time.time()
+        time.sleep(0.5)
+    raise SystemExit(f"the dashboard still counted clients {timeout_s:.0f} s after they left")
 
 
 def measure(args: argparse.Namespace, url: str, dashboard: psutil.Process, workdir: Path) -> dict[str, Any]:
@@ -242,6 +254,11 @@ def measure(args: argparse.Namespace, url: str, dashboard: psutil.Process, workd
     hostile.join(30)
     for worker in workers:
         worker.join(60)
+    left_at = clients_gone(url)
+    after: list[float] = []
+    while time.time() < left_at + args.after_seconds:
+        time.sleep(RSS_EVERY_S)
+        after.append(dashboard.memory_info().rss / 1e6)
 
     loads = [json.loads(out.read_text()) for out in outputs]
     samples = [tuple(s) for load in loads for s in load["samples"]]
@@ -284,6 +301,9 @@ def measure(args: argparse.Namespace, url: str, dashboard: psutil.Process, workd
             "after_connect_second_half_mean": round(statistics.mean(after_connect[half:]), 1) if half else None,
             "max": round(max(rss_values), 1),
             "end": round(rss_values[-1], 1),
+            # Once every client has left (the dashboard's /healthz counts none): first and last reading.
+            "after_clients_left_first": round(after[0], 1) if after else None,
+            "after_clients_left_last": round(after[-1], 1) if after else None,
         },
         "rss_mb_series": [[round(at - rss[0][0], 1), round(mb, 1)] for at, mb in rss],
     }

@@ -290,3 +290,30 @@ def test_a_network_that_does_not_run_does_not_hold_up_the_status() -> None:
     body = report(chicago_only, IN_GRACE, fresh(IN_GRACE.now), {}, None)  # London has no data at all
     assert body["status"] == "ok" and body["networks"] == ["cta"]
     assert body["london"]["status"] == "off"
+
+
+def test_a_dashboard_that_runs_only_london_is_ready_on_londons_consumer_and_says_chicago_is_not_running() -> None:
+    london_only = SETTINGS.with_overrides(run_networks="london")
+    inputs = LondonInputs(consumer_status(LONDON_TOPIC_ROLES), fresh(IN_GRACE.now, LONDON_TOPIC_ROLES), OPENSEARCH_OK)
+    # Chicago's consumer never starts in a London-only run (None): that is no reason to be unready.
+    code, body = health_report(london_only, None, {}, 0, IN_GRACE, inputs, None)
+    assert code == 200 and body["reason"] is None, body
+    assert body["kafka"]["connected"] is True
+    assert body["not_running"] == "Chicago is not running: this run was started with --network london"
+    assert body["london"]["running"] is True and body["london"]["not_running"] is None
+
+    waiting = LondonInputs(None, {}, OPENSEARCH_OK)  # London's consumer not running yet: that is unready
+    assert health_report(london_only, None, {}, 0, IN_GRACE, waiting, None)[0] == 503
+
+
+def test_the_london_section_of_a_chicago_only_run_says_london_is_not_running_rather_than_waiting() -> None:
+    chicago_only = SETTINGS.with_overrides(run_networks="cta")
+    unasked = SeriesStatus(None, None, None, ())  # OpenSearch never asked
+    code, body = health_report(
+        chicago_only, consumer_status(), fresh(AFTER_GRACE.now), 0, AFTER_GRACE, LondonInputs(None, {}, unasked), None
+    )
+    assert code == 200 and body["status"] == "ok", body
+    london = body["london"]
+    assert london["status"] == "off" and london["running"] is False and london["reason"] is None
+    assert london["not_running"] == "London is not running: this run was started with --network cta"
+    assert london["degraded"] == [] and body["not_running"] is None

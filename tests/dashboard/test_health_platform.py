@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser
 from websockets.sync.client import connect
 
 from tests.dashboard.support import Dashboard, Feed, Topics, now_ms, run_dashboard, wait_for
 from transit_status.config import Settings
+from transit_status.platform.ports import free_ports
 
 pytestmark = pytest.mark.platform
 
@@ -101,3 +107,77 @@ def test_not_ok_before_data_flows_and_a_stopped_producer_turns_its_feed_stale_wi
         feed.arrival("RL001", JARVIS, "Jarvis")
         feed.flush()
         wait_for(lambda: healthz(dashboard)["feeds"]["arrivals"]["state"] == "ok", 10, "arrivals ok again", dashboard)
+
+
+@contextmanager
+def connection_recorder(host: str) -> Iterator[tuple[int, list[str]]]:
+    """A listener on a free port that records every connection (its first bytes) and closes it."""
+    port = free_ports(1, host)[0]
+    seen: list[str] = []
+    with socket.create_server((host, port)) as server:
+        server.settimeout(0.2)
+        stop = threading.Event()
+
+        def accept() -> None:
+            while not stop.is_set():
+                try:
+                    connection, _ = server.accept()
+                except TimeoutError:
+                    continue
+                with connection:
+                    connection.settimeout(1.0)
+                    try:
+                        seen.append(connection.recv(200).decode(errors="replace"))
+                    except OSError as exc:
+                        seen.append(f"(connected: {exc})")
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        try:
+            yield port, seen
+        finally:
+            stop.set()
+            thread.join(5)
+
+
+def test_a_chicago_only_dashboard_never_asks_opensearch_and_its_london_page_says_london_is_not_running(
+    platform: Settings, tmp_path: Path, browser: Browser
+) -> None:
+    topics = Topics.unique(platform)
+    topics.create()
+    with (
+        connection_recorder(platform.host) as (opensearch_port, opensearch_requests),
+        run_dashboard(
+            platform, topics, tmp_path, TRANSIT_RUN_NETWORKS="cta", TRANSIT_OPENSEARCH_PORT=str(opensearch_port)
+        ) as dashboard,
+    ):
+        wait_for(lambda: dashboard.get("/healthz").status_code == 200, 30, "the dashboard ready", dashboard)
+        # London's charts are not asked for: the endpoint used to query OpenSearch on demand (and the
+        # server polled it every 5 s).
+        series = dashboard.get("/api/london/series")
+        assert opensearch_requests == [], opensearch_requests
+        # The London page's status frames say London is not running (not "starting", not an error).
+        with connect(dashboard.url.replace("http", "ws") + "/ws/london", open_timeout=10) as london_socket:
+            message = json.loads(london_socket.recv(timeout=5))
+            while message["type"] != "status":
+                message = json.loads(london_socket.recv(timeout=5))
+        london = message["health"]["london"]
+        assert london["status"] == "off" and london["reason"] is None and london["degraded"] == []
+        assert london["not_running"] == "London is not running: this run was started with --network cta"
+        # The charts' endpoint says so too.
+        assert series.status_code == 503 and series.json()["detail"] == london["not_running"]
+        body = healthz(dashboard)
+        assert not [problem for problem in body["problems"] if "london" in problem.lower()], body["problems"]
+        # What a person sees on the London page: the notice, no error.
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(dashboard.url + "/london")
+        banner = page.locator("#banner")
+        banner.filter(has_text="London is not running").wait_for(state="visible", timeout=15_000)
+        assert banner.text_content() == london["not_running"] and errors == []
+        assert page.locator("#connection").text_content() == "not running"
+        page.close()
+        assert opensearch_requests == [], opensearch_requests
+    log = dashboard.log()
+    assert "OpenSearch" not in log and "uk.london" not in log, log[-3000:]

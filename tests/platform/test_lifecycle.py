@@ -108,6 +108,13 @@ def test_down_stops_every_process_and_up_finds_earlier_data(platform_supervisor:
     assert set(stopped) == set(records)
     # Each service stopped on its own signal: none had to be killed after the grace period.
     assert not [line for line in reports if "killing" in line], reports
+    # Services stop side by side, but never before what uses them (or waits for them at start) has stopped.
+    position = {line.split()[0] + " " + line.split()[1]: n for n, line in enumerate(reports)}
+    for spec in platform_supervisor.specs:
+        for needed in (*spec.after, *spec.uses):
+            assert position[f"stopped {spec.name}"] < position[f"stopping {needed}"], (spec.name, needed, reports)
+    # Kafka shut down cleanly: its marker is there, so the next start recovers no log segment.
+    assert (settings.state_dir / "kafka" / "data" / ".kafka_cleanshutdown").exists()
     assert not [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert platform_supervisor.running() == {}
 

@@ -6,8 +6,10 @@ import asyncio
 import base64
 import datetime
 import json
+import logging
 import os
 import socket
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from tests.helpers import consume, create_topic, end_offsets
 from tests.processes import running_service
 from transit_status.config import Settings
 from transit_status.platform.rest_proxy import create_app
+from transit_status.platform.rest_proxy.errors import RestError
+from transit_status.platform.rest_proxy.schemas import SchemaRegistryGateway, make_registry_client, parse_inline_schema
 
 pytestmark = pytest.mark.platform
 
@@ -129,6 +133,71 @@ def test_schemas_by_id_from_a_first_response_work(platform: Settings) -> None:
     messages = consume(platform, topic, expected=2)
     assert decode(platform, topic, messages[1].value(), MessageField.VALUE) == second_value
     assert decode(platform, topic, messages[1].key(), MessageField.KEY) == {"timestamp": 1700000060000}
+
+
+def test_after_a_hard_delete_the_proxy_answers_only_ids_the_registry_still_resolves(platform: Settings) -> None:
+    topic = create_topic(platform, prefix="rest-proxy-deleted")
+    # Schemas of this test alone: an id another subject also uses outlives this subject's delete.
+    # (The weather schemas' names are full names, "weather.value": a namespace would not change them.)
+    unique = f"deleted{uuid.uuid4().hex[:8]}"
+    schemas = {
+        f"{role}_schema": json.dumps({**json.loads(text), "name": f"{unique}.{role}"})
+        for role, text in (("key", WEATHER_KEY_SCHEMA), ("value", WEATHER_VALUE_SCHEMA))
+    }
+    first = post(platform, topic, AVRO, weather_request(**schemas)).json()
+    registry = platform.schema_registry_url
+    for subject in (f"{topic}-key", f"{topic}-value"):  # soft, then permanent, as Confluent's registry requires
+        assert httpx.delete(f"{registry}/subjects/{subject}", timeout=10).status_code == 200
+        assert httpx.delete(f"{registry}/subjects/{subject}?permanent=true", timeout=10).status_code == 200
+    gone = httpx.get(f"{registry}/schemas/ids/{first['value_schema_id']}", timeout=10)
+    assert gone.status_code == 404 and gone.json()["error_code"] == 40403
+
+    # The same inline schemas again: registered again, under ids the registry resolves (it used to
+    # answer 200 with the deleted ids, from the client's cache).
+    again = post(platform, topic, AVRO, weather_request(**schemas))
+    assert again.status_code == 200, again.text
+    ids = (again.json()["key_schema_id"], again.json()["value_schema_id"])
+    for schema_id in ids:
+        assert httpx.get(f"{registry}/schemas/ids/{schema_id}", timeout=10).status_code == 200
+    messages = consume(platform, topic, expected=2)
+    assert decode(platform, topic, messages[1].value(), MessageField.VALUE) == WEATHER_VALUE
+
+    # Our registry never gives a deleted id out again; the deleted id itself is refused with the reason
+    # (the proxy had it cached from the first request), and nothing is written.
+    assert first["value_schema_id"] not in ids
+    by_old_id = post(
+        platform,
+        topic,
+        AVRO,
+        {
+            "key_schema_id": ids[0],
+            "value_schema_id": first["value_schema_id"],
+            "records": [{"key": WEATHER_KEY, "value": WEATHER_VALUE}],
+        },
+    )
+    body = assert_error(by_old_id, 422, 42205)
+    assert f"value_schema_id {first['value_schema_id']} is not known to the schema registry" in body["message"]
+    assert end_offsets(platform, topic) == {0: 2}
+
+
+def test_while_the_registry_cannot_be_reached_its_last_answers_serve(
+    platform: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = create_topic(platform, prefix="rest-proxy-remembered")
+    gateway = SchemaRegistryGateway(platform)
+    schema = parse_inline_schema(WEATHER_VALUE_SCHEMA, "value")
+    schema_id = asyncio.run(gateway.register(f"{topic}-value", schema))
+    fetched = asyncio.run(gateway.fetch(schema_id, "value"))  # the registry's own text of it
+
+    gateway.client = make_registry_client(platform.with_overrides(schema_registry_port=_free_port()))  # it is gone
+    with caplog.at_level(logging.WARNING):
+        assert asyncio.run(gateway.register(f"{topic}-value", schema)) == schema_id
+        assert asyncio.run(gateway.fetch(schema_id, "value")).text == fetched.text
+    said = [message for message in caplog.messages if "cannot reach the schema registry" in message]
+    assert len(said) == 1, caplog.messages  # once per outage, not per request
+    # What it never answered is not made up.
+    with pytest.raises(RestError, match="cannot reach the schema registry"):
+        asyncio.run(gateway.fetch(schema_id + 1000, "value"))
 
 
 def test_avro_json_encoding_of_unions_enums_collections_and_logical_types(platform: Settings) -> None:

@@ -42,11 +42,12 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from transit_status.config import Settings, normalise_origin, url_host
 from transit_status.dashboard.consumer import DashboardConsumer, LondonConsumer
-from transit_status.dashboard.health import Clock, LondonInputs, health_report, london_health
+from transit_status.dashboard.health import Clock, LondonInputs, health_report, london_health, not_running, runs
 from transit_status.dashboard.hub import Client, LiveHub
 from transit_status.dashboard.london_map import LondonMap
 from transit_status.dashboard.london_series import REFRESH_S, LondonSeries
 from transit_status.dashboard.london_state import LondonState, SeriesRefreshed
+from transit_status.dashboard.memory import MemoryReleaser
 from transit_status.dashboard.reference import load_network_map
 from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, Received, TrainMoved, Update
 from transit_status.dashboard.work_monitor import WorkInspector, WorkMonitor
@@ -70,14 +71,22 @@ SECURITY_HEADERS = {
 
 
 class London:
-    """The London page's parts: its map, live state and fan-out, Kafka consumer and OpenSearch series."""
+    """The London page's parts: its map, live state and fan-out, Kafka consumer and OpenSearch series.
+
+    When London does not run (``run --network cta``) there is no consumer and OpenSearch is never asked:
+    the page is served and says London is not running.
+    """
 
     def __init__(self, settings: Settings, start_consumer: bool) -> None:
         network = load_network(settings.with_overrides(network=LONDON))
+        self.running = runs(settings, "london")
+        self.not_running = not_running("London", settings)
         self.map = LondonMap.of(network, settings.london_barrier_scale, settings.simulation_speed)
         self.state = LondonState()
         self.hub: LiveHub[LondonState] = LiveHub(self.state)
-        self.consumer = LondonConsumer(settings, self.hub.apply, network.line_ids) if start_consumer else None
+        self.consumer = (
+            LondonConsumer(settings, self.hub.apply, network.line_ids) if start_consumer and self.running else None
+        )
         self.series = LondonSeries(settings, self.map)
         self._map_json: dict[str, dict[str, Any]] = {}
 
@@ -113,7 +122,11 @@ def create_app(
     network_map = load_network_map(settings)
     state = DashboardState(network_map.line_order, network_map)
     hub = LiveHub(state)
-    consumer = DashboardConsumer(settings, hub.apply, network_map.line_order) if start_consumer else None
+    consumer = (
+        DashboardConsumer(settings, hub.apply, network_map.line_order)
+        if start_consumer and runs(settings, "cta")
+        else None
+    )
     london = London(settings, start_consumer)
     work = WorkMonitor(inspect_work) if inspect_work is not None and start_consumer else None
     metrics = _Metrics(hub, consumer)
@@ -135,8 +148,10 @@ def create_app(
         hub.loop = london.hub.loop = asyncio.get_running_loop()
         _broadcast_status(health, hub, london.hub)  # so the first clients get one at once
         tasks = [asyncio.create_task(_push_status(health, hub, london.hub))]
-        if consumer is not None and london.consumer is not None:
+        # Only the networks that run are consumed (and London's charts queried): settings.run_networks.
+        if consumer is not None:
             consumer.start()
+        if london.consumer is not None:
             london.consumer.start()
             tasks.append(asyncio.create_task(london.refresh_series()))
         if work is not None:
@@ -237,6 +252,8 @@ def create_app(
     @app.get("/api/london/series")
     async def api_london_series() -> JSONResponse:
         """OpenSearch's histograms (cached for a few seconds, shared by every caller) and the crowding."""
+        if not london.running:
+            return JSONResponse({"available": False, "running": False, "detail": london.not_running}, status_code=503)
         series = await london.series.current()
         status = london.series.status()
         if series is None:
@@ -345,10 +362,12 @@ Health = Callable[[], tuple[int, dict[str, Any]]]
 
 
 async def _push_status(health: Health, *hubs: LiveHub[Any]) -> None:
+    memory = MemoryReleaser()
     while True:
         await asyncio.sleep(STATUS_EVERY_S)
         try:
             _broadcast_status(health, *hubs)
+            memory.observe(sum(len(hub.clients) for hub in hubs))  # many browsers gone: give their memory back
         except Exception:
             log.exception("could not push the status")
 

@@ -159,7 +159,12 @@ def data_health(
 
 
 def _off(network: str, settings: Settings) -> FeedHealth:
-    return FeedHealth("off", reason=f"{network} does not run (run_networks={settings.run_networks})")
+    return FeedHealth("off", reason=not_running(network, settings))
+
+
+def not_running(network: str, settings: Settings) -> str:
+    """What a page of a network this run leaves out says (the dashboard neither consumes nor queries for it)."""
+    return f"{network} is not running: this run was started with --network {settings.run_networks}"
 
 
 def runs(settings: Settings, network: Literal["cta", "london"]) -> bool:
@@ -385,12 +390,15 @@ def _london_section(
     settings: Settings, inputs: LondonInputs, clock: Clock, feeds: Mapping[LondonFeed, FeedHealth]
 ) -> dict[str, Any]:
     status, freshness, series = _fields(inputs)
-    reason = _readiness(status)
+    running = runs(settings, "london")
+    reason = _readiness(status) if running else None  # not running is not "not ready": the page says it is off
     if reason is None and status is not None:
         reason = _loading(status)
     streams = (settings.opensearch_entries_stream, settings.opensearch_exits_stream)
     return {
         "status": _section_status(feeds),
+        "running": running,
+        "not_running": None if running else not_running("London", settings),
         "reason": reason,
         "degraded": [feed for feed, health in feeds.items() if health.degraded],
         "feeds": {feed: health.as_json() for feed, health in feeds.items()},
@@ -419,12 +427,14 @@ def health_report(
     ``london``: London's inputs (its section is added, and counts when London runs); ``work``: the
     latest inspection of the pipeline's work (None: this dashboard does not inspect it).
     """
-    reason = _readiness(status)
-    if reason is None and status is not None:
-        if status.registry_error:  # Avro topics cannot load without it: the more useful reason
-            reason = f"{status.registry_error} ({settings.schema_registry_url}); retrying"
+    # The dashboard is ready when the consumer of the first network that runs is (London only: Chicago's never starts).
+    ready = london.status if not runs(settings, "cta") and london is not None else status
+    reason = _readiness(ready)
+    if reason is None and ready is not None:
+        if ready.registry_error:  # Avro topics cannot load without it: the more useful reason
+            reason = f"{ready.registry_error} ({settings.schema_registry_url}); retrying"
         else:
-            reason = _loading(status)
+            reason = _loading(ready)
     feeds = feed_health(settings, status, freshness, clock)
     work_view = work_health(work, clock)
     counted = [(str(feed), health) for feed, health in feeds.items() if health.state != "off"]
@@ -441,6 +451,7 @@ def health_report(
         "waiting_for": summary.waiting_for,
         "problems": summary.problems,
         "networks": [network for network in ("cta", "london") if runs(settings, network)],  # type: ignore[arg-type]
+        "not_running": None if runs(settings, "cta") else not_running("Chicago", settings),
         "degraded": [feed for feed, health in feeds.items() if health.degraded],
         "feeds": {feed: health.as_json() for feed, health in feeds.items()},
         "work": work_view,
@@ -448,8 +459,8 @@ def health_report(
         "start_grace_s": clock.grace_ms / 1000,
         "kafka": {
             "bootstrap_servers": settings.bootstrap_servers,
-            "connected": bool(status and status.kafka_connected),
-            "error": status.kafka_error if status else None,
+            "connected": bool(ready and ready.kafka_connected),
+            "error": ready.kafka_error if ready else None,
         },
         "schema_registry": {"url": settings.schema_registry_url, "error": status.registry_error if status else None},
         "topics": _topics_view(DashboardConsumer.topic_roles(settings), status, freshness, clock.now),

@@ -48,7 +48,11 @@ class ServiceSpec:
     is_healthy: Callable[[], bool] | None = None
     """What ``status`` checks once the service is up; the readiness check unless given."""
     needs: tuple[str, ...] = ()
-    """Services that must run beside this one, without being waited for first (unlike ``after``)."""
+    """Services that must run beside this one, without being waited for first (unlike ``after``):
+    what ``run`` starts for a network follows ``after`` and ``needs``."""
+    uses: tuple[str, ...] = ()
+    """Services it talks to while it runs, if they run (Connect: whichever databases are there): like
+    ``after`` and ``needs``, they are stopped only once it has stopped (``down`` stops in parallel)."""
     host: str | None = None
     """The address it listens on, when not the platform's ``settings.host`` (the dashboard's own)."""
 

@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -356,12 +357,16 @@ class Platform:
 
     # ---- down ----------------------------------------------------------------------------------------
     def down(self) -> list[str]:
-        """Stop every recorded service that is running, dependents first. Returns the names stopped."""
+        """Stop every recorded service that is running, dependents first. Returns the names stopped.
+
+        Services that do not depend on each other stop at the same time (:meth:`_stop_in_parallel`):
+        one after the other, the JVMs' shutdowns added up to 20 s on a loaded machine.
+        """
         running = self.running()
         if self.external:  # the pipeline alone: whatever else shares the state directory is not ours
             running = {name: record for name, record in running.items() if name in {s.name for s in self.specs}}
         stopped = self._stop_order(running)
-        self._stop(stopped)
+        self._stop_in_parallel(stopped)
         for record in self._records():
             if not record.process():
                 self._forget(record)  # stale: its process is gone
@@ -378,12 +383,48 @@ class Platform:
         # A second Ctrl-C must not abandon half-stopped services: stopping runs to the end.
         with ignored_interrupts(self.report):
             for record in records:
-                process = record.process()
-                if process is None:
-                    continue
-                self.report(f"  stopping {record.name} (pid {process.pid}) ...")
-                stop_process_group(process, record.stop_signal, self.settings.stop_timeout_s, self.report)
-                self._forget(record)
+                self._stop_one(record)
+
+    def _stop_one(self, record: RunRecord) -> None:
+        process = record.process()
+        if process is None:
+            return
+        began = time.monotonic()
+        self.report(f"  stopping {record.name} (pid {process.pid}) ...")
+        stop_process_group(process, record.stop_signal, self.settings.stop_timeout_s, self.report)
+        self._forget(record)
+        self.report(f"  stopped  {record.name} ({time.monotonic() - began:.1f} s)")
+
+    def _needs(self, name: str, running: Iterable[str]) -> set[str]:
+        """What ``name`` must outlive: what it waits for at start or uses (a recorded service this
+        platform does not know, e.g. a pipeline process under `platform down`, uses every known one)."""
+        spec = next((spec for spec in self.specs if spec.name == name), None)
+        if spec is None:
+            known = {spec.name for spec in self.specs}
+            return {other for other in running if other in known}
+        return set(spec.after) | set(spec.needs) | set(spec.uses)
+
+    def _stop_in_parallel(self, ordered: list[RunRecord]) -> None:
+        """Stop each service once everything that needs it has stopped; the others at the same time.
+
+        ``ordered`` is a safe one-by-one order; it breaks a tie if the needs ever formed a cycle.
+        """
+        names = [record.name for record in ordered]
+        needed_by = {name: {other for other in names if name in self._needs(other, names)} for name in names}
+        pending = {record.name: record for record in ordered}
+        with ignored_interrupts(self.report), ThreadPoolExecutor(max_workers=max(len(ordered), 1)) as pool:
+            stopping: dict[Future[None], str] = {}
+            while pending or stopping:
+                unfinished = set(pending) | set(stopping.values())
+                free = [name for name in pending if not needed_by[name] & unfinished]
+                if not free and not stopping:
+                    free = [next(iter(pending))]  # a cycle: fall back to the safe order
+                for name in free:
+                    stopping[pool.submit(self._stop_one, pending.pop(name))] = name
+                done, _ = wait(stopping, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del stopping[future]
+                    future.result()
 
     def stop(self, names: Iterable[str]) -> None:
         """Stop just these services (in the order given), e.g. the pipeline but not the platform.

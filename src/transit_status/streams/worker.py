@@ -1,7 +1,8 @@
 """The Faust worker as a served process (``transit-status serve streams``).
 
 Faust's worker installs its own SIGINT/SIGTERM handlers and stops cleanly on them (what it sent is
-flushed); it exits 1 with a one-line reason if Kafka cannot be reached.
+flushed); it exits 1 with a one-line reason if Kafka cannot be reached. A Kafka outage while it runs
+is logged once, then its end with a count of the client errors in between (``outage_log.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
 from transit_status.config import Settings
+from transit_status.streams.outage_log import KafkaOutageFilter, broker_answers, install
 from transit_status.topics import admin_client, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,15 @@ def run_worker(settings: Settings) -> int:
         settings.topic_stations,
     )
     level = logging.getLevelName(logging.getLogger().level).lower()
-    worker = faust.Worker(app, loglevel=level, stdout=sys.stdout, stderr=sys.stdout, redirect_stdouts=False)
+    outage_filter = KafkaOutageFilter(lambda: broker_answers(settings.bootstrap_servers))
+
+    class Worker(faust.Worker):  # type: ignore[misc]
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            # Faust replaces the root logger's handlers when it starts: the filter goes on its own.
+            super().on_setup_root_logger(logger, level)
+            install(outage_filter, logger.handlers)
+
+    worker = Worker(app, loglevel=level, stdout=sys.stdout, stderr=sys.stdout, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG at levels >= warning (so that every
     # record spins it): thousands of debug records a second for nobody. Logs go to stdout instead.
     worker.spinner = None

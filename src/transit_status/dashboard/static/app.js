@@ -364,7 +364,9 @@
     const banner = $("banner");
     banner.hidden = message.ok && degraded.length === 0 && starting.length === 0;
     banner.classList.toggle("banner-degraded", message.ok && (degraded.length > 0 || starting.length > 0));
+    if (health.not_running) banner.hidden = false;  // Chicago left out of this run (run --network london)
     if (!message.ok) banner.textContent = health.reason;
+    else if (health.not_running) banner.textContent = health.not_running;
     else if (degraded.length) banner.textContent = `Degraded: ${degraded.join(", ")}; showing the last known state.`;
     else if (starting.length) {
       banner.textContent = `Starting: waiting for ${starting.map((feed) => FEED_NAMES[feed] || feed).join(", ")}.`;

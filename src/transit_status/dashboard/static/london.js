@@ -330,12 +330,15 @@
     }
     const degraded = london.degraded.map((feed) => FEED_NAMES[feed] || feed);
     const banner = $("banner");
-    banner.hidden = london.reason === null && degraded.length === 0;
+    // London left out of this run (run --network cta): say so, not an error.
+    const notice = london.not_running || london.reason;
+    banner.hidden = notice === null && degraded.length === 0;
     banner.classList.toggle("banner-degraded", london.reason === null && degraded.length > 0);
-    banner.textContent = london.reason !== null ? london.reason
+    banner.textContent = notice !== null ? notice
       : degraded.length ? `Degraded: ${degraded.join(", ")}; showing the last known state.` : "";
     if (connection && connection.isOpen()) {
-      if (london.reason === null) setConnection("live", "ok");
+      if (london.not_running) setConnection("not running", "wait");
+      else if (london.reason === null) setConnection("live", "ok");
       else setConnection(message.health.kafka.connected ? "starting" : "no Kafka", "wait");
     }
   }

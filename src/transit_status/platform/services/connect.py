@@ -61,6 +61,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             name="connect",
             port=settings.connect_port,
             after=("kafka",),  # a database is needed only once a connector is registered
+            uses=("postgres", "mariadb", "schema-registry"),  # its connectors' databases, the Avro converter
             prepare=lambda: Launch(command=connect_command(settings, prepare_connect(settings))),
             is_ready=lambda: http_ok(f"{settings.connect_url}/connectors"),
         )
