@@ -133,8 +133,6 @@ def main() -> None:
         settings = private_topics(
             platform.settings,
             suffix,
-            opensearch_entries_stream=f"station-entries-{suffix}",
-            opensearch_exits_stream=f"station-exits-{suffix}",
             london_opensearch_sink_group=f"opensearch-sink-{suffix}",
             london_postgres_sink_connector=f"london-postgres-sink-{suffix}",
         )

@@ -24,6 +24,7 @@ from opensearchpy.helpers import scan
 
 from tests.helpers import read_all
 from tests.processes import wait_until
+from transit_status.avro.wire import MAGIC_BYTE, AvroDecoder, registry_client
 from transit_status.config import Settings
 from transit_status.platform.services import postgres
 
@@ -53,18 +54,23 @@ def _tap_of(document: dict[str, Any]) -> Tap:
 
 
 def input_taps(settings: Settings, topic: str) -> Counter[Tap]:
-    """Every barrier tap on ``topic`` (JSON format), the event-time fence left out."""
+    """Every barrier tap on ``topic`` (each in its format: JSON, or Confluent Avro), the event-time fence left out."""
+    avro = AvroDecoder(registry_client(settings.schema_registry_url))
     taps: Counter[Tap] = Counter()
     for message in read_all(settings, topic):
-        value = json.loads(message.value())
+        if message.value()[:1] == bytes([MAGIC_BYTE]):
+            station, value = avro.decode(message.key(), "key")["station"], avro.decode(message.value())
+        else:
+            station, value = message.key().decode(), json.loads(message.value())
         if value["user"] != FENCE_USER:
-            taps[Tap(message.key().decode(), value["user"], value["delta"], message.timestamp()[1])] += 1
+            taps[Tap(station, value["user"], value["delta"], message.timestamp()[1])] += 1
     return taps
 
 
 def produce_fence(settings: Settings, station: str) -> None:
     """One entry ahead of every tap: once the producer has stopped, its partitions go idle and event time
-    would stay just below their last taps, holding those in the temporal join; this moves it on."""
+    would stay just below their last taps, holding those in the temporal join; this moves it on.
+    JSON whatever the barriers' format: the job reads each record in its own format."""
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     value = json.dumps({"user": FENCE_USER, "delta": 1}).encode()
     at_ms = int(time.time() * 1000) + FENCE_AHEAD_MS

@@ -1,5 +1,6 @@
 """London end to end with real processes and nothing written by the test but the barriers' input:
-MariaDB's stations → Debezium → the stations topic; `serve barriers` (JSON) → entries/exits → the
+MariaDB's stations → Debezium → the stations topic; `serve barriers` (JSON, and in a second run
+Confluent Avro through the Schema Registry) → entries/exits → the
 London Flink job → station_entries/station_exits → `serve opensearch-sink` → OpenSearch, and the JDBC
 sink → PostgreSQL; the activity topics → `serve dashboard` → its London API.
 
@@ -41,9 +42,9 @@ SCALE = 0.01  # about 70 entries a second at this speed: thousands of taps, a li
 RUN_S = 30.0
 
 
-@pytest.fixture
-def settings(platform: Settings) -> Iterator[Settings]:
-    suffix = f"london-e2e-{uuid.uuid4().hex[:8]}"
+@pytest.fixture(params=["json", "avro"])
+def settings(platform: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    suffix = f"london-e2e-{request.param}-{uuid.uuid4().hex[:8]}"
     own = private_topics(
         platform,
         suffix,
@@ -51,7 +52,7 @@ def settings(platform: Settings) -> Iterator[Settings]:
         simulation_speed=SPEED,
         london_barrier_scale=SCALE,
         london_barrier_start=START,
-        london_barrier_format="json",
+        london_barrier_format=request.param,
         run_networks="london",
     )
     try:

@@ -210,8 +210,10 @@ class Settings(BaseSettings):
     topic_london_station_windows: str = Field(
         "uk.london.tfl.station.windows.v1", description="Entries/exits per station in 1- and 15-minute windows."
     )
-    opensearch_entries_stream: str = Field("station-entries", description="OpenSearch data stream of London's entries.")
-    opensearch_exits_stream: str = Field("station-exits", description="OpenSearch data stream of London's exits.")
+    # The original design's names: its index template (index_patterns station_entries, station_exits) and
+    # Kibana data views expect them.
+    opensearch_entries_stream: str = Field("station_entries", description="OpenSearch data stream of London's entries.")
+    opensearch_exits_stream: str = Field("station_exits", description="OpenSearch data stream of London's exits.")
     london_opensearch_sink_group: str = Field(
         "transit-status-opensearch-sink", description="Consumer group of the OpenSearch sink (its committed offsets)."
     )

@@ -82,8 +82,6 @@ def london(platform: Settings) -> Iterator[London]:
     settings = private_topics(
         platform,
         suffix,
-        opensearch_entries_stream=f"test-{suffix}-station-entries",
-        opensearch_exits_stream=f"test-{suffix}-station-exits",
         # The records are produced once, up front: at speed 1 London's feeds are expected about once a
         # simulated (= real) minute, so they stay fresh for the whole module (health.py).
         simulation_speed=1.0,

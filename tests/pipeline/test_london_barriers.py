@@ -1,9 +1,11 @@
 """London's Flink SQL job: barrier taps joined with their station version, live counts, windows, dead letters.
 
-Real processes: the session's platform runs Kafka and Flink; the test writes station rows in the
-connector's format (key: {"nlc": n}; value: the flat JSON row, modified_date ISO-8601 UTC; a deleted
-station: a tombstone) on a private stations topic, and barrier taps with chosen timestamps (event time)
-on private entries/exits. (test_london_rename.py drives the same job from a MariaDB UPDATE.)
+Real processes: the session's platform runs Kafka, the Schema Registry and Flink; the test writes
+station rows in the connector's format (key: {"nlc": n}; value: the flat JSON row, modified_date
+ISO-8601 UTC; a deleted station: a tombstone) on a private stations topic, and barrier taps with chosen
+timestamps (event time) on private entries/exits, encoded by the barriers' own encoder in each of their
+formats (JSON, Confluent Avro), with malformed records of that format.
+(test_london_rename.py drives the same job from a MariaDB UPDATE.)
 """
 
 from __future__ import annotations
@@ -15,14 +17,21 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.helpers import read_all
 from tests.pipeline.support import private_job_settings, records_when
 from tests.processes import wait_until
 from tests.streams.support import latest_json_by_key
+from transit_status.avro.wire import frame, schema_id_of
 from transit_status.config import Settings
 from transit_status.dashboard import contracts
+from transit_status.london.barriers import BarrierEvent
+from transit_status.london.producer import encoder_for
 from transit_status.pipeline.sql_jobs import LONDON_BARRIERS, ensure_job, wait_until_running
+from transit_status.schemas import load_schema
 
 pytestmark = pytest.mark.platform
 
@@ -80,11 +89,44 @@ TAPS = [
     ("entries", "Bank", "card-8", 1, 40 * 60),
 ]
 WAITING = "card-8"
-MALFORMED = [
-    ("entries", b"Bank", b'{"user": "card-9", "delta": ', 100),  # not JSON
-    ("exits", b"Bank", b'{"user": "card-9", "delta": 1}', 101),  # an exit counted as an entry
-    ("entries", None, b'{"user": "card-9", "delta": 1}', 102),  # no station
+# (topic attribute, key, value, seconds after T0, the dead letter's dlq.error: exact, or its start if it ends "...")
+Malformed = tuple[str, bytes | None, bytes, int, str]
+JSON_MALFORMED: list[Malformed] = [
+    ("entries", b"Bank", b'{"user": "card-9", "delta": ', 100, "value is not a JSON object"),
+    ("exits", b"Bank", b'{"user": "card-9", "delta": 1}', 101, "delta of an exit must be -1"),  # counted as an entry
+    ("entries", None, b'{"user": "card-9", "delta": 1}', 102, "no station name in the key"),
 ]
+UNKNOWN_SCHEMA_ID = 2**31 - 1
+
+
+def avro_malformed(settings: Settings) -> list[Malformed]:
+    """Records in the Avro format that break the contract or cannot be decoded."""
+    registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+    keys, values = (
+        AvroSerializer(registry, load_schema("barrier_key")),
+        AvroSerializer(registry, load_schema("barrier_value")),
+    )
+    entries = settings.topic_london_entries
+
+    def key(station: str, topic: str = entries) -> bytes:
+        return keys({"station": station}, SerializationContext(topic, MessageField.KEY))  # type: ignore[return-value]
+
+    def value(user: str, delta: int, topic: str = entries) -> bytes:
+        return values({"user": user, "delta": delta}, SerializationContext(topic, MessageField.VALUE))  # type: ignore[return-value]
+
+    good = value("card-9", 1)
+    return [
+        ("exits", key("Bank", settings.topic_london_exits), value("card-9", 1, settings.topic_london_exits), 101,
+         "delta of an exit must be -1"),
+        ("entries", key(""), good, 102, "no station name in the key"),
+        ("entries", key("Bank"), value("", 1), 103, "user is missing or empty"),
+        # A body its schema cannot read (a string's length, then nothing).
+        ("entries", key("Bank"), frame(schema_id_of(good), b"\x02"), 104,
+         f"value: does not match its schema (id {schema_id_of(good)}): ..."),
+        ("entries", key("Bank"), frame(UNKNOWN_SCHEMA_ID, good[5:]), 105,
+         f"value: schema id {UNKNOWN_SCHEMA_ID} is not in the Schema Registry"),
+        ("entries", b"Bank", good, 106, "key: not Confluent Avro (no magic byte 0 and 4-byte schema id)"),
+    ]  # fmt: skip
 
 
 def millis(moment: datetime) -> int:
@@ -95,13 +137,18 @@ def iso_ms(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-@pytest.fixture
+@pytest.fixture(params=["json", "avro"])
 def job_settings(platform: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Private topics and job; the taps in the format of the test's parameter."""
     with private_job_settings(platform, request, LONDON_BARRIERS) as settings:
-        yield settings
+        yield settings.with_overrides(london_barrier_format=request.param)
 
 
-def produce_inputs(settings: Settings) -> None:
+def malformed(settings: Settings) -> list[Malformed]:
+    return avro_malformed(settings) if settings.london_barrier_format == "avro" else JSON_MALFORMED
+
+
+def produce_inputs(settings: Settings, bad: list[Malformed]) -> None:
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     for row in STATIONS:
         modified = datetime.fromisoformat(row["modified_date"])
@@ -116,18 +163,19 @@ def produce_inputs(settings: Settings) -> None:
             settings.topic_london_station_rows, key=json.dumps({"nlc": nlc}).encode(), timestamp=millis(deleted_at)
         )
     topics = {"entries": settings.topic_london_entries, "exits": settings.topic_london_exits}
+    encode = encoder_for(settings)  # the barriers' own encoder, in the settings' format
     for topic, station, user, delta, seconds in TAPS:
-        value = json.dumps({"user": user, "delta": delta}).encode()
-        producer.produce(
-            topics[topic], key=station.encode(), value=value, timestamp=millis(T0 + timedelta(seconds=seconds))
-        )
-    for topic, key, value, seconds in MALFORMED:
+        at = T0 + timedelta(seconds=seconds)
+        key, value = encode(topics[topic], BarrierEvent(0, station, user, delta, at))
+        producer.produce(topics[topic], key=key, value=value, timestamp=millis(at))
+    for topic, key, value, seconds, _ in bad:
         producer.produce(topics[topic], key=key, value=value, timestamp=millis(T0 + timedelta(seconds=seconds)))
     assert producer.flush(30) == 0
 
 
 def test_taps_are_joined_counted_windowed_and_bad_ones_dead_lettered(job_settings: Settings) -> None:
-    produce_inputs(job_settings)
+    bad = malformed(job_settings)
+    produce_inputs(job_settings, bad)
     submission = ensure_job(job_settings, LONDON_BARRIERS)
     wait_until_running(job_settings, submission.name, timeout_s=120)
 
@@ -226,16 +274,17 @@ def test_taps_are_joined_counted_windowed_and_bad_ones_dead_lettered(job_setting
     for message in read_all(job_settings, job_settings.topic_london_station_windows):
         contracts.window_change(message.value())
 
-    # Malformed taps: in the dead-letter topic with the dlq.* headers; counting went on.
-    letters = records_when(job_settings, job_settings.topic_dead_letters, len(MALFORMED))
-    assert sorted((m.key() or b"", m.value()) for m in letters) == sorted((k or b"", v) for _, k, v, _ in MALFORMED)
+    # Malformed taps: in the dead-letter topic with the dlq.* headers and the reason; counting went on.
+    letters = records_when(job_settings, job_settings.topic_dead_letters, len(bad))
+    assert sorted((m.key() or b"", m.value()) for m in letters) == sorted((k or b"", v) for _, k, v, _, _ in bad)
     topics = {"entries": job_settings.topic_london_entries, "exits": job_settings.topic_london_exits}
-    errors = {}
+    got = {}
     for letter in letters:
         headers = dict(letter.headers())
         assert headers["dlq.consumer"] == b"flink.london-barriers"
         assert int(headers["dlq.offset"]) >= 0 and int(headers["dlq.partition"]) >= 0
-        errors[letter.value(), letter.key()] = (headers["dlq.topic"].decode(), headers["dlq.error"].decode())
-    assert errors[MALFORMED[0][2], b"Bank"] == (topics["entries"], "value is not a JSON object")
-    assert errors[MALFORMED[1][2], b"Bank"] == (topics["exits"], "delta of an exit must be -1")
-    assert errors[MALFORMED[2][2], None] == (topics["entries"], "no station name in the key")
+        got[letter.key(), letter.value()] = (headers["dlq.topic"].decode(), headers["dlq.error"].decode())
+    for topic, key, value, _, reason in bad:
+        letter_topic, error = got[key, value]
+        assert letter_topic == topics[topic], (reason, letter_topic)
+        assert error.startswith(reason.removesuffix("...")) if reason.endswith("...") else error == reason, error

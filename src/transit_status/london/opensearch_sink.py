@@ -1,8 +1,8 @@
 """London's enriched barrier events into OpenSearch: ``transit-status serve opensearch-sink``.
 
 Reads ``station_entries`` and ``station_exits`` (docs/ARCHITECTURE.md, "London") with confluent-kafka
-and bulk-loads them into the data streams ``station-entries`` and ``station-exits`` with opensearch-py,
-as the original design's consumer loaded Elasticsearch.
+and bulk-loads them into the data streams of the same names (settings ``opensearch_entries_stream``,
+``opensearch_exits_stream``) with opensearch-py, as the original design's consumer loaded Elasticsearch.
 
 Guarantees:
 

@@ -70,6 +70,13 @@ def avro_encoder(registry: SchemaRegistryClient) -> Encoder:
     return encode
 
 
+def encoder_for(settings: Settings, registry: SchemaRegistryClient | None = None) -> Encoder:
+    """The encoder of ``settings.london_barrier_format`` (the registry's client made if none is given)."""
+    if settings.london_barrier_format == "avro":
+        return avro_encoder(registry or SchemaRegistryClient(settings.schema_registry_client_config()))
+    return json_encoder()
+
+
 class BarrierProducer(DeliveringProducer):
     """Produces barrier taps to the entries and exits topics (context-managed)."""
 
@@ -77,10 +84,7 @@ class BarrierProducer(DeliveringProducer):
         self, settings: Settings, registry: SchemaRegistryClient | None = None, counts_dir: Path | None = None
     ) -> None:
         super().__init__(settings, "transit-status-barriers", counts_dir)
-        if settings.london_barrier_format == "avro":
-            self._encode = avro_encoder(registry or SchemaRegistryClient(settings.schema_registry_client_config()))
-        else:
-            self._encode = json_encoder()
+        self._encode = encoder_for(settings, registry)
 
     def topic_of(self, event: BarrierEvent) -> str:
         return self.settings.topic_london_entries if event.delta == ENTRY else self.settings.topic_london_exits

@@ -23,8 +23,16 @@ SET 'table.exec.mini-batch.enabled' = 'false';
 SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
 
 -- (A doubled dollar sign is a literal one here: a single one starts a placeholder.)
--- Each record checked against the contract: key = station name (UTF-8 text), value = a JSON object
--- {"user": text, "delta": 1} on the entries topic, -1 on the exits topic.
+-- Each record checked against the contract, in either of the barriers' formats
+-- (TRANSIT_LONDON_BARRIER_FORMAT): key = the station's name, value = {"user": text, "delta": 1} on the
+-- entries topic, -1 on the exits topic, written
+-- * as JSON, the original design's: the key UTF-8 text, the value a JSON object; or
+-- * as Avro in Confluent's wire format (magic byte 0, 4-byte schema id), decoded against the Schema
+--   Registry: the key a barrier_key {station}, the value a barrier_value {user, delta}.
+-- Each record's own first bytes say which: a key or value starting with byte 0 is Avro (no JSON text
+-- and no station name starts with NUL). So one job, with one plan, reads both: a topic holding both
+-- formats (a change of format with taps still in it, a replay) is read right, and changing the format
+-- needs no new job. A JSON record's decoder call gets NULLs and returns at once.
 CREATE TEMPORARY VIEW london_barriers_checked AS
 SELECT
   record_key,
@@ -38,9 +46,10 @@ SELECT
   `user`,
   delta,
   CASE
+    WHEN avro_error IS NOT NULL THEN avro_error
     WHEN station IS NULL OR TRIM(station) = '' THEN 'no station name in the key'
     WHEN record_value IS NULL THEN 'no value'
-    WHEN NOT (body IS JSON OBJECT) THEN 'value is not a JSON object'
+    WHEN NOT is_avro AND NOT (body IS JSON OBJECT) THEN 'value is not a JSON object'
     WHEN `user` IS NULL OR `user` = '' THEN 'user is missing or empty'
     WHEN delta IS NULL THEN 'delta is missing or not an integer'
     WHEN topic = '${topic_london_entries}' AND delta <> 1 THEN 'delta of an entry must be 1'
@@ -48,13 +57,33 @@ SELECT
   END AS error
 FROM (
   SELECT
-    *,
-    CASE WHEN body IS JSON OBJECT THEN JSON_VALUE(body, '$$.user' NULL ON ERROR) END AS `user`,
-    CASE WHEN body IS JSON OBJECT THEN JSON_VALUE(body, '$$.delta' RETURNING INT NULL ON ERROR) END AS delta
+    tap.*,
+    CASE WHEN tap.is_avro THEN decoded.error END AS avro_error,
+    CASE WHEN tap.is_avro THEN decoded.key_fields.station ELSE tap.key_text END AS station,
+    CASE
+      WHEN tap.is_avro THEN decoded.value_fields.`user`
+      WHEN tap.body IS JSON OBJECT THEN JSON_VALUE(tap.body, '$$.user' NULL ON ERROR)
+    END AS `user`,
+    CASE
+      WHEN tap.is_avro THEN decoded.value_fields.delta
+      WHEN tap.body IS JSON OBJECT THEN JSON_VALUE(tap.body, '$$.delta' RETURNING INT NULL ON ERROR)
+    END AS delta
   FROM (
-    SELECT *, DECODE(record_key, 'UTF-8') AS station, DECODE(record_value, 'UTF-8') AS body
-    FROM london_barriers_raw
-  )
+    -- Flink SQL has no SUBSTRING of bytes; as text (which the JSON path needs anyway) a leading byte 0
+    -- is the character CHR(0), whatever follows it.
+    SELECT *,
+      COALESCE(SUBSTRING(key_text FROM 1 FOR 1) = CHR(0) OR SUBSTRING(body FROM 1 FOR 1) = CHR(0), FALSE) AS is_avro
+    FROM (
+      SELECT *, DECODE(record_key, 'UTF-8') AS key_text, DECODE(record_value, 'UTF-8') AS body
+      FROM london_barriers_raw
+    )
+  ) AS tap,
+  LATERAL TABLE(CONFLUENT_AVRO_DECODE(
+    CASE WHEN tap.is_avro THEN tap.record_key END, CASE WHEN tap.is_avro THEN tap.record_value END,
+    '${schema_registry_url}',
+    'station STRING',                -- barrier_key
+    '`user` STRING, delta INT'       -- barrier_value
+  )) AS decoded(key_fields, value_fields, error)
 );
 
 -- Every version of every station (london_station_rows): the station's nlc from the key; a tombstone (a

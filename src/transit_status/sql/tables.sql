@@ -103,8 +103,9 @@ CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS CONFLUENT_AVRO_DECODE
 
 -- ---- London (docs/ARCHITECTURE.md, "London") ---------------------------------------------------------
 
--- Barrier taps from both topics (entries, exits), read as raw bytes: the JSON is validated in the job
--- (london_barriers.sql), so one malformed record becomes a dead letter instead of failing the job.
+-- Barrier taps from both topics (entries, exits), read as raw bytes: each record is decoded (JSON or
+-- Confluent Avro) and validated in the job (london_barriers.sql), so one malformed record becomes a
+-- dead letter instead of failing the job.
 -- Event time is the Kafka record timestamp (the barrier's tap time, as the producer stamps it).
 CREATE TABLE IF NOT EXISTS london_barriers_raw (
   record_key   BYTES,
