@@ -55,7 +55,7 @@ def _tap_of(document: dict[str, Any]) -> Tap:
 
 def input_taps(settings: Settings, topic: str) -> Counter[Tap]:
     """Every barrier tap on ``topic`` (each in its format: JSON, or Confluent Avro), the event-time fence left out."""
-    avro = AvroDecoder(registry_client(settings.schema_registry_url))
+    avro = AvroDecoder(registry_client(settings))
     taps: Counter[Tap] = Counter()
     for message in read_all(settings, topic):
         if message.value()[:1] == bytes([MAGIC_BYTE]):
