@@ -128,3 +128,13 @@ def running_service(
         yield child
     finally:
         child.stop()
+
+
+def interrupt_and_wait(process: subprocess.Popen[Any], timeout_s: float = 120.0) -> int:
+    """Ctrl-C for ``process`` (SIGINT), then its exit code; killed, and the timeout raised, if it hangs."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise

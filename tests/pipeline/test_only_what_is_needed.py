@@ -9,7 +9,6 @@ the CTA data flows, that ``platform status`` is clean, and that Ctrl-C stops it 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import wait_until
+from tests.processes import interrupt_and_wait, wait_until
 from transit_status.config import load_settings
 from transit_status.pipeline import pipeline_services, whole_stack
 from transit_status.platform.ports import isolated_settings
@@ -90,12 +89,8 @@ def test_run_network_cta_leaves_mariadb_and_opensearch_closed_and_stops_on_ctrl_
         assert {"kafka", "connect", "sql-gateway", "streams", "simulation", "watchdog"} <= listed
         assert not listed & {"mariadb", "opensearch", "barriers", "opensearch-sink"}
     finally:
-        run.send_signal(signal.SIGINT)
         try:
-            code = run.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            run.kill()
-            raise
+            code = interrupt_and_wait(run)
         finally:
             output.close()
             subprocess.run([*cli, "platform", "down"], env=env, capture_output=True, timeout=120)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.processes import wait_until
+from tests.processes import interrupt_and_wait, wait_until
 from transit_status.config import Settings
 from transit_status.pipeline.external import required_services
 from transit_status.platform.ports import PORT_SETTINGS, free_ports, isolated_settings
@@ -147,12 +146,7 @@ def test_pipeline_only_runs_on_an_existing_platform_starts_none_of_it_and_ctrl_c
             assert external == dict.fromkeys(sorted(needed), "answers")
             no_secret_in(status.stdout + status.stderr, "platform status")
         finally:
-            run.send_signal(signal.SIGINT)
-            try:
-                code = run.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                run.kill()
-                raise
+            code = interrupt_and_wait(run)
         text = output_path.read_text()
         assert code == 0, text
         # Ctrl-C stopped the pipeline, and only the pipeline.
