@@ -39,7 +39,12 @@ final class SchemaRegistryClient {
         this.authorization = userInfo == null || userInfo.isEmpty()
                 ? null
                 : "Basic " + Base64.getEncoder().encodeToString(userInfo.getBytes(StandardCharsets.UTF_8));
-        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        // HTTP/1.1: the default HTTP/2 asks a plain-http server to upgrade (h2c), and a server that does not
+        // (ours, uvicorn) then reads a POST without its body.
+        this.http = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(5))
+                .build();
     }
 
     /** Registers {@code schema} (Avro JSON) under {@code subject}; its global id. */
