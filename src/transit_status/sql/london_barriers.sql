@@ -92,20 +92,20 @@ FROM (
 -- value that cannot be decoded is left out, not read as a deletion.
 CREATE TEMPORARY VIEW london_station_log AS
 SELECT
-  nlc,
-  CASE WHEN avro THEN decoded.value_fields.name ELSE JSON_VALUE(body, '$$.name' NULL ON ERROR) END AS name,
-  CASE WHEN avro THEN decoded.value_fields.location ELSE JSON_VALUE(body, '$$.location' NULL ON ERROR) END
+  r.nlc,
+  CASE WHEN r.avro THEN d.value_fields.name ELSE JSON_VALUE(r.body, '$$.name' NULL ON ERROR) END AS name,
+  CASE WHEN r.avro THEN d.value_fields.location ELSE JSON_VALUE(r.body, '$$.location' NULL ON ERROR) END
     AS location,
-  CASE WHEN avro THEN decoded.value_fields.modified_date ELSE JSON_VALUE(body, '$$.modified_date' NULL ON ERROR) END
-    AS modified_date,
-  CASE WHEN avro THEN decoded.value_fields.zone ELSE JSON_VALUE(body, '$$.zone' NULL ON ERROR) END AS zone,
-  CASE WHEN avro THEN decoded.value_fields.`lines` ELSE JSON_VALUE(body, '$$.lines' NULL ON ERROR) END AS `lines`,
-  CASE WHEN avro THEN decoded.value_fields.latitude
-    ELSE JSON_VALUE(body, '$$.latitude' RETURNING DOUBLE NULL ON ERROR) END AS latitude,
-  CASE WHEN avro THEN decoded.value_fields.longitude
-    ELSE JSON_VALUE(body, '$$.longitude' RETURNING DOUBLE NULL ON ERROR) END AS longitude,
-  valid_from,
-  read_at
+  CASE WHEN r.avro THEN d.value_fields.modified_date
+    ELSE JSON_VALUE(r.body, '$$.modified_date' NULL ON ERROR) END AS modified_date,
+  CASE WHEN r.avro THEN d.value_fields.zone ELSE JSON_VALUE(r.body, '$$.zone' NULL ON ERROR) END AS zone,
+  CASE WHEN r.avro THEN d.value_fields.`lines` ELSE JSON_VALUE(r.body, '$$.lines' NULL ON ERROR) END AS `lines`,
+  CASE WHEN r.avro THEN d.value_fields.latitude
+    ELSE JSON_VALUE(r.body, '$$.latitude' RETURNING DOUBLE NULL ON ERROR) END AS latitude,
+  CASE WHEN r.avro THEN d.value_fields.longitude
+    ELSE JSON_VALUE(r.body, '$$.longitude' RETURNING DOUBLE NULL ON ERROR) END AS longitude,
+  r.valid_from,
+  r.read_at
 FROM (
   SELECT *, COALESCE(SUBSTRING(body FROM 1 FOR 1) = CHR(0), FALSE) AS avro
   FROM (
@@ -114,13 +114,13 @@ FROM (
       DECODE(record_value, 'UTF-8') AS body
     FROM london_station_rows
   )
-) AS station_row,
+) AS r,
   LATERAL TABLE(CONFLUENT_AVRO_DECODE(
-    station_row.record_value, station_row.record_value, '${schema_registry_url}',
+    r.record_value, r.record_value, '${schema_registry_url}',
     'nlc INT',
     'name STRING, location STRING, modified_date STRING, zone STRING, `lines` STRING, latitude DOUBLE, longitude DOUBLE'
-  )) AS decoded(key_fields, value_fields, error)
-WHERE nlc IS NOT NULL AND NOT (avro AND decoded.error IS NOT NULL);
+  )) AS d(key_fields, value_fields, error)
+WHERE r.nlc IS NOT NULL AND NOT (r.avro AND d.error IS NOT NULL);
 
 -- What a rename means: the station (its nlc) answers to its new name only, from the version that
 -- renamed it. Two versioned views (a deduplication on event time is one: Flink reads it as a table
