@@ -115,7 +115,7 @@ def load_stations(settings: Settings) -> list[str]:
     ensure_london_stations_connector(settings)
     names: list[str] = []
     # The rows are Avro through the registry (the default) or JSON (TRANSIT_LONDON_STATION_FORMAT=json).
-    decoder = AvroDecoder(registry_client(settings.schema_registry_url))
+    decoder = AvroDecoder(registry_client(settings))
 
     def row(value: bytes) -> dict[str, Any]:
         return decoder.decode(value) if value[:1] == b"\x00" else json.loads(value)

@@ -60,7 +60,7 @@ def latest_by_nlc(settings: Settings, decoder: AvroDecoder, at_least: int) -> tu
 
 def test_connector_streams_every_station_keyed_by_nlc_with_renames_and_deletes(station_settings: Settings) -> None:
     settings = station_settings
-    registry = registry_client(settings.schema_registry_url)
+    registry = registry_client(settings)
     decoder = AvroDecoder(registry)
     with mariadb.connect(settings) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT nlc, name FROM stations")
@@ -137,11 +137,11 @@ def test_the_converter_writes_keys_too_under_the_key_subject(platform: Settings)
     try:
         messages = consume(settings, settings.topic_london_station_rows, expected=STATIONS_IN_DATA, timeout_s=90)
         assert len(messages) >= STATIONS_IN_DATA
-        decoder = AvroDecoder(registry_client(settings.schema_registry_url))
+        decoder = AvroDecoder(registry_client(settings))
         for message in messages:
             key, value = decoder.decode(message.key(), "key"), decoder.decode(message.value())
             assert key == {"nlc": value["nlc"]}
-        subjects = registry_client(settings.schema_registry_url).get_subjects()
+        subjects = registry_client(settings).get_subjects()
         topic = settings.topic_london_station_rows
         assert f"{topic}-key" in subjects and f"{topic}-value" in subjects
     finally:
