@@ -72,6 +72,7 @@ from stack import (
     timed_until,
     write_results,
 )
+from transit_status.avro.wire import AvroDecoder, registry_client
 from transit_status.config import Settings
 from transit_status.london.opensearch_sink import data_streams
 from transit_status.pipeline.connectors import ensure_london_stations_connector, london_stations_connector_name
@@ -113,11 +114,16 @@ def load_stations(settings: Settings) -> list[str]:
         (rows,) = cursor.fetchone()
     ensure_london_stations_connector(settings)
     names: list[str] = []
+    # The rows are Avro through the registry (the default) or JSON (TRANSIT_LONDON_STATION_FORMAT=json).
+    decoder = AvroDecoder(registry_client(settings))
+
+    def row(value: bytes) -> dict[str, Any]:
+        return decoder.decode(value) if value[:1] == b"\x00" else json.loads(value)
 
     def loaded() -> bool:
         nonlocal names
         rows_read = read_all(settings, settings.topic_london_station_rows)
-        names = sorted({json.loads(m.value())["name"] for m in rows_read if m.value() is not None})
+        names = sorted({row(m.value())["name"] for m in rows_read if m.value() is not None})
         return len(names) >= rows
 
     seconds = timed_until(loaded, f"{rows} stations on {settings.topic_london_station_rows}", every_s=2.0)

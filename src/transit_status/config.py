@@ -230,6 +230,11 @@ class Settings(BaseSettings):
     london_barrier_format: Literal["json", "avro"] = Field(
         "json", description="London's barrier events: the original design's JSON, or Avro through the registry."
     )
+    london_station_format: Literal["avro", "json"] = Field(
+        "avro",
+        description="London's station rows from MariaDB: Avro through the registry (the original design's"
+        " stations_tb), or JSON.",
+    )
     london_barrier_scale: float = Field(1.0, gt=0, description="Share of TfL's typical-day travellers simulated.")
     london_barrier_start: str = Field(
         "",

@@ -33,10 +33,11 @@ from transit_status.platform.services import mariadb
 pytestmark = pytest.mark.platform
 
 
-@pytest.fixture
+@pytest.fixture(params=["avro", "json"])
 def job_settings(platform: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Private topics and job, the station rows in each format (Avro through the registry, or JSON)."""
     with private_job_settings(platform, request, LONDON_BARRIERS) as settings:
-        yield settings
+        yield settings.with_overrides(london_station_format=request.param)
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ itself, and a RegexRouter renames Debezium's ``<prefix>.public.stations`` topic 
 ``<topic.prefix>stations``, so the topic carries one flat JSON row per stop.
 
 London's stations come from MariaDB through Debezium's MariaDB connector (its binlog), keyed by the
-table's primary key, TfL's nlc: the station's stable id, which a rename keeps. Flink SQL derives the
+table's primary key, TfL's nlc: the station's stable id, which a rename keeps; the rows are Avro through
+the Schema Registry (our own converter), or JSON (``london_station_format``). Flink SQL derives the
 original TfL design's name-keyed topic from it (``sql/london_barriers.sql``): keyed by the name, a
 rename would leave the old name's row behind for ever, since no record ever comes for that key again.
 
@@ -24,6 +25,7 @@ import httpx
 
 from transit_status.config import Settings
 from transit_status.errors import TransitError
+from transit_status.platform.jvm import AVRO_CONVERTER_CLASS
 from transit_status.topics import TopicSpec, london_station_rows_topic, raw_stations_topic
 
 STATIONS_CONNECTOR = "stations"
@@ -32,6 +34,7 @@ LONDON_STATIONS_CONNECTOR = "london-station-rows"
 # writes: left running, it would put renamed stations' old names back.
 LEGACY_LONDON_STATIONS_CONNECTOR = "london-stations"
 CONNECT_HINT = "start it with `transit-status platform up`"
+CONVERTER_RETRY_TIMEOUT_MS = 120_000
 
 
 def stations_connector_config(settings: Settings, table: str = "stations") -> dict[str, str]:
@@ -115,19 +118,40 @@ def london_stations_connector_config(settings: Settings, table: str = "stations"
         "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
         "transforms.route.regex": rf"{_regex_escape(logical_name)}\.{_regex_escape(database.name)}\.{table}",
         "transforms.route.replacement": topic.name,
-        # Debezium's key: the primary key as JSON, {"nlc": 513}.
+        # Debezium's key: the primary key as JSON, {"nlc": 513}, in both formats (the original design's
+        # stations_tb has an Avro value only; a JSON key also keeps a tombstone's station readable).
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
         "key.converter.schemas.enable": "false",
-        # Values are JSON, not Avro. No Avro converter on Maven Central speaks the Confluent Schema
-        # Registry API, which is the only API our registry serves: Confluent's AvroConverter
-        # (io.confluent:kafka-connect-avro-converter) is published only in Confluent's own repository,
-        # and Apicurio's converter (io.apicurio:apicurio-registry-utils-converter, on Central) registers
-        # and looks up schemas through Apicurio's own REST API (/apis/registry/v2 or v3: artifacts,
-        # globalId/contentId), not through /subjects and /schemas/ids; Apicurio only serves a
-        # Confluent-compatible API, its converter does not use one.
-        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "value.converter.schemas.enable": "false",
+        **london_station_value_converter(settings),
         **client_overrides(settings, "producer", "admin"),
+    }
+
+
+def london_station_value_converter(settings: Settings) -> dict[str, str]:
+    """The station rows' value converter: Avro in Confluent's wire format through the registry (the original
+    design's ``value_format = 'AVRO'``), or plain JSON.
+
+    Confluent's AvroConverter is not on Maven Central, and Apicurio's (which is) speaks Apicurio's own
+    registry API, not Confluent's, the only one our registry serves: the converter is our own
+    (``jars/connect-avro-converter``), registering each schema under ``<topic>-value``.
+    """
+    if settings.london_station_format == "json":
+        return {
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter.schemas.enable": "false",
+        }
+    auth = {}
+    if settings.schema_registry_username:  # a registry with basic auth (Confluent Cloud's: its API key)
+        secret = settings.schema_registry_password.get_secret_value()
+        auth = {"value.converter.basic.auth.user.info": f"{settings.schema_registry_username}:{secret}"}
+    return {
+        "value.converter": AVRO_CONVERTER_CLASS,
+        "value.converter.schema.registry.url": settings.schema_registry_url,
+        **auth,
+        # A registry that cannot be reached is retried (the converter's RetriableException) for this long,
+        # then the task fails and the watchdog restarts it; a schema the registry refuses fails it at once.
+        "errors.retry.timeout": str(CONVERTER_RETRY_TIMEOUT_MS),
+        "errors.retry.delay.max.ms": "5000",
     }
 
 

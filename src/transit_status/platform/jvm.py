@@ -1,7 +1,8 @@
 """What the JVM services share: the JDK, JVM options, properties files and the jar cache (Flink's too).
 
 The jars come from Maven Central through the poms under ``jars/`` (``make jars`` or
-``transit-status platform fetch-jars``) into ``settings.jars_dir``; nothing is built.
+``transit-status platform fetch-jars``) into ``settings.jars_dir``; our own small Java parts (OpenSearch's
+launcher, the Flink functions, the Connect Avro converter) are built there from their sources by Maven.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ CONNECT_PLUGINS = "connect-plugins"
 DEBEZIUM_PLUGIN = "debezium-postgres"
 DEBEZIUM_MARIADB_PLUGIN = "debezium-mariadb"
 DEBEZIUM_JDBC_SINK_PLUGIN = "debezium-jdbc-sink"
+# Our Confluent-wire-format Avro converter (jars/connect-avro-converter), a plugin directory of its own.
+AVRO_CONVERTER_POM = "connect-avro-converter"
+AVRO_CONVERTER_PLUGIN = "transit-avro-converter"
+AVRO_CONVERTER_CLASS = "io.transitstatus.connect.ConfluentAvroConverter"
 OPENSEARCH_JARS = "opensearch"
 FLINK_JARS = "flink"
 FLINK_FUNCTIONS = "flink-functions"
@@ -127,7 +132,16 @@ def _poms(settings: Settings) -> list[tuple[Path, Path]]:
         (POMS_DIR / OPENSEARCH_JARS / "pom.xml", settings.jars_dir / OPENSEARCH_JARS),
         (POMS_DIR / FLINK_JARS / "pom.xml", settings.jars_dir / FLINK_JARS),
         (POMS_DIR / FLINK_FUNCTIONS / "pom.xml", settings.jars_dir / FLINK_FUNCTIONS),
+        (POMS_DIR / AVRO_CONVERTER_POM / "pom.xml", plugin_path(settings) / AVRO_CONVERTER_PLUGIN),
     ]
+
+
+def _build_dir(settings: Settings, output: Path) -> Path:
+    """Where Maven compiles a pom's sources: beside its jars, except for a Connect plugin, whose directory
+    must hold only jars (Connect warns about class files there and ignores them)."""
+    if output.parent == plugin_path(settings):
+        return settings.jars_dir / "build" / output.name
+    return output / "build"
 
 
 def _pom_marker(output: Path) -> Path:
@@ -158,9 +172,13 @@ def fetch_jars(settings: Settings, quiet: bool = True) -> None:
     for pom, output in _poms(settings):
         if _pom_fetched(pom, output):
             continue
-        # A pom with Java sources next to it (OpenSearch's launcher, our Flink functions) is also
-        # compiled and packaged.
-        build = ["package", f"-Dtransit.build.dir={output / 'build'}"] if (pom.parent / "src").is_dir() else []
+        # A pom with Java sources next to it (OpenSearch's launcher, our Flink functions, our Connect
+        # converter) is also compiled and packaged; the converter's pom puts its jar into `output`.
+        build = (
+            ["package", f"-Dtransit.build.dir={_build_dir(settings, output)}", f"-Dtransit.jar.dir={output}"]
+            if (pom.parent / "src").is_dir()
+            else []
+        )
         command = [mvn, "-B", "-f", str(pom), *build, "dependency:copy-dependencies", f"-DoutputDirectory={output}"]
         if quiet:
             command.insert(1, "-q")

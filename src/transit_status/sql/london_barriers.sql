@@ -87,21 +87,40 @@ FROM (
 );
 
 -- Every version of every station (london_station_rows): the station's nlc from the key; a tombstone (a
--- deleted station) is a version with no name.
+-- deleted station) is a version with no name. A value is Confluent Avro (magic byte 0) or JSON, read
+-- alike. The key is JSON in both, so the value stands in for CONFLUENT_AVRO_DECODE's key as well. An Avro
+-- value that cannot be decoded is left out, not read as a deletion.
 CREATE TEMPORARY VIEW london_station_log AS
 SELECT
-  JSON_VALUE(DECODE(record_key, 'UTF-8'), '$$.nlc' RETURNING INT NULL ON ERROR) AS nlc,
-  JSON_VALUE(body, '$$.name' NULL ON ERROR) AS name,
-  JSON_VALUE(body, '$$.location' NULL ON ERROR) AS location,
-  JSON_VALUE(body, '$$.modified_date' NULL ON ERROR) AS modified_date,
-  JSON_VALUE(body, '$$.zone' NULL ON ERROR) AS zone,
-  JSON_VALUE(body, '$$.lines' NULL ON ERROR) AS `lines`,
-  JSON_VALUE(body, '$$.latitude' RETURNING DOUBLE NULL ON ERROR) AS latitude,
-  JSON_VALUE(body, '$$.longitude' RETURNING DOUBLE NULL ON ERROR) AS longitude,
-  valid_from,
-  read_at
-FROM (SELECT *, DECODE(record_value, 'UTF-8') AS body FROM london_station_rows)
-WHERE JSON_VALUE(DECODE(record_key, 'UTF-8'), '$$.nlc' RETURNING INT NULL ON ERROR) IS NOT NULL;
+  r.nlc,
+  CASE WHEN r.avro THEN d.value_fields.name ELSE JSON_VALUE(r.body, '$$.name' NULL ON ERROR) END AS name,
+  CASE WHEN r.avro THEN d.value_fields.location ELSE JSON_VALUE(r.body, '$$.location' NULL ON ERROR) END
+    AS location,
+  CASE WHEN r.avro THEN d.value_fields.modified_date
+    ELSE JSON_VALUE(r.body, '$$.modified_date' NULL ON ERROR) END AS modified_date,
+  CASE WHEN r.avro THEN d.value_fields.zone ELSE JSON_VALUE(r.body, '$$.zone' NULL ON ERROR) END AS zone,
+  CASE WHEN r.avro THEN d.value_fields.`lines` ELSE JSON_VALUE(r.body, '$$.lines' NULL ON ERROR) END AS `lines`,
+  CASE WHEN r.avro THEN d.value_fields.latitude
+    ELSE JSON_VALUE(r.body, '$$.latitude' RETURNING DOUBLE NULL ON ERROR) END AS latitude,
+  CASE WHEN r.avro THEN d.value_fields.longitude
+    ELSE JSON_VALUE(r.body, '$$.longitude' RETURNING DOUBLE NULL ON ERROR) END AS longitude,
+  r.valid_from,
+  r.read_at
+FROM (
+  SELECT *, COALESCE(SUBSTRING(body FROM 1 FOR 1) = CHR(0), FALSE) AS avro
+  FROM (
+    SELECT *,
+      JSON_VALUE(DECODE(record_key, 'UTF-8'), '$$.nlc' RETURNING INT NULL ON ERROR) AS nlc,
+      DECODE(record_value, 'UTF-8') AS body
+    FROM london_station_rows
+  )
+) AS r,
+  LATERAL TABLE(CONFLUENT_AVRO_DECODE(
+    r.record_value, r.record_value, '${schema_registry_url}',
+    'nlc INT',
+    'name STRING, location STRING, modified_date STRING, zone STRING, `lines` STRING, latitude DOUBLE, longitude DOUBLE'
+  )) AS d(key_fields, value_fields, error)
+WHERE r.nlc IS NOT NULL AND NOT (r.avro AND d.error IS NOT NULL);
 
 -- What a rename means: the station (its nlc) answers to its new name only, from the version that
 -- renamed it. Two versioned views (a deduplication on event time is one: Flink reads it as a table

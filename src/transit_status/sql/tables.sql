@@ -101,6 +101,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS CONFLUENT_AVRO_DECODE
   AS 'io.transitstatus.flink.ConfluentAvroDecode' LANGUAGE JAVA;
 
+-- (bytes, registry URL, 'field') -> that top-level field of a Confluent Avro record as text, or NULL when it
+-- cannot be read: a scalar function, for a computed column (a table function cannot go there)
+-- (jars/flink-functions/src/main/java/io/transitstatus/flink/ConfluentAvroField.java).
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS CONFLUENT_AVRO_FIELD
+  AS 'io.transitstatus.flink.ConfluentAvroField' LANGUAGE JAVA;
+
 -- ---- London (docs/ARCHITECTURE.md, "London") ---------------------------------------------------------
 
 -- Barrier taps from both topics (entries, exits), read as raw bytes: each record is decoded (JSON or
@@ -124,7 +130,9 @@ CREATE TABLE IF NOT EXISTS london_barriers_raw (
 ) LIKE template_raw_source (OVERWRITING OPTIONS);
 
 -- London's stations as Debezium streams them from MariaDB: compacted, key = the primary key as JSON
--- ({"nlc": 513}, TfL's stable id, which a rename keeps), value = the flat row as JSON, a deleted
+-- ({"nlc": 513}, TfL's stable id, which a rename keeps), value = the flat row in Confluent Avro through
+-- the registry (the original design's stations_tb, value_format 'AVRO'; subject <topic>-value) or, with
+-- TRANSIT_LONDON_STATION_FORMAT=json, as JSON; either is read, whichever a record is in. A deleted
 -- station's tombstone = a null value. Read as raw bytes, as a log: every version of every station,
 -- tombstones included (a JSON or upsert source would skip them or hide their time). Each version is
 -- valid from its modified_date (Debezium writes a TIMESTAMP column as ISO-8601 UTC,
@@ -136,9 +144,13 @@ CREATE TABLE IF NOT EXISTS london_station_rows (
   read_at AS PROCTIME(),
   -- Read as UTC whatever the session's time zone. CAST, not DECODE: Flink 2.3 cannot compile DECODE in
   -- a watermark's computed column (its generated code leaves an UnsupportedEncodingException uncaught).
+  -- The Avro field is NULL for a JSON record, and JSON_VALUE is NULL for an Avro one.
   valid_from AS COALESCE(
     TO_TIMESTAMP_LTZ(UNIX_TIMESTAMP(
-      SUBSTRING(JSON_VALUE(CAST(record_value AS STRING), '$$.modified_date' NULL ON ERROR) FROM 1 FOR 19) || 'Z',
+      SUBSTRING(COALESCE(
+        CONFLUENT_AVRO_FIELD(record_value, '${schema_registry_url}', 'modified_date'),
+        JSON_VALUE(CAST(record_value AS STRING), '$$.modified_date' NULL ON ERROR)
+      ) FROM 1 FOR 19) || 'Z',
       'yyyy-MM-dd''T''HH:mm:ssX') * 1000, 3),
     written_at
   ),
