@@ -133,7 +133,7 @@ def produce(producer: Producer, topic: str, records: list[Record]) -> None:
 def measure_plain(settings: Settings, records: list[Record]) -> dict[str, Any]:
     topic = f"bench-plain-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    admin.create_topics([NewTopic(topic, settings.partitions, settings.replication_factor)])[topic].result(15)
+    admin.create_topics([NewTopic(topic, settings.partitions, settings.topic_replicas)])[topic].result(15)
     consumed = threading.Event()
     consume_end: list[float] = []
 

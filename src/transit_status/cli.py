@@ -177,18 +177,39 @@ def _password_hint(settings: Settings, database: str) -> str:
     return f"password: ${ENV_PREFIX}{name.upper()}"
 
 
+BrokersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--brokers",
+        help="Kafka nodes, each a broker and KRaft controller: 1, or 3 (every topic then has 3 replicas and "
+        "min.insync.replicas 2). Default: as many as this state directory's Kafka has, else 1.",
+        show_default=False,
+    ),
+]
+
+
+def apply_options(ctx: typer.Context, **overrides: Any) -> None:
+    """A command's own options over the shared settings; an invalid one is a message, not a traceback."""
+    try:
+        ctx.obj = ctx.obj.with_overrides(**overrides)
+    except ValidationError as invalid:
+        fail(f"invalid option: {describe_validation_error(invalid)}")
+
+
 @platform_app.command("up")
 def platform_up(
     ctx: typer.Context,
     watch: Annotated[
         bool, typer.Option("--watch", help="Stay in the foreground, restart any service that dies; Ctrl-C stops all.")
     ] = False,
+    brokers: BrokersOption = None,
 ) -> None:
     """Start every platform service and return once all of them pass their readiness check.
 
     All of them, whichever network you will run: `transit-status run --network cta|london` starts only
     the services that network's pipeline needs (no MariaDB or OpenSearch for the CTA alone).
     """
+    apply_options(ctx, kafka_brokers=brokers)
     platform = _platform(ctx)
     began = time.monotonic()
     interrupt_on_stop_signals()
@@ -235,11 +256,48 @@ def platform_status(ctx: typer.Context) -> None:
         else:
             health = {True: "healthy", False: "unhealthy", None: "running"}[status.healthy]
         typer.echo(f"{status.name:<16}{status.pid or '-':>8}  {status.port or '-':>5}  {health:<10}{status.log}")
+    kafka_running = any(status.running for status in statuses if status.name in ctx.obj.kafka_services)
+    kafka_ok = _print_kafka(ctx.obj) if kafka_running else True
     endpoints_ok = _print_external(ctx.obj, _platform(ctx).external_recorded())
     work_ok = _print_work(ctx.obj, pipeline_running=any(s.running and s.name in pipeline for s in statuses))
     healthy = all(status.running and status.healthy is not False for status in statuses)
-    if not (work_ok and endpoints_ok and healthy):
+    if not (kafka_ok and work_ok and endpoints_ok and healthy):
         raise typer.Exit(1)
+
+
+def _print_kafka(settings: Settings) -> bool:
+    """The embedded Kafka as a cluster: each broker, the controller, partitions short of replicas.
+    False when a broker is missing or a partition is under-replicated or without a leader."""
+    from transit_status.platform.services.kafka import cluster_view
+
+    view = cluster_view(settings)
+    typer.echo(f"\n{'KAFKA':<16}{'STATE':<12}DETAIL")
+    if view is None:
+        typer.echo(f"{'cluster':<16}{'down':<12}no broker answers at {settings.bootstrap_servers}")
+        return False
+    for node in settings.kafka_nodes:
+        role = "broker, controller" + (" (quorum leader)" if node.node_id == view.quorum_leader else "")
+        state = "alive" if node.node_id in view.alive else "missing"
+        typer.echo(f"{'node ' + str(node.node_id):<16}{state:<12}{settings.host}:{node.port}  {role}")
+    leader = f"node {view.quorum_leader}" if view.quorum_leader is not None else "none (no quorum, or no answer)"
+    typer.echo(f"{'controller':<16}{'':<12}quorum leader: {leader}")
+    typer.echo(f"{'partitions':<16}{'':<12}{_partition_summary(view.under_replicated, view.leaderless)}")
+    return (
+        len(view.alive) == settings.broker_count
+        and view.quorum_leader is not None
+        and not view.under_replicated
+        and not view.leaderless
+    )
+
+
+def _partition_summary(under_replicated: tuple[str, ...], leaderless: tuple[str, ...]) -> str:
+    parts = [f"{len(under_replicated)} under-replicated"]
+    if leaderless:
+        parts.append(f"{len(leaderless)} without a leader")
+    named = [*leaderless, *under_replicated][:5]
+    return ", ".join(parts) + (
+        f" ({', '.join(named)}{', ...' if len(under_replicated) + len(leaderless) > 5 else ''})" if named else ""
+    )
 
 
 def _print_external(settings: Settings, services: list[str]) -> bool:
@@ -336,20 +394,20 @@ def run(
         str | None,
         setting_option("dashboard_host", "Address the dashboard listens on; the platform stays on --host"),
     ] = None,
+    brokers: BrokersOption = None,
 ) -> None:
     """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything.
 
     Only the platform services the chosen networks' pipelines need are started (none with --pipeline-only).
     """
-    try:
-        ctx.obj = ctx.obj.with_overrides(
-            simulation_speed=speed,
-            simulation_seed=seed,
-            run_networks=network.value if network else None,
-            dashboard_host=dashboard_host,
-        )
-    except ValidationError as invalid:
-        fail(f"invalid option: {'; '.join(error['msg'] for error in invalid.errors())}")
+    apply_options(
+        ctx,
+        simulation_speed=speed,
+        simulation_seed=seed,
+        run_networks=network.value if network else None,
+        dashboard_host=dashboard_host,
+        kafka_brokers=brokers,
+    )
     platform = _pipeline_alone(ctx.obj) if pipeline_only else _platform(ctx, pipeline=True)
     typer.echo(f"Starting transit-status (state in {ctx.obj.state_dir}) ...")
     interrupt_on_stop_signals()

@@ -39,6 +39,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "TRANSIT_"
 GENERATED = "password (default: generated once per state directory, kept in <state>/secrets, mode 0600)."
 GENERATED_PASSWORDS = ("postgres_password", "mariadb_password", "mariadb_connector_password")
+KAFKA_BROKER_COUNTS = (1, 3)
 WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
@@ -74,8 +75,19 @@ class Settings(BaseSettings):
         "the state directory (e.g. under /root); never a home's permissions are widened instead.",
     )
 
+    kafka_brokers: int | None = Field(
+        None,
+        description="Kafka nodes of the embedded platform, each a KRaft broker and controller: 1, or 3 (topics "
+        "then get 3 replicas, min.insync.replicas 2). Default: as many as the state directory's Kafka was "
+        "created with, else 1.",
+    )
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # The second and third nodes of a three-broker cluster (`--brokers 3`).
+    kafka_node2_port: int = 9192
+    kafka_node2_controller_port: int = 9193
+    kafka_node3_port: int = 9292
+    kafka_node3_controller_port: int = 9293
     connect_port: int = 8083
     schema_registry_port: int = 8081
     rest_proxy_port: int = 8082
@@ -221,7 +233,9 @@ class Settings(BaseSettings):
         "london-postgres-sink", description="Kafka Connect name of the JDBC sink into PostgreSQL (its consumer group)."
     )
     partitions: int = Field(6, ge=1, description="Partitions of the arrivals and turnstile topics.")
-    replication_factor: int = Field(1, ge=1, description="1 embedded; 3 on a three-broker cluster.")
+    replication_factor: int | None = Field(
+        None, ge=1, description="Replicas of every topic (default: the embedded brokers' count; 3 on a real cluster)."
+    )
 
     # ---- pipeline ---------------------------------------------------------------------------------
     run_networks: Literal["all", "cta", "london"] = Field(
@@ -340,6 +354,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"{problem}; expected {schemes[0]}://user[:password]@host[:port]/database") from None
         return value
 
+    @field_validator("kafka_brokers")
+    @classmethod
+    def _broker_count(cls, value: int | None) -> int | None:
+        # One node, or a quorum that survives one loss with min.insync.replicas 2: nothing in between.
+        if value is not None and value not in KAFKA_BROKER_COUNTS:
+            raise ValueError(f"the embedded Kafka runs 1 or 3 brokers, not {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _recorded_broker_count(self) -> Settings:
+        # `platform status`, `down` and `run` find a three-broker cluster without being told again.
+        if self.kafka_brokers is None:
+            recorded = self.kafka_cluster_size_file
+            count = int(recorded.read_text().strip()) if recorded.is_file() else 1
+            object.__setattr__(self, "kafka_brokers", count if count in KAFKA_BROKER_COUNTS else 1)
+        return self
+
     @model_validator(mode="after")
     def _sasl_has_credentials(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL_") and not (
@@ -387,6 +418,10 @@ class Settings(BaseSettings):
         return {
             "kafka": self.kafka_port,
             "kafka-controller": self.kafka_controller_port,
+            "kafka-2": self.kafka_node2_port,
+            "kafka-2-controller": self.kafka_node2_controller_port,
+            "kafka-3": self.kafka_node3_port,
+            "kafka-3-controller": self.kafka_node3_controller_port,
             "connect": self.connect_port,
             "schema-registry": self.schema_registry_port,
             "rest-proxy": self.rest_proxy_port,
@@ -401,8 +436,42 @@ class Settings(BaseSettings):
         }
 
     @property
+    def kafka_cluster_size_file(self) -> Path:
+        """Where the embedded Kafka records how many nodes its storage was formatted for."""
+        return self.state_dir / "kafka" / "brokers"
+
+    @property
+    def broker_count(self) -> int:
+        return self.kafka_brokers or 1  # resolved by _recorded_broker_count; typed apart for the checker
+
+    @property
+    def kafka_nodes(self) -> tuple[KafkaNode, ...]:
+        """The embedded Kafka's nodes (``kafka_brokers`` of them), each a broker and a KRaft controller."""
+        nodes = (
+            KafkaNode(1, "kafka", self.kafka_port, self.kafka_controller_port),
+            KafkaNode(2, "kafka-2", self.kafka_node2_port, self.kafka_node2_controller_port),
+            KafkaNode(3, "kafka-3", self.kafka_node3_port, self.kafka_node3_controller_port),
+        )
+        return nodes[: self.broker_count]
+
+    @property
+    def kafka_services(self) -> tuple[str, ...]:
+        """The platform services of the embedded Kafka: what a Kafka client starts after."""
+        return tuple(node.service for node in self.kafka_nodes)
+
+    @property
     def bootstrap_servers(self) -> str:
-        return self.kafka_bootstrap_servers or f"{self.host}:{self.kafka_port}"
+        return self.kafka_bootstrap_servers or ",".join(f"{self.host}:{node.port}" for node in self.kafka_nodes)
+
+    @property
+    def topic_replicas(self) -> int:
+        """Replicas of every topic this project creates: ``replication_factor``, else one per embedded broker."""
+        return self.replication_factor or self.broker_count
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Replicas that must have a write before it is acknowledged: 2 of 3 (one may be lost), 1 of 1."""
+        return min(2, max(1, self.topic_replicas - 1))
 
     def _http_url(self, port: int, endpoint: str | None = None) -> str:
         return endpoint or f"http://{self.host}:{port}"
@@ -683,6 +752,16 @@ def parse_dsn(dsn: str, schemes: tuple[str, ...]) -> Any:
     except ValueError:
         raise ValueError("the port is not a number") from None
     return parsed
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One node of the embedded Kafka: its KRaft node id, service name, broker and controller ports."""
+
+    node_id: int
+    service: str
+    port: int
+    controller_port: int
 
 
 @dataclass(frozen=True)

@@ -160,8 +160,8 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None, time
                 NewTopic(
                     spec.name,
                     num_partitions=spec.partitions,
-                    replication_factor=settings.replication_factor,
-                    config=spec.config,
+                    replication_factor=settings.topic_replicas,
+                    config={"min.insync.replicas": str(settings.min_insync_replicas), **spec.config},
                 )
                 for spec in missing
             ],

@@ -214,7 +214,7 @@ def london_postgres_sink_config(settings: Settings) -> dict[str, str]:
         "errors.tolerance": "all",
         "errors.log.enable": "true",
         "errors.deadletterqueue.topic.name": settings.topic_dead_letters,
-        "errors.deadletterqueue.topic.replication.factor": str(settings.replication_factor),
+        "errors.deadletterqueue.topic.replication.factor": str(settings.topic_replicas),
         "errors.deadletterqueue.context.headers.enable": "true",
         # The dead-letter queue is written by the task's own producer ("admin" creates its topic).
         **client_overrides(settings, "consumer", "producer", "admin"),
@@ -233,8 +233,9 @@ def client_overrides(settings: Settings, *clients: str) -> dict[str, str]:
 def topic_creation(settings: Settings, topic: TopicSpec) -> dict[str, str]:
     """Connect creates a missing topic as ``topic`` specifies (whoever is first creates it the same way)."""
     return {
-        "topic.creation.default.replication.factor": str(settings.replication_factor),
+        "topic.creation.default.replication.factor": str(settings.topic_replicas),
         "topic.creation.default.partitions": str(topic.partitions),
+        "topic.creation.default.min.insync.replicas": str(settings.min_insync_replicas),
         **{f"topic.creation.default.{name}": value for name, value in topic.config.items()},
     }
 

@@ -54,7 +54,7 @@ def cta_services(settings: Settings) -> list[ServiceSpec]:
             port=0,
             # The connector registered in prepare_streams reads PostgreSQL's stations table; the SQL
             # jobs it submits go through the gateway to the TaskManager.
-            after=("kafka", "schema-registry", "connect", "postgres", *FLINK),
+            after=(*settings.kafka_services, "schema-registry", "connect", "postgres", *FLINK),
             prepare=lambda: prepare_streams(settings),
             is_ready=lambda: consumer_group_stable(settings, settings.faust_app_id),
         ),
@@ -73,14 +73,14 @@ def london_services(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec(
             name="barriers",  # London's ticket barriers, once the joins that read them are submitted
             port=0,
-            after=("kafka", "schema-registry", "connect", "mariadb", *FLINK),
+            after=(*settings.kafka_services, "schema-registry", "connect", "mariadb", *FLINK),
             prepare=lambda: prepare_barriers(settings),
             is_ready=lambda: True,
         ),
         ServiceSpec(
             name="opensearch-sink",  # London's enriched events into OpenSearch; also registers the PostgreSQL sink
             port=0,
-            after=("kafka", "opensearch", "connect", "postgres"),
+            after=(*settings.kafka_services, "opensearch", "connect", "postgres"),
             prepare=lambda: prepare_london_sinks(settings),
             is_ready=lambda: consumer_group_stable(settings, settings.london_opensearch_sink_group),
         ),
@@ -104,7 +104,7 @@ def pipeline_services(settings: Settings) -> list[ServiceSpec]:
         name="dashboard",
         port=settings.dashboard_port,
         host=settings.dashboard_host,
-        after=("kafka", "schema-registry"),
+        after=(*settings.kafka_services, "schema-registry"),
         # London's charts query OpenSearch; the dashboard copes with it starting later.
         needs=("opensearch",) if runs(settings, "london") else (),
         uses=("connect", "flink-jobmanager", "sql-gateway"),  # /healthz's view of the work

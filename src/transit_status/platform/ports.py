@@ -11,6 +11,10 @@ from transit_status.config import Settings, load_settings
 PORT_SETTINGS = (
     "kafka_port",
     "kafka_controller_port",
+    "kafka_node2_port",
+    "kafka_node2_controller_port",
+    "kafka_node3_port",
+    "kafka_node3_controller_port",
     "connect_port",
     "schema_registry_port",
     "rest_proxy_port",
@@ -24,7 +28,7 @@ PORT_SETTINGS = (
     "opensearch_transport_port",
 )
 # Defaults a user's own stack may be listening on.
-DEFAULT_PORTS = frozenset({9092, 9093, 8081, 8082, 8083, 5432, 8888, 3306, 9200, 9300, 8088, 8089, 6123})
+DEFAULT_PORTS = frozenset(Settings.model_fields[name].default for name in PORT_SETTINGS)
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

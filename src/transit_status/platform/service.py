@@ -55,6 +55,9 @@ class ServiceSpec:
     ``after`` and ``needs``, they are stopped only once it has stopped (``down`` stops in parallel)."""
     host: str | None = None
     """The address it listens on, when not the platform's ``settings.host`` (the dashboard's own)."""
+    preflight: Callable[[], None] | None = None
+    """Raises a ``PlatformError`` when the settings cannot work with the state directory as it is (a
+    three-broker start on a one-broker Kafka's data); ``up`` asks every service before starting any."""
 
     def healthy(self) -> bool:
         return (self.is_healthy or self.is_ready)()
@@ -130,7 +133,7 @@ def python_http_service(
     return ServiceSpec(
         name=name,
         port=port,
-        after=("kafka",),
+        after=settings.kafka_services,
         prepare=lambda: python_service(serve_as, settings),
         is_ready=lambda: http_ok(ready_url),
         needs=needs,

@@ -199,6 +199,9 @@ class Platform:
             self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise PlatformError(f"cannot create the state directory {self.settings.state_dir}: {error}") from error
+        for spec in self.specs:
+            if spec.preflight is not None and spec.name not in self.external:
+                spec.preflight()
         wanted = {spec.name for spec in self.specs}
         already = {name: record for name, record in self.running().items() if name in wanted}
         healthy = {spec.name for spec in self.specs if spec.name in already and spec.healthy()}
@@ -425,6 +428,15 @@ class Platform:
                 for future in done:
                     del stopping[future]
                     future.result()
+
+    def hold(self, names: Iterable[str]) -> None:
+        """Leave these services to whoever stops them: :meth:`supervise` does not restart them until
+        :meth:`release` (an operator's maintenance, or a fault test keeping a killed broker down)."""
+        self._held.update(names)
+
+    def release(self, names: Iterable[str]) -> None:
+        """Supervise these services again: the next round restarts any that is not running."""
+        self._held.difference_update(names)
 
     def stop(self, names: Iterable[str]) -> None:
         """Stop just these services (in the order given), e.g. the pipeline but not the platform.

@@ -43,7 +43,7 @@ def create_app(settings: Settings, topic_partitions: Mapping[str, int] | None = 
         processing_guarantee="at_least_once",
         store="memory://",
         topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        topic_replication_factor=settings.topic_replicas,
         datadir=str(faust_dir),
         # No web server: nothing here serves HTTP, and Faust's default port (6066) is never free
         # for two workers on one host.

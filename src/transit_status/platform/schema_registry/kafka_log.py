@@ -136,7 +136,8 @@ class KafkaLog:
                 self.topic,
                 num_partitions=1,
                 replication_factor=self.replication_factor,
-                config={"cleanup.policy": "compact"},
+                # Like Confluent's registry: a schema is acknowledged once two of three replicas have it.
+                config={"cleanup.policy": "compact", "min.insync.replicas": str(min(2, self.replication_factor))},
             )
             try:
                 admin.create_topics([new], request_timeout=self.startup_timeout_s)[self.topic].result(

@@ -20,7 +20,7 @@ KAFKA_WAIT_S = 15.0
 def serving_registry(settings: Settings) -> Iterator[FastAPI]:
     """The registry's app over its store, read to the end of the schemas topic first; closed after."""
     registry = SchemaRegistry.from_settings(
-        settings, replication_factor=settings.replication_factor, startup_timeout_s=KAFKA_WAIT_S
+        settings, replication_factor=settings.topic_replicas, startup_timeout_s=KAFKA_WAIT_S
     )
     try:
         registry.start()

@@ -131,10 +131,10 @@ class SchemaRegistry:
     def from_settings(cls, settings: Settings, **options: Any) -> SchemaRegistry:
         """A registry on ``settings.bootstrap_servers`` and ``settings.schemas_topic``.
 
-        The topic is created with ``settings.replication_factor`` replicas; ``options`` (timeouts, or a
+        The topic is created with ``settings.topic_replicas`` replicas; ``options`` (timeouts, or a
         ``replication_factor`` override) go to ``__init__``.
         """
-        options.setdefault("replication_factor", settings.replication_factor)
+        options.setdefault("replication_factor", settings.topic_replicas)
         return cls(settings.bootstrap_servers, settings.schemas_topic, **options)
 
     def start(self) -> None:

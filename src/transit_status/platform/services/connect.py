@@ -17,9 +17,9 @@ def connect_properties(settings: Settings) -> dict[str, str]:
         "config.storage.topic": "_connect-configs",
         "offset.storage.topic": "_connect-offsets",
         "status.storage.topic": "_connect-status",
-        "config.storage.replication.factor": "1",
-        "offset.storage.replication.factor": "1",
-        "status.storage.replication.factor": "1",
+        "config.storage.replication.factor": str(settings.topic_replicas),
+        "offset.storage.replication.factor": str(settings.topic_replicas),
+        "status.storage.replication.factor": str(settings.topic_replicas),
         "offset.storage.partitions": "5",
         "status.storage.partitions": "1",
         "key.converter": json_converter,
@@ -60,7 +60,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec(
             name="connect",
             port=settings.connect_port,
-            after=("kafka",),  # a database is needed only once a connector is registered
+            after=settings.kafka_services,  # a database is needed only once a connector is registered
             uses=("postgres", "mariadb", "schema-registry"),  # its connectors' databases, the Avro converter
             prepare=lambda: Launch(command=connect_command(settings, prepare_connect(settings))),
             is_ready=lambda: http_ok(f"{settings.connect_url}/connectors"),

@@ -323,7 +323,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             port=settings.flink_rest_port,
             extra_ports=(settings.flink_rpc_port,),
             after=(),
-            uses=("kafka",),  # its jobs' sources and sinks (split enumerators, transaction ids)
+            uses=settings.kafka_services,  # its jobs' sources and sinks (split enumerators, transaction ids)
             prepare=lambda: launch(jobmanager_command(settings)),
             is_ready=lambda: jobmanager_ready(settings),
         ),
@@ -332,7 +332,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             port=0,
             after=(),
             needs=("flink-jobmanager",),
-            uses=("kafka",),  # its tasks read and write Kafka (transactions)
+            uses=settings.kafka_services,  # its tasks read and write Kafka (transactions)
             prepare=lambda: launch(taskmanager_command(settings)),
             is_ready=lambda: taskmanager_ready(settings),
         ),
