@@ -189,7 +189,9 @@ class FlinkProcesses:
 
     def __init__(self, supervisor: Platform) -> None:
         running = supervisor.running()
-        self.processes = {name: psutil.Process(running[name].pid) for name in FLINK_SERVICES}
+        # Every TaskManager (`--taskmanagers 2` adds flink-taskmanager-2).
+        names = [name for name in running if name in FLINK_SERVICES or name.startswith("flink-taskmanager")]
+        self.processes = {name: psutil.Process(running[name].pid) for name in names}
         self.start_cpu()
 
     def start_cpu(self) -> None:
