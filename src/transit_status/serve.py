@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -40,6 +40,10 @@ class HttpService:
     access_log: bool = False
     # The platform's address unless the service has its own: only the dashboard is meant for browsers.
     host: Callable[[Settings], str] = lambda settings: settings.host
+    # "h11" for the services Java clients call: Java's HttpClient offers `Upgrade: h2c` on a POST, and
+    # uvicorn's httptools parser then drops the request's body (uvicorn issue 2722); h11 ignores the
+    # offer and reads the body, as RFC 9110 allows.
+    http: Literal["auto", "h11"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,12 @@ def _registry() -> dict[str, Callable[[], Service]]:
     def registry() -> Service:
         from transit_status.platform.schema_registry.server import serving_registry
 
-        return HttpService(serving_registry, lambda settings: settings.schema_registry_port)
+        return HttpService(serving_registry, lambda settings: settings.schema_registry_port, http="h11")
 
     def rest_proxy() -> Service:
         from transit_status.platform.rest_proxy.server import serving_rest_proxy
 
-        return HttpService(serving_rest_proxy, lambda settings: settings.rest_proxy_port, access_log=True)
+        return HttpService(serving_rest_proxy, lambda settings: settings.rest_proxy_port, access_log=True, http="h11")
 
     def dashboard() -> Service:
         from transit_status.dashboard.app import create_app
@@ -211,6 +215,7 @@ def _serve_http(service: HttpService, settings: Settings, name: str) -> int:
             port=service.port(settings),
             log_config=None,  # keep the logging configured above
             access_log=service.access_log,
+            http=service.http,
             timeout_graceful_shutdown=max(1, int(settings.service_stop_grace_s)),
             ws_ping_interval=20,
             ws_ping_timeout=20,

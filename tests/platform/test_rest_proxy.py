@@ -297,6 +297,15 @@ def test_json_format_lands_byte_exact(platform: Settings) -> None:
     assert messages[1].value() == '[1,2.5,"é"]'.encode()
 
 
+def test_a_post_offering_http2_upgrade_is_read_with_its_body(platform: Settings) -> None:
+    # Java's HttpClient offers `Upgrade: h2c` by default; the proxy ignores the offer, never the body.
+    topic = create_topic(platform, prefix="rest-proxy-h2c")
+    offer = {"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c", "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA"}
+    response = post(platform, topic, JSON, {"records": [{"value": {"station": "Clark/Lake"}}]}, **offer)
+    assert response.status_code == 200, response.text
+    assert [message.value() for message in consume(platform, topic, expected=1)] == [b'{"station":"Clark/Lake"}']
+
+
 def test_binary_format_lands_byte_exact(platform: Settings) -> None:
     topic = create_topic(platform, prefix="rest-proxy-binary")
     key, value = b"\x00\x01key\xff", bytes(range(256))

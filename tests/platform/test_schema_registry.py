@@ -177,6 +177,22 @@ def test_invalid_schemas_and_bodies_are_refused_with_reasons(registry: httpx.Cli
     assert_error(registry.get(f"/subjects/{subject}/versions"), 404, 40401)  # nothing was stored
 
 
+# What Java's HttpClient sends by default (the Connect converter's, Flink's CONFLUENT_AVRO_DECODE): an
+# offer to switch to cleartext HTTP/2, which the server may ignore but must still read the body of.
+H2C_OFFER = {"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c", "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA"}
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_post_offering_http2_upgrade_is_read_with_its_body(
+    registry: httpx.Client, subject: str, framing: str
+) -> None:
+    body = json.dumps({"schema": arrival_schema()}).encode()
+    content = body if framing == "content-length" else iter([body[:10], body[10:]])  # an iterator is sent chunked
+    response = registry.post(f"/subjects/{subject}/versions", content=content, headers=H2C_OFFER)
+    assert response.status_code == 200, response.text
+    assert register(registry, subject, arrival_schema()).json()["id"] == response.json()["id"]
+
+
 def test_request_media_types_are_accepted(registry: httpx.Client, subject: str) -> None:
     ids = set()
     for media_type in (
