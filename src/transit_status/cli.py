@@ -408,6 +408,13 @@ def run(
         dashboard_host=dashboard_host,
         kafka_brokers=brokers,
     )
+    if pipeline_only:
+        if brokers is not None:
+            fail(
+                "--brokers shapes the embedded platform; --pipeline-only uses an existing one (kafka_bootstrap_servers)"
+            )
+        # The existing platform is one endpoint per service, whatever this state directory once ran.
+        apply_options(ctx, kafka_brokers=1)
     platform = _pipeline_alone(ctx.obj) if pipeline_only else _platform(ctx, pipeline=True)
     typer.echo(f"Starting transit-status (state in {ctx.obj.state_dir}) ...")
     interrupt_on_stop_signals()
