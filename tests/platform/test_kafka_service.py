@@ -17,7 +17,7 @@ from transit_status.pipeline import whole_stack
 from transit_status.platform.errors import PlatformError
 from transit_status.platform.service import with_dependencies
 from transit_status.platform.services.connect import connect_properties
-from transit_status.platform.services.kafka import _new_cluster_id, broker_properties, check_cluster_size
+from transit_status.platform.services.kafka import _new_cluster_id, broker_properties, check_cluster_size, cluster_id
 
 
 @pytest.fixture
@@ -119,3 +119,10 @@ def test_an_invalid_broker_count_is_a_message_not_a_traceback(tmp_path: Path) ->
     assert result.returncode == 1 and "1 or 3 brokers" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "kafka").exists()  # nothing was prepared
+
+
+def test_every_node_is_formatted_with_the_cluster_id_made_first(three: Settings) -> None:
+    first = cluster_id(three)
+    assert [cluster_id(three) for _ in three.kafka_nodes] == [first] * 3
+    assert (three.state_dir / "kafka" / "cluster.id").read_text() == first
+    assert sorted(path.name for path in (three.state_dir / "kafka").iterdir()) == ["cluster.id"]  # no leftovers

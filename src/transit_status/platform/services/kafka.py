@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
 import subprocess
 import uuid
@@ -144,7 +145,7 @@ def cluster_id(settings: Settings) -> str:
     partial = path.with_name(f".cluster.id.{uuid.uuid4().hex}")
     partial.write_text(made)
     try:
-        partial.link(path)  # the nodes start together: the first to write wins, the others read its id
+        os.link(partial, path)  # the nodes start together: the first to write wins, the others read its id
     except FileExistsError:
         pass
     finally:
