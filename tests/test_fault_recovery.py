@@ -280,6 +280,19 @@ def jobs_not_at_parallelism(settings: Settings, parallelism: int) -> list[str]:
     return problems
 
 
+def failed_over_since(settings: Settings, since_ms: int) -> list[str]:
+    """This stack's SQL jobs with no failure recorded since ``since_ms`` (Flink REST exception history)."""
+    jobs = {job["name"]: job["jid"] for job in cluster_jobs(settings) if job["state"] in ACTIVE_STATES}
+    waiting = []
+    for sql_job in PIPELINE_JOBS:
+        name = sql_job.job_name(settings)
+        history = httpx.get(f"{settings.flink_rest_url}/jobs/{jobs[name]}/exceptions", timeout=10).json()
+        entries = (history.get("exceptionHistory") or {}).get("entries", [])
+        if not any(entry.get("timestamp", 0) >= since_ms for entry in entries):
+            waiting.append(f"{name}: no failure since the kill")
+    return waiting
+
+
 def busy_slots(settings: Settings) -> dict[str, int]:
     """Slots in use on each registered TaskManager, by resource id (its service name)."""
     registered = flink.registered_taskmanagers(settings) or {}
@@ -412,15 +425,26 @@ def test_a_taskmanager_killed_with_two_running_leaves_counts_exact_and_london_on
     wait_until(lambda: stack.api("/api/london/stations"), 120, "London's counts on its page")
 
     record = stack.platform.running()[TWO]
+    address = (flink.registered_taskmanagers(settings) or {})[TWO]["path"]  # its RPC address: a random port
+    killed_ms = int(time.time() * 1000)
     os.killpg(record.pid, signal.SIGKILL)  # the JVM and all, as in a crash: its tasks die mid-checkpoint
     wait_until(
-        lambda: (now := stack.platform.running().get(TWO)) is not None and now.pid != record.pid and stack.healthy(TWO),
+        lambda: (now := stack.platform.running().get(TWO)) is not None and now.pid != record.pid,
         RECOVERY_S,
-        f"{TWO} to be restarted and registered",
+        f"{TWO} to be restarted",
         every_s=0.5,
     )
     assert f"{TWO} is not running; restarting it" in "\n".join(stack.reports)
-    # The jobs recover by themselves (Flink's restart strategy), at the same parallelism.
+    # The new process registered in place of the old one (same resource id, new address).
+    wait_until(
+        lambda: (flink.registered_taskmanagers(settings) or {}).get(TWO, {}).get("path") not in (None, address),
+        RECOVERY_S,
+        f"the restarted {TWO} to register",
+        every_s=0.5,
+    )
+    # Both jobs lost instances with it, and recover by themselves (Flink's restart strategy) at the
+    # same parallelism.
+    until_none_differ(lambda: failed_over_since(settings, killed_ms), 60, "both SQL jobs to fail over")
     until_none_differ(lambda: jobs_not_at_parallelism(settings, 2), 180, "both SQL jobs RUNNING again at parallelism 2")
     # Some more input after the recovery, then the producers stop and flush.
     summary_before = sum(summary_counts(settings).values())
