@@ -13,6 +13,9 @@ nothing is doubled, counted from the producers' side (their delivery counts file
   an aborted Flink transaction is anywhere; the page's counts equal the taps;
 - the SQL jobs and every connector and task are RUNNING. After `flink-jobmanager` (killed last) the
   jobs come back only through the pipeline's watchdog (resubmission from the last checkpoint).
+
+With two TaskManagers (`--taskmanagers 2`) the SQL jobs run at parallelism 2, one instance on each;
+`kill -9` of one of them mid-run must leave the same end state: the counts exact, London once.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from opensearchpy import OpenSearch
 from playwright.sync_api import Browser, Page
@@ -44,7 +48,9 @@ from tests.london_checks import Tap, input_taps, london_differences, produce_fen
 from tests.processes import wait_until
 from transit_status.config import Settings
 from transit_status.pipeline import pipeline_services, whole_stack
+from transit_status.pipeline.sql_jobs import ACTIVE_STATES, PIPELINE_JOBS, cluster_jobs
 from transit_status.platform.ports import free_ports, private_topics
+from transit_status.platform.services import flink
 from transit_status.platform.supervisor import Platform
 
 pytestmark = [pytest.mark.platform, pytest.mark.restarts_platform]
@@ -78,7 +84,10 @@ LONDON_START = "2023-06-07T08:00"  # a weekday morning, London time: taps whatev
 
 
 @pytest.fixture
-def stack(platform_supervisor: Platform) -> Iterator[SupervisedStack]:
+def stack(platform_supervisor: Platform, request: pytest.FixtureRequest) -> Iterator[SupervisedStack]:
+    """The whole pipeline on the session's platform; with ``indirect`` parametrisation, that many
+    TaskManagers (the ones the session's platform lacks are started here, and stopped after)."""
+    taskmanagers: int = getattr(request, "param", 1)
     settings = private_topics(
         platform_supervisor.settings,
         f"fault-{uuid.uuid4().hex[:8]}",
@@ -87,6 +96,7 @@ def stack(platform_supervisor: Platform) -> Iterator[SupervisedStack]:
         simulation_speed=30.0,
         london_barrier_scale=0.01,  # about 35 taps a second: London's checks need taps, not load
         london_barrier_start=LONDON_START,
+        flink_taskmanagers=taskmanagers,
     )
     reports: list[str] = []
 
@@ -95,6 +105,8 @@ def stack(platform_supervisor: Platform) -> Iterator[SupervisedStack]:
         print(line, flush=True)
 
     pipeline = tuple(spec.name for spec in pipeline_services(settings))  # the watchdog too, once it exists
+    session_services = {spec.name for spec in platform_supervisor.specs}
+    added = tuple(name for name in flink.taskmanager_names(settings) if name not in session_services)
     platform = Platform(settings, report=report, services=whole_stack(settings))
     supervised = SupervisedStack(settings, platform, pipeline, reports)
     supervised.platform.up()  # the platform runs already: this starts the pipeline
@@ -106,7 +118,7 @@ def stack(platform_supervisor: Platform) -> Iterator[SupervisedStack]:
     finally:
         stop.set()
         watcher.join(10)
-        supervised.platform.stop(pipeline)  # the platform itself belongs to the session
+        supervised.platform.stop(pipeline + added)  # the platform itself belongs to the session
 
 
 def page_updated_since(page: Page, since_ms: int, timeout_s: float = 60.0) -> None:
@@ -128,7 +140,9 @@ def acknowledged_turnstiles(settings: Settings) -> Counter[str]:
     return Counter(run["delivered_by_key"].get(settings.topic_turnstiles, {}))
 
 
-def assert_barrier_taps_acknowledged(settings: Settings, taps: dict[str, Counter[Tap]]) -> None:
+def assert_barrier_taps_acknowledged(
+    settings: Settings, taps: dict[str, Counter[Tap]], barriers_killed: bool = "barriers" in CHOSEN
+) -> None:
     """The entries/exits topics hold what the barriers' runs had acknowledged, per topic and station.
 
     A run that stopped cleanly (final counts) is exact. The run that was killed wrote its counts up to a
@@ -136,7 +150,7 @@ def assert_barrier_taps_acknowledged(settings: Settings, taps: dict[str, Counter
     topic holds, and there is no most (its `generated` is as old). No delivery of any run failed.
     """
     runs = producer_runs(settings, "barriers")
-    assert len(runs) == 1 + ("barriers" in CHOSEN) and runs[-1]["final"], f"runs (the last stopped): {runs}"
+    assert len(runs) == 1 + barriers_killed and runs[-1]["final"], f"runs (the last stopped): {runs}"
     for run in runs:
         assert run["failed"] == {}, f"barrier taps not delivered: {run}"
     for topic, held in taps.items():
@@ -145,6 +159,48 @@ def assert_barrier_taps_acknowledged(settings: Settings, taps: dict[str, Counter
         assert per_station >= least, f"{topic}: acknowledged taps missing: {least - per_station}"
         if all(run["final"] for run in runs):
             assert per_station == least, topic
+
+
+def jobs_not_at_parallelism(settings: Settings, parallelism: int) -> list[str]:
+    """This stack's SQL jobs that are not RUNNING with every task running and every operator past the
+    sources at ``parallelism`` (Flink REST /jobs/<id>)."""
+    problems = jobs_not_running(settings)
+    if problems:
+        return problems
+    jobs = {job["name"]: job for job in cluster_jobs(settings) if job["state"] == "RUNNING"}
+    for sql_job in PIPELINE_JOBS:
+        job = jobs[sql_job.job_name(settings)]
+        if job["tasks"]["running"] != job["tasks"]["total"]:
+            problems.append(f"{job['name']}: tasks {job['tasks']}")
+        vertices = httpx.get(f"{settings.flink_rest_url}/jobs/{job['jid']}", timeout=10).json()["vertices"]
+        # A source of a one-partition topic (London's station rows) has one reader whatever the job's.
+        wrong = {
+            vertex["name"][:60]: vertex["parallelism"]
+            for vertex in vertices
+            if vertex["parallelism"] != parallelism and not vertex["name"].startswith("Source:")
+        }
+        if wrong:
+            problems.append(f"{job['name']}: operators not at parallelism {parallelism}: {wrong}")
+    return problems
+
+
+def failed_over_since(settings: Settings, since_ms: int) -> list[str]:
+    """This stack's SQL jobs with no failure recorded since ``since_ms`` (Flink REST exception history)."""
+    jobs = {job["name"]: job["jid"] for job in cluster_jobs(settings) if job["state"] in ACTIVE_STATES}
+    waiting = []
+    for sql_job in PIPELINE_JOBS:
+        name = sql_job.job_name(settings)
+        history = httpx.get(f"{settings.flink_rest_url}/jobs/{jobs[name]}/exceptions", timeout=10).json()
+        entries = (history.get("exceptionHistory") or {}).get("entries", [])
+        if not any(entry.get("timestamp", 0) >= since_ms for entry in entries):
+            waiting.append(f"{name}: no failure since the kill")
+    return waiting
+
+
+def busy_slots(settings: Settings) -> dict[str, int]:
+    """Slots in use on each registered TaskManager, by resource id (its service name)."""
+    registered = flink.registered_taskmanagers(settings) or {}
+    return {name: tm["slotsNumber"] - tm["freeSlots"] for name, tm in registered.items()}
 
 
 # Fourteen outages in a row, each up to RECOVERY_S, then the end checks: far beyond the suite's 600 s.
@@ -186,7 +242,18 @@ def test_each_service_killed_mid_run_comes_back_and_nothing_is_lost(stack: Super
     # Every SQL job runs again (after the JobManager's restart: resubmitted by the watchdog).
     until_none_differ(lambda: jobs_not_running(settings), 180, "every SQL job RUNNING")
 
-    # Chicago: exact against what the broker acknowledged to the simulation.
+    # Chicago exact against what the broker acknowledged to the simulation; London's taps in Kafka the
+    # acknowledged ones, each once in every output.
+    assert_counts_exact_and_london_once(stack, barriers_killed="barriers" in CHOSEN)
+    # Every connector and task runs again (a task FAILED by an outage: restarted by the watchdog).
+    until_none_differ(lambda: connectors_not_running(settings), 180, "every connector and task RUNNING")
+
+
+def assert_counts_exact_and_london_once(stack: SupervisedStack, barriers_killed: bool) -> None:
+    """Once the producers have stopped: the summary and the dashboard equal the turnstile entries the
+    broker acknowledged; every acknowledged barrier tap is once in station_entries/exits (committed),
+    OpenSearch and PostgreSQL, and on the London page."""
+    settings = stack.settings
     expected = acknowledged_turnstiles(settings)
     assert sum(expected.values()) > 0
     assert turnstile_entries_by_station(settings) == expected  # the topic holds exactly what was acknowledged
@@ -201,11 +268,9 @@ def test_each_service_killed_mid_run_comes_back_and_nothing_is_lost(stack: Super
         60,
         "the dashboard's counts to equal the entries acknowledged",
     )
-
-    # London: the taps in Kafka are the acknowledged ones; each is once in every output.
     barrier_topics = (settings.topic_london_entries, settings.topic_london_exits)
     taps = {topic: input_taps(settings, topic) for topic in barrier_topics}
-    assert_barrier_taps_acknowledged(settings, taps)
+    assert_barrier_taps_acknowledged(settings, taps, barriers_killed)
     produce_fence(settings, next(iter(taps[settings.topic_london_entries])).station)
     search = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
     until_none_differ(
@@ -214,5 +279,49 @@ def test_each_service_killed_mid_run_comes_back_and_nothing_is_lost(stack: Super
         "every tap once in station_entries/exits, OpenSearch and PostgreSQL, nothing of an aborted transaction",
     )
     until_none_differ(lambda: london_station_differences(stack, taps), 60, "the London page's counts")
-    # Every connector and task runs again (a task FAILED by an outage: restarted by the watchdog).
-    until_none_differ(lambda: connectors_not_running(settings), 180, "every connector and task RUNNING")
+
+
+TWO = "flink-taskmanager-2"
+
+
+@pytest.mark.timeout(RECOVERY_S + 900)
+@pytest.mark.parametrize("stack", [2], indirect=True)
+def test_a_taskmanager_killed_with_two_running_leaves_counts_exact_and_london_once(stack: SupervisedStack) -> None:
+    settings = stack.settings
+    assert settings.flink_job_parallelism == 2
+    # Both jobs run at parallelism 2, their instances spread over both TaskManagers, and data flows
+    # through them: trains on the dashboard, London's counts on its page.
+    until_none_differ(lambda: jobs_not_at_parallelism(settings, 2), 180, "both SQL jobs RUNNING at parallelism 2")
+    slots = busy_slots(settings)
+    assert set(slots) == {"flink-taskmanager", TWO} and all(slots.values()), f"slots in use: {slots}"
+    wait_until(lambda: train_positions(stack), 120, "the dashboard to show trains")
+    wait_until(lambda: stack.api("/api/london/stations"), 120, "London's counts on its page")
+
+    record = stack.platform.running()[TWO]
+    address = (flink.registered_taskmanagers(settings) or {})[TWO]["path"]  # its RPC address: a random port
+    killed_ms = int(time.time() * 1000)
+    os.killpg(record.pid, signal.SIGKILL)  # the JVM and all, as in a crash: its tasks die mid-checkpoint
+    wait_until(
+        lambda: (now := stack.platform.running().get(TWO)) is not None and now.pid != record.pid,
+        RECOVERY_S,
+        f"{TWO} to be restarted",
+        every_s=0.5,
+    )
+    assert f"{TWO} is not running; restarting it" in "\n".join(stack.reports)
+    # The new process registered in place of the old one (same resource id, new address).
+    wait_until(
+        lambda: (flink.registered_taskmanagers(settings) or {}).get(TWO, {}).get("path") not in (None, address),
+        RECOVERY_S,
+        f"the restarted {TWO} to register",
+        every_s=0.5,
+    )
+    # Both jobs lost instances with it, and recover by themselves (Flink's restart strategy) at the
+    # same parallelism.
+    until_none_differ(lambda: failed_over_since(settings, killed_ms), 60, "both SQL jobs to fail over")
+    until_none_differ(lambda: jobs_not_at_parallelism(settings, 2), 180, "both SQL jobs RUNNING again at parallelism 2")
+    # Some more input after the recovery, then the producers stop and flush.
+    summary_before = sum(summary_counts(settings).values())
+    wait_until(lambda: sum(summary_counts(settings).values()) > summary_before, 120, "counting to go on")
+    stack.platform.stop(["simulation", "barriers"])
+
+    assert_counts_exact_and_london_once(stack, barriers_killed=False)

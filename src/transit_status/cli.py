@@ -16,7 +16,15 @@ import click
 import typer
 from pydantic import ValidationError
 
-from transit_status.config import ENV_PREFIX, PROJECT_ROOT, WILDCARD_HOSTS, Settings, SettingsFileError, load_settings
+from transit_status.config import (
+    ENV_PREFIX,
+    MAX_TASKMANAGERS,
+    PROJECT_ROOT,
+    WILDCARD_HOSTS,
+    Settings,
+    SettingsFileError,
+    load_settings,
+)
 from transit_status.errors import TransitError, describe_validation_error
 from transit_status.serve import SERVICES
 
@@ -42,9 +50,28 @@ platform_app = typer.Typer(
 app.add_typer(platform_app, name="platform")
 
 
-def setting_option(name: str, what: str) -> Any:
+def setting_option(name: str, what: str, *flags: str) -> Any:
     """An option for setting ``name`` whose help shows the default the settings object declares."""
-    return typer.Option(help=f"{what} (default: {Settings.model_fields[name].default}).")
+    return typer.Option(*flags, help=f"{what} (default: {Settings.model_fields[name].default}).")
+
+
+TASKMANAGERS_HELP = (
+    "Flink TaskManagers to run, each a JVM of its own (flink-taskmanager, flink-taskmanager-2, ...); the SQL "
+    "jobs run at one parallel instance per TaskManager unless TRANSIT_FLINK_PARALLELISM says otherwise. "
+    f"At most {MAX_TASKMANAGERS}. Give `platform up` and `run` the same number"
+)
+
+
+def taskmanagers_option() -> Any:
+    return setting_option("flink_taskmanagers", TASKMANAGERS_HELP, "--taskmanagers")
+
+
+def with_options(ctx: typer.Context, **overrides: Any) -> None:
+    """``ctx.obj``, the settings, with a command's own options (None: not given) in place."""
+    try:
+        ctx.obj = ctx.obj.with_overrides(**overrides)
+    except ValidationError as invalid:
+        fail(f"invalid option: {describe_validation_error(invalid)}")
 
 
 PROFILES_DIR = "profiles"
@@ -188,14 +215,6 @@ BrokersOption = Annotated[
 ]
 
 
-def apply_options(ctx: typer.Context, **overrides: Any) -> None:
-    """A command's own options over the shared settings; an invalid one is a message, not a traceback."""
-    try:
-        ctx.obj = ctx.obj.with_overrides(**overrides)
-    except ValidationError as invalid:
-        fail(f"invalid option: {describe_validation_error(invalid)}")
-
-
 @platform_app.command("up")
 def platform_up(
     ctx: typer.Context,
@@ -203,13 +222,14 @@ def platform_up(
         bool, typer.Option("--watch", help="Stay in the foreground, restart any service that dies; Ctrl-C stops all.")
     ] = False,
     brokers: BrokersOption = None,
+    taskmanagers: Annotated[int | None, taskmanagers_option()] = None,
 ) -> None:
     """Start every platform service and return once all of them pass their readiness check.
 
     All of them, whichever network you will run: `transit-status run --network cta|london` starts only
     the services that network's pipeline needs (no MariaDB or OpenSearch for the CTA alone).
     """
-    apply_options(ctx, kafka_brokers=brokers)
+    with_options(ctx, kafka_brokers=brokers, flink_taskmanagers=taskmanagers)
     platform = _platform(ctx)
     began = time.monotonic()
     interrupt_on_stop_signals()
@@ -249,13 +269,14 @@ def platform_status(ctx: typer.Context) -> None:
 
     pipeline = [spec.name for spec in pipeline_services(ctx.obj)]
     statuses = _platform(ctx, pipeline=True).status(optional=pipeline)
-    typer.echo(f"{'SERVICE':<16}{'PID':>8}  {'PORT':>5}  {'HEALTH':<10}LOG")
+    width = max([16, *(len(status.name) + 2 for status in statuses)])  # flink-taskmanager-2 and the like
+    typer.echo(f"{'SERVICE':<{width}}{'PID':>8}  {'PORT':>5}  {'HEALTH':<10}LOG")
     for status in statuses:
         if not status.running:
             health = "stopped"
         else:
             health = {True: "healthy", False: "unhealthy", None: "running"}[status.healthy]
-        typer.echo(f"{status.name:<16}{status.pid or '-':>8}  {status.port or '-':>5}  {health:<10}{status.log}")
+        typer.echo(f"{status.name:<{width}}{status.pid or '-':>8}  {status.port or '-':>5}  {health:<10}{status.log}")
     kafka_running = any(status.running for status in statuses if status.name in ctx.obj.kafka_services)
     kafka_ok = _print_kafka(ctx.obj) if kafka_running else True
     endpoints_ok = _print_external(ctx.obj, _platform(ctx).external_recorded())
@@ -395,26 +416,26 @@ def run(
         setting_option("dashboard_host", "Address the dashboard listens on; the platform stays on --host"),
     ] = None,
     brokers: BrokersOption = None,
+    taskmanagers: Annotated[int | None, taskmanagers_option()] = None,
 ) -> None:
     """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything.
 
     Only the platform services the chosen networks' pipelines need are started (none with --pipeline-only).
     """
-    apply_options(
+    with_options(
         ctx,
         simulation_speed=speed,
         simulation_seed=seed,
         run_networks=network.value if network else None,
         dashboard_host=dashboard_host,
         kafka_brokers=brokers,
+        flink_taskmanagers=taskmanagers,
     )
     if pipeline_only:
         if brokers is not None:
-            fail(
-                "--brokers shapes the embedded platform; --pipeline-only uses an existing one (kafka_bootstrap_servers)"
-            )
-        # The existing platform is one endpoint per service, whatever this state directory once ran.
-        apply_options(ctx, kafka_brokers=1)
+            fail("--brokers shapes the embedded Kafka; --pipeline-only uses an existing one (kafka_bootstrap_servers)")
+        # The existing Kafka is one endpoint (its bootstrap list), whatever this state directory once ran.
+        with_options(ctx, kafka_brokers=1)
     platform = _pipeline_alone(ctx.obj) if pipeline_only else _platform(ctx, pipeline=True)
     typer.echo(f"Starting transit-status (state in {ctx.obj.state_dir}) ...")
     interrupt_on_stop_signals()

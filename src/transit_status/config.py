@@ -41,6 +41,8 @@ GENERATED = "password (default: generated once per state directory, kept in <sta
 GENERATED_PASSWORDS = ("postgres_password", "mariadb_password", "mariadb_connector_password")
 KAFKA_BROKER_COUNTS = (1, 3)
 WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+# TaskManagers on one machine: each is a JVM of its own; more than a few only compete for the same cores.
+MAX_TASKMANAGERS = 8
 
 
 class Settings(BaseSettings):
@@ -174,9 +176,22 @@ class Settings(BaseSettings):
     flink_jobmanager_memory: str = Field("768m", description="Flink JobManager total process memory.")
     flink_taskmanager_memory: str = Field("1024m", description="Flink TaskManager total process memory.")
     sql_gateway_heap: str = Field("320m", description="JVM max heap of the Flink SQL Gateway.")
-    flink_parallelism: int = Field(1, ge=1, description="Parallelism of the pipeline's SQL jobs.")
+    flink_taskmanagers: int = Field(
+        1,
+        ge=1,
+        le=MAX_TASKMANAGERS,
+        description="Flink TaskManagers of the embedded cluster (flink-taskmanager, flink-taskmanager-2, ...), each "
+        "a JVM of flink_taskmanager_memory with flink_task_slots slots.",
+    )
+    flink_parallelism: int | None = Field(
+        None, ge=1, description="Parallelism of the pipeline's SQL jobs (default: one per TaskManager)."
+    )
     flink_task_slots: int = Field(
-        4, ge=1, description="TaskManager slots: one per running job at parallelism 1, the rest for shell queries."
+        4,
+        ge=1,
+        description="Slots per TaskManager. Each SQL job takes as many slots as its parallelism (its operators "
+        "share them); 4 hold both jobs at parallelism 2 on one TaskManager while another restarts, and leave "
+        "room for shell queries.",
     )
     flink_checkpoint_interval_s: float = Field(
         2.0, gt=0, description="Seconds between Flink checkpoints: also how late exactly-once output appears."
@@ -403,7 +418,23 @@ class Settings(BaseSettings):
                 object.__setattr__(self, name, SecretStr(stored_secret(self.secrets_dir / name)))
         return self
 
+    @model_validator(mode="after")
+    def _slots_hold_a_job(self) -> Settings:
+        # A job runs only once it has a slot for each parallel instance: fewer, and it waits for ever.
+        slots = self.flink_task_slots * self.flink_taskmanagers
+        if slots < self.flink_job_parallelism:
+            raise ValueError(
+                f"flink_parallelism {self.flink_job_parallelism} needs that many task slots; "
+                f"{self.flink_taskmanagers} TaskManager(s) of {self.flink_task_slots} have {slots}"
+            )
+        return self
+
     # ---- derived values: computed here so nothing is spelt twice -------------------------------
+    @property
+    def flink_job_parallelism(self) -> int:
+        """The SQL jobs' parallelism: ``flink_parallelism`` when set, else one per TaskManager."""
+        return self.flink_parallelism or self.flink_taskmanagers
+
     @property
     def secrets_dir(self) -> Path:
         return self.state_dir / "secrets"

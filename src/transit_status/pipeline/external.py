@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient
 
 from transit_status.config import Settings
 from transit_status.pipeline import pipeline_services, whole_stack
+from transit_status.platform.services.flink import taskmanager_names
 
 CHECK_TIMEOUT_S = 5.0
 
@@ -73,7 +74,16 @@ def endpoints(settings: Settings) -> dict[str, Endpoint]:
         Endpoint("rest-proxy", "the REST Proxy", settings.rest_proxy_url, lambda: rest_proxy_problem(settings)),
         Endpoint("connect", "Kafka Connect", connect, lambda: connect_problem(settings)),
         Endpoint("flink-jobmanager", "Flink's JobManager", flink_rest, lambda: http_problem(f"{flink_rest}/overview")),
-        Endpoint("flink-taskmanager", "Flink's TaskManagers", flink_rest, lambda: taskmanager_problem(settings)),
+        # One per TaskManager the settings name (flink_taskmanagers): the n-th answers once n are registered.
+        *(
+            Endpoint(
+                name,
+                "Flink's TaskManagers" if n == 1 else f"Flink's TaskManager {n}",
+                flink_rest,
+                lambda n=n: taskmanager_problem(settings, n),
+            )  # type: ignore[misc]
+            for n, name in enumerate(taskmanager_names(settings), start=1)
+        ),
         Endpoint("sql-gateway", "Flink's SQL Gateway", gateway, lambda: http_problem(f"{gateway}/v1/info")),
         Endpoint(
             "opensearch",
@@ -181,9 +191,12 @@ def connect_problem(settings: Settings) -> str | None:
     return http_problem(f"{settings.connect_url}/connector-plugins", expect=plugins)
 
 
-def taskmanager_problem(settings: Settings) -> str | None:
+def taskmanager_problem(settings: Settings, at_least: int = 1) -> str | None:
     def registered(overview: Any) -> str | None:
-        return None if overview.get("taskmanagers") else "no TaskManager is registered"
+        count = overview.get("taskmanagers", 0)
+        if count >= at_least:
+            return None
+        return "no TaskManager is registered" if not count else f"only {count} TaskManager(s) registered"
 
     return http_problem(f"{settings.flink_rest_url}/overview", expect=registered)
 

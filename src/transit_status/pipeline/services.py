@@ -17,9 +17,14 @@ from transit_status.pipeline.connectors import (
 )
 from transit_status.pipeline.sql_jobs import CTA_JOBS, LONDON_JOBS, ensure_jobs
 from transit_status.platform.service import Launch, ServiceSpec, consumer_group_stable, http_responds, python_service
+from transit_status.platform.services import flink
 from transit_status.topics import ensure_topics, london_derived_topics
 
-FLINK = ("sql-gateway", "flink-taskmanager")
+
+def flink_services(settings: Settings) -> tuple[str, ...]:
+    """What a SQL job's submitter waits for: the gateway, and every TaskManager (so that the job's
+    parallel instances are spread over all of them)."""
+    return ("sql-gateway", *flink.taskmanager_names(settings))
 
 
 def prepare_streams(settings: Settings) -> Launch:
@@ -54,7 +59,7 @@ def cta_services(settings: Settings) -> list[ServiceSpec]:
             port=0,
             # The connector registered in prepare_streams reads PostgreSQL's stations table; the SQL
             # jobs it submits go through the gateway to the TaskManager.
-            after=(*settings.kafka_services, "schema-registry", "connect", "postgres", *FLINK),
+            after=(*settings.kafka_services, "schema-registry", "connect", "postgres", *flink_services(settings)),
             prepare=lambda: prepare_streams(settings),
             is_ready=lambda: consumer_group_stable(settings, settings.faust_app_id),
         ),
@@ -73,7 +78,7 @@ def london_services(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec(
             name="barriers",  # London's ticket barriers, once the joins that read them are submitted
             port=0,
-            after=(*settings.kafka_services, "schema-registry", "connect", "mariadb", *FLINK),
+            after=(*settings.kafka_services, "schema-registry", "connect", "mariadb", *flink_services(settings)),
             prepare=lambda: prepare_barriers(settings),
             is_ready=lambda: True,
         ),

@@ -320,6 +320,19 @@ class Submission:
         return f"{self.name} submitted (job {self.job_id}), {origin}"
 
 
+def job_properties(settings: Settings, name: str, checkpoint: Path | None) -> dict[str, str]:
+    """The gateway session's configuration for submitting job ``name`` (resumed from ``checkpoint``)."""
+    properties = {
+        "pipeline.name": name,
+        # The job's own, whatever the cluster's default: one instance per TaskManager unless set.
+        "parallelism.default": str(settings.flink_job_parallelism),
+        "execution.checkpointing.dir": job_checkpoints_uri(settings, name),
+    }
+    if checkpoint is not None:
+        properties["execution.state-recovery.path"] = checkpoint.as_uri()
+    return properties
+
+
 def ensure_job(settings: Settings, job: SqlJob) -> Submission:
     """Make sure ``job`` runs: leave a running one alone, else submit it from its newest checkpoint."""
     name = job.job_name(settings)
@@ -327,12 +340,7 @@ def ensure_job(settings: Settings, job: SqlJob) -> Submission:
         if running := active_job_id(settings, name):
             return Submission(name, running, submitted=False)
         checkpoint = latest_checkpoint(settings, name)
-        properties = {
-            "pipeline.name": name,
-            "execution.checkpointing.dir": job_checkpoints_uri(settings, name),
-        }
-        if checkpoint is not None:
-            properties["execution.state-recovery.path"] = checkpoint.as_uri()
+        properties = job_properties(settings, name, checkpoint)
         statements = split_statements(render(sql_text(TABLES_FILE), settings, source=TABLES_FILE))
         statements += split_statements(render(sql_text(job.file), settings, source=job.file))
         job_id = None

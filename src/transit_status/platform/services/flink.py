@@ -1,4 +1,4 @@
-"""Apache Flink on the machine's JDK: a JobManager, a TaskManager and the SQL Gateway (a session cluster).
+"""Apache Flink on the machine's JDK: a JobManager, TaskManagers and the SQL Gateway (a session cluster).
 
 The distribution is the one inside PyPI's ``apache-flink`` wheels (``pyflink/bin``, ``lib``, ``opt``),
 installed with ``pip --no-deps --target`` into ``settings.flink_dir``: apart from the project's venv,
@@ -10,6 +10,11 @@ our own SQL functions are built from ``jars/flink-functions``.
 Each process is started with the wheel's own ``bin/*.sh start-foreground`` scripts (they size the JVM
 from the memory settings, then ``exec`` Java), pointed by ``FLINK_CONF_DIR``/``FLINK_LIB_DIR``/
 ``FLINK_OPT_DIR`` at folders under the state directory, so the installed distribution is never changed.
+
+``settings.flink_taskmanagers`` TaskManagers share that configuration; each is told apart by its resource
+id (its service name: the JobManager's REST API lists it, and a restarted one takes its predecessor's
+place at once) and ``FLINK_IDENT_STRING`` (the scripts' pid and log file names). Their RPC, data and
+metrics ports are Flink's default, 0: any free one.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ FUNCTIONS_JAR = "transit-status-flink-functions.jar"
 GATEWAY_JAR_PREFIX = "flink-sql-gateway"
 CHECKPOINTS = "checkpoints"
 SAVEPOINTS = "savepoints"
+TASKMANAGER = "flink-taskmanager"
 
 # Flink's console logging, quietened: the supervisor writes stdout to logs/<service>.log.
 LOG4J_CONSOLE = """\
@@ -132,11 +138,14 @@ def flink_configuration(settings: Settings, distribution_defaults: dict[str, Any
         "taskmanager.host": host,
         "taskmanager.bind-host": host,
         "taskmanager.numberOfTaskSlots": settings.flink_task_slots,
+        # A job's parallel instances go to different TaskManagers while there are free slots (by default
+        # Flink fills one TaskManager first): parallelism 2 on two TaskManagers uses both.
+        "taskmanager.load-balance.mode": "SLOTS",
         "taskmanager.memory.process.size": settings.flink_taskmanager_memory,
         # Managed memory is for RocksDB and batch operators; the hashmap state backend keeps state on
         # the heap, so the TaskManager's memory goes to the task heap instead.
         "taskmanager.memory.managed.size": "0m",
-        "parallelism.default": settings.flink_parallelism,
+        "parallelism.default": settings.flink_job_parallelism,
         "rest.address": host,
         "rest.bind-address": host,
         "rest.port": settings.flink_rest_port,
@@ -250,8 +259,13 @@ def jobmanager_command(settings: Settings) -> list[str]:
     return ["bash", script(settings, "jobmanager.sh"), "start-foreground"]
 
 
-def taskmanager_command(settings: Settings) -> list[str]:
-    return ["bash", script(settings, "taskmanager.sh"), "start-foreground"]
+def taskmanager_command(settings: Settings, name: str = TASKMANAGER) -> list[str]:
+    return ["bash", script(settings, "taskmanager.sh"), "start-foreground", f"-Dtaskmanager.resource-id={name}"]
+
+
+def taskmanager_names(settings: Settings) -> tuple[str, ...]:
+    """The TaskManagers' service names, which are also their resource ids: flink-taskmanager, then -2, -3 ..."""
+    return tuple(TASKMANAGER if n == 1 else f"{TASKMANAGER}-{n}" for n in range(1, settings.flink_taskmanagers + 1))
 
 
 def sql_gateway_command(settings: Settings) -> list[str]:
@@ -279,10 +293,21 @@ def jobmanager_ready(settings: Settings) -> bool:
     return cluster_overview(settings) is not None
 
 
-def taskmanager_ready(settings: Settings) -> bool:
-    """A TaskManager has registered with all the slots the SQL jobs need."""
-    overview = cluster_overview(settings)
-    return bool(overview) and overview["taskmanagers"] >= 1 and overview["slots-total"] >= settings.flink_parallelism  # type: ignore[index]
+def registered_taskmanagers(settings: Settings) -> dict[str, dict[str, Any]] | None:
+    """The TaskManagers registered with the JobManager, by resource id (None: it does not answer)."""
+    try:
+        response = httpx.get(f"{settings.flink_rest_url}/taskmanagers", timeout=2.0)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    return {str(tm["id"]): tm for tm in response.json().get("taskmanagers", [])}
+
+
+def taskmanager_ready(settings: Settings, name: str = TASKMANAGER) -> bool:
+    """TaskManager ``name`` has registered its slots with the JobManager."""
+    registered = registered_taskmanagers(settings)
+    return bool(registered) and registered.get(name, {}).get("slotsNumber", 0) > 0  # type: ignore[union-attr]
 
 
 def gateway_opens_a_session(settings: Settings) -> bool:
@@ -307,15 +332,29 @@ def gateway_answers(settings: Settings) -> bool:
 
 
 def specs(settings: Settings) -> list[ServiceSpec]:
-    """Flink as a session cluster: JobManager, one TaskManager, and the SQL Gateway in front of them.
+    """Flink as a session cluster: JobManager, ``flink_taskmanagers`` TaskManagers, and the SQL Gateway
+    in front of them.
 
     They need nothing else to start (the SQL jobs reach Kafka and the registry once submitted), and
-    all three start at once: the TaskManager keeps registering until the JobManager answers, and the
-    gateway needs the JobManager only when a statement runs.
+    all start at once: a TaskManager keeps registering until the JobManager answers, and the gateway
+    needs the JobManager only when a statement runs. Each TaskManager is a service of its own: the
+    supervisor restarts each one alone.
     """
 
-    def launch(command: list[str]) -> Launch:
-        return Launch(command=command, env=prepare(settings))
+    def launch(command: list[str], **env: str) -> Launch:
+        return Launch(command=command, env={**prepare(settings), **env})
+
+    def taskmanager(name: str) -> ServiceSpec:
+        return ServiceSpec(
+            name=name,
+            port=0,
+            after=(),
+            needs=("flink-jobmanager",),
+            uses=settings.kafka_services,  # its tasks read and write Kafka (transactions)
+            # Its own pid file and log file name in Flink's scripts (flink-<ident>-taskexecutor...).
+            prepare=lambda: launch(taskmanager_command(settings, name), FLINK_IDENT_STRING=name),
+            is_ready=lambda: taskmanager_ready(settings, name),
+        )
 
     return [
         ServiceSpec(
@@ -327,15 +366,7 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             prepare=lambda: launch(jobmanager_command(settings)),
             is_ready=lambda: jobmanager_ready(settings),
         ),
-        ServiceSpec(
-            name="flink-taskmanager",
-            port=0,
-            after=(),
-            needs=("flink-jobmanager",),
-            uses=settings.kafka_services,  # its tasks read and write Kafka (transactions)
-            prepare=lambda: launch(taskmanager_command(settings)),
-            is_ready=lambda: taskmanager_ready(settings),
-        ),
+        *(taskmanager(name) for name in taskmanager_names(settings)),
         ServiceSpec(
             name="sql-gateway",
             port=settings.sql_gateway_port,
