@@ -1,7 +1,7 @@
-"""The pipeline on a three-broker Kafka (`--brokers 3`), and a broker lost mid-run.
+"""The pipeline on a three-broker Kafka (`--brokers 3`, with `--taskmanagers 2`), and a broker lost mid-run.
 
 A stack of its own (the session's platform has one broker): both networks' pipelines on three
-KRaft nodes. First what three brokers promise: every topic, Kafka's own and the registry's and
+KRaft nodes and two Flink TaskManagers. First what three brokers promise: every topic, Kafka's own and the registry's and
 Connect's included, has three replicas and acknowledges a write at two, and `platform status` shows
 each broker, the controller and the partitions short of replicas. Then `kill -9` of the broker that
 leads most of the turnstile topic's partitions, kept down for a while and started again. Nothing
@@ -64,6 +64,7 @@ def cluster() -> Iterator[SupervisedStack]:
     settings = isolated_settings(
         state_dir,
         kafka_brokers=3,
+        flink_taskmanagers=2,  # the SQL jobs at parallelism 2: the whole cluster shape from one command
         ready_timeout_s=300.0,
         simulation_speed=30.0,
         london_barrier_scale=0.01,  # about 35 taps a second: London's checks need taps, not load
