@@ -261,8 +261,8 @@ def jobs_not_running(settings: Settings) -> list[str]:
 
 
 def jobs_not_at_parallelism(settings: Settings, parallelism: int) -> list[str]:
-    """This stack's SQL jobs that are not RUNNING with every task running and every operator past the
-    sources at ``parallelism`` (Flink REST /jobs/<id>)."""
+    """This stack's SQL jobs that are not RUNNING with every task running and every operator at
+    ``parallelism`` (Flink REST /jobs/<id>)."""
     problems = jobs_not_running(settings)
     if problems:
         return problems
@@ -272,11 +272,8 @@ def jobs_not_at_parallelism(settings: Settings, parallelism: int) -> list[str]:
         if job["tasks"]["running"] != job["tasks"]["total"]:
             problems.append(f"{job['name']}: tasks {job['tasks']}")
         vertices = httpx.get(f"{settings.flink_rest_url}/jobs/{job['jid']}", timeout=10).json()["vertices"]
-        # A source of a one-partition topic (London's station rows) has one reader whatever the job's.
         wrong = {
-            vertex["name"][:60]: vertex["parallelism"]
-            for vertex in vertices
-            if vertex["parallelism"] != parallelism and not vertex["name"].startswith("Source:")
+            vertex["name"][:60]: vertex["parallelism"] for vertex in vertices if vertex["parallelism"] != parallelism
         }
         if wrong:
             problems.append(f"{job['name']}: operators not at parallelism {parallelism}: {wrong}")
