@@ -156,10 +156,7 @@ CREATE TABLE IF NOT EXISTS london_station_rows (
   ),
   WATERMARK FOR valid_from AS valid_from
 ) WITH (
-  'topic' = '${topic_london_station_rows}',
-  -- One partition, so one reader whatever the job's parallelism: a second one would own no split,
-  -- and with no split it marks neither a watermark nor idleness, which holds the temporal joins back.
-  'scan.parallelism' = '1'
+  'topic' = '${topic_london_station_rows}'
 ) LIKE template_raw_source (OVERWRITING OPTIONS);
 
 -- The original design's stations topic, keyed by each station's current name (the key as plain text,
