@@ -5,8 +5,8 @@ nodes. First what three brokers promise: every topic, Kafka's own and the regist
 included, has three replicas and acknowledges a write at two, and `platform status` shows each
 broker, the controller and the partitions short of replicas. Then `kill -9` of the broker that leads
 most of the turnstile topic's partitions, kept down for a while and started again. Nothing
-acknowledged is lost, counted from the producers' side; the turnstile counts are exact; London's taps
-are exactly once in every output; the dashboard's trains pause a few seconds at most; and the
+acknowledged is lost, counted from the producers' side; the turnstile counts are exact against the
+topic; London's taps are exactly once in every output; the dashboard's trains pause a few seconds at most; and the
 restarted broker catches up until no partition is under-replicated.
 """
 
@@ -226,31 +226,39 @@ def test_a_broker_killed_mid_run_loses_nothing_acknowledged(cluster: SupervisedS
     platform.stop(["simulation", "barriers"])
     until_none_differ(lambda: jobs_not_running(settings), 180, "every SQL job RUNNING")
     simulation = acknowledged(settings, "simulate")
-    # Arrivals and turnstiles come from an idempotent producer: exactly what was acknowledged. Weather
-    # goes through the REST Proxy, whose retry after a lost answer may write a reading twice: at least.
-    assert records_in(settings, settings.topic_arrivals) == simulation["delivered"][settings.topic_arrivals]
+    # Nothing acknowledged is lost. A record in flight to the killed leader may be in a topic twice:
+    # librdkafka's idempotent producer starts a new epoch after a request whose outcome it cannot know
+    # (seen once for two barrier taps), and only transactions would rule that out. So the topics hold at
+    # least what was acknowledged, and from the topics on everything is exactly once.
+    assert records_in(settings, settings.topic_arrivals) >= simulation["delivered"][settings.topic_arrivals]
     assert records_in(settings, settings.topic_weather) >= simulation["delivered"][settings.topic_weather] > 0
-    expected = Counter(simulation["delivered_by_key"][settings.topic_turnstiles])
-    assert turnstile_entries_by_station(settings) == expected
+    acknowledged_entries = Counter(simulation["delivered_by_key"][settings.topic_turnstiles])
+    expected = turnstile_entries_by_station(settings)
+    assert not acknowledged_entries - expected, (
+        f"acknowledged turnstile entries lost: {acknowledged_entries - expected}"
+    )
+    print(f"turnstile entries in the topic beyond those acknowledged: {dict(expected - acknowledged_entries)}")
     wait_until(
         lambda: summary_counts(settings) == expected,
         120,
-        "the summary to equal the entries acknowledged",
+        "the summary to equal the turnstile topic's entries",
         log=lambda: summary_diagnosis(settings, expected),
     )
     wait_until(
         lambda: cluster.api("/api/turnstiles") == {station: count for station, count in sorted(expected.items())},
         60,
-        "the dashboard's counts to equal the entries acknowledged",
+        "the dashboard's counts to equal the turnstile topic's entries",
     )
 
-    # London: the barrier topics hold exactly the acknowledged taps, and each is once in every output.
+    # London: the barrier topics hold at least the acknowledged taps, and each tap is once in every output.
     barriers = acknowledged(settings, "barriers")
     taps = {
         topic: input_taps(settings, topic) for topic in (settings.topic_london_entries, settings.topic_london_exits)
     }
     for topic, held in taps.items():
-        assert Counter(tap.station for tap in held.elements()) == Counter(barriers["delivered_by_key"][topic]), topic
+        in_topic, acked = Counter(tap.station for tap in held.elements()), Counter(barriers["delivered_by_key"][topic])
+        assert not acked - in_topic, f"{topic}: acknowledged taps lost: {acked - in_topic}"
+        print(f"{topic}: taps in the topic beyond those acknowledged: {dict(in_topic - acked)}")
     produce_fence(settings, next(iter(taps[settings.topic_london_entries])).station)
     search = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
     until_none_differ(

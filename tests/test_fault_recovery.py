@@ -136,7 +136,10 @@ def acknowledged_turnstiles(settings: Settings) -> Counter[str]:
     runs = producer_runs(settings, "simulate")
     assert len(runs) == 1 and runs[0]["final"], f"the simulation's counts: {runs}"
     (run,) = runs
-    assert run["failed"] == {} and run["in_flight"] == 0, f"the simulation's deliveries failed: {run}"
+    # A weather reading the REST Proxy cannot take within a second is dropped and counted as failed, by
+    # design (an hourly reading must not stop the trains): an outage may cost one, never a Kafka record.
+    kafka_failed = {topic: n for topic, n in run["failed"].items() if topic != settings.topic_weather}
+    assert kafka_failed == {} and run["in_flight"] == 0, f"the simulation's deliveries failed: {run}"
     return Counter(run["delivered_by_key"].get(settings.topic_turnstiles, {}))
 
 

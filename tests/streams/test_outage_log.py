@@ -59,13 +59,16 @@ def test_an_outage_is_one_line_then_its_end_with_the_count_of_what_was_suppresse
             assert outage.check() is False  # Kafka still down: the outage goes on
     clock.now = 123.4
     kafka_up[0] = True
+    # A stopping broker still accepts connections while its clients fail: an answer alone is no end.
+    assert outage.check() is False
+    clock.now = 126.2  # three quiet seconds after the last error
     assert outage.check() is True
 
     assert lines.lines == [
         "ERROR aiokafka.consumer.group_coordinator: Unable connect to node with id 1: Connect call failed"
         " [Kafka trouble: similar errors are counted until it answers again]",
         "WARNING transit_status.streams.stations: station 40380 is not in the blue line's sequence: order unknown",
-        "WARNING transit_status.streams.outage_log: Kafka back after 23 s; 1361 similar errors suppressed",
+        "WARNING transit_status.streams.outage_log: Kafka back after 26 s; 1361 similar errors suppressed",
     ]
 
     # The next outage is reported again, from its own first error.

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 KAFKA_CLIENT_LOGGERS = ("aiokafka", "faust.transport", "kafka")
 """Loggers whose warnings and errors say Kafka cannot be reached (or trouble that comes with it)."""
 PROBE_EVERY_S = 1.0
+QUIET_S = 3.0
+"""An outage ends once the broker answers and its clients have logged no trouble for this long: a
+stopping broker still accepts connections for a few seconds while its clients already fail."""
 DECIDED = "kafka_outage_passes"
 
 
@@ -58,6 +61,7 @@ class KafkaOutageFilter(logging.Filter):
         self.start_probe_thread = start_probe_thread
         self._lock = threading.Lock()
         self._since: float | None = None
+        self._last_trouble = 0.0
         self._suppressed = 0
         self._thread: threading.Thread | None = None
 
@@ -84,6 +88,7 @@ class KafkaOutageFilter(logging.Filter):
         if decided is not None:  # another handler with this filter saw this record already
             return bool(decided)
         with self._lock:
+            self._last_trouble = self.monotonic()
             if self._since is not None:
                 self._suppressed += 1
                 setattr(record, DECIDED, False)
@@ -100,10 +105,13 @@ class KafkaOutageFilter(logging.Filter):
         return True
 
     def check(self) -> bool:
-        """End the outage if Kafka answers; True when there is none (any more)."""
+        """End the outage if Kafka answers and its clients have been quiet for ``QUIET_S``; True when
+        there is none (any more)."""
         if not self.in_outage:
             return True
-        if not self.probe():
+        with self._lock:
+            quiet = self.monotonic() - self._last_trouble >= QUIET_S
+        if not quiet or not self.probe():
             return False
         with self._lock:
             since, suppressed = self._since, self._suppressed
