@@ -36,6 +36,7 @@ from playwright.sync_api import Browser, Page
 from tests.fault_checks import (
     SupervisedStack,
     connectors_not_running,
+    final_simulation_counts,
     jobs_not_running,
     london_station_differences,
     summary_counts,
@@ -132,15 +133,8 @@ def page_updated_since(page: Page, since_ms: int, timeout_s: float = 60.0) -> No
 
 def acknowledged_turnstiles(settings: Settings) -> Counter[str]:
     """Entries per station the broker acknowledged to the simulation (one run, never killed, stopped
-    cleanly): its final counts, with no delivery failed or left unresolved."""
-    runs = producer_runs(settings, "simulate")
-    assert len(runs) == 1 and runs[0]["final"], f"the simulation's counts: {runs}"
-    (run,) = runs
-    # A weather reading the REST Proxy cannot take within a second is dropped and counted as failed, by
-    # design (an hourly reading must not stop the trains): an outage may cost one, never a Kafka record.
-    kafka_failed = {topic: n for topic, n in run["failed"].items() if topic != settings.topic_weather}
-    assert kafka_failed == {} and run["in_flight"] == 0, f"the simulation's deliveries failed: {run}"
-    return Counter(run["delivered_by_key"].get(settings.topic_turnstiles, {}))
+    cleanly): its final counts, with no Kafka record failed or left unresolved."""
+    return Counter(final_simulation_counts(settings)["delivered_by_key"].get(settings.topic_turnstiles, {}))
 
 
 def assert_barrier_taps_acknowledged(
