@@ -382,8 +382,15 @@ class Settings(BaseSettings):
         # `platform status`, `down` and `run` find a three-broker cluster without being told again.
         if self.kafka_brokers is None:
             recorded = self.kafka_cluster_size_file
-            count = int(recorded.read_text().strip()) if recorded.is_file() else 1
-            object.__setattr__(self, "kafka_brokers", count if count in KAFKA_BROKER_COUNTS else 1)
+            try:
+                count = int(recorded.read_text().strip()) if recorded.is_file() else 1
+            except (OSError, ValueError):
+                raise ValueError(
+                    f"{recorded} should hold the Kafka cluster's size (1 or 3); fix or remove it"
+                ) from None
+            if count not in KAFKA_BROKER_COUNTS:
+                raise ValueError(f"{recorded} says {count} brokers; the embedded Kafka runs 1 or 3")
+            object.__setattr__(self, "kafka_brokers", count)
         return self
 
     @model_validator(mode="after")
@@ -447,12 +454,9 @@ class Settings(BaseSettings):
     @property
     def ports(self) -> dict[str, int]:
         return {
-            "kafka": self.kafka_port,
-            "kafka-controller": self.kafka_controller_port,
-            "kafka-2": self.kafka_node2_port,
-            "kafka-2-controller": self.kafka_node2_controller_port,
-            "kafka-3": self.kafka_node3_port,
-            "kafka-3-controller": self.kafka_node3_controller_port,
+            # Only the nodes that run: one broker leaves nodes 2 and 3's ports free for anything else.
+            **{node.service: node.port for node in self.kafka_nodes},
+            **{f"{node.service}-controller": node.controller_port for node in self.kafka_nodes},
             "connect": self.connect_port,
             "schema-registry": self.schema_registry_port,
             "rest-proxy": self.rest_proxy_port,

@@ -126,3 +126,22 @@ def test_every_node_is_formatted_with_the_cluster_id_made_first(three: Settings)
     assert [cluster_id(three) for _ in three.kafka_nodes] == [first] * 3
     assert (three.state_dir / "kafka" / "cluster.id").read_text() == first
     assert sorted(path.name for path in (three.state_dir / "kafka").iterdir()) == ["cluster.id"]  # no leftovers
+
+
+def test_one_broker_leaves_the_other_nodes_ports_to_anything_else(tmp_path: Path, clean_env: None) -> None:
+    # A second one-broker stack shifted by 100 ports takes 9192 for its broker.
+    assert load_settings(state_dir=tmp_path, kafka_port=9192).kafka_nodes[0].port == 9192
+    with pytest.raises(ValidationError, match="both use port 9192"):
+        load_settings(state_dir=tmp_path, kafka_brokers=3, kafka_port=9192)
+
+
+def test_three_brokers_with_one_replica_asked_for_keep_the_brokers_defaults_writable(three: Settings) -> None:
+    config = broker_properties(three.with_overrides(replication_factor=1), three.kafka_nodes[0])
+    assert config["default.replication.factor"] == config["min.insync.replicas"] == "1"
+
+
+def test_a_garbled_cluster_size_file_is_named(tmp_path: Path, clean_env: None) -> None:
+    (tmp_path / "kafka").mkdir()
+    (tmp_path / "kafka" / "brokers").write_text("three\n")
+    with pytest.raises(ValidationError, match="kafka/brokers should hold the Kafka cluster's size"):
+        load_settings(state_dir=tmp_path)

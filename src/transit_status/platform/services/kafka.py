@@ -41,7 +41,9 @@ def node_dir(settings: Settings, node: KafkaNode) -> Path:
 
 def broker_properties(settings: Settings, node: KafkaNode) -> dict[str, str]:
     host = settings.host
-    replicas, min_insync = str(settings.broker_count), str(min(2, settings.broker_count))
+    # Kafka's own topics and the broker defaults follow the topics' replication (never more than the nodes).
+    replicas = min(settings.topic_replicas, settings.broker_count)
+    min_insync = min(2, max(1, replicas - 1))
     voters = ",".join(f"{other.node_id}@{host}:{other.controller_port}" for other in settings.kafka_nodes)
     return {
         "process.roles": "broker,controller",
@@ -59,15 +61,15 @@ def broker_properties(settings: Settings, node: KafkaNode) -> dict[str, str]:
         # Kafka's own topics and those others create with the broker's defaults (Connect's config,
         # offset and status topics, Debezium's schema history, Faust's changelogs): one replica per
         # node, and with three, a write is acknowledged once two have it, so one node may be lost.
-        "default.replication.factor": replicas,
-        "min.insync.replicas": min_insync,
-        "offsets.topic.replication.factor": replicas,
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": str(min_insync),
+        "offsets.topic.replication.factor": str(replicas),
         "offsets.topic.num.partitions": "10",
-        "transaction.state.log.replication.factor": replicas,
-        "transaction.state.log.min.isr": min_insync,
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": str(min_insync),
         "transaction.state.log.num.partitions": "10",
-        "share.coordinator.state.topic.replication.factor": replicas,
-        "share.coordinator.state.topic.min.isr": min_insync,
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": str(min_insync),
         "group.initial.rebalance.delay.ms": "0",
         "log.retention.hours": "168",
         # The cleaner looks for cleanable logs every 2 s instead of 15 s when it found none, so a
