@@ -243,10 +243,13 @@ def test_each_service_killed_mid_run_comes_back_and_nothing_is_lost(stack: Super
     until_none_differ(lambda: connectors_not_running(settings), 180, "every connector and task RUNNING")
 
 
-def assert_counts_exact_and_london_once(stack: SupervisedStack, barriers_killed: bool) -> None:
+def assert_counts_exact_and_london_once(
+    stack: SupervisedStack, barriers_killed: bool, london_known_defect: str | None = None
+) -> None:
     """Once the producers have stopped: the summary and the dashboard equal the turnstile entries the
     broker acknowledged; every acknowledged barrier tap is once in station_entries/exits (committed),
-    OpenSearch and PostgreSQL, and on the London page."""
+    OpenSearch and PostgreSQL, and on the London page. With ``london_known_defect``, London's outputs
+    falling short is that known defect (an expected failure); everything before them must hold."""
     settings = stack.settings
     expected = acknowledged_turnstiles(settings)
     assert sum(expected.values()) > 0
@@ -267,12 +270,17 @@ def assert_counts_exact_and_london_once(stack: SupervisedStack, barriers_killed:
     assert_barrier_taps_acknowledged(settings, taps, barriers_killed)
     produce_fence(settings, next(iter(taps[settings.topic_london_entries])).station)
     search = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
-    until_none_differ(
-        lambda: london_differences(settings, search, taps),
-        180,
-        "every tap once in station_entries/exits, OpenSearch and PostgreSQL, nothing of an aborted transaction",
-    )
-    until_none_differ(lambda: london_station_differences(stack, taps), 60, "the London page's counts")
+    try:
+        until_none_differ(
+            lambda: london_differences(settings, search, taps),
+            180,
+            "every tap once in station_entries/exits, OpenSearch and PostgreSQL, nothing of an aborted transaction",
+        )
+        until_none_differ(lambda: london_station_differences(stack, taps), 60, "the London page's counts")
+    except AssertionError as short:
+        if london_known_defect is None:
+            raise
+        pytest.xfail(f"{london_known_defect}: {str(short)[:300]}")
 
 
 TWO = "flink-taskmanager-2"
@@ -284,8 +292,8 @@ TWO = "flink-taskmanager-2"
 # both TaskManagers, turnstile counts exact), but London's last second of taps (3 to 32 of ~1,700)
 # never reaches station_entries/exits: event time stops ~1 s below the last tap and the fence does not
 # move it in the entries/exits joins (the windows' joins do get it). Without the kill, parallelism 2
-# passes the London end-to-end test. strict: the test says so once it is fixed.
-@pytest.mark.xfail(strict=False, reason="London's last taps held in the temporal joins after a TaskManager failover")
+# passes the London end-to-end test. Only London's outputs are the expected failure: everything before
+# them is asserted, and once the defect is fixed the test passes.
 def test_a_taskmanager_killed_with_two_running_leaves_counts_exact_and_london_once(stack: SupervisedStack) -> None:
     settings = stack.settings
     assert settings.flink_job_parallelism == 2
@@ -324,4 +332,8 @@ def test_a_taskmanager_killed_with_two_running_leaves_counts_exact_and_london_on
     wait_until(lambda: sum(summary_counts(settings).values()) > summary_before, 120, "counting to go on")
     stack.platform.stop(["simulation", "barriers"])
 
-    assert_counts_exact_and_london_once(stack, barriers_killed=False)
+    assert_counts_exact_and_london_once(
+        stack,
+        barriers_killed=False,
+        london_known_defect="known defect: London's last taps held in the temporal joins after a failover",
+    )
