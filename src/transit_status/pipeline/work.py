@@ -33,9 +33,9 @@ from transit_status.pipeline.sql_jobs import (
 
 log = logging.getLogger(__name__)
 # The groups' consumers report every refused connection while Kafka restarts; the work item says it once.
-_quiet_kafka_logger = logging.getLogger("transit_status.pipeline.work.librdkafka")
-_quiet_kafka_logger.addHandler(logging.NullHandler())
-_quiet_kafka_logger.propagate = False
+quiet_kafka_logger = logging.getLogger("transit_status.pipeline.work.librdkafka")
+quiet_kafka_logger.addHandler(logging.NullHandler())
+quiet_kafka_logger.propagate = False
 
 WorkKind = Literal["job", "connector", "group"]
 WorkState = Literal["running", "starting", "missing", "failed", "stalled", "duplicate", "unknown"]
@@ -263,7 +263,7 @@ class GroupReader:
                     # End offsets as a read_committed reader sees them (the last stable offset).
                     "isolation.level": "read_committed",
                     "socket.timeout.ms": 3000,
-                    "logger": _quiet_kafka_logger,
+                    "logger": quiet_kafka_logger,
                 }
             )
         return self._consumers[group]

@@ -21,9 +21,9 @@ from transit_status.config import Settings
 
 # librdkafka reports every refused connection while the broker is starting; readiness polling
 # expects those, so they go to a logger nobody listens to.
-_quiet_kafka_logger = logging.getLogger("transit_status.platform.readiness.librdkafka")
-_quiet_kafka_logger.addHandler(logging.NullHandler())
-_quiet_kafka_logger.propagate = False
+quiet_kafka_logger = logging.getLogger("transit_status.platform.readiness.librdkafka")
+quiet_kafka_logger.addHandler(logging.NullHandler())
+quiet_kafka_logger.propagate = False
 
 
 @dataclass(frozen=True)
@@ -83,13 +83,18 @@ def with_dependencies(specs: Sequence[ServiceSpec], roots: Iterable[str]) -> lis
     return [spec for spec in specs if spec.name in needed]
 
 
-def kafka_is_ready(settings: Settings) -> bool:
-    admin = AdminClient(settings.kafka_client_config(logger=_quiet_kafka_logger, **{"socket.timeout.ms": 1000}))
+def registered_brokers(settings: Settings) -> set[int] | None:
+    """The node ids of the brokers the cluster lists as alive, or None when no broker answers."""
+    admin = AdminClient(settings.kafka_client_config(logger=quiet_kafka_logger, **{"socket.timeout.ms": 1000}))
     try:
         metadata = admin.list_topics(timeout=1.0)
     except Exception:
-        return False
-    return bool(metadata.brokers)
+        return None
+    return set(metadata.brokers)
+
+
+def kafka_is_ready(settings: Settings) -> bool:
+    return bool(registered_brokers(settings))
 
 
 def http_ok(url: str) -> bool:
@@ -115,7 +120,7 @@ def http_responds(url: str) -> bool:
 
 
 def consumer_group_stable(settings: Settings, group: str) -> bool:
-    admin = AdminClient(settings.kafka_client_config(logger=_quiet_kafka_logger))
+    admin = AdminClient(settings.kafka_client_config(logger=quiet_kafka_logger))
     try:
         description = admin.describe_consumer_groups([group], request_timeout=2)[group].result()
     except Exception:

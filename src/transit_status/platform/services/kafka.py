@@ -11,7 +11,6 @@ moves to the in-sync replicas. A production cluster should run dedicated control
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import re
 import subprocess
@@ -24,10 +23,7 @@ from confluent_kafka.admin import AdminClient
 from transit_status.config import KafkaNode, Settings
 from transit_status.platform.errors import PlatformError
 from transit_status.platform.jvm import LOG4J_CONFIG, java_command, java_executable, kafka_classpath, write_properties
-from transit_status.platform.service import Launch, ServiceSpec
-
-# librdkafka reports every refused connection while a broker is starting; readiness polling expects those.
-_quiet_kafka_logger = logging.getLogger("transit_status.platform.readiness.librdkafka")
+from transit_status.platform.service import Launch, ServiceSpec, quiet_kafka_logger, registered_brokers
 
 
 def kafka_dir(settings: Settings) -> Path:
@@ -169,16 +165,6 @@ def broker_command(settings: Settings, config: Path) -> list[str]:
     return java_command(settings.kafka_heap, settings.logs_dir, kafka_classpath(settings), "kafka.Kafka", str(config))
 
 
-def registered_brokers(settings: Settings) -> set[int] | None:
-    """The node ids of the brokers the cluster lists as alive, or None when no broker answers."""
-    admin = AdminClient(settings.kafka_client_config(logger=_quiet_kafka_logger, **{"socket.timeout.ms": 1000}))
-    try:
-        metadata = admin.list_topics(timeout=1.0)
-    except Exception:
-        return None
-    return set(metadata.brokers)
-
-
 def node_is_ready(settings: Settings, node: KafkaNode) -> bool:
     return node.node_id in (registered_brokers(settings) or set())
 
@@ -200,7 +186,7 @@ class ClusterView:
 def cluster_view(settings: Settings) -> ClusterView | None:
     """The brokers, the controller and the partitions' replication as Kafka reports them now (None:
     no broker answers)."""
-    admin = AdminClient(settings.kafka_client_config(logger=_quiet_kafka_logger, **{"socket.timeout.ms": 2000}))
+    admin = AdminClient(settings.kafka_client_config(logger=quiet_kafka_logger, **{"socket.timeout.ms": 2000}))
     try:
         metadata = admin.list_topics(timeout=5.0)
     except Exception:
