@@ -426,13 +426,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _slots_hold_a_job(self) -> Settings:
-        # A job runs only once it has a slot for each parallel instance: fewer, and it waits for ever.
+    def _slots_hold_the_jobs(self) -> Settings:
+        # A job runs only once it has a slot for each parallel instance, and jobs share no slots: with
+        # fewer, a job waits for ever. One SQL job per network that runs.
         slots = self.flink_task_slots * self.flink_taskmanagers
-        if slots < self.flink_job_parallelism:
+        needed = self.flink_job_parallelism * len(self.networks_run)
+        if slots < needed:
             raise ValueError(
-                f"flink_parallelism {self.flink_job_parallelism} needs that many task slots; "
-                f"{self.flink_taskmanagers} TaskManager(s) of {self.flink_task_slots} have {slots}"
+                f"{len(self.networks_run)} SQL job(s) at flink_parallelism {self.flink_job_parallelism} need "
+                f"{needed} task slots; {self.flink_taskmanagers} TaskManager(s) of {self.flink_task_slots} have {slots}"
             )
         return self
 
@@ -441,6 +443,11 @@ class Settings(BaseSettings):
     def flink_job_parallelism(self) -> int:
         """The SQL jobs' parallelism: ``flink_parallelism`` when set, else one per TaskManager."""
         return self.flink_parallelism or self.flink_taskmanagers
+
+    @property
+    def networks_run(self) -> tuple[str, ...]:
+        """The networks whose pipelines `run` starts (``run_networks``)."""
+        return ("cta", "london") if self.run_networks == "all" else (self.run_networks,)
 
     @property
     def secrets_dir(self) -> Path:

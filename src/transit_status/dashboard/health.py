@@ -168,7 +168,7 @@ def not_running(network: str, settings: Settings) -> str:
 
 
 def runs(settings: Settings, network: Literal["cta", "london"]) -> bool:
-    return settings.run_networks in ("all", network)
+    return network in settings.networks_run
 
 
 def kafka_health(status: ConsumerStatus | None, clock: Clock) -> FeedHealth:

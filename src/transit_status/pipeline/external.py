@@ -176,9 +176,9 @@ def rest_proxy_problem(settings: Settings) -> str | None:
 
 def connect_problem(settings: Settings) -> str | None:
     needed = set()
-    if settings.run_networks in ("all", "cta"):
+    if "cta" in settings.networks_run:
         needed.add(POSTGRES_SOURCE)
-    if settings.run_networks in ("all", "london"):
+    if "london" in settings.networks_run:
         needed |= {MARIADB_SOURCE, JDBC_SINK}
 
     def plugins(answer: Any) -> str | None:

@@ -93,7 +93,7 @@ def london_services(settings: Settings) -> list[ServiceSpec]:
 
 
 def runs(settings: Settings, network: str) -> bool:
-    return settings.run_networks in ("all", network)
+    return network in settings.networks_run
 
 
 def dashboard_launch(settings: Settings) -> Launch:

@@ -100,13 +100,13 @@ def expected_work(settings: Settings) -> ExpectedWork:
     jobs: list[SqlJob] = []
     connector_work: list[ConnectorWork] = []
     groups: list[GroupWork] = []
-    if settings.run_networks in ("all", "cta"):
+    if "cta" in settings.networks_run:
         jobs += CTA_JOBS
         connector_work.append(
             ConnectorWork(connectors.STATIONS_CONNECTOR, lambda: connectors.stations_connector_config(settings))
         )
         groups.append(GroupWork(flink_source_group(settings, TURNSTILE_SUMMARY), (settings.topic_turnstiles,)))
-    if settings.run_networks in ("all", "london"):
+    if "london" in settings.networks_run:
         jobs += LONDON_JOBS
         sink = ConnectorWork(
             settings.london_postgres_sink_connector, lambda: connectors.london_postgres_sink_config(settings)
