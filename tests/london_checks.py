@@ -11,9 +11,11 @@ transaction, or a record indexed twice, has coordinates no committed record has.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -29,9 +31,9 @@ from transit_status.config import Settings
 from transit_status.platform.services import postgres
 
 FENCE_USER = "event-time-fence"
-# Far enough ahead that event time passes every real tap; the fence itself waits in the join for
-# taps later than itself (the watermark stays 1 s below the newest tap), so it never comes out.
+# Far enough ahead that event time passes every real tap.
 FENCE_AHEAD_MS = 10 * 60 * 1000
+FENCE_EVERY_S = 2.0
 
 
 class Tap(NamedTuple):
@@ -67,15 +69,39 @@ def input_taps(settings: Settings, topic: str) -> Counter[Tap]:
     return taps
 
 
-def produce_fence(settings: Settings, station: str) -> None:
-    """One entry ahead of every tap: once the producer has stopped, its partitions go idle and event time
-    would stay just below their last taps, holding those in the temporal join; this moves it on.
+@contextmanager
+def event_time_moving(settings: Settings, station: str) -> Iterator[None]:
+    """While the block runs, event time keeps moving as if taps went on: once the producer has stopped,
+    its partitions go idle and event time would stay just below their last taps, holding those in the
+    temporal joins. Every FENCE_EVERY_S a fence record, each later than the one before, moves it on.
+
+    One is not enough at parallelism 2: a tap can reach the second join after event time has passed it
+    (its input from one subtask of the first join idle while the other's moved on), and waits there for
+    the next advance, as it would for the next real tap. A fence is not a valid tap (delta 0): it moves
+    the source's watermark and goes to the dead-letter topic, so it is in no output the tests compare.
     JSON whatever the barriers' format: the job reads each record in its own format."""
+    stop = threading.Event()
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
-    value = json.dumps({"user": FENCE_USER, "delta": 1}).encode()
-    at_ms = int(time.time() * 1000) + FENCE_AHEAD_MS
-    producer.produce(settings.topic_london_entries, key=station.encode(), value=value, timestamp=at_ms)
-    assert producer.flush(30) == 0
+    value = json.dumps({"user": FENCE_USER, "delta": 0}).encode()
+    first_ms = int(time.time() * 1000) + FENCE_AHEAD_MS
+
+    def fences() -> None:
+        count = 0
+        while not stop.is_set():
+            at_ms = first_ms + count * round(FENCE_EVERY_S * 1000)
+            producer.produce(settings.topic_london_entries, key=station.encode(), value=value, timestamp=at_ms)
+            producer.poll(0)
+            count += 1
+            stop.wait(FENCE_EVERY_S)
+
+    fencing = threading.Thread(target=fences, name="event-time-fences", daemon=True)
+    fencing.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        fencing.join(FENCE_EVERY_S + 5)
+        producer.flush(10)
 
 
 def enriched(settings: Settings, topic: str) -> dict[tuple[int, int], dict[str, Any]]:

@@ -41,7 +41,7 @@ from tests.fault_checks import (
     turnstile_entries_by_station,
 )
 from tests.helpers import acknowledged, end_offsets
-from tests.london_checks import input_taps, london_differences, produce_fence, until_none_differ
+from tests.london_checks import event_time_moving, input_taps, london_differences, until_none_differ
 from tests.processes import wait_until
 from transit_status.config import Settings
 from transit_status.pipeline import pipeline_services, whole_stack
@@ -261,13 +261,13 @@ def test_a_broker_killed_mid_run_loses_nothing_acknowledged(cluster: SupervisedS
         in_topic, acked = Counter(tap.station for tap in held.elements()), Counter(barriers["delivered_by_key"][topic])
         assert not acked - in_topic, f"{topic}: acknowledged taps lost: {acked - in_topic}"
         print(f"{topic}: taps in the topic beyond those acknowledged: {dict(in_topic - acked)}")
-    produce_fence(settings, next(iter(taps[settings.topic_london_entries])).station)
     search = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
-    until_none_differ(
-        lambda: london_differences(settings, search, taps),
-        180,
-        "every tap once in station_entries/exits, OpenSearch and PostgreSQL, nothing of an aborted transaction",
-    )
+    with event_time_moving(settings, next(iter(taps[settings.topic_london_entries])).station):
+        until_none_differ(
+            lambda: london_differences(settings, search, taps),
+            180,
+            "every tap once in station_entries/exits, OpenSearch and PostgreSQL, nothing of an aborted transaction",
+        )
     until_none_differ(lambda: connectors_not_running(settings), 120, "every connector and task RUNNING")
     view = cluster_view(settings)
     assert view is not None and not view.under_replicated and not view.leaderless, view

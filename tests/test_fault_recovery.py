@@ -45,7 +45,7 @@ from tests.fault_checks import (
     turnstile_entries_by_station,
 )
 from tests.helpers import producer_runs
-from tests.london_checks import Tap, input_taps, london_differences, produce_fence, until_none_differ
+from tests.london_checks import Tap, event_time_moving, input_taps, london_differences, until_none_differ
 from tests.processes import wait_until
 from transit_status.config import Settings
 from transit_status.pipeline import pipeline_services, whole_stack
@@ -243,13 +243,10 @@ def test_each_service_killed_mid_run_comes_back_and_nothing_is_lost(stack: Super
     until_none_differ(lambda: connectors_not_running(settings), 180, "every connector and task RUNNING")
 
 
-def assert_counts_exact_and_london_once(
-    stack: SupervisedStack, barriers_killed: bool, london_known_defect: str | None = None
-) -> None:
+def assert_counts_exact_and_london_once(stack: SupervisedStack, barriers_killed: bool) -> None:
     """Once the producers have stopped: the summary and the dashboard equal the turnstile entries the
     broker acknowledged; every acknowledged barrier tap is once in station_entries/exits (committed),
-    OpenSearch and PostgreSQL, and on the London page. With ``london_known_defect``, London's outputs
-    falling short is that known defect (an expected failure); everything before them must hold."""
+    OpenSearch and PostgreSQL, and on the London page."""
     settings = stack.settings
     expected = acknowledged_turnstiles(settings)
     assert sum(expected.values()) > 0
@@ -268,19 +265,14 @@ def assert_counts_exact_and_london_once(
     barrier_topics = (settings.topic_london_entries, settings.topic_london_exits)
     taps = {topic: input_taps(settings, topic) for topic in barrier_topics}
     assert_barrier_taps_acknowledged(settings, taps, barriers_killed)
-    produce_fence(settings, next(iter(taps[settings.topic_london_entries])).station)
     search = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
-    try:
+    with event_time_moving(settings, next(iter(taps[settings.topic_london_entries])).station):
         until_none_differ(
             lambda: london_differences(settings, search, taps),
             180,
             "every tap once in station_entries/exits, OpenSearch and PostgreSQL, nothing of an aborted transaction",
         )
         until_none_differ(lambda: london_station_differences(stack, taps), 60, "the London page's counts")
-    except AssertionError as short:
-        if london_known_defect is None:
-            raise
-        pytest.xfail(f"{london_known_defect}: {str(short)[:300]}")
 
 
 TWO = "flink-taskmanager-2"
@@ -288,12 +280,6 @@ TWO = "flink-taskmanager-2"
 
 @pytest.mark.timeout(RECOVERY_S + 900)
 @pytest.mark.parametrize("stack", [2], indirect=True)
-# Known defect, seen in 3 runs of 3: everything up to London passes (jobs back at parallelism 2 on
-# both TaskManagers, turnstile counts exact), but London's last second of taps (3 to 32 of ~1,700)
-# never reaches station_entries/exits: event time stops ~1 s below the last tap and the fence does not
-# move it in the entries/exits joins (the windows' joins do get it). Without the kill, parallelism 2
-# passes the London end-to-end test. Only London's outputs are the expected failure: everything before
-# them is asserted, and once the defect is fixed the test passes.
 def test_a_taskmanager_killed_with_two_running_leaves_counts_exact_and_london_once(stack: SupervisedStack) -> None:
     settings = stack.settings
     assert settings.flink_job_parallelism == 2
@@ -332,8 +318,4 @@ def test_a_taskmanager_killed_with_two_running_leaves_counts_exact_and_london_on
     wait_until(lambda: sum(summary_counts(settings).values()) > summary_before, 120, "counting to go on")
     stack.platform.stop(["simulation", "barriers"])
 
-    assert_counts_exact_and_london_once(
-        stack,
-        barriers_killed=False,
-        london_known_defect="known defect: London's last taps held in the temporal joins after a failover",
-    )
+    assert_counts_exact_and_london_once(stack, barriers_killed=False)

@@ -25,7 +25,7 @@ import pytest
 from opensearchpy import OpenSearch
 
 from tests.helpers import acknowledged, read_all
-from tests.london_checks import input_taps, london_differences, produce_fence, until_none_differ
+from tests.london_checks import event_time_moving, input_taps, london_differences, until_none_differ
 from tests.processes import ServiceProcess, wait_until
 from transit_status.config import Settings
 from transit_status.pipeline.connectors import london_stations_connector_name
@@ -153,42 +153,43 @@ def test_acknowledged_taps_reach_every_output_exactly_once_and_the_page_counts_t
             # The topics hold exactly what was acknowledged: no loss, no duplicate from a retry.
             assert Counter(tap.station for tap in taps.elements()) == by_station[topic], topic
         done("taps produced")
-        produce_fence(settings, next(iter(lines_of)))
+        with event_time_moving(settings, next(iter(lines_of))):
+            search = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
+            until_none_differ(
+                lambda: london_differences(settings, search, expected),
+                150,
+                "every acknowledged tap once in station_entries/exits, OpenSearch and PostgreSQL",
+            )
+            done("outputs exact")
+            # Every station of the barriers is one MariaDB knows: each tap is joined with its location.
+            for topic in (settings.topic_london_station_entries, settings.topic_london_station_exits):
+                unjoined = [m.value() for m in read_all(settings, topic) if json.loads(m.value())["known"] is not True]
+                assert unjoined == [], unjoined[:3]
+            for service in ("opensearch-sink", "dashboard"):
+                processes[service].assert_alive()
 
-        search = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
-        until_none_differ(
-            lambda: london_differences(settings, search, expected),
-            150,
-            "every acknowledged tap once in station_entries/exits, OpenSearch and PostgreSQL",
-        )
-        done("outputs exact")
-        # Every station of the barriers is one MariaDB knows: each tap is joined with its location.
-        for topic in (settings.topic_london_station_entries, settings.topic_london_station_exits):
-            unjoined = [m.value() for m in read_all(settings, topic) if json.loads(m.value())["known"] is not True]
-            assert unjoined == [], unjoined[:3]
-        for service in ("opensearch-sink", "dashboard"):
-            processes[service].assert_alive()
-
-        # The page's API: each station's entries and exits, each line's, and OpenSearch's histograms.
-        want_stations = {
-            station: (by_station[entries_topic].get(station, 0), by_station[exits_topic].get(station, 0))
-            for station in by_station[entries_topic].keys() | by_station[exits_topic].keys()
-        }
-        until_none_differ(
-            lambda: station_differences(settings, want_stations),
-            60,
-            "the dashboard's station counts to equal the taps acknowledged",
-        )
-        assert api(settings, "/api/london/unknown") == []
-        want_lines: dict[str, dict[str, int]] = {}
-        for station, (entries, exits) in want_stations.items():
-            for line in lines_of[station]:
-                totals = want_lines.setdefault(line, {"line": line, "entries": 0, "exits": 0, "inside": 0})
-                totals["entries"] += entries
-                totals["exits"] += exits
-                totals["inside"] += entries - exits
-        until_none_differ(lambda: line_differences(settings, want_lines), 30, "the page's line counts")
-        total = {"entries": counts["delivered"][entries_topic], "exits": counts["delivered"][exits_topic]}
-        wait_until(lambda: series_totals(settings) == total, 30, f"the page's per-minute histograms to sum to {total}")
+            # The page's API: each station's entries and exits, each line's, and OpenSearch's histograms.
+            want_stations = {
+                station: (by_station[entries_topic].get(station, 0), by_station[exits_topic].get(station, 0))
+                for station in by_station[entries_topic].keys() | by_station[exits_topic].keys()
+            }
+            until_none_differ(
+                lambda: station_differences(settings, want_stations),
+                60,
+                "the dashboard's station counts to equal the taps acknowledged",
+            )
+            assert api(settings, "/api/london/unknown") == []
+            want_lines: dict[str, dict[str, int]] = {}
+            for station, (entries, exits) in want_stations.items():
+                for line in lines_of[station]:
+                    totals = want_lines.setdefault(line, {"line": line, "entries": 0, "exits": 0, "inside": 0})
+                    totals["entries"] += entries
+                    totals["exits"] += exits
+                    totals["inside"] += entries - exits
+            until_none_differ(lambda: line_differences(settings, want_lines), 30, "the page's line counts")
+            total = {"entries": counts["delivered"][entries_topic], "exits": counts["delivered"][exits_topic]}
+            wait_until(
+                lambda: series_totals(settings) == total, 30, f"the page's per-minute histograms to sum to {total}"
+            )
     done("page exact")
     print(f"london end to end: {total} taps; phases ended at (s): {phases}")

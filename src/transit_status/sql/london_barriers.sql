@@ -151,10 +151,11 @@ WHERE newest = 1;
 -- station has since dropped is unknown (known = false, no location), like one under a name no station
 -- ever had. (The name is compared after the second join, not in it: as a join key it would split the
 -- station's versions by name, and the old name's version would still be found.)
--- One join for all the sinks: its columns go out packed in one ROW that every reader unpacks. The
--- planner prunes each INSERT's join to the columns that INSERT reads, and joins with different columns
--- are not shared (each tap was joined four times); FOR SYSTEM_TIME AS OF gives every expansion of the
--- view its own correlation id, so the digest option above does not merge the joins either.
+-- Its columns go out packed in one ROW that every reader unpacks, meant to give all the sinks one join:
+-- the planner prunes each INSERT's join to the columns that INSERT reads, and joins with different
+-- columns are not shared. Flink 2.3 still plans one pair of joins per INSERT (six pairs in the job
+-- graph): FOR SYSTEM_TIME AS OF gives every expansion of the view its own correlation id, so the
+-- digest option above does not merge them. Sharing them is open (docs/BENCHMARKS.md, London's rate).
 CREATE TEMPORARY VIEW london_taps_joined AS
 SELECT
   tapped_at,
