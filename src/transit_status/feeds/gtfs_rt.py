@@ -49,7 +49,7 @@ def parse_feed(body: bytes) -> rt.FeedMessage:
     try:
         message.ParseFromString(body)
     except (DecodeError, ValueError) as error:
-        raise FeedProblem(f"malformed protobuf ({str(error)[:80] or type(error).__name__})") from None
+        raise FeedProblem(f"malformed protobuf ({str(error)[:120] or type(error).__name__})") from None
     if not message.HasField("header") or not message.header.gtfs_realtime_version:
         raise FeedProblem("not a GTFS-realtime FeedMessage (no header)")
     return message
@@ -92,6 +92,7 @@ class GtfsRealtimeAdapter:
         """Per run, the highest stop sequence reported (a stop is reported once)."""
         self.last_arrival: dict[str, ArrivalEvent] = {}
         self.alerts: list[rt.Alert] = []
+        self._trips_seen = self._trips_unknown = 0
 
     def on_poll(self, poll: Poll) -> list[ArrivalEvent]:
         messages: dict[str, rt.FeedMessage] = {}
@@ -103,17 +104,27 @@ class GtfsRealtimeAdapter:
                     message = parse_feed(response.body or b"")
                 except FeedProblem as rejected:
                     problem = str(rejected)
-            if message is not None:
+            if message is None:
+                self.health.report(feed, problem, response.fetched_at)
+            else:
                 messages[feed] = message
-                problem = self.staleness[feed].observe(header_time(message)) if feed in self.staleness else None
-            self.health.report(feed, problem, response.fetched_at)
         arrivals: list[ArrivalEvent] = []
-        if VEHICLE_POSITIONS in messages:
-            arrivals += self.vehicle_positions(messages[VEHICLE_POSITIONS], poll.fetched_at)
-        if TRIP_UPDATES in messages:
-            arrivals += self.trip_updates(messages[TRIP_UPDATES], poll.fetched_at)
-        if ALERTS in messages:
-            self.alerts = [entity.alert for entity in messages[ALERTS].entity if entity.HasField("alert")]
+        for feed, message in messages.items():
+            self._trips_seen = self._trips_unknown = 0
+            if feed == VEHICLE_POSITIONS:
+                arrivals += self.vehicle_positions(message, poll.fetched_at)
+            elif feed == TRIP_UPDATES:
+                arrivals += self.trip_updates(message, poll.fetched_at)
+            elif feed == ALERTS:
+                self.alerts = [entity.alert for entity in message.entity if entity.HasField("alert")]
+            problem = self.staleness[feed].observe(header_time(message))
+            if self._trips_seen and self._trips_unknown * 2 > self._trips_seen:
+                # Most trips unknown: the static GTFS is another agency's, or out of date.
+                problem = (
+                    f"{self._trips_unknown} of {self._trips_seen} trips are not in the static GTFS "
+                    "(is gtfs_static this agency's current feed?)"
+                )
+            self.health.report(feed, problem, poll.responses[feed].fetched_at)
         self.health.count("arrivals", len(arrivals))
         return arrivals
 
@@ -179,8 +190,10 @@ class GtfsRealtimeAdapter:
 
     # ---- helpers ---------------------------------------------------------------------------------
     def _known_trip(self, trip_id: str) -> bool:
+        self._trips_seen += 1
         if trip_id in self.static.trips:
             return True
+        self._trips_unknown += 1
         self.health.unknown("trip", trip_id)
         return False
 

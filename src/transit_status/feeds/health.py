@@ -22,6 +22,8 @@ from typing import Any, Literal
 log = logging.getLogger(__name__)
 
 State = Literal["starting", "ok", "degraded"]
+LOGGED_UNKNOWN_IDS = 10
+"""Unknown ids of one kind logged by name; the rest are counted only."""
 
 
 def utc_now() -> datetime:
@@ -79,8 +81,12 @@ class FeedHealth:
             first = key not in self.unknown_ids
             self.unknown_ids[key] += 1
             self.counts[f"unknown_{kind}_ids"] += 1
-        if first:
+            kinds_seen = sum(1 for known in self.unknown_ids if known.startswith(f"{kind}:"))
+        # A static feed that does not match the realtime one makes every id unknown: a few lines say so.
+        if first and kinds_seen <= LOGGED_UNKNOWN_IDS:
             log.warning("%s feed: unknown %s id %s%s (counted, not guessed)", self.source, kind, identifier, context)
+            if kinds_seen == LOGGED_UNKNOWN_IDS:
+                log.warning("%s feed: further unknown %s ids are counted, not logged", self.source, kind)
 
     def count(self, what: str, n: int = 1) -> None:
         with self._lock:
