@@ -35,6 +35,19 @@ log = logging.getLogger(__name__)
 USER_AGENT = "transit-status/0.1 (feeds adapter)"
 
 
+class _RequestLineWithoutQuery(logging.Filter):
+    """httpx logs each request's URL at INFO, query included, and the Train Tracker's key is in the query:
+    the line keeps the URL without it, whoever configures logging."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) > 1 and isinstance(record.args[1], httpx.URL):
+            record.args = (record.args[0], record.args[1].copy_with(query=None), *record.args[2:])
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RequestLineWithoutQuery())
+
+
 class FeedProblem(Exception):
     """What is wrong with a response, phrased for the log and the dashboard (never quoting a key).
 
