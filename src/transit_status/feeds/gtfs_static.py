@@ -5,7 +5,8 @@ The network model numbers stations and stops with integers (the arrival contract
 ``stop_id`` are Avro ints): a feed whose stop ids are all decimal numbers keeps them; any other feed's
 stops are numbered 1, 2, ... in the order of their GTFS ids (sorted), and :class:`StaticFeed` maps both
 ways. A stop with a ``parent_station`` is a platform of that station; one without is its own station.
-Each GTFS route is a line (its ``route_color``, ``#808080`` when it has none) and one network route:
+Each GTFS route is a line (id: its short name, else its route id, as a slug; its ``route_color``,
+``#808080`` when it has none) and one network route:
 the longest trip of direction 0 gives its stations in order, the longest of direction 1 the platforms
 for the way back. Distances are great-circle kilometres between consecutive stations. GTFS has no
 ridership: every station has 0 daily entries, and the day is one day type, ``all``, with a flat profile.
@@ -157,7 +158,7 @@ def static_feed(tables: dict[str, list[dict[str, str]]], name: str = "gtfs") -> 
     route_names: dict[str, str] = {}
     for row in tables["routes.txt"]:
         route_id = row.get("route_id", "")
-        line_id = _slug(row.get("route_short_name") or row.get("route_long_name") or route_id)
+        line_id = _slug(row.get("route_short_name") or route_id or row.get("route_long_name", ""))
         if line_id in {line.line_id for line in lines}:
             line_id = f"{line_id}-{_slug(route_id)}"
         colour = row.get("route_color", "")
