@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("simulation", ("simulation",)),
     (
         "processes",
-        ("producers", "streams", "dashboard", "london", "platform.schema_registry", "platform.rest_proxy"),
+        ("producers", "feeds", "streams", "dashboard", "london", "platform.schema_registry", "platform.rest_proxy"),
     ),
     ("platform services and supervisor", ("platform",)),
     ("pipeline", ("pipeline",)),

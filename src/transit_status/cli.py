@@ -577,6 +577,50 @@ class LogLevel(StrEnum):
     error = "error"
 
 
+class LiveSourceChoice(StrEnum):
+    cta_train_tracker = "cta-train-tracker"
+    gtfs_rt = "gtfs-rt"
+
+
+@app.command("record")
+def record(
+    ctx: typer.Context,
+    source: Annotated[
+        LiveSourceChoice,
+        typer.Option(
+            help="The live feed to record: the CTA's Train Tracker (needs TRANSIT_CTA_TRAIN_TRACKER_KEY) or an "
+            "agency's GTFS-realtime (TRANSIT_GTFS_STATIC and TRANSIT_GTFS_RT_*_URL, or a --profile).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="New directory for the recording.", show_default=False)],
+    polls: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many polls (default: until Ctrl-C).", show_default=False)
+    ] = None,
+) -> None:
+    """Save a real feed's raw responses, with the time each was fetched, for `--source replay:DIR`.
+
+    One file per response and an index (index.jsonl), at the feed's poll interval; docs/FEEDS.md
+    describes the format. The API key is never written down. Ctrl-C ends the recording, keeping
+    every poll so far.
+    """
+    from transit_status.feeds.runner import record_feed
+
+    with_options(ctx, source=source.value)
+    stop = threading.Event()
+    interrupt_on_stop_signals()
+    say(f"Recording {source.value} into {out} ... (Ctrl-C stops)")
+    try:
+        done = record_feed(ctx.obj, out, stop, polls, report=say)
+    except KeyboardInterrupt:
+        stop.set()
+        say(f"\nStopped; the recording in {out} keeps every poll so far.")
+        return
+    except TransitError as problem:
+        fail(str(problem))
+    say(f"Recorded {done} poll(s) in {out}.")
+
+
 @app.command("sql")
 def sql(
     ctx: typer.Context,

@@ -41,6 +41,17 @@ GENERATED = "password (default: generated once per state directory, kept in <sta
 GENERATED_PASSWORDS = ("postgres_password", "mariadb_password", "mariadb_connector_password")
 KAFKA_BROKER_COUNTS = (1, 3)
 WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+# The CTA's Train Tracker Locations API. Its documentation (v1.45, rev. 15-May-2018: "The default daily
+# transaction limit for this API is 100,000 transactions") sets the budget: one request asks for all 8
+# lines (rt takes up to 8), so 86,400 s / 15 s = 5,760 requests a day, 5.8 % of it, and even a poll that
+# uses all FEED_RETRY_ATTEMPTS tries (17,280) stays far inside. The floor: 86,400 / 100,000 * 3 tries = 2.6 s.
+CTA_TRAIN_TRACKER_URL = "https://lapi.transitchicago.com/api/1.0/ttpositions.aspx"
+CTA_TRAIN_TRACKER_DAILY_LIMIT = 100_000
+FEED_RETRY_ATTEMPTS = 3
+CTA_TRAIN_TRACKER_POLL_S = 15.0
+CTA_TRAIN_TRACKER_MIN_POLL_S = 86_400 / CTA_TRAIN_TRACKER_DAILY_LIMIT * FEED_RETRY_ATTEMPTS
+SOURCES = ("simulation", "cta-train-tracker", "gtfs-rt")
+REPLAY_PREFIX = "replay:"
 # TaskManagers on one machine: each is a JVM of its own; more than a few only compete for the same cores.
 MAX_TASKMANAGERS = 8
 
@@ -294,6 +305,42 @@ class Settings(BaseSettings):
         3.0, gt=1, description="A feed is stale once its newest record is older than this many expected intervals."
     )
 
+    # ---- where the trains come from (feeds/): the simulation, or a real agency's feed ----------------
+    source: str = Field(
+        "simulation",
+        description="Where arrivals come from: simulation (no key, no network), cta-train-tracker (the CTA's "
+        "Train Tracker Locations API: needs cta_train_tracker_key), gtfs-rt (any agency: gtfs_static and a "
+        "GTFS-realtime URL), or replay:DIR (a `transit-status record` directory, at replay_speed).",
+    )
+    replay_speed: float = Field(1.0, gt=0, description="replay:DIR plays the recording this many times faster.")
+    cta_train_tracker_key: SecretStr = Field(
+        SecretStr(""), description="The CTA Train Tracker API key (apply at transitchicago.com/developers)."
+    )
+    cta_train_tracker_url: str = Field(
+        CTA_TRAIN_TRACKER_URL, description="The Train Tracker Locations API (ttpositions.aspx)."
+    )
+    cta_train_tracker_poll_s: float = Field(
+        CTA_TRAIN_TRACKER_POLL_S,
+        ge=CTA_TRAIN_TRACKER_MIN_POLL_S,
+        description="Seconds between Train Tracker polls (one request for all 8 lines). The key's documented "
+        f"limit is {CTA_TRAIN_TRACKER_DAILY_LIMIT:,} requests a day; at least {CTA_TRAIN_TRACKER_MIN_POLL_S:.0f} s "
+        "keeps even a poll retried every time inside it.",
+    )
+    gtfs_static: str | None = Field(None, description="The agency's static GTFS zip: a path or an http(s) URL.")
+    gtfs_rt_vehicle_positions_url: str | None = Field(None, description="GTFS-realtime VehiclePositions URL.")
+    gtfs_rt_trip_updates_url: str | None = Field(None, description="GTFS-realtime TripUpdates URL.")
+    gtfs_rt_alerts_url: str | None = Field(None, description="GTFS-realtime Alerts URL (optional).")
+    gtfs_rt_poll_s: float = Field(
+        15.0, ge=1.0, description="Seconds between GTFS-realtime polls (agencies publish every 10-30 s)."
+    )
+    feed_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one feed request.")
+    feed_retry_attempts: int = Field(
+        FEED_RETRY_ATTEMPTS, ge=1, le=10, description="Tries per poll (with backoff) before a feed counts as degraded."
+    )
+    feed_stale_polls: int = Field(
+        3, ge=1, description="A feed whose own timestamp does not advance for this many polls is degraded (stale)."
+    )
+
     @field_validator("london_barrier_start")
     @classmethod
     def _iso_time(cls, value: str) -> str:
@@ -393,6 +440,50 @@ class Settings(BaseSettings):
             object.__setattr__(self, "kafka_brokers", count)
         return self
 
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        value = value.strip()
+        if value in SOURCES:
+            return value
+        if value.startswith(REPLAY_PREFIX) and value[len(REPLAY_PREFIX) :].strip():
+            return value
+        raise ValueError(f"expected one of {', '.join(SOURCES)} or {REPLAY_PREFIX}DIR, got {value!r}")
+
+    @field_validator(
+        "cta_train_tracker_url", "gtfs_rt_vehicle_positions_url", "gtfs_rt_trip_updates_url", "gtfs_rt_alerts_url"
+    )
+    @classmethod
+    def _feed_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            # Not quoted: a feed URL may carry an API key in its query.
+            raise ValueError("expected an http:// or https:// URL")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _source_has_its_settings(self) -> Settings:
+        # Checked here, once: `record`, the pipeline process and a profile all fail the same way, before
+        # anything starts, naming what is missing (never a key's value).
+        if self.source == "cta-train-tracker" and not self.cta_train_tracker_key.get_secret_value():
+            raise ValueError(
+                "source cta-train-tracker needs cta_train_tracker_key (e.g. TRANSIT_CTA_TRAIN_TRACKER_KEY)"
+            )
+        if self.source == "gtfs-rt":
+            if not self.gtfs_static:
+                raise ValueError("source gtfs-rt needs gtfs_static (the agency's GTFS zip: a path or URL)")
+            if not (self.gtfs_rt_vehicle_positions_url or self.gtfs_rt_trip_updates_url):
+                raise ValueError(
+                    "source gtfs-rt needs gtfs_rt_vehicle_positions_url or gtfs_rt_trip_updates_url (or both)"
+                )
+            if not self.gtfs_static.startswith(("http://", "https://")) and not Path(self.gtfs_static).is_file():
+                raise ValueError(f"gtfs_static {self.gtfs_static!r} is no file here (and no http(s) URL)")
+        if self.replay_dir is not None and not (self.replay_dir / "index.jsonl").is_file():
+            raise ValueError(f"{self.source}: {self.replay_dir} holds no recording (no index.jsonl)")
+        return self
+
     @model_validator(mode="after")
     def _sasl_has_credentials(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL_") and not (
@@ -439,6 +530,18 @@ class Settings(BaseSettings):
         return self
 
     # ---- derived values: computed here so nothing is spelt twice -------------------------------
+    @property
+    def replay_dir(self) -> Path | None:
+        """The recording ``source`` replays (``replay:DIR``), or None."""
+        if not self.source.startswith(REPLAY_PREFIX):
+            return None
+        return Path(self.source[len(REPLAY_PREFIX) :].strip()).expanduser().resolve()
+
+    @property
+    def feed_health_file(self) -> Path:
+        """Where the running feed adapter keeps its health (state, reason, since) for the dashboard."""
+        return self.state_dir / "feeds" / "health.json"
+
     @property
     def flink_job_parallelism(self) -> int:
         """The SQL jobs' parallelism: ``flink_parallelism`` when set, else one per TaskManager."""

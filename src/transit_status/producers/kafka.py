@@ -185,9 +185,14 @@ class EventProducer(DeliveringProducer):
     """Produces arrival and turnstile events as Avro to their topics (context-managed)."""
 
     def __init__(
-        self, settings: Settings, registry: SchemaRegistryClient | None = None, counts_dir: Path | None = None
+        self,
+        settings: Settings,
+        registry: SchemaRegistryClient | None = None,
+        counts_dir: Path | None = None,
+        client_id: str = "transit-status-simulation",
     ) -> None:
-        super().__init__(settings, "transit-status-simulation", counts_dir)
+        # client_id: a real feed's adapter (feeds/runner.py) produces the same arrivals under its own name.
+        super().__init__(settings, client_id, counts_dir)
         self.registry = registry or SchemaRegistryClient(settings.schema_registry_client_config())
         self._serializers = {
             name: AvroSerializer(self.registry, load_schema(name)) for name in

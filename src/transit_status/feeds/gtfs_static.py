@@ -1,0 +1,307 @@
+"""Any agency's static GTFS zip as the project's :class:`Network` (stops, lines, routes, shapes, colours),
+plus the index the GTFS-realtime adapter needs (each trip's route, direction and stops in order).
+
+The network model numbers stations and stops with integers (the arrival contract's ``station_id`` and
+``stop_id`` are Avro ints): a feed whose stop ids are all decimal numbers keeps them; any other feed's
+stops are numbered 1, 2, ... in the order of their GTFS ids (sorted), and :class:`StaticFeed` maps both
+ways. A stop with a ``parent_station`` is a platform of that station; one without is its own station.
+Each GTFS route is a line (id: its short name, else its route id, as a slug; its ``route_color``,
+``#808080`` when it has none) and one network route:
+the longest trip of direction 0 gives its stations in order, the longest of direction 1 the platforms
+for the way back. Distances are great-circle kilometres between consecutive stations. GTFS has no
+ridership: every station has 0 daily entries, and the day is one day type, ``all``, with a flat profile.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from transit_status.networks.model import Line, LineShape, Network, Route, RouteStop, Station, Stop
+
+ALL_DAYS = "all"
+DEFAULT_COLOUR = "#808080"
+DEFAULT_HEADWAY_S = 600.0
+REQUIRED_FILES = ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
+
+
+class GtfsError(ValueError):
+    """A static GTFS feed that cannot be used (phrased for the user)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TripStops:
+    """One GTFS trip: its route (our line id), direction and stops as (stop_sequence, GTFS stop id)."""
+
+    trip_id: str
+    line: str
+    direction_id: int
+    stops: tuple[tuple[int, str], ...]
+
+    def stops_between(self, first_sequence: int, before_sequence: int) -> list[tuple[int, str]]:
+        """The stops with ``first_sequence <= stop_sequence < before_sequence``, in order."""
+        return [(seq, stop) for seq, stop in self.stops if first_sequence <= seq < before_sequence]
+
+    def stop_at(self, sequence: int) -> str | None:
+        for seq, stop in self.stops:
+            if seq == sequence:
+                return stop
+        return None
+
+
+@dataclass(frozen=True)
+class StaticFeed:
+    """A static GTFS feed as a :class:`Network`, and the ids the realtime feed uses, both ways."""
+
+    network: Network
+    stop_numbers: dict[str, int]
+    """GTFS stop id (stations and platforms) -> the network's integer id."""
+    trips: dict[str, TripStops]
+    route_lines: dict[str, str]
+    """GTFS route id -> our line id."""
+    route_names: dict[str, str] = field(default_factory=dict)
+    """Our line id -> the route's display name (the arrival's ``route``)."""
+
+    def stop(self, gtfs_stop_id: str) -> Stop | None:
+        number = self.stop_numbers.get(gtfs_stop_id)
+        return self.network.stops.get(number) if number is not None else None
+
+
+def read_gtfs_bytes(where: str, timeout_s: float = 60.0) -> bytes:
+    """The zip at ``where``: an http(s) URL, or a path."""
+    if where.startswith(("http://", "https://")):
+        try:
+            reply = httpx.get(where, timeout=timeout_s, follow_redirects=True)
+            reply.raise_for_status()
+        except httpx.HTTPStatusError as error:
+            raise GtfsError(f"the static GTFS could not be fetched: HTTP {error.response.status_code}") from None
+        except httpx.HTTPError as error:
+            raise GtfsError(f"the static GTFS could not be fetched ({type(error).__name__})") from None
+        return reply.content
+    try:
+        return Path(where).expanduser().read_bytes()
+    except OSError as error:
+        raise GtfsError(f"cannot read the static GTFS {where}: {error.strerror or error}") from None
+
+
+def read_tables(data: bytes) -> dict[str, list[dict[str, str]]]:
+    """Every ``*.txt`` table of a GTFS zip (also one whose files sit in a single folder)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise GtfsError("the static GTFS is not a zip file") from None
+    tables: dict[str, list[dict[str, str]]] = {}
+    with archive:
+        for info in archive.infolist():
+            name = info.filename.rsplit("/", 1)[-1]
+            if name.endswith(".txt") and not info.is_dir():
+                text = archive.read(info).decode("utf-8-sig")
+                rows = csv.DictReader(io.StringIO(text))
+                tables[name] = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in rows]
+    missing = [name for name in REQUIRED_FILES if name not in tables]
+    if missing:
+        raise GtfsError(f"the static GTFS lacks {', '.join(missing)}")
+    return tables
+
+
+def load_static_feed(where: str, name: str = "gtfs") -> StaticFeed:
+    return static_feed(read_tables(read_gtfs_bytes(where)), name)
+
+
+def _numbers(ids: list[str]) -> dict[str, int]:
+    if ids and all(re.fullmatch(r"\d{1,9}", stop_id) for stop_id in ids):
+        return {stop_id: int(stop_id) for stop_id in ids}
+    return {stop_id: number for number, stop_id in enumerate(sorted(ids), 1)}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "route"
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(min(1.0, h)))
+
+
+def _float(row: dict[str, str], key: str) -> float:
+    try:
+        return float(row.get(key) or 0.0)
+    except ValueError:
+        return 0.0
+
+
+def _int(value: str, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def static_feed(tables: dict[str, list[dict[str, str]]], name: str = "gtfs") -> StaticFeed:
+    """The network and realtime index of a GTFS feed's tables (see the module's rules)."""
+    stop_rows = {row["stop_id"]: row for row in tables["stops.txt"] if row.get("stop_id")}
+    numbers = _numbers(list(stop_rows))
+
+    # Lines: one per route, ids unique even where short names repeat.
+    lines: list[Line] = []
+    route_lines: dict[str, str] = {}
+    route_names: dict[str, str] = {}
+    for row in tables["routes.txt"]:
+        route_id = row.get("route_id", "")
+        line_id = _slug(row.get("route_short_name") or route_id or row.get("route_long_name", ""))
+        if line_id in {line.line_id for line in lines}:
+            line_id = f"{line_id}-{_slug(route_id)}"
+        colour = row.get("route_color", "")
+        display = row.get("route_long_name") or row.get("route_short_name") or route_id
+        lines.append(
+            Line(
+                line_id,
+                row.get("route_short_name") or display,
+                route_id.upper(),
+                f"#{colour.lower()}" if re.fullmatch(r"[0-9A-Fa-f]{6}", colour) else DEFAULT_COLOUR,
+            )
+        )
+        route_lines[route_id] = line_id
+        route_names[line_id] = display
+
+    # Trips and their stops in order.
+    trip_rows = {row["trip_id"]: row for row in tables["trips.txt"] if row.get("route_id") in route_lines}
+    calls: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for row in tables["stop_times.txt"]:
+        if row.get("trip_id") in trip_rows and row.get("stop_id") in stop_rows:
+            calls[row["trip_id"]].append((_int(row.get("stop_sequence", "")), row["stop_id"]))
+    trips = {
+        trip_id: TripStops(
+            trip_id, route_lines[row["route_id"]], _int(row.get("direction_id", ""), 0), tuple(sorted(calls[trip_id]))
+        )
+        for trip_id, row in trip_rows.items()
+    }
+
+    # Stations and platforms.
+    def station_of(stop_id: str) -> str:
+        parent = stop_rows[stop_id].get("parent_station", "")
+        return parent if parent in stop_rows else stop_id
+
+    serving: dict[str, set[str]] = defaultdict(set)
+    for trip in trips.values():
+        for _, stop_id in trip.stops:
+            serving[stop_id].add(trip.line)
+    station_lines: dict[str, set[str]] = defaultdict(set)
+    for platform, served in serving.items():
+        station_lines[station_of(platform)] |= served
+    stations: dict[int, Station] = {}
+    for stop_id, row in stop_rows.items():
+        if row.get("location_type", "") not in ("", "0", "1"):
+            continue  # entrances, nodes, boarding areas: not where trains call
+        station_id = station_of(stop_id)
+        number = numbers[station_id]
+        if number in stations:
+            continue
+        station_row = stop_rows[station_id]
+        lines_here = station_lines[station_id]
+        stations[number] = Station(
+            station_id=number,
+            name=station_row.get("stop_name") or station_id,
+            descriptive_name=station_row.get("stop_desc") or station_row.get("stop_name") or station_id,
+            latitude=_float(station_row, "stop_lat"),
+            longitude=_float(station_row, "stop_lon"),
+            lines=tuple(line.line_id for line in lines if line.line_id in lines_here),
+            daily_entries={ALL_DAYS: 0.0},
+        )
+    stops: dict[int, Stop] = {}
+    for stop_id, row in stop_rows.items():
+        if row.get("location_type", "") not in ("", "0"):
+            continue
+        station = stations[numbers[station_of(stop_id)]]
+        stops[numbers[stop_id]] = Stop(
+            stop_id=numbers[stop_id],
+            station_id=station.station_id,
+            direction_id="",
+            name=row.get("stop_name") or stop_id,
+            station_name=station.name,
+            station_descriptive_name=station.descriptive_name,
+            services=frozenset(serving.get(stop_id, ())),
+            accessible=row.get("wheelchair_boarding") == "1",
+            latitude=_float(row, "stop_lat"),
+            longitude=_float(row, "stop_lon"),
+        )
+
+    network_routes, shapes = _routes_and_shapes(tables, trips, trip_rows, stop_rows, numbers, station_of, route_names)
+    agency = tables["agency.txt"][0] if tables["agency.txt"] else {}
+    network = Network(
+        name=name,
+        timezone=agency.get("agency_timezone") or "UTC",
+        lines=tuple(lines),
+        routes=tuple(network_routes),
+        stations=dict(sorted(stations.items())),
+        stops=dict(sorted(stops.items())),
+        services={line.line_id: line.line_id for line in lines},
+        shapes=tuple(shapes),
+        day_types=(ALL_DAYS,),
+        day_type_of=lambda day: ALL_DAYS,
+        hourly_shares=tuple([1 / 24] * 24),
+    )
+    return StaticFeed(network, numbers, trips, route_lines, route_names)
+
+
+def _routes_and_shapes(
+    tables: dict[str, list[dict[str, str]]],
+    trips: dict[str, TripStops],
+    trip_rows: dict[str, dict[str, str]],
+    stop_rows: dict[str, dict[str, str]],
+    numbers: dict[str, int],
+    station_of: Callable[[str], str],
+    route_names: dict[str, str],
+) -> tuple[list[Route], list[LineShape]]:
+    longest: dict[tuple[str, int], TripStops] = {}
+    for trip in trips.values():
+        key = (trip.line, trip.direction_id)
+        if len(trip.stops) > len(longest.get(key, TripStops("", "", 0, ())).stops):
+            longest[key] = trip
+    headways: dict[str, float] = {}
+    for row in tables.get("frequencies.txt", []):
+        trip = trips.get(row.get("trip_id", ""))
+        if trip is not None and _int(row.get("headway_secs", "")) > 0:
+            headways[trip.line] = min(headways.get(trip.line, math.inf), float(_int(row["headway_secs"])))
+    shape_points: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+    for row in tables.get("shapes.txt", []):
+        shape_points[row.get("shape_id", "")].append(
+            (_int(row.get("shape_pt_sequence", "")), _float(row, "shape_pt_lat"), _float(row, "shape_pt_lon"))
+        )
+
+    routes: list[Route] = []
+    shapes: list[LineShape] = []
+    for line in dict.fromkeys(trip.line for trip in trips.values()):
+        outbound = longest.get((line, 0)) or longest.get((line, 1))
+        if outbound is None or len(outbound.stops) < 2:
+            continue
+        back = longest.get((line, 1)) if outbound.direction_id == 0 else None
+        back_platforms = {station_of(stop): numbers[stop] for _, stop in back.stops} if back else {}
+        route_stops: list[RouteStop] = []
+        km = 0.0
+        previous: tuple[float, float] | None = None
+        for _, stop_id in outbound.stops:
+            station_id = station_of(stop_id)
+            row = stop_rows[station_id]
+            here = (_float(row, "stop_lat"), _float(row, "stop_lon"))
+            km += _km(previous, here) if previous is not None else 0.0
+            previous = here
+            route_stops.append(RouteStop(numbers[station_id], km, numbers[stop_id], back_platforms.get(station_id)))
+        headway = headways.get(line, DEFAULT_HEADWAY_S)
+        routes.append(Route(line, line, route_names.get(line, line), tuple(route_stops), headway))
+        for trip in (outbound, back):
+            shape_id = trip_rows[trip.trip_id].get("shape_id", "") if trip else ""
+            if shape_id and shape_points.get(shape_id) and shape_id not in {shape.branch for shape in shapes}:
+                points = tuple((lat, lon) for _, lat, lon in sorted(shape_points[shape_id]))
+                shapes.append(LineShape(line, shape_id, points))
+    return routes, shapes
