@@ -7,10 +7,10 @@ import asyncio
 import json
 from typing import Any
 
-from tests.dashboard.test_state import HOWARD, JARVIS, MORSE, arrival, station
+from tests.dashboard.cta.test_state import HOWARD, JARVIS, MORSE, arrival, station
 from transit_status.dashboard.app import _send_frames
+from transit_status.dashboard.cta.state import DashboardState
 from transit_status.dashboard.hub import RESYNC_INTERVAL_S, Client, LiveHub
-from transit_status.dashboard.state import DashboardState
 from transit_status.networks.cta import LINE_ORDER
 
 RESYNC = json.dumps({"type": "resync"})

@@ -1,7 +1,8 @@
 """The dashboard's HTTP side: the page, the JSON API, /healthz, /metrics and the /ws push channel.
 
-``create_app(settings)`` wires the pure state (``state.py``), the hub (``hub.py``) and the Kafka
-consumer thread (``consumer.py``); the consumer starts and stops with the app's lifespan.
+``create_app(settings)`` wires the pure states (``cta/state.py``, ``london/state.py``), the hub
+(``hub.py``) and the Kafka consumer thread (``consumer.py``); the consumer starts and stops with the
+app's lifespan.
 
 WebSocket protocol (server -> browser, one JSON object per text frame; fan-out: ``hub.py``):
 * ``{"type": "snapshot", "seq", "stations", "trains", "turnstiles", "weather"}`` first, and again
@@ -42,14 +43,15 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from transit_status.config import Settings, normalise_origin, url_host
 from transit_status.dashboard.consumer import DashboardConsumer, LondonConsumer
+from transit_status.dashboard.cta.map import load_network_map
+from transit_status.dashboard.cta.state import TOPIC_ROLES, DashboardState, TrainMoved, Update
 from transit_status.dashboard.health import Clock, LondonInputs, health_report, london_health, not_running, runs
 from transit_status.dashboard.hub import Client, LiveHub
-from transit_status.dashboard.london_map import LondonMap
-from transit_status.dashboard.london_series import REFRESH_S, LondonSeries
-from transit_status.dashboard.london_state import LondonState, SeriesRefreshed
+from transit_status.dashboard.london.map import LondonMap
+from transit_status.dashboard.london.series import REFRESH_S, LondonSeries
+from transit_status.dashboard.london.state import LondonState, SeriesRefreshed
 from transit_status.dashboard.memory import MemoryReleaser
-from transit_status.dashboard.reference import load_network_map
-from transit_status.dashboard.state import TOPIC_ROLES, DashboardState, Received, TrainMoved, Update
+from transit_status.dashboard.state import Received
 from transit_status.dashboard.work_monitor import WorkInspector, WorkMonitor
 from transit_status.networks import load_network
 from transit_status.networks.london import NETWORK_NAME as LONDON
