@@ -20,7 +20,7 @@ CREATE STREAM turnstile_entries WITH (
 -- The count per station. GROUP BY makes station_id the key column; AS_VALUE copies it into the value
 -- too, so the value is {"station_id", "station_name", "count"} as the summary contract says.
 -- One difference from the contract: ksqlDB writes a single key column unwrapped, so the key is 40010,
--- not {"station_id": 40010}; the dashboard's summary reader (dashboard/records.py summary_change)
+-- not {"station_id": 40010}; the dashboard's summary reader (dashboard/contracts.py summary_change)
 -- checks the key against the value and would have to accept a bare number on such a deployment.
 CREATE TABLE turnstile_summary WITH (
     KAFKA_TOPIC = 'org.chicago.cta.turnstile.summary.v1',

@@ -8,6 +8,7 @@ import pytest
 
 from transit_status.config import Settings, load_settings
 from transit_status.dashboard.consumer import NOT_CONNECTED_YET, ConsumerStatus, TopicStatus
+from transit_status.dashboard.cta.state import TOPIC_ROLES
 from transit_status.dashboard.health import (
     Clock,
     LondonInputs,
@@ -16,9 +17,9 @@ from transit_status.dashboard.health import (
     health_report,
     london_feed_health,
 )
-from transit_status.dashboard.london_series import SeriesStatus
-from transit_status.dashboard.london_state import LONDON_TOPIC_ROLES
-from transit_status.dashboard.state import TOPIC_ROLES, Freshness
+from transit_status.dashboard.london.series import SeriesStatus
+from transit_status.dashboard.london.state import LONDON_TOPIC_ROLES
+from transit_status.dashboard.state import Freshness
 from transit_status.dashboard.work_monitor import WorkSnapshot
 
 STARTED = 1_700_000_000_000

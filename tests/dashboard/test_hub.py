@@ -7,10 +7,10 @@ import asyncio
 import json
 from typing import Any
 
-from tests.dashboard.test_state import HOWARD, JARVIS, MORSE, arrival, station
-from transit_status.dashboard.app import _send_frames
+from tests.dashboard.cta.test_state import HOWARD, JARVIS, MORSE, arrival, station
+from transit_status.dashboard.cta.state import DashboardState
 from transit_status.dashboard.hub import RESYNC_INTERVAL_S, Client, LiveHub
-from transit_status.dashboard.state import DashboardState
+from transit_status.dashboard.web import send_frames
 from transit_status.networks.cta import LINE_ORDER
 
 RESYNC = json.dumps({"type": "resync"})
@@ -89,8 +89,8 @@ def test_a_slow_client_gets_a_fresh_snapshot_instead_of_a_backlog_and_never_dela
         slow, fast = hub.connect(queue_limit=5), hub.connect(queue_limit=5)
         stuck, quick = StuckSocket(), FastSocket()
         senders = [
-            asyncio.create_task(_send_frames(stuck, hub, slow)),  # type: ignore[arg-type]
-            asyncio.create_task(_send_frames(quick, hub, fast)),  # type: ignore[arg-type]
+            asyncio.create_task(send_frames(stuck, hub, slow)),  # type: ignore[arg-type]
+            asyncio.create_task(send_frames(quick, hub, fast)),  # type: ignore[arg-type]
         ]
         await asyncio.sleep(0.01)
         for n in range(40):  # from the consumer thread, as in the server; each tick goes out at once

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
-from transit_status.dashboard.app import create_app, origin_refusal
+from transit_status.dashboard.app import create_app
+from transit_status.dashboard.web import origin_refusal
 from transit_status.platform.ports import isolated_settings
 
 ALLOWED = frozenset({"https://status.example.org"})

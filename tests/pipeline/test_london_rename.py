@@ -24,7 +24,7 @@ from tests.processes import wait_until
 from tests.streams.support import latest_json_by_key
 from transit_status.config import Settings
 from transit_status.dashboard import contracts
-from transit_status.dashboard.london_state import LondonState
+from transit_status.dashboard.london.state import LondonState
 from transit_status.dashboard.state import Received
 from transit_status.pipeline.connectors import ensure_london_stations_connector
 from transit_status.pipeline.sql_jobs import LONDON_BARRIERS, ensure_job, wait_until_running

@@ -22,7 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -45,17 +45,18 @@ from transit_status.dashboard.contracts import (
     summary_change,
     window_change,
 )
+from transit_status.dashboard.cta.records import arrival_change, weather_change
+from transit_status.dashboard.cta.state import Change
 from transit_status.dashboard.dead_letters import DeadLetterPublisher
-from transit_status.dashboard.london_state import LondonChange
-from transit_status.dashboard.records import arrival_change, weather_change
-from transit_status.dashboard.state import Change, Received
+from transit_status.dashboard.london.state import LondonChange
+from transit_status.dashboard.state import Received
 from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
 _librdkafka_log = logging.getLogger("transit_status.dashboard.librdkafka")
 
 TopicState = Literal["unknown", "missing", "loading", "live"]
-Sink = Callable[[list[Received]], None]
+Sink = Callable[[list[Received[Any]]], None]
 
 WEATHER_TAIL = 10
 """Weather starts this many records before each partition's end: the latest reading (and a spare)."""
@@ -247,7 +248,7 @@ class DashboardConsumer:
                 progress.assigned.clear()
                 progress.loading.clear()
                 progress.exists = False
-        pending: list[Received] = []
+        pending: list[Received[Change | LondonChange]] = []
         first_pending_at = 0.0
         next_check = 0.0
         try:
@@ -294,7 +295,7 @@ class DashboardConsumer:
             self._flush(pending)
             consumer.close()
 
-    def _flush(self, pending: list[Received]) -> None:
+    def _flush(self, pending: list[Received[Change | LondonChange]]) -> None:
         if pending:
             self.sink(pending)
 
@@ -379,7 +380,7 @@ class DashboardConsumer:
             log.info("loaded %s (%s); now live", topic, role)
 
     # ---- records ----------------------------------------------------------------------------------
-    def _receive(self, message: Message) -> Received | None:
+    def _receive(self, message: Message) -> Received[Change | LondonChange] | None:
         topic = message.topic() or ""
         role = self.roles.get(topic)
         if role is None:

@@ -13,7 +13,16 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from transit_status.dashboard.london_state import (
+from transit_status.avro.wire import BadRecord
+from transit_status.dashboard.cta.state import (
+    Station,
+    StationRemoval,
+    StationUpsert,
+    TurnstileCount,
+    TurnstileRemoval,
+    TurnstileUpsert,
+)
+from transit_status.dashboard.london.state import (
     ActivityRemoval,
     ActivityUpsert,
     LineActivity,
@@ -22,15 +31,6 @@ from transit_status.dashboard.london_state import (
     StationActivity,
     StationWindow,
     WindowClosed,
-)
-from transit_status.dashboard.records import BadRecord
-from transit_status.dashboard.state import (
-    Station,
-    StationRemoval,
-    StationUpsert,
-    TurnstileCount,
-    TurnstileRemoval,
-    TurnstileUpsert,
 )
 
 Name = Annotated[str, Field(min_length=1, pattern=r"\S")]

@@ -28,15 +28,16 @@ Everything here is pure (statuses, freshness and a clock in), so the rules are u
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from transit_status.config import Settings
 from transit_status.dashboard.consumer import NOT_CONNECTED_YET, ConsumerStatus, DashboardConsumer, LondonConsumer
-from transit_status.dashboard.london_series import SeriesStatus
-from transit_status.dashboard.london_state import LONDON_TOPIC_ROLES
-from transit_status.dashboard.state import TOPIC_ROLES, Freshness
+from transit_status.dashboard.cta.state import TOPIC_ROLES
+from transit_status.dashboard.london.series import SeriesStatus
+from transit_status.dashboard.london.state import LONDON_TOPIC_ROLES
+from transit_status.dashboard.state import Freshness
 from transit_status.dashboard.work_monitor import WorkSnapshot
 
 FeedState = Literal["starting", "ok", "stale", "failed", "off"]
@@ -46,6 +47,8 @@ FEEDS: tuple[Feed, ...] = ("kafka", "registry", *TOPIC_ROLES)
 LondonFeed = Literal["kafka", "station_activity", "line_activity", "station_windows", "opensearch"]
 LONDON_FEEDS: tuple[LondonFeed, ...] = ("kafka", *LONDON_TOPIC_ROLES, "opensearch")
 AVRO_ROLES: frozenset[str] = frozenset({"arrivals", "weather"})
+Healthz = Callable[[], tuple[int, dict[str, Any]]]
+"""What /healthz answers now: (HTTP status, body), as :func:`health_report` makes them."""
 
 SIMULATED_INTERVAL_S: dict[str, float] = {
     "arrivals": 60.0,  # 132 trains (owl service included): an arrival somewhere every simulated minute

@@ -62,7 +62,7 @@ class LiveState(Protocol):
 
     seq: int
 
-    def apply(self, received: Received) -> Any: ...
+    def apply(self, received: Received[Any]) -> Any: ...
 
     def snapshot(self) -> dict[str, Any]: ...
 
@@ -180,7 +180,7 @@ class LiveHub(Generic[State]):
         self._snapshot: tuple[int, str] | None = None
 
     # ---- consumer thread side -------------------------------------------------------------------
-    def apply(self, batch: list[Received]) -> None:
+    def apply(self, batch: list[Received[Any]]) -> None:
         with self.lock:
             for received in batch:
                 update = self.state.apply(received)

@@ -1,5 +1,5 @@
 """A transactional writer of count changes, as Flink's exactly-once upsert sink writes them, in a
-process of its own (test_london_recovery.py): the test's readers and the writer do not share one
+process of its own (london/test_recovery.py): the test's readers and the writer do not share one
 interpreter lock, and a busy test process does not slow the writer down. Only light imports here:
 the writer process imports this module.
 """

@@ -28,7 +28,7 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from transit_status.dashboard.reference import Projection
+from transit_status.dashboard.projection import Projection
 from transit_status.networks import Network, Station
 
 STRAND_SPACING = 1.7

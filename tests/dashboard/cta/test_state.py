@@ -1,12 +1,11 @@
-"""The dashboard's pure state model: what the table, map and freshness show for given records."""
+"""Chicago's pure state model: what the table, map and freshness show for given records."""
 
 from __future__ import annotations
 
 from transit_status.config import load_settings
-from transit_status.dashboard.reference import load_network_map
-from transit_status.dashboard.state import (
+from transit_status.dashboard.cta.map import load_network_map
+from transit_status.dashboard.cta.state import (
     DashboardState,
-    Received,
     Station,
     StationRemoval,
     StationRemoved,
@@ -22,6 +21,7 @@ from transit_status.dashboard.state import (
     Weather,
     WeatherUpdate,
 )
+from transit_status.dashboard.state import Received
 from transit_status.networks.cta import LINE_ORDER
 
 HOWARD, JARVIS, MORSE = 40900, 41190, 40100

@@ -10,8 +10,8 @@ import pytest
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 
 from transit_status.config import load_settings
-from transit_status.dashboard.london_map import LondonMap
-from transit_status.dashboard.london_series import LondonSeries
+from transit_status.dashboard.london.map import LondonMap
+from transit_status.dashboard.london.series import LondonSeries
 from transit_status.networks import load_network
 
 
@@ -29,7 +29,7 @@ def test_an_unexpected_failure_is_logged_once_with_its_traceback(caplog: pytest.
     settings = load_settings(network="tfl")
     client = FailingClient(RuntimeError("a bug in the query"))
     series = LondonSeries(settings, LondonMap.of(load_network(settings)), client=client)  # type: ignore[arg-type]
-    caplog.set_level(logging.WARNING, logger="transit_status.dashboard.london_series")
+    caplog.set_level(logging.WARNING, logger="transit_status.dashboard.london.series")
 
     assert asyncio.run(series.refresh()) is None
     assert asyncio.run(series.refresh()) is None  # the same failure again: no second line

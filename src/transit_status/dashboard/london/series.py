@@ -5,7 +5,7 @@ One refresh is one ``_search`` per data stream (``size: 0``, aggregations only):
 * ``last_hour``: a ``date_histogram`` of the last 60 minutes per minute;
 * ``today``: a ``date_histogram`` since local midnight per 15 minutes (London time);
 * on the entries stream also ``by_station`` (a ``terms`` aggregation: today's entries per station)
-  and ``first`` (the first event today), which the crowding comparison needs (``london_map.py``).
+  and ``first`` (the first event today), which the crowding comparison needs (``london/map.py``).
 
 Counts are document counts (one document per barrier tap). The result is cached: the server refreshes
 it every ``REFRESH_S`` and pushes it to the London pages, and ``/api/london/series`` serves the cached
@@ -31,7 +31,7 @@ from opensearchpy.exceptions import NotFoundError, OpenSearchException
 from starlette.concurrency import run_in_threadpool
 
 from transit_status.config import Settings
-from transit_status.dashboard.london_map import LondonMap
+from transit_status.dashboard.london.map import LondonMap
 from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)

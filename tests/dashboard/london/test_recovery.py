@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from tests.dashboard.changelog_writer import CHANGES_PER_TRANSACTION, LINES, STATIONS, ChangelogWriter
+from tests.dashboard.london.changelog_writer import CHANGES_PER_TRANSACTION, LINES, STATIONS, ChangelogWriter
 from tests.dashboard.support import Topics, run_dashboard, wait_for
 from transit_status.config import Settings
 from transit_status.platform.ports import private_topics

@@ -1,8 +1,9 @@
 """The London page's live state, as a pure model: decoded records in, JSON-ready views and typed updates out.
 
-Same design as the Chicago state (``state.py``): no Kafka, no threads, no clock of its own; the hub
-(``hub.py``) applies :class:`~transit_status.dashboard.state.Received` changes under its lock and
-pushes the typed updates :meth:`LondonState.apply` returns, coalesced per tick by their ``key``.
+Same design as Chicago's state (``cta/state.py``), on the same shared base (``dashboard/state.py``):
+no Kafka, no threads, no clock of its own; the hub (``hub.py``) applies
+:class:`~transit_status.dashboard.state.Received` changes under its lock and pushes the typed
+updates :meth:`LondonState.apply` returns, coalesced per tick by their ``key``.
 
 Rules:
 * Station activity (``topic_london_station_activity``, upsert): the latest counts per station name
@@ -87,7 +88,7 @@ class WindowClosed:
 @dataclass(frozen=True, slots=True)
 class SeriesRefreshed:
     series: Mapping[str, Any]
-    """The JSON the series endpoint serves (``london_series.py``): histograms and crowding."""
+    """The JSON the series endpoint serves (``london/series.py``): histograms and crowding."""
 
 
 LondonChange = ActivityUpsert | ActivityRemoval | LineUpsert | LineRemoval | WindowClosed | SeriesRefreshed
@@ -176,7 +177,7 @@ def busiest_view(windows: Mapping[str, StationWindow], count: int = BUSIEST_COUN
     }
 
 
-class LondonState(SequencedState[LondonUpdate]):
+class LondonState(SequencedState[LondonChange, LondonUpdate]):
     """Station and line activity, the newest windows, the OpenSearch series and freshness."""
 
     def __init__(self) -> None:
@@ -188,7 +189,7 @@ class LondonState(SequencedState[LondonUpdate]):
         self._series: Mapping[str, Any] | None = None
 
     # ---- writes ----------------------------------------------------------------------------------
-    def _change(self, received: Received) -> LondonUpdate | None:
+    def _change(self, received: Received[LondonChange]) -> LondonUpdate | None:
         change = received.change
         if isinstance(change, ActivityUpsert):
             activity = change.activity

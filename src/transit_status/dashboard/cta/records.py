@@ -1,8 +1,9 @@
-"""Decode and validate the records of the dashboard's input topics (contracts: docs/ARCHITECTURE.md).
+"""Decode and validate the Avro records of Chicago's input topics (contracts: docs/ARCHITECTURE.md).
 
-Each ``*_change`` function turns one record's key/value bytes (JSON) or decoded Avro record into a
-state change, or raises :class:`~transit_status.avro.wire.BadRecord` with a short reason (the record
-goes to the dead-letter topic). Avro decoding itself is :mod:`transit_status.avro.wire`'s.
+Each ``*_change`` function turns one decoded Avro record (arrivals, weather) into a state change, or
+raises :class:`~transit_status.avro.wire.BadRecord` with a short reason (the record goes to the
+dead-letter topic). Avro decoding itself is :mod:`transit_status.avro.wire`'s; the JSON topics'
+contracts are ``contracts.py``'s.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from transit_status.avro.wire import BadRecord
-from transit_status.dashboard.state import (
+from transit_status.dashboard.cta.state import (
     DIRECTIONS,
     TRAIN_STATUSES,
     Train,

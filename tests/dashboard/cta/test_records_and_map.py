@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from transit_status.config import load_settings
-from transit_status.dashboard.records import BadRecord, arrival_change, weather_change
-from transit_status.dashboard.reference import load_network_map
+from transit_status.dashboard.cta.map import load_network_map
+from transit_status.dashboard.cta.records import BadRecord, arrival_change, weather_change
 from transit_status.networks.cta import LINE_ORDER
 
 LINES = frozenset(LINE_ORDER)

@@ -1,0 +1,88 @@
+"""Chicago's page: its parts (map, live state and fan-out, Kafka consumer, metrics) and its routes.
+
+The page itself is ``/`` (``static/index.html``, served by ``app.py``); its JSON API is under ``/api/``
+and its live socket is ``/ws`` (protocol: ``app.py``). When Chicago does not run (``run --network
+london``) there is no consumer: the page is served and its health says Chicago is not running.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+
+from transit_status.config import Settings
+from transit_status.dashboard.consumer import DashboardConsumer
+from transit_status.dashboard.cta.map import load_network_map
+from transit_status.dashboard.cta.metrics import ChicagoMetrics
+from transit_status.dashboard.cta.state import DashboardState
+from transit_status.dashboard.health import Healthz, runs
+from transit_status.dashboard.hub import LiveHub
+from transit_status.dashboard.web import serve_live
+from transit_status.wallclock import now_ms
+
+
+class Chicago:
+    """Chicago's parts; ``start_consumer=False`` leaves the state to be fed by the caller (tests)."""
+
+    def __init__(self, settings: Settings, start_consumer: bool) -> None:
+        self.map = load_network_map(settings)
+        self.state = DashboardState(self.map.line_order, self.map)
+        self.hub: LiveHub[DashboardState] = LiveHub(self.state)
+        self.consumer = (
+            DashboardConsumer(settings, self.hub.apply, self.map.line_order)
+            if start_consumer and runs(settings, "cta")
+            else None
+        )
+        self.metrics = ChicagoMetrics(self.hub, self.consumer)
+        self.hub.on_updates.append(self.metrics.observe)
+        self.map_json = self.map.as_json()
+
+
+def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> APIRouter:
+    """Chicago's API and socket; ``health`` is the dashboard's whole /healthz (both networks, the work)."""
+    router = APIRouter()
+    hub = chicago.hub
+
+    @router.get("/api/state")
+    async def api_state() -> dict[str, Any]:
+        snapshot = hub.read(lambda s: {**s.snapshot(), "table": s.status_rows()})
+        _, body = health()
+        return {**snapshot, "generated_at": now_ms(), "freshness": body["topics"], "health": body}
+
+    @router.get("/api/table")
+    async def api_table() -> list[dict[str, Any]]:
+        return hub.read(lambda s: s.status_rows())
+
+    @router.get("/api/trains")
+    async def api_trains() -> list[dict[str, Any]]:
+        return hub.read(lambda s: s.trains_json())
+
+    @router.get("/api/stations")
+    async def api_stations() -> dict[str, Any]:
+        return {"lines": hub.read(lambda s: s.stations_json())}
+
+    @router.get("/api/turnstiles")
+    async def api_turnstiles() -> dict[str, int]:
+        return {str(k): v for k, v in hub.read(lambda s: s.turnstiles()).items()}
+
+    @router.get("/api/weather")
+    async def api_weather() -> dict[str, Any]:
+        weather = hub.read(lambda s: s.weather())
+        if weather is None:
+            return {"available": False, "detail": f"waiting for data on {settings.topic_weather}"}
+        return {"available": True, **weather}
+
+    @router.get("/api/freshness")
+    async def api_freshness() -> dict[str, Any]:
+        return health()[1]["topics"]
+
+    @router.get("/api/map")
+    async def api_map() -> dict[str, Any]:
+        return chicago.map_json
+
+    @router.websocket("/ws")
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        await serve_live(websocket, hub, settings.dashboard_origins)
+
+    return router
