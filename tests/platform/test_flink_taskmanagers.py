@@ -62,7 +62,7 @@ def test_the_shared_configuration_fixes_no_taskmanager_port_and_spreads_the_jobs
 def test_the_jobs_run_at_one_instance_per_taskmanager_unless_the_parallelism_is_set() -> None:
     assert load_settings(flink_taskmanagers=2).flink_job_parallelism == 2
     assert load_settings(flink_taskmanagers=2, flink_parallelism=1).flink_job_parallelism == 1
-    assert load_settings(flink_parallelism=3).flink_job_parallelism == 3
+    assert load_settings(flink_parallelism=3, run_networks="cta").flink_job_parallelism == 3
     # What the job is submitted with, whatever the cluster's own default (an existing cluster's too).
     settings = load_settings(flink_taskmanagers=2)
     assert job_properties(settings, "job", None)["parallelism.default"] == "2"
