@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,16 @@ KEY = "replay-run-k3y-9d0c2b"
 EXPECTED = {"RL831": (40630, "a"), "RL835": (40900, "b"), "BL123": (41020, "b")}
 
 
+@dataclass(frozen=True)
+class NotYet:
+    """Falsy, so the wait goes on; its repr is what was seen (for the timeout message)."""
+
+    seen: Any
+
+    def __bool__(self) -> bool:
+        return False
+
+
 def answered(check: Callable[[], Any]) -> Callable[[], Any]:
     """An HTTP error or a bad answer is 'not yet' (a process still starting)."""
 
@@ -41,7 +52,7 @@ def answered(check: Callable[[], Any]) -> Callable[[], Any]:
         try:
             return check()
         except (httpx.HTTPError, ValueError, KeyError) as error:
-            return f"not yet: {error!r}"[:300]
+            return NotYet(repr(error)[:300])
 
     return attempt
 
@@ -80,7 +91,7 @@ def test_a_recorded_train_tracker_sequence_ends_with_the_dashboard_showing_those
 
         def trains_shown() -> Any:
             shown = {t["train_id"]: (t["station_id"], t["direction"]) for t in api("/api/trains")}
-            return shown == EXPECTED or shown
+            return shown == EXPECTED or NotYet(shown)
 
         dashboard.wait_for(answered(trains_shown), 90, "the replayed runs at their stations")
         # The table (stations from PostgreSQL via Connect and Faust) shows each run in its station's row.
@@ -91,7 +102,7 @@ def test_a_recorded_train_tracker_sequence_ends_with_the_dashboard_showing_those
 
         def replay_done() -> Any:
             health = api("/healthz")
-            return health["source"]["counts"].get("polls") == 3 and health
+            return health if health["source"]["counts"].get("polls") == 3 else NotYet(health["source"])
 
         health = dashboard.wait_for(answered(replay_done), 30, "the feed's health after its three polls")
         assert (
