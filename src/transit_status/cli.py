@@ -417,6 +417,21 @@ def run(
     ] = None,
     brokers: BrokersOption = None,
     taskmanagers: Annotated[int | None, taskmanagers_option()] = None,
+    source: Annotated[
+        str | None,
+        setting_option(
+            "source",
+            "Where Chicago's trains come from: simulation; cta-train-tracker (the CTA's real trains: needs "
+            "TRANSIT_CTA_TRAIN_TRACKER_KEY); gtfs-rt (an agency's GTFS-realtime: TRANSIT_GTFS_STATIC and "
+            "TRANSIT_GTFS_RT_*_URL); or replay:DIR (a `transit-status record` directory). A real feed has no "
+            "turnstiles or weather; docs/FEEDS.md",
+            "--source",
+        ),
+    ] = None,
+    replay_speed: Annotated[
+        float | None,
+        setting_option("replay_speed", "How many times faster --source replay:DIR plays", "--replay-speed"),
+    ] = None,
 ) -> None:
     """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything.
 
@@ -430,6 +445,8 @@ def run(
         dashboard_host=dashboard_host,
         kafka_brokers=brokers,
         flink_taskmanagers=taskmanagers,
+        source=source,
+        replay_speed=replay_speed,
     )
     if pipeline_only:
         if brokers is not None:

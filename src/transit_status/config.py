@@ -538,6 +538,11 @@ class Settings(BaseSettings):
         return Path(self.source[len(REPLAY_PREFIX) :].strip()).expanduser().resolve()
 
     @property
+    def simulated_source(self) -> bool:
+        """The arrivals come from the simulation (which also makes turnstile entries and weather)."""
+        return self.source == "simulation"
+
+    @property
     def feed_health_file(self) -> Path:
         """Where the running feed adapter keeps its health (state, reason, since) for the dashboard."""
         return self.state_dir / "feeds" / "health.json"

@@ -93,6 +93,20 @@ def _registry() -> dict[str, Callable[[], Service]]:
 
         return LoopService(run_simulation)
 
+    def feed() -> Service:
+        from transit_status.feeds.runner import run_feed
+
+        def run(settings: Settings, stop: threading.Event) -> None:
+            run_feed(settings, stop)
+            if not stop.is_set():
+                # A replay that has played its last poll: idle, not exit, or the supervisor would restart
+                # it and the same arrivals would be produced again.
+                log.info("the replay has ended; its health stays in %s until the process is stopped",
+                         settings.feed_health_file)  # fmt: skip
+                stop.wait()
+
+        return LoopService(run)
+
     def barriers() -> Service:
         from transit_status.london.producer import run_barriers
 
@@ -114,6 +128,7 @@ def _registry() -> dict[str, Callable[[], Service]]:
         "dashboard": dashboard,
         "streams": streams,
         "simulate": simulate,
+        "feed": feed,
         "barriers": barriers,
         "opensearch-sink": opensearch_sink,
         "watchdog": watchdog,

@@ -1,4 +1,4 @@
-"""The dashboard's HTTP side, assembled: both pages' routers, /healthz, /metrics and the status push.
+"""The dashboard's HTTP side, assembled: both pages' routers, GTFS out, /healthz, /metrics and the status push.
 
 Each network's page is its own subpackage (``cta/``, ``london/``): its parts (pure state, hub, Kafka
 consumer, map) and its router (``page.py``). ``create_app(settings)`` builds both, includes their
@@ -37,6 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from transit_status.config import Settings, url_host
+from transit_status.dashboard.cta.gtfs import gtfs_router
 from transit_status.dashboard.cta.page import Chicago, chicago_router
 from transit_status.dashboard.health import Clock, Healthz, health_report, london_health
 from transit_status.dashboard.hub import LiveHub
@@ -71,7 +72,8 @@ def create_app(
         clock = Clock.of(settings, started_ms, now_ms())
         snapshot = work.snapshot() if work is not None else None
         clients = len(chicago.hub.clients)
-        return health_report(settings, status, freshness, clients, clock, london.inputs(), snapshot)
+        source = chicago.source_report()
+        return health_report(settings, status, freshness, clients, clock, london.inputs(), snapshot, source)
 
     def london_section() -> dict[str, Any]:
         return london_health(settings, london.inputs(), Clock.of(settings, started_ms, now_ms()))
@@ -117,6 +119,7 @@ def create_app(
         return page("index.html")
 
     app.include_router(chicago_router(chicago, settings, health))
+    app.include_router(gtfs_router(chicago.network, chicago.hub))
     app.include_router(london_router(london, settings, london_section))
 
     @app.get("/healthz")

@@ -9,12 +9,16 @@ A feed is judged by its data, not by its consumer being connected. Each feed is 
   ``settings.health_stale_factor``, or it never had one within the start grace;
 * ``failed`` (``since``, ``reason``): something it needs is down: Kafka, the schema registry (Avro
   feeds), its topic, OpenSearch;
-* ``off``: a feed of a network this run leaves out (``settings.run_networks``); it never counts.
+* ``degraded`` (``since``, ``reason``): a real source (Train Tracker, GTFS-realtime: ``feeds/``)
+  answers badly or not at all; its adapter says why in ``settings.feed_health_file``;
+* ``off``: a feed of a network this run leaves out (``settings.run_networks``), or one the source
+  does not have (a real source has no turnstiles or weather); it never counts.
 
 Expected intervals are defined once (:func:`expected_interval_s`), from the simulation's speed
-and Flink's checkpoint interval. The pipeline's work (SQL jobs, connectors, consumer groups, from
-``pipeline/work.py``, refreshed in the background by :mod:`work_monitor`) is judged beside the
-feeds: starting within the grace, failed after it or once it fails or stalls.
+and Flink's checkpoint interval (a real source: its poll interval). The pipeline's work (SQL jobs,
+connectors, consumer groups, from ``pipeline/work.py``, refreshed in the background by
+:mod:`work_monitor`) is judged beside the feeds: starting within the grace, failed after it or
+once it fails or stalls.
 
 The overall ``status`` is ``starting`` until every counted feed and work item is ok (nothing
 failed or stale meanwhile), then ``ok`` or ``degraded``; ``waiting_for`` and ``problems`` say
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from transit_status.config import Settings
@@ -40,10 +45,14 @@ from transit_status.dashboard.london.state import LONDON_TOPIC_ROLES
 from transit_status.dashboard.state import Freshness
 from transit_status.dashboard.work_monitor import WorkSnapshot
 
-FeedState = Literal["starting", "ok", "stale", "failed", "off"]
+FeedState = Literal["starting", "ok", "stale", "failed", "degraded", "off"]
 OverallStatus = Literal["starting", "ok", "degraded"]
-Feed = Literal["kafka", "registry", "stations", "arrivals", "turnstile_summary", "weather"]
+Feed = Literal["kafka", "registry", "stations", "arrivals", "turnstile_summary", "weather", "source"]
 FEEDS: tuple[Feed, ...] = ("kafka", "registry", *TOPIC_ROLES)
+"""Chicago's feeds with every source; a real source adds ``source`` (its adapter's health)."""
+SIMULATION_ONLY: frozenset[str] = frozenset({"turnstile_summary", "weather"})
+"""What only the simulation makes: a real feed has no turnstile entries and no weather."""
+SOURCE_LABELS = {"simulation": "the simulation", "cta-train-tracker": "CTA Train Tracker", "gtfs-rt": "GTFS-realtime"}
 LondonFeed = Literal["kafka", "station_activity", "line_activity", "station_windows", "opensearch"]
 LONDON_FEEDS: tuple[LondonFeed, ...] = ("kafka", *LONDON_TOPIC_ROLES, "opensearch")
 AVRO_ROLES: frozenset[str] = frozenset({"arrivals", "weather"})
@@ -71,6 +80,10 @@ WORK_INSPECTION_STALLED_S = 60.0
 
 def expected_interval_s(settings: Settings, role: str) -> float | None:
     """Real seconds within which a feed's next record is expected; None: no rate expected."""
+    if role == "arrivals" and not settings.simulated_source:
+        # A real feed's arrivals come with its polls (a whole network has trains arriving between any
+        # two); a replay has no rate: it ends.
+        return None if settings.replay_dir is not None else source_poll_s(settings)
     simulated = SIMULATED_INTERVAL_S.get(role)
     if simulated is None:
         return None
@@ -113,7 +126,7 @@ class FeedHealth:
 
     @property
     def degraded(self) -> bool:
-        return self.state in ("stale", "failed")
+        return self.state in ("stale", "failed", "degraded")
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -222,9 +235,14 @@ def topic_feed(
 
 
 def feed_health(
-    settings: Settings, status: ConsumerStatus | None, freshness: Mapping[str, Freshness], clock: Clock
+    settings: Settings,
+    status: ConsumerStatus | None,
+    freshness: Mapping[str, Freshness],
+    clock: Clock,
+    source: SourceReport | None = None,
 ) -> dict[Feed, FeedHealth]:
-    """Chicago's feeds: Kafka, the schema registry and each input topic."""
+    """Chicago's feeds: Kafka, the schema registry, each input topic and, for a real source, its adapter
+    (``source``: what it last reported)."""
     if not runs(settings, "cta"):
         off = _off("Chicago", settings)
         return {feed: off for feed in FEEDS}
@@ -242,7 +260,108 @@ def feed_health(
         elif registry.state == "failed" and role in AVRO_ROLES:
             upstream = Failure(registry.since, "schema registry unreachable: records wait to be decoded")
         feeds[role] = topic_feed(settings, role, status, freshness.get(role, Freshness()), clock, upstream)  # type: ignore[index]
+    if not settings.simulated_source:
+        for role in SIMULATION_ONLY:
+            feeds[role] = FeedHealth("off", reason=no_simulated_data(settings, source, role))  # type: ignore[index]
+        feeds["source"] = source_health(settings, source, clock)
     return feeds
+
+
+# ---- a real source: its adapter's own health (feeds/health.py) -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReport:
+    """What a real feed's process last wrote to ``settings.feed_health_file``, and when (epoch ms)."""
+
+    snapshot: Mapping[str, Any] | None
+    written_ms: int | None
+
+
+def source_poll_s(settings: Settings) -> float | None:
+    """The live source's poll interval (None: the simulation, or a replay, which has no rate)."""
+    if settings.source == "cta-train-tracker":
+        return settings.cta_train_tracker_poll_s
+    if settings.source == "gtfs-rt":
+        return settings.gtfs_rt_poll_s
+    return None
+
+
+def source_report_interval_s(settings: Settings) -> float | None:
+    """Longest usual gap between two reports of a live feed: a poll whose every try timed out, with the
+    backoff between them (1, 2, 4 ... s)."""
+    poll = source_poll_s(settings)
+    if poll is None:
+        return None
+    attempts = settings.feed_retry_attempts
+    return poll + attempts * settings.feed_timeout_s + (2 ** (attempts - 1) - 1)
+
+
+def source_kind(settings: Settings, report: SourceReport | None) -> str:
+    """simulation, cta-train-tracker or gtfs-rt (a replay: the kind it recorded, once its adapter said)."""
+    if settings.replay_dir is None:
+        return settings.source
+    recorded = report.snapshot.get("source") if report is not None and report.snapshot else None
+    return str(recorded) if recorded in SOURCE_LABELS else "replay"
+
+
+def source_label(settings: Settings, report: SourceReport | None) -> str:
+    kind = source_kind(settings, report)
+    label = SOURCE_LABELS.get(kind, "a recorded feed")
+    return f"{label} (replayed)" if settings.replay_dir is not None else label
+
+
+def no_simulated_data(settings: Settings, report: SourceReport | None, role: str) -> str:
+    what = "turnstile entries" if role == "turnstile_summary" else "weather"
+    return f"not in this feed: {source_label(settings, report)} has no {what}"
+
+
+def _epoch_ms(text: Any) -> int | None:
+    try:
+        return int(datetime.fromisoformat(str(text)).timestamp() * 1000) if text else None
+    except ValueError:
+        return None
+
+
+def source_health(settings: Settings, report: SourceReport | None, clock: Clock) -> FeedHealth:
+    """The real feed as its adapter reported it: ok, or degraded with its reason and since when; stale
+    when a live feed's process has stopped reporting; starting until its first poll."""
+    snapshot = report.snapshot if report is not None else None
+    label = source_label(settings, report)
+    if snapshot is None or snapshot.get("state") not in ("ok", "degraded"):
+        if clock.in_grace:
+            return FeedHealth("starting", reason=f"{label} not polled yet")
+        grace_s = clock.grace_ms / 1000
+        return FeedHealth("failed", clock.grace_ends, f"no poll of {label} in the {grace_s:.0f} s since the start")
+    last_ok = _epoch_ms(snapshot.get("last_ok"))
+    interval = source_report_interval_s(settings)
+    stale_after = interval * settings.health_stale_factor if interval is not None else None
+    written = report.written_ms if report is not None else None
+    if stale_after is not None and written is not None and clock.now >= written + int(stale_after * 1000):
+        reason = f"the feed process has not reported for over {stale_after:.0f} s"
+        return FeedHealth("stale", written + int(stale_after * 1000), reason, last_ok, stale_after)
+    if snapshot["state"] == "degraded":
+        since = _epoch_ms(snapshot.get("since"))
+        return FeedHealth("degraded", since, str(snapshot.get("reason") or "degraded"), last_ok, stale_after)
+    return FeedHealth("ok", None, None, last_ok, stale_after)
+
+
+def source_view(settings: Settings, report: SourceReport | None) -> dict[str, Any]:
+    """What /healthz and the page say about where the trains come from (no URL, no key)."""
+    simulated = settings.simulated_source
+    snapshot = report.snapshot if report is not None and report.snapshot is not None else {}
+    label = source_label(settings, report)
+    return {
+        "kind": source_kind(settings, report),
+        "replay": settings.replay_dir is not None,
+        "label": label,
+        "simulated": simulated,
+        "turnstiles": simulated,
+        "weather": simulated,
+        "note": None if simulated else f"{label} has no turnstile entries or weather: the page shows none.",
+        "counts": dict(snapshot.get("counts", {})),
+        "unknown_ids": dict(snapshot.get("unknown_ids", {})),
+    }
 
 
 def london_feed_health(
@@ -368,7 +487,7 @@ def _section_status(feeds: Mapping[str, FeedHealth]) -> str:
     states = {health.state for health in feeds.values()}
     if states == {"off"}:
         return "off"
-    return "degraded" if states & {"stale", "failed"} else "starting" if "starting" in states else "ok"
+    return "degraded" if states & {"stale", "failed", "degraded"} else "starting" if "starting" in states else "ok"
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,11 +543,13 @@ def health_report(
     clock: Clock,
     london: LondonInputs | None = None,
     work: WorkSnapshot | None = None,
+    source: SourceReport | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of /healthz, also pushed to every page once a second.
 
     ``london``: London's inputs (its section is added, and counts when London runs); ``work``: the
-    latest inspection of the pipeline's work (None: this dashboard does not inspect it).
+    latest inspection of the pipeline's work (None: this dashboard does not inspect it); ``source``:
+    what a real feed's adapter last reported (None: the simulation, or nothing read).
     """
     # The dashboard is ready when the consumer of the first network that runs is (London only: Chicago's never starts).
     ready = london.status if not runs(settings, "cta") and london is not None else status
@@ -438,7 +559,7 @@ def health_report(
             reason = f"{ready.registry_error} ({settings.schema_registry_url}); retrying"
         else:
             reason = _loading(ready)
-    feeds = feed_health(settings, status, freshness, clock)
+    feeds = feed_health(settings, status, freshness, clock, source)
     work_view = work_health(work, clock)
     counted = [(str(feed), health) for feed, health in feeds.items() if health.state != "off"]
     london_feeds = london_feed_health(settings, *_fields(london), clock) if london is not None else {}
@@ -457,6 +578,7 @@ def health_report(
         "not_running": None if runs(settings, "cta") else not_running("Chicago", settings),
         "degraded": [feed for feed, health in feeds.items() if health.degraded],
         "feeds": {feed: health.as_json() for feed, health in feeds.items()},
+        "source": source_view(settings, source),
         "work": work_view,
         "started_at": clock.started_ms,
         "start_grace_s": clock.grace_ms / 1000,

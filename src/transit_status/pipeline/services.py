@@ -63,14 +63,33 @@ def cta_services(settings: Settings) -> list[ServiceSpec]:
             prepare=lambda: prepare_streams(settings),
             is_ready=lambda: consumer_group_stable(settings, settings.faust_app_id),
         ),
-        ServiceSpec(
+        arrivals_source(settings),
+    ]
+
+
+def arrivals_source(settings: Settings) -> ServiceSpec:
+    """Where Chicago's arrivals come from (``settings.source``): the simulation, or a real feed.
+
+    The simulation also makes the turnstile entries and the weather (through the REST Proxy). A real
+    feed (``serve feed``: Train Tracker, GTFS-realtime or a replay) has neither: it needs no REST
+    Proxy, the turnstile and weather topics stay empty (the Flink turnstile job still runs, on an empty
+    topic, so switching back needs no other change) and the page says the feed has none.
+    """
+    if settings.simulated_source:
+        return ServiceSpec(
             name="simulation",
             port=0,
             after=("streams", "dashboard", "rest-proxy"),
             prepare=lambda: python_service("simulate", settings),
             is_ready=lambda: True,
-        ),
-    ]
+        )
+    return ServiceSpec(
+        name="feed",
+        port=0,
+        after=("streams", "dashboard"),
+        prepare=lambda: python_service("feed", settings),
+        is_ready=lambda: True,
+    )
 
 
 def london_services(settings: Settings) -> list[ServiceSpec]:

@@ -7,18 +7,21 @@ london``) there is no consumer: the page is served and its health says Chicago i
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
 from transit_status.config import Settings
 from transit_status.dashboard.consumer import DashboardConsumer
-from transit_status.dashboard.cta.map import load_network_map
+from transit_status.dashboard.cta.map import NetworkMap
 from transit_status.dashboard.cta.metrics import ChicagoMetrics
 from transit_status.dashboard.cta.state import DashboardState
-from transit_status.dashboard.health import Healthz, runs
+from transit_status.dashboard.health import Healthz, SourceReport, runs
 from transit_status.dashboard.hub import LiveHub
 from transit_status.dashboard.web import serve_live
+from transit_status.feeds.health import read_health
+from transit_status.networks import load_network
 from transit_status.wallclock import now_ms
 
 
@@ -26,7 +29,9 @@ class Chicago:
     """Chicago's parts; ``start_consumer=False`` leaves the state to be fed by the caller (tests)."""
 
     def __init__(self, settings: Settings, start_consumer: bool) -> None:
-        self.map = load_network_map(settings)
+        self.settings = settings
+        self.network = load_network(settings)
+        self.map = NetworkMap.of(self.network)
         self.state = DashboardState(self.map.line_order, self.map)
         self.hub: LiveHub[DashboardState] = LiveHub(self.state)
         self.consumer = (
@@ -37,6 +42,21 @@ class Chicago:
         self.metrics = ChicagoMetrics(self.hub, self.consumer)
         self.hub.on_updates.append(self.metrics.observe)
         self.map_json = self.map.as_json()
+
+    def source_report(self) -> SourceReport | None:
+        """What a real feed's adapter last wrote (None: the trains are simulated). Passed through the
+        settings' redaction: an adapter never writes its key, and the dashboard would not show it if one did."""
+        if self.settings.simulated_source:
+            return None
+        path = self.settings.feed_health_file
+        snapshot = read_health(path)
+        if snapshot is None:
+            return SourceReport(None, None)
+        try:
+            written_ms = int(path.stat().st_mtime * 1000)
+        except OSError:
+            written_ms = None
+        return SourceReport(json.loads(self.settings.redact(json.dumps(snapshot))), written_ms)
 
 
 def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> APIRouter:

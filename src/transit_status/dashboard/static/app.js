@@ -14,6 +14,9 @@
     weather: "Weather",
   };
 
+  // Where the trains come from (health.source): a real feed has no turnstiles or weather.
+  let source = { simulated: true, label: "the simulation", note: null };
+
   const model = {
     seq: 0,
     trains: new Map(), // train_id -> train
@@ -245,7 +248,12 @@
   function setWeather(weather) {
     model.weather = weather;
     const status = $("weather-status");
-    status.classList.toggle("known", Boolean(weather));
+    status.classList.toggle("known", Boolean(weather) && source.weather !== false);
+    if (source.weather === false) {
+      $("weather-temp").textContent = "";
+      status.textContent = `none in ${source.label}`;
+      return;
+    }
     if (!weather) {
       $("weather-temp").textContent = "–";
       status.textContent = "waiting for data";
@@ -325,25 +333,41 @@
   function feedText(feed, health, serverTime) {
     const state = health.feeds[feed];
     const topic = health.topics[feed];
-    if (state.state === "stale" || state.state === "failed") {
+    if (state.state === "stale" || state.state === "failed" || state.state === "degraded") {
       const since = formatSince(state.state, state.since, serverTime);
       return `${since}: ${state.reason}${topic && !topic.waiting ? ` · data ${formatAge(topic.age_s)}` : ""}`;
     }
     if (state.state === "starting") return `starting: ${state.reason}`;
-    if (state.state === "off") return "not running";
+    // Off: the network does not run, or (a real source) the feed has no such data, as its reason says.
+    if (state.state === "off") return health.not_running ? "not running" : state.reason || "not running";
     return topic ? `${topic.text} · ${formatAge(topic.age_s)}` : "ok";
   }
 
   function feedDot(feed, health) {
     const state = health.feeds[feed].state;
-    if (state === "failed") return "degraded";
+    if (state === "failed" || state === "degraded") return "degraded";
     if (state === "stale") return "stale";
     if (state === "starting" || state === "off") return "waiting";
     return health.topics[feed] ? health.topics[feed].state : "live";
   }
 
+  // A real source (Train Tracker, GTFS-realtime, a replay): say that it has no turnstile entries or
+  // weather instead of showing empty counts; its own health is the "source" feed.
+  function applySource(next) {
+    const changed = JSON.stringify([next.simulated, next.label]) !== JSON.stringify([source.simulated, source.label]);
+    source = next;
+    FEED_NAMES.source = next.label;
+    const note = $("source-note");
+    note.hidden = next.simulated;
+    note.textContent = next.simulated ? "" : next.note;
+    $("status-table").classList.toggle("no-entries", next.turnstiles === false);
+    document.body.dataset.source = next.kind;
+    if (changed) setWeather(model.weather);
+  }
+
   function applyStatus(message) {
     const health = message.health;
+    if (health.source) applySource(health.source);
     const list = $("topics");
     while (list.firstChild) list.removeChild(list.firstChild);
     for (const feed of Object.keys(health.feeds)) {

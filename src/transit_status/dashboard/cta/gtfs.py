@@ -1,0 +1,230 @@
+"""GTFS and GTFS-realtime out, over HTTP: what trip planners, OneBusAway and maps read.
+
+* ``/gtfs/static.zip``: the static feed of Chicago's network (``feeds.gtfs_out.build_static_gtfs``),
+  built once, on the first request;
+* ``/gtfs-rt/vehicle-positions.pb``, ``/gtfs-rt/trip-updates.pb``, ``/gtfs-rt/alerts.pb``: GTFS-realtime
+  2.0 built from the page's live state at each request; ``?format=json`` gives the same message as
+  JSON, for people.
+
+Each train the page shows is a vehicle ``STOPPED_AT`` its last station's platform, on the static feed's
+frequency-based trip of its route and direction (named by trip id, start date and start time: when it
+left the trip's first station, by the static timetable). Its trip update predicts the next stops from
+the static feed's running times. A broken-down train is an alert on its line and station; a train out of
+service is in no feed. A train the static feed cannot name (a route, station or platform it lacks) is
+left out of the feeds, never placed elsewhere: so every trip_id and stop_id they name is in the zip.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from transit_status.dashboard.cta.state import Train
+from transit_status.dashboard.hub import LiveHub
+from transit_status.feeds.gtfs_out import (
+    Call,
+    RealtimeFeeds,
+    ServiceAlert,
+    TrainState,
+    build_static_gtfs,
+    encode,
+    to_json,
+    trip_calls,
+)
+from transit_status.networks import Network, Route
+from transit_status.wallclock import now_ms
+
+log = logging.getLogger(__name__)
+
+PROTOBUF = "application/x-protobuf"
+PREDICTED_STOPS = 3
+"""How many stops ahead a trip update predicts."""
+Format = Literal["pb", "json"]
+FORMATS: tuple[Format, ...] = ("pb", "json")
+
+
+def _moment(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+
+
+@dataclass
+class TrainMapper:
+    """Maps the page's trains onto the static feed's routes, trips and platforms (pure)."""
+
+    network: Network
+    _calls: dict[tuple[str, str], list[Call]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for route in self.network.routes:
+            for direction in ("a", "b"):
+                self._calls[(route.route_id, direction)] = trip_calls(route, direction)  # type: ignore[arg-type]
+
+    @cached_property
+    def _routes_by_name(self) -> dict[str, Route]:
+        # The simulation's arrivals carry the route id ("green-ashland-63rd"), the real feeds' its name
+        # ("Green Ashland/63rd"): either names it.
+        return {name: route for route in self.network.routes for name in (route.name, route.route_id)}
+
+    def _call(self, route: Route, train: Train) -> tuple[list[Call], int] | None:
+        """The trip's calls and the index of the train's station on it (None: not on this trip)."""
+        calls = self._calls.get((route.route_id, train.direction), [])
+        for index, call in enumerate(calls):
+            if call.station_id == train.station_id and (train.stop_id is None or call.stop_id == train.stop_id):
+                return calls, index
+        for index, call in enumerate(calls):  # a platform id the route does not use: its station decides
+            if call.station_id == train.station_id:
+                return calls, index
+        return None
+
+    def locate(self, train: Train) -> tuple[Route, list[Call], int] | None:
+        """The route, trip calls and call index of ``train``; None when the static feed cannot name it."""
+        named = self._routes_by_name.get(train.route)
+        candidates = [named] if named is not None and named.line == train.line else []
+        candidates += [route for route in self.network.routes if route.line == train.line and route is not named]
+        for route in candidates:
+            found = self._call(route, train)
+            if found is not None:
+                return route, *found
+        return None
+
+    def state(self, train: Train) -> TrainState | None:
+        located = self.locate(train)
+        if located is None or train.train_status == "out_of_service":
+            return None
+        route, calls, index = located
+        call = calls[index]
+        at = _moment(train.simulated_at)
+        station = self.network.stations.get(call.station_id)
+        predictions = tuple(
+            (ahead.stop_id, at + timedelta(seconds=ahead.offset_s - call.offset_s))
+            for ahead in calls[index + 1 : index + 1 + PREDICTED_STOPS]
+        )
+        return TrainState(
+            train_id=train.train_id,
+            route_id=route.route_id,
+            direction=train.direction,  # type: ignore[arg-type]
+            stop_id=call.stop_id,
+            status="STOPPED_AT",
+            trip_start=at - timedelta(seconds=call.offset_s),
+            at=at,
+            latitude=station.latitude if station is not None else None,
+            longitude=station.longitude if station is not None else None,
+            predictions=predictions,
+        )
+
+    def states(self, trains: Iterable[Train]) -> tuple[list[TrainState], list[str]]:
+        """The states of the trains the feeds can carry, and the ids of those they cannot."""
+        states, left_out = [], []
+        for train in trains:
+            state = self.state(train)
+            if state is not None:
+                states.append(state)
+            elif train.train_status != "out_of_service":
+                left_out.append(train.train_id)
+        return states, left_out
+
+    def alerts(self, trains: Iterable[Train]) -> list[ServiceAlert]:
+        """One alert per broken-down train: its line and station."""
+        alerts = []
+        for train in trains:
+            if train.train_status != "broken_down":
+                continue
+            located = self.locate(train)
+            station_ids = (located[1][located[2]].station_id,) if located is not None else ()
+            alerts.append(
+                ServiceAlert(
+                    alert_id=f"broken-down-{train.train_id}",
+                    header=f"{train.route} train {train.train_id} broken down at {train.station_name}",
+                    description="Expect delays behind it.",
+                    lines=(train.line,) if any(line.line_id == train.line for line in self.network.lines) else (),
+                    station_ids=station_ids,
+                    start=_moment(train.simulated_at),
+                    cause="TECHNICAL_PROBLEM",
+                    effect="SIGNIFICANT_DELAYS",
+                )
+            )
+        return alerts
+
+
+class GtfsOut:
+    """The feeds of one dashboard: the static zip (built once) and realtime feeds whose headers never go back."""
+
+    def __init__(self, network: Network, hub: LiveHub[Any]) -> None:
+        self.network = network
+        self.hub = hub
+        self.mapper = TrainMapper(network)
+        self.realtime = RealtimeFeeds(network)
+        self._static: bytes | None = None
+        self._warned: set[str] = set()
+
+    def static_zip(self) -> bytes:
+        if self._static is None:
+            self._static = build_static_gtfs(self.network)
+        return self._static
+
+    def _trains(self) -> Sequence[Train]:
+        return self.hub.read(lambda state: state.trains())
+
+    def _now(self, states: Sequence[TrainState]) -> datetime:
+        # The header's time is at least every vehicle's (a feed older than its entities is invalid); the
+        # simulation's clock may run ahead of the wall clock.
+        return max([_moment(now_ms()), *(state.at for state in states)])
+
+    def feed(self, name: str) -> Any:
+        trains = self._trains()
+        if name == "alerts":
+            alerts = self.mapper.alerts(trains)
+            now = max([_moment(now_ms()), *(alert.start for alert in alerts if alert.start is not None)])
+            return self.realtime.alerts(alerts, now)
+        states, left_out = self.mapper.states(trains)
+        new = [train_id for train_id in left_out if train_id not in self._warned]
+        if new:
+            self._warned.update(new)
+            log.warning("GTFS-realtime leaves out %d train(s) the static feed cannot name: %s", len(new), new[:10])
+        if name == "vehicle-positions":
+            return self.realtime.vehicle_positions(states, self._now(states))
+        return self.realtime.trip_updates(states, self._now(states))
+
+
+REALTIME_FEEDS = ("vehicle-positions", "trip-updates", "alerts")
+
+
+def _format(value: str) -> Format:
+    if value not in FORMATS:
+        raise HTTPException(400, f"format must be pb or json, not {value[:40]!r}")
+    return value  # type: ignore[return-value]
+
+
+def gtfs_router(network: Network, hub: LiveHub[Any]) -> APIRouter:
+    """The GTFS and GTFS-realtime routes of Chicago's live state."""
+    router = APIRouter()
+    out = GtfsOut(network, hub)
+
+    @router.get("/gtfs/static.zip", response_class=Response)
+    async def static_zip() -> Response:
+        data = await run_in_threadpool(out.static_zip)
+        headers = {"Content-Disposition": 'attachment; filename="cta-static-gtfs.zip"'}
+        return Response(data, media_type="application/zip", headers=headers)
+
+    def realtime_route(name: str) -> None:
+        async def realtime(format: str = "pb") -> Response:
+            chosen = _format(format)
+            message = out.feed(name)
+            if chosen == "json":
+                return Response(to_json(message), media_type="application/json")
+            return Response(encode(message), media_type=PROTOBUF)
+
+        realtime.__name__ = f"gtfs_rt_{name.replace('-', '_')}"
+        router.add_api_route(f"/gtfs-rt/{name}.pb", realtime, methods=["GET"], response_class=Response)
+
+    for feed_name in REALTIME_FEEDS:
+        realtime_route(feed_name)
+    return router

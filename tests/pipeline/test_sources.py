@@ -1,0 +1,76 @@
+"""`run --source`: a real source runs the `feed` process instead of the simulation, derived from the same
+ServiceSpec list (so `run` starts no REST Proxy for it), and a bad --source is one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from transit_status.cli import app
+from transit_status.config import load_settings
+from transit_status.pipeline import pipeline_services, whole_stack
+from transit_status.pipeline.external import required_services
+from transit_status.serve import SERVICES
+
+RECORDING = Path(__file__).parents[1] / "feeds" / "recordings" / "cta-train-tracker-constructed"
+KEY = "cli-s3cret-key-0042"
+
+
+def names(settings_values: dict[str, object]) -> tuple[set[str], set[str]]:
+    settings = load_settings(**settings_values)  # type: ignore[arg-type]
+    return {spec.name for spec in pipeline_services(settings)}, {spec.name for spec in whole_stack(settings)}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"source": f"replay:{RECORDING}"},
+        {"source": "cta-train-tracker", "cta_train_tracker_key": KEY},
+    ],
+)
+def test_a_real_source_runs_the_feed_instead_of_the_simulation_and_needs_no_rest_proxy(
+    source: dict[str, object],
+) -> None:
+    pipeline, stack = names({"run_networks": "cta", **source})
+    assert pipeline == {"dashboard", "streams", "feed", "watchdog"}
+    assert "rest-proxy" not in stack and "simulation" not in stack
+    assert "rest-proxy" not in required_services(load_settings(run_networks="cta", **source))  # --pipeline-only
+    assert "feed" in SERVICES  # `serve feed` is what the supervisor starts
+
+    simulated, simulated_stack = names({"run_networks": "cta"})
+    assert simulated == {"dashboard", "streams", "simulation", "watchdog"} and "rest-proxy" in simulated_stack
+
+
+def test_the_feed_starts_after_the_stream_processor_and_the_dashboard_like_the_simulation() -> None:
+    settings = load_settings(source=f"replay:{RECORDING}")
+    feed = next(spec for spec in pipeline_services(settings) if spec.name == "feed")
+    assert set(feed.after) == {"streams", "dashboard"}
+    assert "serve" in feed.prepare().command and feed.prepare().command[-1] == "feed"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--source", "tfl"], "expected one of simulation, cta-train-tracker, gtfs-rt or replay:DIR"),
+        (["--source", "cta-train-tracker"], "source cta-train-tracker needs cta_train_tracker_key"),
+        (["--source", "replay:/nowhere/at/all"], "holds no recording"),
+        (["--source", f"replay:{RECORDING}", "--replay-speed", "0"], "replay_speed"),
+    ],
+)
+def test_a_bad_source_is_one_clear_line_before_anything_starts(
+    tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["--state-dir", str(tmp_path), "run", *arguments])
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "logs").exists()  # nothing was started
+
+
+def test_run_help_offers_the_sources_and_never_shows_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANSIT_CTA_TRAIN_TRACKER_KEY", KEY)
+    result = CliRunner().invoke(app, ["--state-dir", str(tmp_path), "run", "--help"])
+    assert result.exit_code == 0
+    assert "--source" in result.output and "--replay-speed" in result.output and "replay:DIR" in result.output
+    assert KEY not in result.output
