@@ -38,7 +38,7 @@ FLINK_VERSION = "2.3.0"
 WHEELS = (f"apache-flink=={FLINK_VERSION}", f"apache-flink-libraries=={FLINK_VERSION}")
 FUNCTIONS_JAR = "transit-status-flink-functions.jar"
 # Read by jars/flink-functions' RegistrySchemas: the registry's basic auth, "user:password".
-REGISTRY_USER_INFO_ENV = "TRANSIT_SCHEMA_REGISTRY_USER_INFO"
+REGISTRY_USER_INFO_ENV = "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"
 GATEWAY_JAR_PREFIX = "flink-sql-gateway"
 CHECKPOINTS = "checkpoints"
 SAVEPOINTS = "savepoints"

@@ -19,7 +19,7 @@ import org.apache.avro.Schema;
  * {@code basic.auth.user.info}): never from the SQL, whose text the gateway logs and the web UI shows.
  */
 public final class RegistrySchemas {
-    public static final String USER_INFO_ENV = "TRANSIT_SCHEMA_REGISTRY_USER_INFO";
+    public static final String USER_INFO_ENV = "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO";
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final ObjectMapper json = new ObjectMapper();
