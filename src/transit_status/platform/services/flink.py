@@ -37,6 +37,8 @@ from transit_status.platform.service import Launch, ServiceSpec
 FLINK_VERSION = "2.3.0"
 WHEELS = (f"apache-flink=={FLINK_VERSION}", f"apache-flink-libraries=={FLINK_VERSION}")
 FUNCTIONS_JAR = "transit-status-flink-functions.jar"
+# Read by jars/flink-functions' RegistrySchemas: the registry's basic auth, "user:password".
+REGISTRY_USER_INFO_ENV = "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"
 GATEWAY_JAR_PREFIX = "flink-sql-gateway"
 CHECKPOINTS = "checkpoints"
 SAVEPOINTS = "savepoints"
@@ -211,6 +213,15 @@ def prepare(settings: Settings) -> dict[str, str]:
     return environment(settings)
 
 
+def registry_credentials(settings: Settings) -> dict[str, str]:
+    """The registry's basic auth for our SQL functions (``RegistrySchemas.USER_INFO_ENV``), in the
+    TaskManagers' environment: never in the SQL, which the gateway logs and Flink's web UI shows."""
+    if not settings.schema_registry_username:
+        return {}
+    password = settings.schema_registry_password.get_secret_value()
+    return {REGISTRY_USER_INFO_ENV: f"{settings.schema_registry_username}:{password}"}
+
+
 def environment(settings: Settings) -> dict[str, str]:
     """What Flink's scripts (the services', and the SQL client's) need to find our configuration and jars."""
     state = flink_state_dir(settings)
@@ -352,7 +363,9 @@ def specs(settings: Settings) -> list[ServiceSpec]:
             needs=("flink-jobmanager",),
             uses=settings.kafka_services,  # its tasks read and write Kafka (transactions)
             # Its own pid file and log file name in Flink's scripts (flink-<ident>-taskexecutor...).
-            prepare=lambda: launch(taskmanager_command(settings, name), FLINK_IDENT_STRING=name),
+            prepare=lambda: launch(
+                taskmanager_command(settings, name), FLINK_IDENT_STRING=name, **registry_credentials(settings)
+            ),
             is_ready=lambda: taskmanager_ready(settings, name),
         )
 

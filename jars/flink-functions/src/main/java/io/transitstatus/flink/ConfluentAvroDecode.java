@@ -1,14 +1,7 @@
 package io.transitstatus.flink;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -60,8 +53,7 @@ public class ConfluentAvroDecode extends TableFunction<RowData> {
     private static final int HEADER_LENGTH = 5;
     private static final int MAX_ERROR_LENGTH = 300;
 
-    private transient HttpClient http;
-    private transient ObjectMapper json;
+    private transient RegistrySchemas schemas;
     private transient Map<Integer, GenericDatumReader<Object>> readers;
     private transient Map<Integer, String> unknownIds;
     private transient BinaryDecoder reusedDecoder;
@@ -70,8 +62,7 @@ public class ConfluentAvroDecode extends TableFunction<RowData> {
 
     @Override
     public void open(FunctionContext context) {
-        http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-        json = new ObjectMapper();
+        schemas = new RegistrySchemas();
         readers = new ConcurrentHashMap<>();
         unknownIds = new ConcurrentHashMap<>();
     }
@@ -182,20 +173,8 @@ public class ConfluentAvroDecode extends TableFunction<RowData> {
         if (unknown != null) {
             throw new BadRecord(unknown);
         }
-        HttpRequest request = HttpRequest.newBuilder(URI.create(registryUrl + "/schemas/ids/" + schemaId))
-                .timeout(Duration.ofSeconds(10))
-                .GET()
-                .build();
-        HttpResponse<String> response;
-        try {
-            response = http.send(request, HttpResponse.BodyHandlers.ofString());
-        } catch (IOException e) {
-            throw new IllegalStateException("Schema Registry at " + registryUrl + " cannot be reached", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while fetching schema " + schemaId, e);
-        }
-        if (response.statusCode() == 404) {
+        Schema schema = schemas.fetch(registryUrl, schemaId);
+        if (schema == null) {
             // Remembered (bounded): a stream of records with a bogus id must not become a stream of requests.
             String reason = "schema id " + schemaId + " is not in the Schema Registry";
             if (unknownIds.size() < 10_000) {
@@ -203,17 +182,7 @@ public class ConfluentAvroDecode extends TableFunction<RowData> {
             }
             throw new BadRecord(reason);
         }
-        if (response.statusCode() != 200) {
-            throw new IllegalStateException(
-                    "Schema Registry answered " + response.statusCode() + " for schema id " + schemaId);
-        }
-        try {
-            JsonNode body = json.readTree(response.body());
-            Schema schema = new Schema.Parser().parse(body.get("schema").asText());
-            reader = new GenericDatumReader<>(schema);
-        } catch (IOException | RuntimeException e) {
-            throw new IllegalStateException("Schema Registry returned an unreadable schema " + schemaId, e);
-        }
+        reader = new GenericDatumReader<>(schema);
         readers.put(schemaId, reader);
         return reader;
     }

@@ -1,14 +1,7 @@
 package io.transitstatus.flink;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
-import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.avro.AvroRuntimeException;
@@ -34,16 +27,14 @@ public class ConfluentAvroField extends ScalarFunction {
     private static final byte MAGIC_BYTE = 0;
     private static final int HEADER_LENGTH = 5;
 
-    private transient HttpClient http;
-    private transient ObjectMapper json;
+    private transient RegistrySchemas schemas;
     private transient Map<Integer, GenericDatumReader<Object>> readers;
     private transient Map<Integer, Boolean> unknownIds;
     private transient BinaryDecoder reusedDecoder;
 
     @Override
     public void open(FunctionContext context) {
-        http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-        json = new ObjectMapper();
+        schemas = new RegistrySchemas();
         readers = new ConcurrentHashMap<>();
         unknownIds = new ConcurrentHashMap<>();
     }
@@ -77,35 +68,14 @@ public class ConfluentAvroField extends ScalarFunction {
         if (reader != null || unknownIds.containsKey(schemaId)) {
             return reader;
         }
-        HttpRequest request = HttpRequest.newBuilder(URI.create(registryUrl + "/schemas/ids/" + schemaId))
-                .timeout(Duration.ofSeconds(10))
-                .GET()
-                .build();
-        HttpResponse<String> response;
-        try {
-            response = http.send(request, HttpResponse.BodyHandlers.ofString());
-        } catch (IOException e) {
-            throw new IllegalStateException("Schema Registry at " + registryUrl + " cannot be reached", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while fetching schema " + schemaId, e);
-        }
-        if (response.statusCode() == 404) {
+        Schema schema = schemas.fetch(registryUrl, schemaId);
+        if (schema == null) {
             if (unknownIds.size() < 10_000) {  // bounded: a stream of bogus ids must not grow it for ever
                 unknownIds.put(schemaId, Boolean.TRUE);
             }
             return null;
         }
-        if (response.statusCode() != 200) {
-            throw new IllegalStateException(
-                    "Schema Registry answered " + response.statusCode() + " for schema id " + schemaId);
-        }
-        try {
-            JsonNode body = json.readTree(response.body());
-            reader = new GenericDatumReader<>(new Schema.Parser().parse(body.get("schema").asText()));
-        } catch (IOException | RuntimeException e) {
-            throw new IllegalStateException("Schema Registry returned an unreadable schema " + schemaId, e);
-        }
+        reader = new GenericDatumReader<>(schema);
         readers.put(schemaId, reader);
         return reader;
     }
