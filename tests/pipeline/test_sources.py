@@ -3,6 +3,7 @@ ServiceSpec list (so `run` starts no REST Proxy for it), and a bad --source is o
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,16 @@ from transit_status.serve import SERVICES
 
 RECORDING = Path(__file__).parents[1] / "feeds" / "recordings" / "cta-train-tracker-constructed"
 KEY = "cli-s3cret-key-0042"
+SOURCE_VARIABLES = ("TRANSIT_SOURCE", "TRANSIT_CTA_", "TRANSIT_GTFS_", "TRANSIT_REPLAY_", "TRANSIT_RUN_NETWORKS")
+
+
+@pytest.fixture(autouse=True)
+def no_source_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's exported key or source (the README says to export the key) must not turn these tests into
+    a real run (`run` with a valid source starts the platform): each test's settings are its own."""
+    for name in list(os.environ):
+        if name.startswith(SOURCE_VARIABLES):
+            monkeypatch.delenv(name)
 
 
 def names(settings_values: dict[str, object]) -> tuple[set[str], set[str]]:

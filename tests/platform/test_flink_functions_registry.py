@@ -1,6 +1,7 @@
-"""Our Flink SQL functions against a registry that requires basic auth (Confluent Cloud's does): the
-credentials come from the TaskManager's environment, never from the SQL. The functions' schema fetch
-(jars/flink-functions, RegistrySchemas) runs in a real JVM against a real HTTP server here."""
+"""The schema fetch both our Flink SQL functions use (jars/flink-functions, RegistrySchemas) against a
+registry that requires basic auth (Confluent Cloud's does), in a real JVM against a real HTTP server:
+the credentials come from the TaskManager's environment, never from the SQL. The functions themselves
+inside a Flink job are not run against such a registry here (ours takes no auth)."""
 
 from __future__ import annotations
 

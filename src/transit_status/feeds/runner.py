@@ -147,6 +147,9 @@ def run_feed(settings: Settings, stop: threading.Event) -> None:
     except KafkaException as error:
         raise TransitError(f"Kafka refused to create the topics at {settings.bootstrap_servers} ({error})") from None
     health_file = settings.feed_health_file
+    # This run's health from its start ("starting"): a file an earlier run left (another source, a day
+    # old) would otherwise stand for this one until its first poll, up to all its retries later.
+    feed.adapter.health.write(health_file)
     log.info("reading %s (%s); health in %s", feed.kind, settings.source.split(":", 1)[0], health_file)
     counts_dir = settings.delivery_counts_dir("feed")
     with _closing(feed), EventProducer(settings, counts_dir=counts_dir, client_id="transit-status-feed") as producer:
