@@ -60,6 +60,17 @@ class FeedHealth:
                 self.problems[feed] = problem
             self._settle(at)
 
+    def start_step(self, step: str, problem: str | None, at: datetime | None = None) -> None:
+        """The outcome of one try of a start-up ``step`` (the static GTFS, Kafka's topics): no poll is
+        counted, and once every step is done the feed is back to ``starting`` until its first good poll."""
+        at = at or utc_now()
+        with self._lock:
+            if problem is None:
+                self.problems.pop(step, None)
+            else:
+                self.problems[step] = problem
+            self._settle(at)
+
     def _settle(self, at: datetime) -> None:
         if self.problems:
             reason = "; ".join(f"{feed}: {problem}" for feed, problem in sorted(self.problems.items()))
@@ -69,10 +80,14 @@ class FeedHealth:
             elif reason != self.reason:
                 log.warning("%s feed still degraded: %s", self.source, reason)
             self.reason = reason
-        elif self.state != "ok":
+        else:
+            # Healthy: ok once a poll was good; before that (a start-up step recovered) still starting.
+            healthy: State = "ok" if self.last_ok is not None else "starting"
+            if self.state == healthy:
+                return
             if self.state == "degraded":
                 log.info("%s feed recovered (degraded since %s)", self.source, self.since.isoformat(timespec="seconds"))
-            self.state, self.reason, self.since = "ok", "", at
+            self.state, self.reason, self.since = healthy, "" if healthy == "ok" else "no poll yet", at
 
     def unknown(self, kind: str, identifier: str, context: str = "") -> None:
         """An id the network does not have (counted, logged the first time; never guessed)."""

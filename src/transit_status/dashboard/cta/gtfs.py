@@ -40,7 +40,6 @@ from transit_status.feeds.gtfs_out import (
     trip_calls,
 )
 from transit_status.networks import Network, Route
-from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -173,25 +172,18 @@ class GtfsOut:
     def _trains(self) -> Sequence[Train]:
         return self.hub.read(lambda state: state.trains())
 
-    def _now(self, states: Sequence[TrainState]) -> datetime:
-        # The header's time is at least every vehicle's (a feed older than its entities is invalid); the
-        # simulation's clock may run ahead of the wall clock.
-        return max([_moment(now_ms()), *(state.at for state in states)])
-
     def feed(self, name: str) -> Any:
         trains = self._trains()
         if name == "alerts":
-            alerts = self.mapper.alerts(trains)
-            now = max([_moment(now_ms()), *(alert.start for alert in alerts if alert.start is not None)])
-            return self.realtime.alerts(alerts, now)
+            return self.realtime.alerts(self.mapper.alerts(trains))
         states, left_out = self.mapper.states(trains)
         new = [train_id for train_id in left_out if train_id not in self._warned]
         if new:
             self._warned.update(new)
             log.warning("GTFS-realtime leaves out %d train(s) the static feed cannot name: %s", len(new), new[:10])
         if name == "vehicle-positions":
-            return self.realtime.vehicle_positions(states, self._now(states))
-        return self.realtime.trip_updates(states, self._now(states))
+            return self.realtime.vehicle_positions(states)
+        return self.realtime.trip_updates(states)
 
 
 REALTIME_FEEDS = ("vehicle-positions", "trip-updates", "alerts")
