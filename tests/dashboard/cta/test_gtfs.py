@@ -99,7 +99,7 @@ def test_every_train_is_a_vehicle_at_the_station_the_page_shows_naming_only_stat
     client: TestClient, network: Network
 ) -> None:
     trains = simulated_trains(network)
-    assert {train.route for train in trains} == {route.route_id for route in network.routes}  # every route is tried
+    assert {train.route for train in trains} == {route.name for route in network.routes}  # every route is tried
     show(client, trains)
     trips = {row["trip_id"] for row in static_table(client, "trips.txt")}
     stops = {row["stop_id"]: row for row in static_table(client, "stops.txt")}
@@ -194,8 +194,8 @@ def test_the_simulated_at_of_a_train_becomes_its_trip_start_by_the_timetable(
     client: TestClient, network: Network
 ) -> None:
     trains = simulated_trains(network, minutes=20)
-    # As the real feeds name it: the route's name, not its id (the green branches share the trunk's stations).
-    train = replace(next(t for t in trains if t.route == "green-ashland-63rd"), route="Green Ashland/63rd")
+    # Named by the route's name, as every source does (the green branches share the trunk's stations).
+    train = next(t for t in trains if t.route == "Green Ashland/63rd")
     show(client, [train])
     vehicle = feed(client, "vehicle-positions").entity[0].vehicle
     stop_times = [row for row in static_table(client, "stop_times.txt") if row["trip_id"] == vehicle.trip.trip_id]

@@ -68,8 +68,8 @@ class TrainMapper:
 
     @cached_property
     def _routes_by_name(self) -> dict[str, Route]:
-        # The simulation's arrivals carry the route id ("green-ashland-63rd"), the real feeds' its name
-        # ("Green Ashland/63rd"): either names it.
+        # Every source's arrivals carry the route's name ("Green Ashland/63rd", the contract's `route`);
+        # records an older simulation wrote, still in the topic, carry its id ("green-ashland-63rd").
         return {name: route for route in self.network.routes for name in (route.name, route.route_id)}
 
     def _call(self, route: Route, train: Train) -> tuple[list[Call], int] | None:
