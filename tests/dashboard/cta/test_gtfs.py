@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,11 +18,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from google.transit import gtfs_realtime_pb2 as rt
 
 from transit_status.dashboard.app import create_app
+from transit_status.dashboard.cta.gtfs import WARNED_TRAINS, GtfsOut, gtfs_router
 from transit_status.dashboard.cta.state import Train, TrainArrival
+from transit_status.dashboard.hub import LiveHub
 from transit_status.dashboard.state import Received
 from transit_status.networks import Network
 from transit_status.platform.ports import isolated_settings
@@ -206,3 +211,66 @@ def test_the_simulated_at_of_a_train_becomes_its_trip_start_by_the_timetable(
     assert vehicle.trip.trip_id == f"green-ashland-63rd-{train.direction}"
     assert vehicle.trip.start_time == started.strftime("%H:%M:%S")
     assert vehicle.trip.start_date == started.strftime("%Y%m%d")
+
+
+class BusyState:
+    """A page state whose trains take until ``release`` to read (the consumer applying a large batch)."""
+
+    def __init__(self, trains: list[Train]) -> None:
+        self.trains_list = trains
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def trains(self) -> list[Train]:
+        self.reading.set()
+        self.release.wait(20)
+        return self.trains_list
+
+
+def test_a_realtime_feed_being_built_never_holds_up_the_dashboards_other_requests(network: Network) -> None:
+    state = BusyState(simulated_trains(network, minutes=10))
+    app = FastAPI()
+    app.include_router(gtfs_router(network, LiveHub(state)))  # type: ignore[arg-type]
+    answers: dict[str, int] = {}
+    with TestClient(app) as client:
+
+        def get(url: str) -> None:
+            answers[url] = client.get(url).status_code
+
+        slow = threading.Thread(target=get, args=("/gtfs-rt/vehicle-positions.pb",))
+        quick = threading.Thread(target=get, args=("/gtfs-rt/alerts.pb?format=xml",))
+        try:
+            slow.start()
+            assert state.reading.wait(10)  # the feed is being built
+            quick.start()
+            quick.join(10)
+            assert answers.get("/gtfs-rt/alerts.pb?format=xml") == 400  # answered meanwhile: the loop is free
+            assert slow.is_alive()
+        finally:
+            state.release.set()
+            slow.join(10)
+            quick.join(10)
+    assert answers["/gtfs-rt/vehicle-positions.pb"] == 200
+
+
+def test_the_trains_left_out_of_the_feeds_are_logged_once_and_remembered_within_a_bound(
+    network: Network, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = simulated_trains(network, minutes=10)[0]
+    state = BusyState([])
+    state.release.set()
+    out = GtfsOut(network, LiveHub(state))  # type: ignore[arg-type]
+    caplog.set_level(logging.WARNING)
+
+    def unknown(number: int) -> Train:
+        return Train(f"XX{number}", "red", "Red", 49999, "Nowhere", "a", "in_service", good.simulated_at, 0, 39999)
+
+    state.trains_list = [unknown(1)]
+    out.feed("vehicle-positions")
+    out.feed("vehicle-positions")
+    assert sum("XX1" in record.getMessage() for record in caplog.records) == 1  # once, not on every request
+    # A real feed's run numbers come and go for months: what is remembered stays bounded.
+    for batch in range(5):
+        state.trains_list = [unknown(batch * WARNED_TRAINS + i) for i in range(WARNED_TRAINS)]
+        out.feed("vehicle-positions")
+    assert len(out._warned) <= WARNED_TRAINS
