@@ -22,8 +22,9 @@ import pytest
 from tests.processes import ServiceProcess, wait_until
 from transit_status.config import Settings, load_settings
 from transit_status.errors import TransitError
+from transit_status.feeds import runner
 from transit_status.feeds.gtfs_out import RealtimeFeeds, TrainState, build_static_gtfs, encode, trip_calls
-from transit_status.feeds.health import read_health
+from transit_status.feeds.health import FeedHealth, read_health
 from transit_status.feeds.runner import Feed, drive, start_feed
 from transit_status.networks import Network
 from transit_status.platform.ports import isolated_settings
@@ -204,3 +205,23 @@ def test_serve_feed_with_a_required_setting_missing_exits_at_once_with_one_line(
     assert result.returncode != 0  # at once: no retry loop for what only the user can fix
     output = (result.stdout + result.stderr).strip()
     assert len(output.splitlines()) == 1 and message in output and "Traceback" not in output
+
+
+def test_a_long_backoff_keeps_the_health_file_fresh_so_the_dashboard_never_takes_the_feed_for_hung(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "HEALTH_REFRESH_S", 0.05)
+    health = FeedHealth("gtfs-rt")
+    health.start_step(runner.STATIC_STEP, "the static GTFS could not be fetched: HTTP 503")
+    health_file = tmp_path / "health.json"
+    stamps: list[int] = []
+    original = FeedHealth.write
+
+    def write(self: FeedHealth, path: Path) -> None:
+        original(self, path)
+        stamps.append(path.stat().st_mtime_ns)
+
+    monkeypatch.setattr(FeedHealth, "write", write)
+    runner._wait_writing_health(0.5, health, health_file, threading.Event())
+    assert len(stamps) >= 5 and stamps == sorted(stamps)  # rewritten all along the wait
+    assert read_health(health_file)["state"] == "degraded"  # type: ignore[index]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 START_BACKOFF_MAX_S = 300.0
 """The longest wait between two tries of a start-up step: an agency's server back up is noticed within it."""
+HEALTH_REFRESH_S = 30.0
+"""How often a feed waiting to retry its start rewrites its health (the dashboard's staleness is 144 s+)."""
 STATIC_STEP = "static-gtfs"
 TOPICS_STEP = "kafka-topics"
 
@@ -163,13 +166,21 @@ def until_ready(
             health.start_step(name, str(problem))
             health.write(health_file)
             log.info("%s: %s; trying again in %.0f s", name, problem, delay)
-            stop.wait(delay)
+            _wait_writing_health(delay, health, health_file, stop)
             delay = min(delay * 2, START_BACKOFF_MAX_S)
             continue
         health.start_step(name, None)
         health.write(health_file)
         return result
     return None
+
+
+def _wait_writing_health(seconds: float, health: FeedHealth, health_file: Path, stop: threading.Event) -> None:
+    """Wait ``seconds`` (less if stopped), rewriting the health file every :data:`HEALTH_REFRESH_S`: the
+    dashboard takes a file left unwritten for a few polls' time for a feed process that hangs (stale)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and not stop.wait(min(left, HEALTH_REFRESH_S)):
+        health.write(health_file)
 
 
 def start_feed(settings: Settings, stop: threading.Event) -> Feed | None:
