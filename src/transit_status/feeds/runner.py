@@ -128,12 +128,14 @@ def make_adapter(settings: Settings, plan: FeedPlan, health: FeedHealth) -> Adap
         if plan.static is None:
             plan.static = read_gtfs_bytes(where, timeout_s=settings.feed_timeout_s)
         static = static_feed(read_tables(plan.static))
-    except (GtfsError, KeyError, ValueError) as problem:
+    except Exception as problem:  # whatever a stranger's zip makes the reader raise: not this process's end
         message = str(problem) if isinstance(problem, GtfsError) else f"unreadable static GTFS ({problem!r:.120})"
         if remote:
             plan.static = None  # fetched again on the next try
             raise StartProblem(message) from None
-        raise TransitError(message) from None
+        if isinstance(problem, GtfsError | KeyError | ValueError):
+            raise TransitError(message) from None
+        raise
     return gtfs_rt.GtfsRealtimeAdapter(static, health, settings.feed_stale_polls)
 
 
