@@ -333,7 +333,15 @@ class Settings(BaseSettings):
     gtfs_rt_poll_s: float = Field(
         15.0, ge=1.0, description="Seconds between GTFS-realtime polls (agencies publish every 10-30 s)."
     )
-    feed_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one feed request.")
+    feed_timeout_s: float = Field(
+        10.0, gt=0, description="HTTP timeout of one feed request (and of the feed's start-up check of Kafka)."
+    )
+    feed_start_backoff_s: float = Field(
+        2.0,
+        gt=0,
+        description="First wait before a failed feed start-up step (static GTFS URL, Kafka) is tried again; "
+        "doubles up to 5 minutes. The feed never exits for them: it reports itself degraded meanwhile.",
+    )
     feed_retry_attempts: int = Field(
         FEED_RETRY_ATTEMPTS, ge=1, le=10, description="Tries per poll (with backoff) before a feed counts as degraded."
     )

@@ -2,7 +2,8 @@
 
 Tests point the feed adapters' real HTTP client at it: no mock of the client. A reply is a status, a
 body and an optional delay (longer than the client's timeout: a timeout). After the script runs out,
-the last reply repeats.
+the last reply repeats. ``by_path`` gives some paths their own script (a test may replace it while the
+server runs: :meth:`ScriptedServer.script`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,16 @@ class Reply:
 class ScriptedServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, replies: list[Reply]) -> None:
+    def __init__(self, replies: list[Reply], by_path: dict[str, list[Reply]] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.replies = list(replies)
+        self.by_path = {path: list(script) for path, script in (by_path or {}).items()}
         self.requests: list[str] = []
         self.lock = threading.Lock()
+
+    def script(self, path: str, replies: list[Reply]) -> None:
+        with self.lock:
+            self.by_path[path] = list(replies)
 
     @property
     def url(self) -> str:
@@ -39,7 +45,8 @@ class ScriptedServer(ThreadingHTTPServer):
     def next_reply(self, path: str) -> Reply:
         with self.lock:
             self.requests.append(path)
-            return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+            replies = self.by_path.get(path.split("?", 1)[0], self.replies)
+            return replies.pop(0) if len(replies) > 1 else replies[0]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -63,8 +70,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving(replies: list[Reply]) -> Iterator[ScriptedServer]:
-    server = ScriptedServer(replies)
+def serving(replies: list[Reply], by_path: dict[str, list[Reply]] | None = None) -> Iterator[ScriptedServer]:
+    server = ScriptedServer(replies, by_path)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import zipfile
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -164,6 +165,34 @@ def test_header_timestamps_never_go_back(network: Network) -> None:
     ]
     assert stamps == sorted(stamps)
     assert stamps[2] == stamps[1]  # a clock that stepped back publishes the last time again, not an older one
+
+
+def test_the_header_is_the_wall_clock_when_built_and_no_entity_claims_a_later_time(network: Network) -> None:
+    wall = [START.timestamp()]
+    feeds = RealtimeFeeds(network, clock=lambda: wall[0])
+    header = int(START.timestamp())
+    # The simulation's clock runs ahead of the wall clock: these trains report an hour from now.
+    hour = timedelta(hours=1)
+    ahead = [
+        replace(state, at=state.at + hour, predictions=tuple((stop, when + hour) for stop, when in state.predictions))
+        for state in states_at(network, 3)
+    ]
+    positions = feeds.vehicle_positions(ahead)
+    assert positions.header.timestamp == header  # the wall clock, not the trains' time
+    assert [entity.vehicle.timestamp for entity in positions.entity] == [header] * len(ahead)
+    updates = feeds.trip_updates(ahead)
+    for entity in updates.entity:
+        assert entity.trip_update.timestamp == header
+        # STOPPED_AT now, the next stop 2 minutes later by the train's clock: both kept relative to the header.
+        assert [call.arrival.time - header for call in entity.trip_update.stop_time_update] == [0, 120]
+    alert = ServiceAlert("a1", "Red Line delays", start=START + hour)
+    assert feeds.alerts([alert]).entity[0].alert.active_period[0].start == header  # active now, not in an hour
+
+    # A train behind the wall clock keeps its own time; the header follows the wall clock, never back.
+    wall[0] += 600
+    assert feeds.vehicle_positions(states_at(network, 3)).entity[0].vehicle.timestamp == header + 180
+    wall[0] -= 300
+    assert feeds.vehicle_positions([]).header.timestamp == header + 600
 
 
 def test_our_realtime_output_read_back_shows_the_same_trains_at_the_same_stations(

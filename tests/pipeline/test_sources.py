@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -79,9 +80,66 @@ def test_a_bad_source_is_one_clear_line_before_anything_starts(
     assert not (tmp_path / "logs").exists()  # nothing was started
 
 
-def test_run_help_offers_the_sources_and_never_shows_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRANSIT_CTA_TRAIN_TRACKER_KEY", KEY)
+def command_paths() -> list[list[str]]:
+    """Every command of the CLI, subcommands included (``[]`` is the top level)."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str], ctx: Any) -> None:
+        paths.append(path)
+        if hasattr(command, "list_commands"):
+            for name in command.list_commands(ctx):
+                child = command.get_command(ctx, name)
+                walk(child, [*path, name], type(ctx)(child, parent=ctx, info_name=name))
+
+    walk(root, [], type(root.context_class(root))(root, info_name="transit-status"))
+    return paths
+
+
+def test_run_help_offers_the_sources(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--state-dir", str(tmp_path), "run", "--help"])
     assert result.exit_code == 0
     assert "--source" in result.output and "--replay-speed" in result.output and "replay:DIR" in result.output
-    assert KEY not in result.output
+
+
+def test_no_help_of_any_command_shows_the_key_set_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRANSIT_CTA_TRAIN_TRACKER_KEY", KEY)
+    monkeypatch.setenv("TRANSIT_SOURCE", "cta-train-tracker")  # a user running on the real feed
+    paths = command_paths()
+    assert {("run",), ("record",), ("serve",), ("platform", "up")} <= {tuple(path) for path in paths}
+    for path in paths:
+        result = CliRunner().invoke(app, ["--state-dir", str(tmp_path), *path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage:" in result.output
+        assert KEY not in result.output, path
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment", "message"),
+    [
+        # A URL that carries the key in its query, rejected: its error must not quote it.
+        (["run", "--source", "cta-train-tracker"], {"TRANSIT_CTA_TRAIN_TRACKER_URL": f"ftp://cta.example/tt?key={KEY}"},
+         "expected an http:// or https:// URL"),
+        (["run", "--source", "cta-train-tracker"], {"TRANSIT_CTA_TRAIN_TRACKER_POLL_S": "1"},
+         "cta_train_tracker_poll_s"),
+        (["record", "--source", "cta-train-tracker", "--out", "OUT"],
+         {"TRANSIT_CTA_TRAIN_TRACKER_URL": f"ftp://cta.example/tt?key={KEY}"}, "expected an http:// or https:// URL"),
+        (["record", "--source", "cta-train-tracker", "--out", "OUT"], {"TRANSIT_CTA_TRAIN_TRACKER_POLL_S": "1"},
+         "cta_train_tracker_poll_s"),
+    ],
+)  # fmt: skip
+def test_the_error_of_a_bad_setting_next_to_the_key_never_shows_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arguments: list[str], environment: dict[str, str], message: str
+) -> None:
+    monkeypatch.setenv("TRANSIT_CTA_TRAIN_TRACKER_KEY", KEY)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    arguments = [str(tmp_path / "out") if argument == "OUT" else argument for argument in arguments]
+    result = CliRunner().invoke(app, ["--state-dir", str(tmp_path), *arguments])
+    assert result.exit_code != 0 and message in result.output  # the error was given...
+    assert KEY not in result.output and "Traceback" not in result.output  # ...without the key
+    assert not (tmp_path / "logs").exists()  # nothing was started

@@ -63,7 +63,7 @@ def test_every_train_is_reported_at_the_start(network: Network) -> None:
     assert {e.train_id for e in at_start} == train_ids
     assert all(e.prev_station_id is None for e in at_start)
     # Trains start spread out along their routes, not bunched at a terminal.
-    red = {e.station_id for e in at_start if e.route == "red"}
+    red = {e.station_id for e in at_start if e.route == network.route("red").name}
     assert len(red) > 15
 
 

@@ -38,12 +38,12 @@ def test_trains_visit_every_station_in_line_order_both_ways_and_turn_at_the_ends
     flips: dict[str, set[tuple[int, str]]] = defaultdict(set)
     moves: dict[str, set[str]] = defaultdict(set)
     for train_id, reports in trains.items():
-        route = network.route(reports[0].route)
+        route = next(r for r in network.routes if r.name == reports[0].route)  # events carry the route's name
         index = {station_id: i for i, station_id in enumerate(route.station_ids)}
         last = len(route.stops) - 1
         assert reports[0].prev_station_id is None and reports[0].prev_direction is None
         for before, after in itertools.pairwise(reports):
-            assert after.route == route.route_id and after.line == route.line
+            assert after.route == route.name and after.line == route.line
             # Each report names the previous one, so a consumer can move the train.
             assert (after.prev_station_id, after.prev_direction) == (before.station_id, before.direction)
             assert after.at >= before.at
@@ -72,7 +72,7 @@ def test_loop_lines_turn_back_at_the_end_of_the_loop(network: Network, weekday: 
             event
             for event in weekday.events
             if isinstance(event, ArrivalEvent)
-            and event.route == route_id
+            and event.route == network.route(route_id).name
             and event.direction == "b"
             and event.prev_direction == "a"
         ]
@@ -131,7 +131,8 @@ def test_purple_express_runs_on_weekday_rush_hours_only(
     network: Network, weekday: SimulatedDay, saturday: SimulatedDay
 ) -> None:
     chicago = ZoneInfo(network.timezone)
-    express = [e for e in weekday.events if isinstance(e, ArrivalEvent) and e.route == "purple-express"]
+    express_name = network.route("purple-express").name
+    express = [e for e in weekday.events if isinstance(e, ArrivalEvent) and e.route == express_name]
     linden = network.route("purple-express").stops[0].station_id
     departures = [
         e.at.astimezone(chicago)
@@ -148,9 +149,9 @@ def test_purple_express_runs_on_weekday_rush_hours_only(
     # A trip that started runs to the Loop and back (~2 h); by midday and by midnight all are parked.
     midday = [e for e in express if 12 <= e.at.astimezone(chicago).hour < 15]
     assert all(e.train_status is TrainStatus.OUT_OF_SERVICE and e.station_id == linden for e in midday)
-    parked = [p for p in weekday.engine.snapshot().trains if p.route == "purple-express"]
+    parked = [p for p in weekday.engine.snapshot().trains if p.route == express_name]
     assert parked and all(p.status is TrainStatus.OUT_OF_SERVICE and p.station_id == linden for p in parked)
     # On a Saturday the express stays parked all day.
-    parked_all_day = [e for e in saturday.events if isinstance(e, ArrivalEvent) and e.route == "purple-express"]
+    parked_all_day = [e for e in saturday.events if isinstance(e, ArrivalEvent) and e.route == express_name]
     assert parked_all_day and all(e.train_status is TrainStatus.OUT_OF_SERVICE for e in parked_all_day)
     assert all(e.prev_station_id is None for e in parked_all_day)  # only the reports at the start

@@ -9,8 +9,10 @@
   travelled). Our trains run as frequency-based trips: a realtime trip is named by its trip id, start date
   and start time.
 * :class:`RealtimeFeeds` builds GTFS-realtime 2.0 ``FeedMessage``\\ s (VehiclePositions, TripUpdates,
-  Alerts) from :class:`TrainState` and :class:`ServiceAlert` values; each feed's header timestamp never
-  goes back. :func:`encode` gives the protobuf bytes, :func:`to_json` the same message as JSON.
+  Alerts) from :class:`TrainState` and :class:`ServiceAlert` values. Each feed's header timestamp is the
+  wall clock when it is built, and never goes back; no time an entity carries as "measured" (a vehicle's
+  or trip update's ``timestamp``, an alert's start) is later than the header (see :class:`RealtimeFeeds`).
+  :func:`encode` gives the protobuf bytes, :func:`to_json` the same message as JSON.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -325,9 +328,22 @@ class UnknownTrain(ValueError):
 
 @dataclass
 class RealtimeFeeds:
-    """GTFS-realtime feeds of ``network``, consistent with :func:`build_static_gtfs` of the same network."""
+    """GTFS-realtime feeds of ``network``, consistent with :func:`build_static_gtfs` of the same network.
+
+    The header's ``timestamp`` is "the moment when the content of this feed has been created (in server
+    time)" (GTFS-realtime reference, FeedHeader): the wall clock (``clock``) when a message is built, never
+    the time a train reports (the simulation's clock runs ahead of the wall clock). It never goes back per
+    feed: consumers drop a feed older than the last. A vehicle's or trip update's ``timestamp`` is when
+    its position was measured, which cannot be after the feed carrying it was created (MobilityData's
+    GTFS-realtime validator, E012: the header's timestamp is at least every entity's): a train whose time
+    lies ahead of the header is stamped with the header's time, and its predicted arrivals move back by
+    as much, so the minutes to each stop ahead stay as the train's own clock says. Likewise an alert's
+    start lies at most at the header's time (one starting later would be "not active yet" to a reader).
+    """
 
     network: Network
+    clock: Callable[[], float] = time.time
+    """The wall clock, in POSIX seconds."""
     _last: dict[str, int] = field(default_factory=dict)
     _sequences: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
 
@@ -337,13 +353,14 @@ class RealtimeFeeds:
                 calls = trip_calls(route, direction)  # type: ignore[arg-type]
                 self._sequences[(route.route_id, direction)] = {call.stop_id: call.sequence for call in calls}
 
-    def _header(self, message: rt.FeedMessage, feed: str, now: datetime) -> None:
-        # Consumers drop a feed whose timestamp goes back: never publish one older than the last.
-        stamp = max(math.floor(now.timestamp()), self._last.get(feed, 0))
+    def _header(self, message: rt.FeedMessage, feed: str, now: datetime | None) -> int:
+        """Fill the header; returns its timestamp (``now``: the wall clock's reading, by default ``clock``)."""
+        stamp = max(math.floor(now.timestamp() if now is not None else self.clock()), self._last.get(feed, 0))
         self._last[feed] = stamp
         message.header.gtfs_realtime_version = REALTIME_VERSION
         message.header.incrementality = rt.FeedHeader.FULL_DATASET
         message.header.timestamp = stamp
+        return stamp
 
     def _trip(self, descriptor: rt.TripDescriptor, state: TrainState) -> int:
         sequences = self._sequences.get((state.route_id, state.direction))
@@ -361,9 +378,9 @@ class RealtimeFeeds:
         descriptor.schedule_relationship = rt.TripDescriptor.SCHEDULED
         return sequence
 
-    def vehicle_positions(self, states: Iterable[TrainState], now: datetime) -> rt.FeedMessage:
+    def vehicle_positions(self, states: Iterable[TrainState], now: datetime | None = None) -> rt.FeedMessage:
         message = rt.FeedMessage()
-        self._header(message, "vehicle-positions", now)
+        header = self._header(message, "vehicle-positions", now)
         for state in states:
             entity = message.entity.add(id=state.train_id)
             vehicle = entity.vehicle
@@ -371,7 +388,7 @@ class RealtimeFeeds:
             vehicle.vehicle.id = vehicle.vehicle.label = state.train_id
             vehicle.stop_id = str(state.stop_id)
             vehicle.current_status = rt.VehiclePosition.VehicleStopStatus.Value(state.status)
-            vehicle.timestamp = math.floor(state.at.timestamp())
+            vehicle.timestamp = min(math.floor(state.at.timestamp()), header)
             if state.latitude is not None and state.longitude is not None:
                 vehicle.position.latitude = state.latitude
                 vehicle.position.longitude = state.longitude
@@ -379,15 +396,17 @@ class RealtimeFeeds:
                     vehicle.position.bearing = state.bearing
         return message
 
-    def trip_updates(self, states: Iterable[TrainState], now: datetime) -> rt.FeedMessage:
+    def trip_updates(self, states: Iterable[TrainState], now: datetime | None = None) -> rt.FeedMessage:
         message = rt.FeedMessage()
-        self._header(message, "trip-updates", now)
+        header = self._header(message, "trip-updates", now)
         for state in states:
             entity = message.entity.add(id=state.train_id)
             update = entity.trip_update
             self._trip(update.trip, state)
             update.vehicle.id = update.vehicle.label = state.train_id
-            update.timestamp = math.floor(state.at.timestamp())
+            measured = math.floor(state.at.timestamp())
+            update.timestamp = min(measured, header)
+            ahead_by = max(0, measured - header)  # a train's clock ahead of the header: its times move back
             if state.delay_s is not None:
                 update.delay = state.delay_s
             sequences = self._sequences[(state.route_id, state.direction)]
@@ -397,18 +416,18 @@ class RealtimeFeeds:
                 if sequence is None:
                     raise UnknownTrain(f"train {state.train_id}: platform {stop_id} is not on {state.route_id}")
                 call = update.stop_time_update.add(stop_sequence=sequence, stop_id=str(stop_id))
-                call.arrival.time = math.floor(when.timestamp())
+                call.arrival.time = math.floor(when.timestamp()) - ahead_by
         return message
 
-    def alerts(self, alerts: Iterable[ServiceAlert], now: datetime) -> rt.FeedMessage:
+    def alerts(self, alerts: Iterable[ServiceAlert], now: datetime | None = None) -> rt.FeedMessage:
         message = rt.FeedMessage()
-        self._header(message, "alerts", now)
+        header = self._header(message, "alerts", now)
         for item in alerts:
             alert = message.entity.add(id=item.alert_id).alert
             if item.start is not None or item.end is not None:
                 period = alert.active_period.add()
                 if item.start is not None:
-                    period.start = math.floor(item.start.timestamp())
+                    period.start = min(math.floor(item.start.timestamp()), header)
                 if item.end is not None:
                     period.end = math.floor(item.end.timestamp())
             for line in item.lines:

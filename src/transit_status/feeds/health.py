@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 State = Literal["starting", "ok", "degraded"]
 LOGGED_UNKNOWN_IDS = 10
 """Unknown ids of one kind logged by name; the rest are counted only."""
+KEPT_UNKNOWN_IDS = 1000
+"""Distinct unknown ids kept by name, with how often each was seen: a static GTFS that does not match its
+realtime feed names new trip ids every day, and a process runs for months. Beyond it, counted only."""
 
 
 def utc_now() -> datetime:
@@ -45,6 +48,8 @@ class FeedHealth:
     unknown_ids: Counter[str] = field(default_factory=Counter)
     """Each unknown station/stop/trip id as ``kind:id`` -> how often it was seen (logged on first sight)."""
     last_ok: datetime | None = None
+    _logged_kinds: Counter[str] = field(default_factory=Counter, repr=False, compare=False)
+    """Per kind, how many distinct unknown ids were seen first (and logged while few)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def report(self, feed: str, problem: str | None, at: datetime | None = None) -> None:
@@ -60,6 +65,17 @@ class FeedHealth:
                 self.problems[feed] = problem
             self._settle(at)
 
+    def start_step(self, step: str, problem: str | None, at: datetime | None = None) -> None:
+        """The outcome of one try of a start-up ``step`` (the static GTFS, Kafka's topics): no poll is
+        counted, and once every step is done the feed is back to ``starting`` until its first good poll."""
+        at = at or utc_now()
+        with self._lock:
+            if problem is None:
+                self.problems.pop(step, None)
+            else:
+                self.problems[step] = problem
+            self._settle(at)
+
     def _settle(self, at: datetime) -> None:
         if self.problems:
             reason = "; ".join(f"{feed}: {problem}" for feed, problem in sorted(self.problems.items()))
@@ -69,23 +85,32 @@ class FeedHealth:
             elif reason != self.reason:
                 log.warning("%s feed still degraded: %s", self.source, reason)
             self.reason = reason
-        elif self.state != "ok":
+        else:
+            # Healthy: ok once a poll was good; before that (a start-up step recovered) still starting.
+            healthy: State = "ok" if self.last_ok is not None else "starting"
+            if self.state == healthy:
+                return
             if self.state == "degraded":
                 log.info("%s feed recovered (degraded since %s)", self.source, self.since.isoformat(timespec="seconds"))
-            self.state, self.reason, self.since = "ok", "", at
+            self.state, self.reason, self.since = healthy, "" if healthy == "ok" else "no poll yet", at
 
     def unknown(self, kind: str, identifier: str, context: str = "") -> None:
         """An id the network does not have (counted, logged the first time; never guessed)."""
         key = f"{kind}:{identifier}"
         with self._lock:
             first = key not in self.unknown_ids
-            self.unknown_ids[key] += 1
             self.counts[f"unknown_{kind}_ids"] += 1
-            kinds_seen = sum(1 for known in self.unknown_ids if known.startswith(f"{kind}:"))
+            if not first or len(self.unknown_ids) < KEPT_UNKNOWN_IDS:
+                self.unknown_ids[key] += 1
+            else:
+                self.counts["unknown_ids_not_kept"] += 1
+            if first:
+                self._logged_kinds[kind] += 1
+            logged = self._logged_kinds[kind]
         # A static feed that does not match the realtime one makes every id unknown: a few lines say so.
-        if first and kinds_seen <= LOGGED_UNKNOWN_IDS:
+        if first and logged <= LOGGED_UNKNOWN_IDS:
             log.warning("%s feed: unknown %s id %s%s (counted, not guessed)", self.source, kind, identifier, context)
-            if kinds_seen == LOGGED_UNKNOWN_IDS:
+            if logged == LOGGED_UNKNOWN_IDS:
                 log.warning("%s feed: further unknown %s ids are counted, not logged", self.source, kind)
 
     def count(self, what: str, n: int = 1) -> None:

@@ -3,26 +3,29 @@
 :func:`run_feed` is the process's loop (``settings.source`` says which feed): it produces every arrival
 into ``settings.topic_arrivals`` through the shared Avro producer
 (:class:`~transit_status.producers.kafka.EventProducer`, the arrival contract), writes the feed's
-health to ``settings.feed_health_file`` after every poll, and returns only when ``stop`` is set (or a
-replay has played its last poll). A bad response, an unknown id, even an adapter bug on one poll is
-logged and reported as a degraded feed; the loop goes on. :func:`record_feed` is ``transit-status
-record``: the same polls, written to a directory instead (``recording.py``).
+health to ``settings.feed_health_file`` from its start and after every poll, and returns only when
+``stop`` is set (or a replay has played its last poll). A bad response, an unknown id, even an adapter
+bug on one poll is logged and reported as a degraded feed; the loop goes on. So is a start-up step
+that fails (the static GTFS at a URL, Kafka's topics): retried with backoff, never an exit. Only a
+user's mistake (a recording or static file on disk that is none) ends it at start, in one line.
+:func:`record_feed` is ``transit-status record``: the same polls, written to a directory instead.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from transit_status.config import Settings
 from transit_status.errors import TransitError
 from transit_status.feeds import cta, gtfs_rt
-from transit_status.feeds.gtfs_static import GtfsError, StaticFeed, read_gtfs_bytes, read_tables, static_feed
+from transit_status.feeds.gtfs_static import GtfsError, read_gtfs_bytes, read_tables, static_feed
 from transit_status.feeds.health import FeedHealth
 from transit_status.feeds.polling import FeedRequest, LiveSource, Poll, Source
 from transit_status.feeds.recording import Recorder, RecordingError, ReplaySource, read_recording
@@ -30,6 +33,13 @@ from transit_status.networks import load_network
 from transit_status.simulation.events import ArrivalEvent
 
 log = logging.getLogger(__name__)
+
+START_BACKOFF_MAX_S = 300.0
+"""The longest wait between two tries of a start-up step: an agency's server back up is noticed within it."""
+HEALTH_REFRESH_S = 30.0
+"""How often a feed waiting to retry its start rewrites its health (the dashboard's staleness is 144 s+)."""
+STATIC_STEP = "static-gtfs"
+TOPICS_STEP = "kafka-topics"
 
 
 class Adapter(Protocol):
@@ -60,54 +70,144 @@ def live_requests(settings: Settings, kind: str) -> list[FeedRequest]:
     )
 
 
-def open_feed(settings: Settings) -> Feed:
-    """The source and adapter ``settings.source`` names; :class:`TransitError` when it cannot be opened."""
+class StartProblem(Exception):
+    """Something the feed needs at start is not there yet (the static GTFS at a URL, Kafka's topics).
+
+    Unlike a :class:`TransitError` (a user's mistake: a missing key or URL, a recording or a static file
+    on disk that is no such thing, which no retry can cure), it is retried with backoff while the feed
+    reports itself degraded, with the reason and since when.
+    """
+
+
+@dataclass
+class FeedPlan:
+    """What the settings say to run, checked without the network: the source and its requests."""
+
+    kind: str
+    source: Source
+    requests: list[FeedRequest]
+    static: bytes | None = None
+    """The static GTFS when the plan holds it already (a gtfs-rt recording carries its own)."""
+
+
+def plan_feed(settings: Settings) -> FeedPlan:
+    """The source ``settings.source`` names; :class:`TransitError` for a user's mistake (no network used)."""
     replay = settings.replay_dir
-    static_bytes: bytes | None = None
     if replay is not None:
         try:
             recording = read_recording(replay)
         except RecordingError as problem:
             raise TransitError(str(problem)) from None
-        kind = recording.source
-        source: Source = ReplaySource(recording, settings.replay_speed)
-        requests: list[FeedRequest] = []
-        if recording.static_path is not None:
-            static_bytes = recording.static_path.read_bytes()
-    elif settings.source in ("cta-train-tracker", "gtfs-rt"):
+        if recording.source not in ("cta-train-tracker", "gtfs-rt"):
+            raise TransitError(f"the recording's source {recording.source!r} is not one this version reads")
+        static = recording.static_path.read_bytes() if recording.static_path is not None else None
+        if recording.source == "gtfs-rt" and static is None and not settings.gtfs_static:
+            raise TransitError("a gtfs-rt replay without its static GTFS needs gtfs_static")
+        return FeedPlan(recording.source, ReplaySource(recording, settings.replay_speed), [], static)
+    if settings.source in ("cta-train-tracker", "gtfs-rt"):
         kind = settings.source
         requests = live_requests(settings, kind)
         interval = settings.cta_train_tracker_poll_s if kind == "cta-train-tracker" else settings.gtfs_rt_poll_s
-        source = LiveSource(requests, interval, settings.feed_timeout_s, settings.feed_retry_attempts)
-    else:
-        raise TransitError(f"source {settings.source!r} is no real feed (the simulation runs as `serve simulate`)")
-    health = FeedHealth(kind)
-    adapter: Adapter
-    if kind == "cta-train-tracker":
-        adapter = cta.TrainTrackerAdapter(load_network(settings), health, settings.feed_stale_polls)
-    elif kind == "gtfs-rt":
-        if static_bytes is None:
-            if not settings.gtfs_static:
-                raise TransitError("a gtfs-rt replay without its static GTFS needs gtfs_static")
-            static_bytes = _gtfs(settings.gtfs_static)
-        adapter = gtfs_rt.GtfsRealtimeAdapter(_static(static_bytes), health, settings.feed_stale_polls)
-    else:
-        raise TransitError(f"the recording's source {kind!r} is not one this version reads")
-    return Feed(kind, source, adapter, requests, static_bytes)
+        return FeedPlan(
+            kind, LiveSource(requests, interval, settings.feed_timeout_s, settings.feed_retry_attempts), requests
+        )
+    raise TransitError(f"source {settings.source!r} is no real feed (the simulation runs as `serve simulate`)")
 
 
-def _gtfs(where: str) -> bytes:
+def make_adapter(settings: Settings, plan: FeedPlan, health: FeedHealth) -> Adapter:
+    """The adapter of ``plan``; fetches the static GTFS when it is a URL (and keeps it in ``plan.static``).
+
+    A static GTFS at a URL that cannot be fetched or read is a :class:`StartProblem` (the agency's server
+    may be down, or mid-update); one on disk that cannot be read is a :class:`TransitError`.
+    """
+    if plan.kind == "cta-train-tracker":
+        return cta.TrainTrackerAdapter(load_network(settings), health, settings.feed_stale_polls)
+    where = settings.gtfs_static or ""
+    remote = plan.static is None and where.startswith(("http://", "https://"))
     try:
-        return read_gtfs_bytes(where)
-    except GtfsError as problem:
-        raise TransitError(str(problem)) from None
+        if plan.static is None:
+            plan.static = read_gtfs_bytes(where, timeout_s=settings.feed_timeout_s)
+        static = static_feed(read_tables(plan.static))
+    except Exception as problem:  # whatever a stranger's zip makes the reader raise: not this process's end
+        message = str(problem) if isinstance(problem, GtfsError) else f"unreadable static GTFS ({problem!r:.120})"
+        if remote:
+            plan.static = None  # fetched again on the next try
+            raise StartProblem(message) from None
+        if isinstance(problem, GtfsError | KeyError | ValueError):
+            raise TransitError(message) from None
+        raise
+    return gtfs_rt.GtfsRealtimeAdapter(static, health, settings.feed_stale_polls)
 
 
-def _static(data: bytes) -> StaticFeed:
+def open_feed(settings: Settings) -> Feed:
+    """The source and adapter ``settings.source`` names, in one try (``record``, tests): a user's mistake or
+    a start-up problem is a :class:`TransitError`. ``serve feed`` retries start-up problems instead."""
+    plan = plan_feed(settings)
     try:
-        return static_feed(read_tables(data))
-    except GtfsError as problem:
+        adapter = make_adapter(settings, plan, FeedHealth(plan.kind))
+    except StartProblem as problem:
+        _close(plan.source)
         raise TransitError(str(problem)) from None
+    return Feed(plan.kind, plan.source, adapter, plan.requests, plan.static)
+
+
+T = TypeVar("T")
+
+
+def until_ready(
+    step: Callable[[], T], name: str, health: FeedHealth, health_file: Path, stop: threading.Event, backoff_s: float
+) -> T | None:
+    """``step()``'s result once it has worked, retried with exponential backoff (from ``backoff_s``, at most
+    :data:`START_BACKOFF_MAX_S`) while it raises :class:`StartProblem`; each failure is the feed's health,
+    degraded with the reason. None when ``stop`` is set first (the wait ends at once)."""
+    delay = backoff_s
+    while not stop.is_set():
+        try:
+            result = step()
+        except StartProblem as problem:
+            health.start_step(name, str(problem))
+            health.write(health_file)
+            log.info("%s: %s; trying again in %.0f s", name, problem, delay)
+            _wait_writing_health(delay, health, health_file, stop)
+            delay = min(delay * 2, START_BACKOFF_MAX_S)
+            continue
+        health.start_step(name, None)
+        health.write(health_file)
+        return result
+    return None
+
+
+def _wait_writing_health(seconds: float, health: FeedHealth, health_file: Path, stop: threading.Event) -> None:
+    """Wait ``seconds`` (less if stopped), rewriting the health file every :data:`HEALTH_REFRESH_S`: the
+    dashboard takes a file left unwritten for a few polls' time for a feed process that hangs (stale)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and not stop.wait(min(left, HEALTH_REFRESH_S)):
+        health.write(health_file)
+
+
+def start_feed(settings: Settings, stop: threading.Event) -> Feed | None:
+    """The feed, once it has what it needs to start; None when stopped first.
+
+    A user's mistake raises :class:`TransitError` at once (one line, exit 1). The health file says
+    ``starting`` from the first moment (a file an earlier run left, of another source or a day old, never
+    stands for this one), and ``degraded`` with the reason while the static GTFS cannot be had.
+    """
+    plan = plan_feed(settings)
+    health = FeedHealth(plan.kind)
+    health_file = settings.feed_health_file
+    health.write(health_file)
+    try:
+        adapter = until_ready(
+            lambda: make_adapter(settings, plan, health), STATIC_STEP, health, health_file, stop,
+            settings.feed_start_backoff_s,
+        )  # fmt: skip
+    except BaseException:
+        _close(plan.source)
+        raise
+    if adapter is None:
+        _close(plan.source)
+        return None
+    return Feed(plan.kind, plan.source, adapter, plan.requests, plan.static)
 
 
 def drive(
@@ -139,27 +239,35 @@ def run_feed(settings: Settings, stop: threading.Event) -> None:
     from confluent_kafka import KafkaException
 
     from transit_status.producers.kafka import EventProducer
-    from transit_status.topics import ensure_topics
+    from transit_status.topics import KafkaUnavailableError, ensure_topics
 
-    feed = open_feed(settings)
-    try:
-        ensure_topics(settings)
-    except KafkaException as error:
-        raise TransitError(f"Kafka refused to create the topics at {settings.bootstrap_servers} ({error})") from None
+    feed = start_feed(settings, stop)
+    if feed is None:
+        return
     health_file = settings.feed_health_file
-    # This run's health from its start ("starting"): a file an earlier run left (another source, a day
-    # old) would otherwise stand for this one until its first poll, up to all its retries later.
-    feed.adapter.health.write(health_file)
-    log.info("reading %s (%s); health in %s", feed.kind, settings.source.split(":", 1)[0], health_file)
-    counts_dir = settings.delivery_counts_dir("feed")
-    with _closing(feed), EventProducer(settings, counts_dir=counts_dir, client_id="transit-status-feed") as producer:
 
-        def after_poll() -> None:
-            producer.poll()
-            feed.adapter.health.write(health_file)
+    def topics() -> bool:
+        try:
+            ensure_topics(settings, timeout_s=settings.feed_timeout_s)
+        except (KafkaException, KafkaUnavailableError) as error:
+            reason = settings.redact(f"Kafka at {settings.bootstrap_servers} cannot create the topics ({error})")
+            raise StartProblem(reason) from None
+        return True
 
-        polls = drive(feed, stop, producer.send_arrival, after_poll)
-        log.info("stopped after %d polls; delivered %s", polls, dict(producer.stats.delivered))
+    with _closing(feed):
+        backoff_s = settings.feed_start_backoff_s
+        if not until_ready(topics, TOPICS_STEP, feed.adapter.health, health_file, stop, backoff_s):
+            return  # stopped before Kafka was there
+        log.info("reading %s (%s); health in %s", feed.kind, settings.source.split(":", 1)[0], health_file)
+        counts_dir = settings.delivery_counts_dir("feed")
+        with EventProducer(settings, counts_dir=counts_dir, client_id="transit-status-feed") as producer:
+
+            def after_poll() -> None:
+                producer.poll()
+                feed.adapter.health.write(health_file)
+
+            polls = drive(feed, stop, producer.send_arrival, after_poll)
+            log.info("stopped after %d polls; delivered %s", polls, dict(producer.stats.delivered))
 
 
 def record_feed(
@@ -199,6 +307,10 @@ def _closing(feed: Feed) -> Iterator[None]:
     try:
         yield
     finally:
-        close = getattr(feed.source, "close", None)
-        if close is not None:
-            close()
+        _close(feed.source)
+
+
+def _close(source: Source) -> None:
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()

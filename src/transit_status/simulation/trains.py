@@ -312,7 +312,7 @@ class Fleet:
             train_id=train.plan.train_ids[train.rank],
             direction=visit.direction,
             line=route.line,
-            route=route.route_id,
+            route=route.name,
             train_status=train.status,
             prev_station_id=prev_station,
             prev_direction=prev_direction,
@@ -331,7 +331,7 @@ class Fleet:
                 TrainPosition(
                     train_id=plan.train_ids[train.rank],
                     line=plan.route.line,
-                    route=plan.route.route_id,
+                    route=plan.route.name,
                     station_id=visit.station_id,
                     station_name=visit.station_name,
                     direction=visit.direction,

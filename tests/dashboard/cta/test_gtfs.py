@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,11 +18,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from google.transit import gtfs_realtime_pb2 as rt
 
 from transit_status.dashboard.app import create_app
+from transit_status.dashboard.cta.gtfs import WARNED_TRAINS, GtfsOut, gtfs_router
 from transit_status.dashboard.cta.state import Train, TrainArrival
+from transit_status.dashboard.hub import LiveHub
 from transit_status.dashboard.state import Received
 from transit_status.networks import Network
 from transit_status.platform.ports import isolated_settings
@@ -99,7 +104,7 @@ def test_every_train_is_a_vehicle_at_the_station_the_page_shows_naming_only_stat
     client: TestClient, network: Network
 ) -> None:
     trains = simulated_trains(network)
-    assert {train.route for train in trains} == {route.route_id for route in network.routes}  # every route is tried
+    assert {train.route for train in trains} == {route.name for route in network.routes}  # every route is tried
     show(client, trains)
     trips = {row["trip_id"] for row in static_table(client, "trips.txt")}
     stops = {row["stop_id"]: row for row in static_table(client, "stops.txt")}
@@ -152,7 +157,7 @@ def test_a_train_the_static_feed_cannot_name_is_left_out_not_placed_elsewhere(
     assert [entity.trip_update.vehicle.id for entity in feed(client, "trip-updates").entity] == [good.train_id]
 
 
-def test_header_timestamps_never_go_back_and_are_never_older_than_a_vehicle(
+def test_header_timestamps_are_the_wall_clock_never_go_back_and_are_never_older_than_a_vehicle(
     client: TestClient, network: Network
 ) -> None:
     trains = simulated_trains(network, minutes=10)
@@ -160,7 +165,10 @@ def test_header_timestamps_never_go_back_and_are_never_older_than_a_vehicle(
     show(client, [replace(trains[0], simulated_at=now_ms() + 3_600_000), *trains[1:]])
     stamps = []
     for _ in range(3):
+        before = now_ms() // 1000
         message = feed(client, "vehicle-positions")
+        # The wall clock when the feed was built, not the train's hour ahead.
+        assert before <= message.header.timestamp <= now_ms() // 1000
         assert all(message.header.timestamp >= entity.vehicle.timestamp for entity in message.entity)
         stamps.append(message.header.timestamp)
     assert stamps == sorted(stamps)
@@ -191,8 +199,8 @@ def test_the_simulated_at_of_a_train_becomes_its_trip_start_by_the_timetable(
     client: TestClient, network: Network
 ) -> None:
     trains = simulated_trains(network, minutes=20)
-    # As the real feeds name it: the route's name, not its id (the green branches share the trunk's stations).
-    train = replace(next(t for t in trains if t.route == "green-ashland-63rd"), route="Green Ashland/63rd")
+    # Named by the route's name, as every source does (the green branches share the trunk's stations).
+    train = next(t for t in trains if t.route == "Green Ashland/63rd")
     show(client, [train])
     vehicle = feed(client, "vehicle-positions").entity[0].vehicle
     stop_times = [row for row in static_table(client, "stop_times.txt") if row["trip_id"] == vehicle.trip.trip_id]
@@ -203,3 +211,66 @@ def test_the_simulated_at_of_a_train_becomes_its_trip_start_by_the_timetable(
     assert vehicle.trip.trip_id == f"green-ashland-63rd-{train.direction}"
     assert vehicle.trip.start_time == started.strftime("%H:%M:%S")
     assert vehicle.trip.start_date == started.strftime("%Y%m%d")
+
+
+class BusyState:
+    """A page state whose trains take until ``release`` to read (the consumer applying a large batch)."""
+
+    def __init__(self, trains: list[Train]) -> None:
+        self.trains_list = trains
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def trains(self) -> list[Train]:
+        self.reading.set()
+        self.release.wait(20)
+        return self.trains_list
+
+
+def test_a_realtime_feed_being_built_never_holds_up_the_dashboards_other_requests(network: Network) -> None:
+    state = BusyState(simulated_trains(network, minutes=10))
+    app = FastAPI()
+    app.include_router(gtfs_router(network, LiveHub(state)))  # type: ignore[arg-type]
+    answers: dict[str, int] = {}
+    with TestClient(app) as client:
+
+        def get(url: str) -> None:
+            answers[url] = client.get(url).status_code
+
+        slow = threading.Thread(target=get, args=("/gtfs-rt/vehicle-positions.pb",))
+        quick = threading.Thread(target=get, args=("/gtfs-rt/alerts.pb?format=xml",))
+        try:
+            slow.start()
+            assert state.reading.wait(10)  # the feed is being built
+            quick.start()
+            quick.join(10)
+            assert answers.get("/gtfs-rt/alerts.pb?format=xml") == 400  # answered meanwhile: the loop is free
+            assert slow.is_alive()
+        finally:
+            state.release.set()
+            slow.join(10)
+            quick.join(10)
+    assert answers["/gtfs-rt/vehicle-positions.pb"] == 200
+
+
+def test_the_trains_left_out_of_the_feeds_are_logged_once_and_remembered_within_a_bound(
+    network: Network, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = simulated_trains(network, minutes=10)[0]
+    state = BusyState([])
+    state.release.set()
+    out = GtfsOut(network, LiveHub(state))  # type: ignore[arg-type]
+    caplog.set_level(logging.WARNING)
+
+    def unknown(number: int) -> Train:
+        return Train(f"XX{number}", "red", "Red", 49999, "Nowhere", "a", "in_service", good.simulated_at, 0, 39999)
+
+    state.trains_list = [unknown(1)]
+    out.feed("vehicle-positions")
+    out.feed("vehicle-positions")
+    assert sum("XX1" in record.getMessage() for record in caplog.records) == 1  # once, not on every request
+    # A real feed's run numbers come and go for months: what is remembered stays bounded.
+    for batch in range(5):
+        state.trains_list = [unknown(batch * WARNED_TRAINS + i) for i in range(WARNED_TRAINS)]
+        out.feed("vehicle-positions")
+    assert len(out._warned) <= WARNED_TRAINS
