@@ -19,9 +19,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from transit_status.config import Settings
 
 LOG_TAIL_CHARS = 5000
+
+
+@dataclass(frozen=True)
+class NotYet:
+    """Falsy, so a wait goes on; its repr is what was seen (for the timeout message)."""
+
+    seen: Any
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def answered(check: Callable[[], Any]) -> Callable[[], Any]:
+    """``check``, with an HTTP error or a bad answer as 'not yet' (a process still starting)."""
+
+    def attempt() -> Any:
+        try:
+            return check()
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            return NotYet(repr(error)[:300])
+
+    return attempt
 
 
 def wait_until(

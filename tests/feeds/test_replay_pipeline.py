@@ -10,8 +10,6 @@ not a capture of the CTA's feed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import httpx
 import pytest
 from google.transit import gtfs_realtime_pb2 as rt
 
-from tests.processes import ServiceProcess
+from tests.processes import NotYet, ServiceProcess, answered
 from transit_status.config import Settings
 from transit_status.networks import Network
 from transit_status.pipeline.connectors import ensure_stations_connector
@@ -33,28 +31,6 @@ RECORDING = Path(__file__).parent / "recordings" / "cta-train-tracker-constructe
 KEY = "replay-run-k3y-9d0c2b"
 # Where the recording leaves each run (tests/feeds/test_cta.py derives the same arrivals in memory).
 EXPECTED = {"RL831": (40630, "a"), "RL835": (40900, "b"), "BL123": (41020, "b")}
-
-
-@dataclass(frozen=True)
-class NotYet:
-    """Falsy, so the wait goes on; its repr is what was seen (for the timeout message)."""
-
-    seen: Any
-
-    def __bool__(self) -> bool:
-        return False
-
-
-def answered(check: Callable[[], Any]) -> Callable[[], Any]:
-    """An HTTP error or a bad answer is 'not yet' (a process still starting)."""
-
-    def attempt() -> Any:
-        try:
-            return check()
-        except (httpx.HTTPError, ValueError, KeyError) as error:
-            return NotYet(repr(error)[:300])
-
-    return attempt
 
 
 def test_a_recorded_train_tracker_sequence_ends_with_the_dashboard_showing_those_runs_at_those_stations(
