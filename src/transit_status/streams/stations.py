@@ -44,13 +44,14 @@ import faust
 from faust.types import EventT, StreamT
 
 from transit_status.config import Settings
-from transit_status.networks import Network, load_network, static_gtfs_location
+from transit_status.networks import Direction, Network, load_network, static_gtfs_location
 from transit_status.streams.dead_letters import send_dead_letter
 from transit_status.streams.inputs import contract_input
 
 log = logging.getLogger(__name__)
 
 CONSUMER_NAME = "streams.stations"
+DIRECTIONS: tuple[Direction, ...] = ("a", "b")
 # Flag column of the raw row → the line it puts the stop on (both purple columns mean "purple").
 LINE_OF_FLAG = {
     "red": "red",
@@ -248,8 +249,8 @@ def network_records(network: Network) -> dict[tuple[str, int], dict[str, Any]]:
                     "longitude": station.longitude,
                 },
             )
-            for direction in ("a", "b"):
-                stop_id = route_stop.stop_id(direction)  # type: ignore[arg-type]
+            for direction in DIRECTIONS:
+                stop_id = route_stop.stop_id(direction)
                 if stop_id is not None:
                     entry["stops"].setdefault(direction, stop_id)
     return records
