@@ -19,11 +19,11 @@ from google.transit import gtfs_realtime_pb2 as rt
 from transit_status.feeds.cta import TrainTrackerAdapter, positions_request
 from transit_status.feeds.gtfs_out import RealtimeFeeds, TrainState, build_static_gtfs, encode
 from transit_status.feeds.gtfs_rt import GtfsRealtimeAdapter, feed_requests
-from transit_status.feeds.gtfs_static import read_tables, static_feed
 from transit_status.feeds.health import FeedHealth, read_health
 from transit_status.feeds.polling import LiveSource
 from transit_status.feeds.runner import Feed, drive
 from transit_status.networks import Network
+from transit_status.networks.gtfs import read_tables, static_feed
 from transit_status.simulation.events import ArrivalEvent
 
 from .feed_server import Reply, serving

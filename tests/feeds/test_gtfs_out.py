@@ -27,10 +27,10 @@ from transit_status.feeds.gtfs_out import (
     trip_calls,
 )
 from transit_status.feeds.gtfs_rt import TRIP_UPDATES, VEHICLE_POSITIONS, GtfsRealtimeAdapter
-from transit_status.feeds.gtfs_static import read_tables, static_feed
 from transit_status.feeds.health import FeedHealth
 from transit_status.feeds.polling import FeedResponse, Poll
 from transit_status.networks import Network
+from transit_status.networks.gtfs import read_tables, static_feed
 
 START = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 # Warnings MobilityData's rules raise on our feed that are right as they are: station names such as

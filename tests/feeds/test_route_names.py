@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, timedelta
 from transit_status.feeds.cta import TrainTrackerAdapter
 from transit_status.feeds.gtfs_out import RealtimeFeeds, TrainState, build_static_gtfs, encode, trip_calls
 from transit_status.feeds.gtfs_rt import VEHICLE_POSITIONS, GtfsRealtimeAdapter
-from transit_status.feeds.gtfs_static import read_tables, static_feed
 from transit_status.feeds.health import FeedHealth
 from transit_status.feeds.polling import FeedResponse, Poll
 from transit_status.networks import Network
+from transit_status.networks.gtfs import read_tables, static_feed
 from transit_status.simulation import ArrivalEvent, SimulationEngine
 
 BRANCH = "green-ashland-63rd"

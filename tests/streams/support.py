@@ -18,7 +18,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from tests.helpers import read_all
 from tests.processes import ServiceProcess, running_service
 from transit_status.config import Settings
-from transit_status.networks import load_network
+from transit_status.networks import load_data_network
 from transit_status.platform.ports import private_topics
 from transit_status.platform.services.postgres import STATION_COLUMNS, station_rows
 from transit_status.schemas import load_schema
@@ -49,7 +49,7 @@ def running_worker(settings: Settings, log_path: Path) -> Iterator[ServiceProces
 # ---- inputs -------------------------------------------------------------------------------------
 def raw_station_rows(settings: Settings) -> list[dict[str, Any]]:
     """The stations table's rows, as Connect (Debezium + ExtractNewRecordState) writes them."""
-    return [dict(zip(STATION_COLUMNS, row, strict=True)) for row in station_rows(load_network(settings))]
+    return [dict(zip(STATION_COLUMNS, row, strict=True)) for row in station_rows(load_data_network(settings))]
 
 
 def produce_raw(settings: Settings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> None:

@@ -1,7 +1,7 @@
 """Any agency's GTFS-realtime feeds (VehiclePositions, TripUpdates) as arrivals in the project's contract.
 
 Parsed with MobilityData's ``gtfs-realtime-bindings``. Ids are the static feed's
-(:class:`~transit_status.feeds.gtfs_static.StaticFeed`): a stop or trip it lacks is logged and counted,
+(:class:`~transit_status.networks.gtfs.StaticFeed`): a stop or trip it lacks is logged and counted,
 not guessed. Arrivals are derived per trip run (trip id, start date, start time):
 
 * a vehicle ``STOPPED_AT`` a stop has arrived there;
@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2 as rt
 
-from transit_status.feeds.gtfs_static import StaticFeed
 from transit_status.feeds.health import FeedHealth
 from transit_status.feeds.polling import FeedProblem, FeedRequest, Poll
 from transit_status.feeds.staleness import Staleness
+from transit_status.networks.gtfs import StaticFeed
 from transit_status.networks.model import Direction
 from transit_status.simulation.events import ArrivalEvent, TrainStatus
 

@@ -30,12 +30,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from transit_status.feeds.health import utc_now
 from transit_status.feeds.polling import FeedResponse, Poll
+from transit_status.networks.gtfs import RECORDED_STATIC_GTFS
 
 FORMAT = "transit-status-recording"
 VERSION = 1
 INDEX = "index.jsonl"
 META = "recording.json"
-STATIC = "static-gtfs.zip"
+STATIC = RECORDED_STATIC_GTFS
 _EXTENSIONS = {"json": ".json", "protobuf": ".pb", "octet-stream": ".pb", "zip": ".zip", "xml": ".xml"}
 
 

@@ -25,11 +25,11 @@ from typing import Protocol, TypeVar
 from transit_status.config import Settings
 from transit_status.errors import TransitError
 from transit_status.feeds import cta, gtfs_rt
-from transit_status.feeds.gtfs_static import GtfsError, read_gtfs_bytes, read_tables, static_feed
 from transit_status.feeds.health import FeedHealth
 from transit_status.feeds.polling import FeedRequest, LiveSource, Poll, Source
 from transit_status.feeds.recording import Recorder, RecordingError, ReplaySource, read_recording
 from transit_status.networks import load_network
+from transit_status.networks.gtfs import GtfsError, read_gtfs_bytes, read_tables, static_feed
 from transit_status.simulation.events import ArrivalEvent
 
 log = logging.getLogger(__name__)

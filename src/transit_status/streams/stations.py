@@ -24,6 +24,12 @@ new-record-state transform keeps the value schema on the delete, so Connect's Js
 the last stop of a (line, station) turns that record into a tombstone on ``topic_stations``.
 
 Publishing a record again after a restart is harmless: every write is an absolute upsert.
+
+Another agency (``--source gtfs-rt``, or its replay) has no stations table: PostgreSQL's rows are
+Chicago's. Its (line, station) records come from its static GTFS instead (:func:`network_records`, the
+network :func:`~transit_status.networks.load_network` returns), published once at every start; the
+raw topic is still read (the worker's group is what ``run`` and the watchdog watch) but its rows are
+left aside.
 """
 
 from __future__ import annotations
@@ -38,13 +44,14 @@ import faust
 from faust.types import EventT, StreamT
 
 from transit_status.config import Settings
-from transit_status.networks import load_network
+from transit_status.networks import Direction, Network, load_network, static_gtfs_location
 from transit_status.streams.dead_letters import send_dead_letter
 from transit_status.streams.inputs import contract_input
 
 log = logging.getLogger(__name__)
 
 CONSUMER_NAME = "streams.stations"
+DIRECTIONS: tuple[Direction, ...] = ("a", "b")
 # Flag column of the raw row → the line it puts the stop on (both purple columns mean "purple").
 LINE_OF_FLAG = {
     "red": "red",
@@ -221,6 +228,34 @@ class StationsTransform:
         return changed, new_placement
 
 
+def network_records(network: Network) -> dict[tuple[str, int], dict[str, Any]]:
+    """(line, station) -> record, straight from a network's routes (for a network without a stations
+    table): every station on a route of the line, its position on the line, and its platform each way
+    ('a', 'b': the route's directions, as a static GTFS has no compass directions)."""
+    orders = network.line_orders()
+    records: dict[tuple[str, int], dict[str, Any]] = {}
+    for route in network.routes:
+        for route_stop in route.stops:
+            station = network.stations[route_stop.station_id]
+            entry = records.setdefault(
+                (route.line, station.station_id),
+                {
+                    "station_id": station.station_id,
+                    "station_name": station.name,
+                    "line": route.line,
+                    "order": orders[(route.line, station.station_id)],
+                    "stops": {},
+                    "latitude": station.latitude,
+                    "longitude": station.longitude,
+                },
+            )
+            for direction in DIRECTIONS:
+                stop_id = route_stop.stop_id(direction)
+                if stop_id is not None:
+                    entry["stops"].setdefault(direction, stop_id)
+    return records
+
+
 def output_value(entry: dict[str, Any]) -> bytes:
     value = {
         "station_id": entry["station_id"],
@@ -246,9 +281,33 @@ def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
             settings.stations_topic,
             raw_partitions,
         )
-    transform = StationsTransform(load_network(settings).line_orders())
+    network = load_network(settings)
+    transform = StationsTransform(network.line_orders())
+    from_static_gtfs = static_gtfs_location(settings) is not None
+    if from_static_gtfs:
+        records = network_records(network)
+        log.info(
+            "stations from the static GTFS (%d lines, %d line stations); %s's rows (Chicago's) are left aside",
+            len(network.lines),
+            len(records),
+            settings.stations_topic,
+        )
+
+        async def publish_network_stations() -> None:
+            for (line, station_id), entry in records.items():
+                await app.send(
+                    settings.topic_stations,
+                    key=output_key(line, station_id),
+                    value=output_value(entry),
+                    key_serializer="raw",
+                    value_serializer="raw",
+                )
+
+        app.task(publish_network_stations)
 
     async def process(event: EventT) -> None:
+        if from_static_gtfs:
+            return  # this network's stations were published from its static GTFS
         message = event.message
         try:
             stop_id = parse_stop_key(message.key)

@@ -24,7 +24,7 @@ from transit_status.dashboard.london.series import REFRESH_S, LondonSeries
 from transit_status.dashboard.london.state import LondonState, SeriesRefreshed
 from transit_status.dashboard.state import Received
 from transit_status.dashboard.web import page, serve_live
-from transit_status.networks import load_network
+from transit_status.networks import load_data_network
 from transit_status.networks.london import NETWORK_NAME as LONDON
 from transit_status.wallclock import now_ms
 
@@ -37,7 +37,7 @@ class London:
     """
 
     def __init__(self, settings: Settings, start_consumer: bool) -> None:
-        network = load_network(settings.with_overrides(network=LONDON))
+        network = load_data_network(settings.with_overrides(network=LONDON))  # London is simulated whatever the source
         self.running = runs(settings, "london")
         self.not_running = not_running("London", settings)
         self.map = LondonMap.of(network, settings.london_barrier_scale, settings.simulation_speed)

@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 
 from transit_status.config import Settings
-from transit_status.networks import Network, load_network
+from transit_status.networks import Network, load_data_network
 from transit_status.platform.errors import MissingDependencyError, PlatformError
 from transit_status.platform.service import Launch, ServiceSpec
 from transit_status.platform.system_user import RunAs
@@ -314,10 +314,12 @@ def load_stations(settings: Settings) -> int:
     insert = sql.SQL("INSERT INTO stations ({}) VALUES ({}) ON CONFLICT (stop_id) DO NOTHING").format(
         columns, sql.SQL(", ").join([sql.Placeholder()] * len(STATION_COLUMNS))
     )
+    # Chicago's rows whatever the source: the columns are the 'L' lines. Another agency's stations come
+    # from its static GTFS through the stations transform (streams/stations.py), not from this table.
     with connect(settings) as conn:
         conn.execute(STATIONS_DDL)
         with conn.cursor() as cursor:
-            cursor.executemany(insert, list(station_rows(load_network(settings))))
+            cursor.executemany(insert, list(station_rows(load_data_network(settings))))
         (count,) = conn.execute("SELECT count(*) FROM stations").fetchone()  # type: ignore[misc]
     return int(count)
 

@@ -1,6 +1,10 @@
 """Any agency's static GTFS zip as the project's :class:`Network` (stops, lines, routes, shapes, colours),
 plus the index the GTFS-realtime adapter needs (each trip's route, direction and stops in order).
 
+Reference data like ``data/<network>/``: with ``--source gtfs-rt`` (or the replay of such a recording)
+:func:`transit_status.networks.load_network` returns this network to every layer, so the stream
+processor, the dashboard and the adapter agree on the agency's lines and stations.
+
 The network model numbers stations and stops with integers (the arrival contract's ``station_id`` and
 ``stop_id`` are Avro ints): a feed whose stop ids are all decimal numbers keeps them; any other feed's
 stops are numbered 1, 2, ... in the order of their GTFS ids (sorted), and :class:`StaticFeed` maps both
@@ -26,16 +30,19 @@ from pathlib import Path
 
 import httpx
 
+from transit_status.errors import TransitError
 from transit_status.networks.model import Line, LineShape, Network, Route, RouteStop, Station, Stop
 
 ALL_DAYS = "all"
 DEFAULT_COLOUR = "#808080"
 DEFAULT_HEADWAY_S = 600.0
 REQUIRED_FILES = ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
+RECORDED_STATIC_GTFS = "static-gtfs.zip"
+"""Where a gtfs-rt recording (``feeds/recording.py``) keeps the static GTFS its realtime ids refer to."""
 
 
-class GtfsError(ValueError):
-    """A static GTFS feed that cannot be used (phrased for the user)."""
+class GtfsError(TransitError, ValueError):
+    """A static GTFS feed that cannot be used (phrased for the user: a service prints it, no traceback)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,8 @@ import zipfile
 
 import pytest
 
-from transit_status.feeds.gtfs_static import GtfsError, load_static_feed, read_tables, static_feed
-
-from .feed_server import Reply, serving
+from tests.feeds.feed_server import Reply, serving
+from transit_status.networks.gtfs import GtfsError, load_static_feed, read_tables, static_feed
 
 FILES = {
     "agency.txt": "agency_id,agency_name,agency_url,agency_timezone\nA,Tram Co,https://tram.test,Europe/Paris\n",
