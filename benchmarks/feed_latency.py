@@ -248,7 +248,8 @@ class RecordingServer(ThreadingHTTPServer):
 
     def note(self, index: int, feed: str) -> None:
         with self.lock:
-            self.answered.setdefault(index, {})[feed] = (time.monotonic(), time.time())
+            # The first answer only: the last poll, repeated once the recording has run out, was served then.
+            self.answered.setdefault(index, {}).setdefault(feed, (time.monotonic(), time.time()))
 
     def poll_answered(self, index: int) -> tuple[float, float] | None:
         """When poll ``index`` was fully served (its last feed's answer), or None."""

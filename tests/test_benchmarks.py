@@ -128,6 +128,10 @@ def test_feed_latency_serves_its_recording_poll_by_poll_to_the_real_adapter(adap
             assert shown == moves[index]
             assert server.poll_answered(index) is not None
         assert server.served_all() and feed.adapter.health.state == "ok"
+        # Run out: the last poll repeats (nothing moves), and still counts from when it was first served.
+        served = server.poll_answered(2)
+        assert feed.adapter.on_poll(next(polls)) == []
+        assert server.poll_answered(2) == served
 
 
 def test_feed_latency_counts_from_the_response_and_reports_a_train_never_shown() -> None:
