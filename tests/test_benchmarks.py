@@ -80,3 +80,72 @@ def test_results_name_the_machine_its_load_and_the_code(monkeypatch: pytest.Monk
     assert {"cpus", "ram_gib", "load_average_at_start", "load_average_at_end", "commit"} <= machine.keys()
     assert len(machine["load_average_at_end"]) == 3
     assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", machine["commit"])
+
+
+def test_gtfs_out_measures_the_whole_fleet_and_writes_its_figures(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import gtfs_out
+    import stack
+
+    monkeypatch.setattr(stack, "RESULTS", tmp_path)
+    monkeypatch.setattr("sys.argv", ["gtfs_out.py", "--repeats", "1"])  # the quick mode
+    gtfs_out.main()
+    written = json.loads((tmp_path / "gtfs_out.json").read_text())
+    assert written["static"]["zip_bytes"] > 0 and written["static"]["build"]["median_ms"] > 0
+    realtime = written["realtime"]
+    # The simulation's whole peak fleet, every in-service train in the realtime feeds.
+    assert realtime["trains"] > 100
+    assert realtime["feeds"]["vehicle-positions"]["entities"] == realtime["trains"]
+    assert realtime["feeds"]["alerts"]["entities"] == realtime["broken_down"]
+    for feed in realtime["feeds"].values():
+        assert feed["json_bytes"] > feed["protobuf_bytes"] > 0
+
+
+@pytest.mark.parametrize("adapter", ["cta-train-tracker", "gtfs-rt"])
+def test_feed_latency_serves_its_recording_poll_by_poll_to_the_real_adapter(adapter: str, tmp_path: Path) -> None:
+    """The benchmark's server and expectations, against the adapter's real HTTP client (no stack): the
+    first poll repeats until the run starts, then each poll moves every train of the fleet once."""
+    import threading
+
+    import feed_latency
+    from transit_status.config import load_settings
+    from transit_status.feeds.polling import LiveSource
+    from transit_status.networks import load_network
+
+    settings = load_settings().with_overrides(network="cta")
+    recording = feed_latency.write_recording(adapter, load_network(settings), 3, tmp_path / adapter, 3.0)
+    moves = feed_latency.expected_moves(settings, recording)
+    assert len(moves[1]) == len(moves[2]) > 100  # every train of the fleet moves at every poll
+    with feed_latency.serving(recording) as server:
+        feed = feed_latency.open_feed(settings.with_overrides(**feed_latency.stack_settings(adapter, server, 3.0)))
+        polls = LiveSource(feed.requests, 0.0).polls(threading.Event())
+        feed.adapter.on_poll(next(polls))
+        assert feed.adapter.on_poll(next(polls)) == []  # the first poll again: nothing moves
+        server.go()
+        for index in (1, 2):
+            shown = {arrival.train_id: arrival.station_id for arrival in feed.adapter.on_poll(next(polls))}
+            assert shown == moves[index]
+            assert server.poll_answered(index) is not None
+        assert server.served_all() and feed.adapter.health.state == "ok"
+        # Run out: the last poll repeats (nothing moves), and still counts from when it was first served.
+        served = server.poll_answered(2)
+        assert feed.adapter.on_poll(next(polls)) == []
+        assert server.poll_answered(2) == served
+
+
+def test_feed_latency_counts_from_the_response_and_reports_a_train_never_shown() -> None:
+    from feed_latency import Seen, match
+
+    moves = [{}, {"RL001": 40650, "BL001": 41020}, {"RL001": 40630}]
+    answered = {1: (100.0, 1000.0), 2: (103.0, 1003.0)}
+    seen = [
+        Seen("RL001", 40650, 100.05, 1000.05, 1000_020),
+        Seen("BL001", 41020, 100.2, 1000.2, 1000_100),
+        Seen("RL001", 40630, 102.9, 1002.9, 1002_900),  # before poll 2 was served: not its move
+    ]
+    result = match(moves, answered, seen)
+    assert [round(ms) for ms in result.per_train_ms] == [50, 200]
+    assert [round(ms) for ms in result.per_poll_ms] == [200]  # poll 3 never showed whole
+    assert [round(ms) for ms in result.to_produce_ms] == [20, 100]
+    assert result.missing == ["poll 3: RL001 at 40630"]
