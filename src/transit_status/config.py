@@ -227,6 +227,10 @@ class Settings(BaseSettings):
     topic_turnstiles: str = "org.chicago.cta.turnstiles.v1"
     topic_turnstile_summary: str = "org.chicago.cta.turnstile.summary.v1"
     topic_weather: str = "org.chicago.cta.weather.v1"
+    topic_run_times: str = Field(
+        "org.chicago.cta.run.times.v1",
+        description="Typical run time between consecutive stations per line and direction, learned by Flink SQL.",
+    )
     topic_dead_letters: str = "org.chicago.cta.dead-letters.v1"
     topic_london_station_rows: str = Field(
         "uk.london.tfl.stations.by-nlc",
