@@ -66,7 +66,8 @@ format:  ## ruff fix + format
 bench: setup  ## Run the benchmarks, one after the other (figures go to benchmarks/results/)
 	# The project root on the path: the London benchmarks reuse the tests' helpers (tests/processes.py).
 	cd benchmarks && for script in platform_startup stop_and_recovery turnstile_throughput cluster_cost \
-	    london_sink_throughput london_barrier_throughput london_recovery dashboard_latency dashboard_fanout; do \
+	    london_sink_throughput london_barrier_throughput london_recovery dashboard_latency dashboard_fanout \
+	    prediction_accuracy; do \
 	  PYTHONPATH=$(CURDIR) ../$(BIN)/python $$script.py || exit 1; done
 
 platform-up: setup  ## Start only the embedded platform (returns when ready)

@@ -124,6 +124,7 @@ class RouteBook:
 
     def __init__(self, network: Network) -> None:
         self.network = network
+        self.colours = {line.line_id: line.colour for line in network.lines}
         self._routes: dict[str, Route] = {route.route_id: route for route in network.routes}
         self._ways: dict[tuple[str, str], tuple[int, ...]] = {}
         self._positions: dict[tuple[str, str], dict[int, int]] = {}
@@ -430,6 +431,7 @@ class Predictor:
                 {
                     "train_id": report.train_id,
                     "line": report.line,
+                    "colour": self.book.colours.get(report.line),
                     "route": shown.route_id,
                     "destination": shown.destination,
                     "predicted_at": predicted,
