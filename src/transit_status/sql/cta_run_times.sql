@@ -111,7 +111,8 @@ SELECT
   LAG(simulated_at) OVER train_reports AS from_simulated_at
 FROM cta_arrivals_checked
 WHERE error IS NULL
-WINDOW train_reports AS (PARTITION BY train_id ORDER BY event_time ROWS BETWEEN 1 PRECEDING AND CURRENT ROW);
+-- (LAG takes no frame; its state per train is the previous row only.)
+WINDOW train_reports AS (PARTITION BY train_id ORDER BY event_time);
 
 -- A run: two consecutive reports of one train on one line, one way, at two stations. Not runs:
 -- * a turnaround (the direction changes at a terminal: the layover, not a run);
@@ -139,43 +140,56 @@ WHERE from_station_id IS NOT NULL
   AND simulated_at > from_simulated_at
   AND simulated_at - from_simulated_at <= 30 * 60 * 1000;
 
+-- The typical run of a leg, after each of its runs: over its last 5 runs, the mean without the fastest and
+-- the slowest (one odd run, such as a train held without being reported broken down, moves it little);
+-- the plain mean while there are fewer than 4.
+CREATE TEMPORARY VIEW cta_leg_typical AS
+SELECT
+  line,
+  direction,
+  from_station_id,
+  to_station_id,
+  IF(runs >= 4, (total_s - fastest_s - slowest_s) / (runs - 2), total_s / runs) AS run_seconds,
+  runs AS samples,
+  fastest_s AS min_seconds,
+  slowest_s AS max_seconds,
+  simulated_at AS learned_at
+FROM (
+  SELECT
+    line,
+    direction,
+    from_station_id,
+    to_station_id,
+    simulated_at,
+    SUM(run_s) OVER leg_runs AS total_s,
+    COUNT(*) OVER leg_runs AS runs,
+    MIN(run_s) OVER leg_runs AS fastest_s,
+    MAX(run_s) OVER leg_runs AS slowest_s
+  FROM cta_runs
+  WINDOW leg_runs AS (
+    PARTITION BY line, direction, from_station_id, to_station_id
+    ORDER BY event_time ROWS BETWEEN 4 PRECEDING AND CURRENT ROW
+  )
+);
+
 -- One job, one read of the arrivals: the legs' typical run times, and the bad records.
 EXECUTE STATEMENT SET
 BEGIN
-  -- The typical run of a leg: over its last 5 runs, the mean without the fastest and the slowest (one
-  -- odd run, such as a train held without being reported broken down, moves it little); the plain mean
-  -- while there are fewer than 4.
+  -- The newest typical run per leg. Grouped by the sink's key, so the sink's upserts are keyed as the
+  -- topic is (each group keeps one row: the latest of each column).
   INSERT INTO cta_run_times
   SELECT
     line,
     direction,
     from_station_id,
     to_station_id,
-    CASE
-      WHEN runs >= 4 THEN (total_s - fastest_s - slowest_s) / (runs - 2)
-      ELSE total_s / runs
-    END,
-    runs,
-    fastest_s,
-    slowest_s,
-    simulated_at
-  FROM (
-    SELECT
-      line,
-      direction,
-      from_station_id,
-      to_station_id,
-      simulated_at,
-      SUM(run_s) OVER leg_runs AS total_s,
-      COUNT(*) OVER leg_runs AS runs,
-      MIN(run_s) OVER leg_runs AS fastest_s,
-      MAX(run_s) OVER leg_runs AS slowest_s
-    FROM cta_runs
-    WINDOW leg_runs AS (
-      PARTITION BY line, direction, from_station_id, to_station_id
-      ORDER BY event_time ROWS BETWEEN 4 PRECEDING AND CURRENT ROW
-    )
-  );
+    LAST_VALUE(run_seconds),
+    LAST_VALUE(samples),
+    LAST_VALUE(min_seconds),
+    LAST_VALUE(max_seconds),
+    MAX(learned_at)
+  FROM cta_leg_typical
+  GROUP BY line, direction, from_station_id, to_station_id;
 
   INSERT INTO cta_run_times_dead_letters
   SELECT
