@@ -54,6 +54,9 @@ SOURCES = ("simulation", "cta-train-tracker", "gtfs-rt")
 REPLAY_PREFIX = "replay:"
 # TaskManagers on one machine: each is a JVM of its own; more than a few only compete for the same cores.
 MAX_TASKMANAGERS = 8
+# The Flink SQL jobs each network's pipeline runs (pipeline/sql_jobs.py's CTA_JOBS and LONDON_JOBS; a
+# test keeps the two in step): each takes a slot per parallel instance.
+SQL_JOBS_PER_NETWORK = {"cta": 2, "london": 1}
 
 
 class Settings(BaseSettings):
@@ -198,11 +201,11 @@ class Settings(BaseSettings):
         None, ge=1, description="Parallelism of the pipeline's SQL jobs (default: one per TaskManager)."
     )
     flink_task_slots: int = Field(
-        4,
+        6,
         ge=1,
         description="Slots per TaskManager. Each SQL job takes as many slots as its parallelism (its operators "
-        "share them); 4 hold both jobs at parallelism 2 on one TaskManager while another restarts, and leave "
-        "room for shell queries.",
+        "share them); 6 hold the pipeline's three jobs (Chicago's two, London's) at parallelism 2 on one TaskManager "
+        "while another restarts, and leave room for shell queries.",
     )
     flink_checkpoint_interval_s: float = Field(
         2.0, gt=0, description="Seconds between Flink checkpoints: also how late exactly-once output appears."
@@ -227,6 +230,10 @@ class Settings(BaseSettings):
     topic_turnstiles: str = "org.chicago.cta.turnstiles.v1"
     topic_turnstile_summary: str = "org.chicago.cta.turnstile.summary.v1"
     topic_weather: str = "org.chicago.cta.weather.v1"
+    topic_run_times: str = Field(
+        "org.chicago.cta.run.times.v1",
+        description="Typical run time between consecutive stations per line and direction, learned by Flink SQL.",
+    )
     topic_dead_letters: str = "org.chicago.cta.dead-letters.v1"
     topic_london_station_rows: str = Field(
         "uk.london.tfl.stations.by-nlc",
@@ -527,12 +534,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _slots_hold_the_jobs(self) -> Settings:
         # A job runs only once it has a slot for each parallel instance, and jobs share no slots: with
-        # fewer, a job waits for ever. One SQL job per network that runs.
+        # fewer, a job waits for ever. An external Flink (flink_rest_endpoint) has slots of its own, which
+        # the embedded cluster's numbers do not describe.
+        if self.flink_rest_endpoint is not None:
+            return self
         slots = self.flink_task_slots * self.flink_taskmanagers
-        needed = self.flink_job_parallelism * len(self.networks_run)
+        jobs = sum(SQL_JOBS_PER_NETWORK[network] for network in self.networks_run)
+        needed = self.flink_job_parallelism * jobs
         if slots < needed:
             raise ValueError(
-                f"{len(self.networks_run)} SQL job(s) at flink_parallelism {self.flink_job_parallelism} need "
+                f"{jobs} SQL job(s) at flink_parallelism {self.flink_job_parallelism} need "
                 f"{needed} task slots; {self.flink_taskmanagers} TaskManager(s) of {self.flink_task_slots} have {slots}"
             )
         return self

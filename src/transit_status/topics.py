@@ -127,6 +127,8 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_turnstiles, settings.partitions, events),
         TopicSpec(settings.topic_turnstile_summary, settings.partitions, compacted),
         TopicSpec(settings.topic_weather, 1, events),
+        # A few hundred legs (line, direction, from, to), read whole by the dashboard on start.
+        TopicSpec(settings.topic_run_times, 1, compacted),
         dead_letters_topic(settings),
         # Written by Connect (which creates it the same way when first), read by Flink's London job,
         # which cannot start on a topic that does not exist yet.

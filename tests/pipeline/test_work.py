@@ -69,8 +69,10 @@ def test_an_idle_input_is_not_a_stall_even_with_a_lag_left() -> None:
 
 def test_only_the_chosen_networks_work_is_expected() -> None:
     cta = expected_work(load_settings(run_networks="cta"))
-    assert [job.name for job in cta.jobs] == ["turnstile-summary"]
+    assert [job.name for job in cta.jobs] == ["turnstile-summary", "cta-run-times"]
     assert [connector.name for connector in cta.connectors] == ["stations"]
+    # The run-times job's source group is watched like the others (its lag, a stall).
+    assert "transit-status.cta-run-times" in {group.group for group in cta.groups}
     london = expected_work(load_settings(run_networks="london"))
     assert [job.name for job in london.jobs] == ["london-barriers"]
     assert {c.consumer_group for c in london.connectors} >= {"connect-london-postgres-sink"}

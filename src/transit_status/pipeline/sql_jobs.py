@@ -63,7 +63,9 @@ class SqlJob:
 TURNSTILE_SUMMARY = SqlJob("turnstile-summary", "turnstile_summary.sql")
 # London: the enriched station_entries/station_exits, live counts and windows, in one job.
 LONDON_BARRIERS = SqlJob("london-barriers", "london_barriers.sql")
-CTA_JOBS: tuple[SqlJob, ...] = (TURNSTILE_SUMMARY,)
+# Chicago: the typical run time between consecutive stations, learned from the arrivals (predictions).
+CTA_RUN_TIMES = SqlJob("cta-run-times", "cta_run_times.sql")
+CTA_JOBS: tuple[SqlJob, ...] = (TURNSTILE_SUMMARY, CTA_RUN_TIMES)
 LONDON_JOBS: tuple[SqlJob, ...] = (LONDON_BARRIERS,)
 PIPELINE_JOBS = CTA_JOBS + LONDON_JOBS
 
@@ -103,6 +105,10 @@ def sql_variables(settings: Settings) -> dict[str, str]:
         "london_transactional_id_prefix": f"transit-status-{settings.topic_london_station_activity}",
         "turnstile_summary_group": flink_source_group(settings, TURNSTILE_SUMMARY),
         "london_barriers_group": flink_source_group(settings, LONDON_BARRIERS),
+        "topic_arrivals": settings.topic_arrivals,
+        "topic_run_times": settings.topic_run_times,
+        "run_times_group": flink_source_group(settings, CTA_RUN_TIMES),
+        "run_times_transactional_id_prefix": f"transit-status-{settings.topic_run_times}",
     }
 
 

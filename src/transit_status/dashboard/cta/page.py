@@ -14,8 +14,10 @@ from fastapi import APIRouter, WebSocket
 
 from transit_status.config import Settings
 from transit_status.dashboard.consumer import DashboardConsumer
+from transit_status.dashboard.cta.arrivals import LivePredictions, arrivals_router
 from transit_status.dashboard.cta.map import NetworkMap
 from transit_status.dashboard.cta.metrics import ChicagoMetrics
+from transit_status.dashboard.cta.run_times import RunTimesConsumer
 from transit_status.dashboard.cta.state import DashboardState
 from transit_status.dashboard.health import Healthz, SourceReport, runs
 from transit_status.dashboard.hub import LiveHub
@@ -34,12 +36,19 @@ class Chicago:
         self.map = NetworkMap.of(self.network)
         self.state = DashboardState(self.map.line_order, self.map)
         self.hub: LiveHub[DashboardState] = LiveHub(self.state)
+        # Arrivals feed the predictions too; the learned run times come on a consumer of their own.
+        self.predictions = LivePredictions(settings, self.network)
+        consuming = start_consumer and runs(settings, "cta")
         self.consumer = (
-            DashboardConsumer(settings, self.hub.apply, self.map.line_order)
-            if start_consumer and runs(settings, "cta")
+            DashboardConsumer(settings, self.predictions.around(self.hub.apply), self.map.line_order)
+            if consuming
             else None
         )
+        self.run_times = (
+            RunTimesConsumer(settings, self.predictions.apply_run_times, self.map.line_order) if consuming else None
+        )
         self.metrics = ChicagoMetrics(self.hub, self.consumer)
+        self.predictions.register_metrics(self.metrics.registry)
         self.hub.on_updates.append(self.metrics.observe)
         self.map_json = self.map.as_json()
 
@@ -100,6 +109,8 @@ def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> API
     @router.get("/api/map")
     async def api_map() -> dict[str, Any]:
         return chicago.map_json
+
+    router.include_router(arrivals_router(chicago.predictions))
 
     @router.websocket("/ws")
     async def websocket_endpoint(websocket: WebSocket) -> None:

@@ -67,7 +67,10 @@
     const stations = svgElement("g", { class: "stations" });
     for (const station of map.stations) {
       stationXY.set(station.station_id, [station.x, station.y]);
-      const dot = svgElement("circle", { class: "station", cx: station.x, cy: station.y, r: 2.2 });
+      // data-station-id: a click opens the station's arrivals board (arrivals.js).
+      const dot = svgElement("circle", {
+        class: "station", cx: station.x, cy: station.y, r: 2.2, "data-station-id": station.station_id,
+      });
       const title = svgElement("title");
       title.textContent = station.name;
       dot.appendChild(title);
