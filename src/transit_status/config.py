@@ -228,6 +228,18 @@ class Settings(BaseSettings):
     topic_turnstile_summary: str = "org.chicago.cta.turnstile.summary.v1"
     topic_weather: str = "org.chicago.cta.weather.v1"
     topic_dead_letters: str = "org.chicago.cta.dead-letters.v1"
+    # Service health (Flink SQL job cta-service-health, docs/ARCHITECTURE.md "Service health").
+    topic_cta_schedule: str = Field(
+        "org.chicago.cta.schedule.v1",
+        description="Compacted reference: scheduled headway and run time per line, station and direction.",
+    )
+    topic_cta_headways: str = Field(
+        "org.chicago.cta.headways.v1", description="Measured headway at every arrival (line, station, direction)."
+    )
+    topic_cta_dwells: str = Field("org.chicago.cta.dwells.v1", description="Measured dwell time per station stop.")
+    topic_cta_service_alerts: str = Field(
+        "org.chicago.cta.service.alerts.v1", description="Held trains, gaps and bunching: open and clear records."
+    )
     topic_london_station_rows: str = Field(
         "uk.london.tfl.stations.by-nlc",
         description="Compacted topic of London's stations (MariaDB via Connect), keyed by nlc.",
@@ -247,6 +259,14 @@ class Settings(BaseSettings):
     )
     topic_london_station_windows: str = Field(
         "uk.london.tfl.station.windows.v1", description="Entries/exits per station in 1- and 15-minute windows."
+    )
+    topic_london_crowding_alerts: str = Field(
+        "uk.london.tfl.crowding.alerts.v1",
+        description="Stations far above their typical entries for the time of day: open and clear records.",
+    )
+    topic_london_typical_entries: str = Field(
+        "uk.london.tfl.typical.entries.v1",
+        description="Compacted reference: typical entries per station, day type and local hour.",
     )
     # The original design's names: its index template (index_patterns station_entries, station_exits) and
     # Kibana data views expect them.
@@ -285,6 +305,20 @@ class Settings(BaseSettings):
     )
     simulation_speed: float = Field(10.0, gt=0, description="Simulated seconds per real second.")
     simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
+    service_held_margin_s: int = Field(
+        120,
+        gt=0,
+        description="A train is held when not seen this many (event-time) seconds past its scheduled next report.",
+    )
+    service_tick_s: int = Field(
+        10, gt=0, le=60, description="How often (event-time seconds) the service-health job looks for absent trains."
+    )
+    london_crowding_ratio: float = Field(
+        2.0, gt=1, description="A London station is crowded when a 15-minute window has this many times its typical."
+    )
+    london_crowding_min_entries: int = Field(
+        20, ge=1, description="...and at least this many entries (quiet stations' noise raises no alert)."
+    )
     faust_app_id: str = Field("transit-status", description="Faust application id (consumer group).")
     sql_job_prefix: str = Field("transit-status", description="Prefix of the Flink SQL jobs' names on the cluster.")
     watchdog_interval_s: float = Field(

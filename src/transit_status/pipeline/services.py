@@ -15,6 +15,8 @@ from transit_status.pipeline.connectors import (
     ensure_london_stations_connector,
     ensure_stations_connector,
 )
+from transit_status.networks import load_network
+from transit_status.pipeline.schedule import publish_cta_schedule
 from transit_status.pipeline.sql_jobs import CTA_JOBS, LONDON_JOBS, ensure_jobs
 from transit_status.platform.service import Launch, ServiceSpec, consumer_group_stable, http_responds, python_service
 from transit_status.platform.services import flink
@@ -31,7 +33,10 @@ def prepare_streams(settings: Settings) -> Launch:
     # Topics and the stations connector exist before anything reads or writes them.
     ensure_topics(settings)
     ensure_stations_connector(settings)
-    # The turnstile summary runs on Flink: submitted once, resumed from its last checkpoint after a restart.
+    # The service-health job joins the schedule, which comes from the network: written before it starts.
+    publish_cta_schedule(settings, load_network(settings))
+    # The turnstile summary and service health run on Flink: submitted once, resumed from their last
+    # checkpoint after a restart.
     ensure_jobs(settings, CTA_JOBS)
     return python_service("streams", settings)
 

@@ -63,7 +63,9 @@ class SqlJob:
 TURNSTILE_SUMMARY = SqlJob("turnstile-summary", "turnstile_summary.sql")
 # London: the enriched station_entries/station_exits, live counts and windows, in one job.
 LONDON_BARRIERS = SqlJob("london-barriers", "london_barriers.sql")
-CTA_JOBS: tuple[SqlJob, ...] = (TURNSTILE_SUMMARY,)
+# Chicago's headways, dwells and service alerts over the arrivals (docs/ARCHITECTURE.md, "Service health").
+CTA_SERVICE_HEALTH = SqlJob("cta-service-health", "cta_service_health.sql")
+CTA_JOBS: tuple[SqlJob, ...] = (TURNSTILE_SUMMARY, CTA_SERVICE_HEALTH)
 LONDON_JOBS: tuple[SqlJob, ...] = (LONDON_BARRIERS,)
 PIPELINE_JOBS = CTA_JOBS + LONDON_JOBS
 
@@ -101,6 +103,15 @@ def sql_variables(settings: Settings) -> dict[str, str]:
         "topic_london_line_activity": settings.topic_london_line_activity,
         "topic_london_station_windows": settings.topic_london_station_windows,
         "london_transactional_id_prefix": f"transit-status-{settings.topic_london_station_activity}",
+        "topic_arrivals": settings.topic_arrivals,
+        "topic_cta_schedule": settings.topic_cta_schedule,
+        "topic_cta_headways": settings.topic_cta_headways,
+        "topic_cta_dwells": settings.topic_cta_dwells,
+        "topic_cta_service_alerts": settings.topic_cta_service_alerts,
+        "cta_health_transactional_id_prefix": f"transit-status-{settings.topic_cta_service_alerts}",
+        "service_tick_s": str(settings.service_tick_s),
+        "service_held_margin_s": str(settings.service_held_margin_s),
+        "cta_service_health_group": flink_source_group(settings, CTA_SERVICE_HEALTH),
         "turnstile_summary_group": flink_source_group(settings, TURNSTILE_SUMMARY),
         "london_barriers_group": flink_source_group(settings, LONDON_BARRIERS),
     }

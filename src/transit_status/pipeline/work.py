@@ -24,6 +24,7 @@ from transit_status.pipeline import connectors
 from transit_status.pipeline.sql_jobs import (
     ACTIVE_STATES,
     CTA_JOBS,
+    CTA_SERVICE_HEALTH,
     LONDON_BARRIERS,
     LONDON_JOBS,
     TURNSTILE_SUMMARY,
@@ -106,6 +107,7 @@ def expected_work(settings: Settings) -> ExpectedWork:
             ConnectorWork(connectors.STATIONS_CONNECTOR, lambda: connectors.stations_connector_config(settings))
         )
         groups.append(GroupWork(flink_source_group(settings, TURNSTILE_SUMMARY), (settings.topic_turnstiles,)))
+        groups.append(GroupWork(flink_source_group(settings, CTA_SERVICE_HEALTH), (settings.topic_arrivals,)))
     if "london" in settings.networks_run:
         jobs += LONDON_JOBS
         sink = ConnectorWork(
