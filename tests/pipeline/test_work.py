@@ -69,7 +69,12 @@ def test_an_idle_input_is_not_a_stall_even_with_a_lag_left() -> None:
 
 def test_only_the_chosen_networks_work_is_expected() -> None:
     cta = expected_work(load_settings(run_networks="cta"))
-    assert [job.name for job in cta.jobs] == ["turnstile-summary"]
+    assert [job.name for job in cta.jobs] == ["turnstile-summary", "cta-service-health"]
+    # Each job's source group is watched for lag, the new one's on the arrivals it reads.
+    assert {group.group for group in cta.groups} >= {
+        "transit-status.turnstile-summary",
+        "transit-status.cta-service-health",
+    }
     assert [connector.name for connector in cta.connectors] == ["stations"]
     london = expected_work(load_settings(run_networks="london"))
     assert [job.name for job in london.jobs] == ["london-barriers"]

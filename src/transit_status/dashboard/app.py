@@ -86,6 +86,8 @@ def create_app(
         # Only the networks that run are consumed (and London's charts queried): settings.run_networks.
         if chicago.consumer is not None:
             chicago.consumer.start()
+        if chicago.service_consumer is not None:
+            chicago.service_consumer.start()
         if london.consumer is not None:
             london.consumer.start()
             tasks.append(asyncio.create_task(london.refresh_series()))
@@ -98,7 +100,7 @@ def create_app(
             for task in tasks:
                 task.cancel()
             chicago.hub.loop = london.hub.loop = None
-            for running in (chicago.consumer, london.consumer, work):
+            for running in (chicago.consumer, chicago.service_consumer, london.consumer, work):
                 if running is not None:
                     await run_in_threadpool(running.stop)
 

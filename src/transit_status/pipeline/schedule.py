@@ -33,8 +33,8 @@ from datetime import date
 from confluent_kafka import Producer
 
 from transit_status.config import Settings
-from transit_status.platform.errors import PlatformError
 from transit_status.networks.model import Network
+from transit_status.platform.errors import PlatformError
 from transit_status.simulation.trains import TrainTiming, plan_routes
 
 
@@ -126,9 +126,7 @@ def publish(settings: Settings, topic: str, rows: list[tuple[dict[str, object], 
             failures.append(str(error))
 
     for key, value in rows:
-        producer.produce(
-            topic, key=json.dumps(key).encode(), value=json.dumps(value).encode(), on_delivery=delivered
-        )
+        producer.produce(topic, key=json.dumps(key).encode(), value=json.dumps(value).encode(), on_delivery=delivered)
         producer.poll(0)
     left = producer.flush(30)
     if left or failures:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from transit_status.config import Settings
+from transit_status.networks import load_network
 from transit_status.pipeline.connectors import (
     ensure_london_postgres_sink_connector,
     ensure_london_stations_connector,
     ensure_stations_connector,
 )
-from transit_status.networks import load_network
 from transit_status.pipeline.schedule import publish_cta_schedule
 from transit_status.pipeline.sql_jobs import CTA_JOBS, LONDON_JOBS, ensure_jobs
 from transit_status.platform.service import Launch, ServiceSpec, consumer_group_stable, http_responds, python_service

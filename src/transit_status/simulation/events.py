@@ -56,7 +56,8 @@ class ArrivalEvent:
     at: datetime
     prev_departed_at: datetime | None = None
     """When the train left ``prev_station_id`` (so its dwell there is known once it arrives here); None
-    for a train's first report and from feeds that do not report departures."""
+    for a train's first two reports (it was placed, not seen arriving), after waiting out of service,
+    and from feeds that do not report departures."""
 
 
 @dataclass(frozen=True, slots=True)

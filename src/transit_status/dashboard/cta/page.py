@@ -16,6 +16,7 @@ from transit_status.config import Settings
 from transit_status.dashboard.consumer import DashboardConsumer
 from transit_status.dashboard.cta.map import NetworkMap
 from transit_status.dashboard.cta.metrics import ChicagoMetrics
+from transit_status.dashboard.cta.service_health import ServiceHealthConsumer, ServiceHealthView
 from transit_status.dashboard.cta.state import DashboardState
 from transit_status.dashboard.health import Healthz, SourceReport, runs
 from transit_status.dashboard.hub import LiveHub
@@ -37,6 +38,13 @@ class Chicago:
         self.consumer = (
             DashboardConsumer(settings, self.hub.apply, self.map.line_order)
             if start_consumer and runs(settings, "cta")
+            else None
+        )
+        # Service health (the cta-service-health job's alerts and headways): its own state and consumer.
+        self.service_health = ServiceHealthView(self.map.line_order)
+        self.service_consumer = (
+            ServiceHealthConsumer(settings, self.service_health.apply, self.map.line_order)
+            if self.consumer is not None
             else None
         )
         self.metrics = ChicagoMetrics(self.hub, self.consumer)
@@ -96,6 +104,11 @@ def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> API
     @router.get("/api/freshness")
     async def api_freshness() -> dict[str, Any]:
         return health()[1]["topics"]
+
+    @router.get("/api/alerts")
+    async def api_alerts() -> dict[str, Any]:
+        """Open service alerts (where, since when, why), the newest alert records, each line's health."""
+        return chicago.service_health.as_json()
 
     @router.get("/api/map")
     async def api_map() -> dict[str, Any]:
