@@ -264,6 +264,9 @@ class Settings(BaseSettings):
         "uk.london.tfl.crowding.alerts.v1",
         description="Stations far above their typical entries for the time of day: open and clear records.",
     )
+    topic_london_calendar: str = Field(
+        "uk.london.tfl.calendar.v1", description="Compacted reference: London's day type of each local date."
+    )
     topic_london_typical_entries: str = Field(
         "uk.london.tfl.typical.entries.v1",
         description="Compacted reference: typical entries per station, day type and local hour.",

@@ -115,6 +115,7 @@ def london_derived_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_london_crowding_alerts, 1, compacted),
         # Written from the network at start, read whole by the crowding job (a join, not a stream).
         TopicSpec(settings.topic_london_typical_entries, 1, {"cleanup.policy": "compact"}),
+        TopicSpec(settings.topic_london_calendar, 1, {"cleanup.policy": "compact"}),
     ]
 
 

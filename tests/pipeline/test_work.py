@@ -77,7 +77,7 @@ def test_only_the_chosen_networks_work_is_expected() -> None:
     }
     assert [connector.name for connector in cta.connectors] == ["stations"]
     london = expected_work(load_settings(run_networks="london"))
-    assert [job.name for job in london.jobs] == ["london-barriers"]
+    assert [job.name for job in london.jobs] == ["london-barriers", "london-crowding"]
     assert {c.consumer_group for c in london.connectors} >= {"connect-london-postgres-sink"}
     assert "connect-london-postgres-sink" in {group.group for group in london.groups}
 

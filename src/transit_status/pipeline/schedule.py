@@ -140,3 +140,20 @@ def publish_cta_schedule(settings: Settings, network: Network) -> int:
     ]
     publish(settings, settings.topic_cta_schedule, rows)
     return len(rows)
+
+
+CALENDAR_FROM = date(2015, 1, 1)
+CALENDAR_DAYS = 366 * 30
+"""The calendar covers 2015-2044: any simulated or real date the pipeline meets (about 11,000 rows)."""
+
+
+def publish_london_typical_day(settings: Settings, network: Network) -> int:
+    """Typical entries per station, day type and hour (scaled like the barriers), and the calendar."""
+    typical = [
+        ({"station": row.station, "day_type": row.day_type, "hour": row.hour}, asdict(row))
+        for row in london_typical_entries(network, settings.london_barrier_scale)
+    ]
+    publish(settings, settings.topic_london_typical_entries, typical)
+    days = [({"day": row.day}, asdict(row)) for row in calendar(network, CALENDAR_FROM, CALENDAR_DAYS)]
+    publish(settings, settings.topic_london_calendar, days)
+    return len(typical) + len(days)

@@ -26,6 +26,7 @@ from transit_status.pipeline.sql_jobs import (
     CTA_JOBS,
     CTA_SERVICE_HEALTH,
     LONDON_BARRIERS,
+    LONDON_CROWDING,
     LONDON_JOBS,
     TURNSTILE_SUMMARY,
     SqlJob,
@@ -124,6 +125,7 @@ def expected_work(settings: Settings) -> ExpectedWork:
         enriched = (settings.topic_london_station_entries, settings.topic_london_station_exits)
         groups += [
             GroupWork(flink_source_group(settings, LONDON_BARRIERS), barriers),
+            GroupWork(flink_source_group(settings, LONDON_CROWDING), (settings.topic_london_station_windows,)),
             GroupWork(settings.london_opensearch_sink_group, enriched),
             GroupWork(sink.consumer_group, enriched),
         ]

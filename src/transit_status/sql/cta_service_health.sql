@@ -11,7 +11,8 @@
 -- key's last arrival is in it, carrying that last arrival. The one slide in which "last arrival +
 -- threshold" falls opens the alert, so each alert opens once, at most one slide after it is due. The
 -- windows span 40 minutes: thresholds (2 x the longest headway, 15 min; the longest run + margin) must
--- stay below that.
+-- stay below that. Group windows, not window TVFs (which buffer in managed memory, which this
+-- TaskManager does not have: london_barriers.sql says more).
 
 -- A station's schedule rows do not change while the job runs: the reference source goes idle after its
 -- first read, and idle sources must not hold back the watermark (London's job does the same).
@@ -126,9 +127,11 @@ SELECT
   MAX(station_name) AS station_name,
   MAX(headway_s) AS headway_s,
   MAX(arrived_ms) AS last_ms,
-  UNIX_TIMESTAMP(DATE_FORMAT(window_end, 'yyyy-MM-dd HH:mm:ss')) * 1000 AS tick_ms
-FROM TABLE(HOP(TABLE cta_gap_inputs, DESCRIPTOR(arrived_at), INTERVAL '${service_tick_s}' SECOND, INTERVAL '40' MINUTE))
-GROUP BY line, station_id, direction, window_start, window_end;
+  UNIX_TIMESTAMP(DATE_FORMAT(
+    HOP_END(arrived_at, INTERVAL '${service_tick_s}' SECOND, INTERVAL '40' MINUTE), 'yyyy-MM-dd HH:mm:ss'
+  )) * 1000 AS tick_ms
+FROM cta_gap_inputs
+GROUP BY line, station_id, direction, HOP(arrived_at, INTERVAL '${service_tick_s}' SECOND, INTERVAL '40' MINUTE);
 
 -- ... and per train, its last report (any status): when, where, and when it is due again, packed into
 -- one text that sorts by time (MAX keeps the newest report's fields together; it merges across slides).
@@ -160,9 +163,11 @@ FROM (
   SELECT
     train_id,
     MAX(report) AS last_report,
-    UNIX_TIMESTAMP(DATE_FORMAT(window_end, 'yyyy-MM-dd HH:mm:ss')) * 1000 AS tick_ms
-  FROM TABLE(HOP(TABLE cta_train_reports, DESCRIPTOR(arrived_at), INTERVAL '${service_tick_s}' SECOND, INTERVAL '40' MINUTE))
-  GROUP BY train_id, window_start, window_end
+    UNIX_TIMESTAMP(DATE_FORMAT(
+      HOP_END(arrived_at, INTERVAL '${service_tick_s}' SECOND, INTERVAL '40' MINUTE), 'yyyy-MM-dd HH:mm:ss'
+    )) * 1000 AS tick_ms
+  FROM cta_train_reports
+  GROUP BY train_id, HOP(arrived_at, INTERVAL '${service_tick_s}' SECOND, INTERVAL '40' MINUTE)
 );
 
 -- Every alert record: opens from the clock, clears (and bunching) from arrivals.

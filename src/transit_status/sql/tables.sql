@@ -391,3 +391,87 @@ CREATE TABLE IF NOT EXISTS cta_service_alerts (
 CREATE TABLE IF NOT EXISTS cta_health_dead_letters WITH (
   'sink.transactional-id-prefix' = '${cta_health_transactional_id_prefix}-dead-letters'
 ) LIKE dead_letters (OVERWRITING OPTIONS);
+
+-- ---- London: crowding alerts (sql/london_crowding.sql) -------------------------------------------------
+
+-- London's own 15-minute windows (london_barriers.sql writes them, exactly once), read back with their
+-- end as event time: each window is final when written, so the crowding job compares whole quarters.
+CREATE TABLE IF NOT EXISTS london_windows_in (
+  station        STRING,
+  window_minutes INT,
+  window_start   STRING,
+  window_end     STRING,
+  entries        BIGINT,
+  -- The job's session reads and writes times in UTC (london_crowding.sql sets it), as they are written.
+  ends_at AS TO_TIMESTAMP_LTZ(UNIX_TIMESTAMP(REPLACE(REPLACE(window_end, 'T', ' '), 'Z', '')) * 1000, 3),
+  WATERMARK FOR ends_at AS ends_at
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topic_london_station_windows}',
+  'properties.bootstrap.servers' = '${bootstrap_servers}',
+  ${kafka_security}
+  'properties.isolation.level' = 'read_committed',
+  'properties.group.id' = '${london_crowding_group}',
+  'scan.startup.mode' = 'earliest-offset',
+  'value.format' = 'json',
+  -- Our own job's output; a record it cannot read is skipped rather than failing the job.
+  'value.json.ignore-parse-errors' = 'true'
+);
+
+-- Typical entries per station, day type and local hour, and the day type of each local date: written
+-- from the network by the pipeline (pipeline/schedule.py), valid from the epoch like the CTA schedule.
+CREATE TABLE IF NOT EXISTS london_typical_entries (
+  station  STRING,
+  day_type STRING,
+  `hour`   INT,
+  entries  DOUBLE,
+  valid_from AS TO_TIMESTAMP_LTZ(0, 3),
+  WATERMARK FOR valid_from AS valid_from,
+  PRIMARY KEY (station, day_type, `hour`) NOT ENFORCED
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = '${topic_london_typical_entries}',
+  'properties.isolation.level' = 'read_committed',
+  'key.format' = 'json',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.transactional-id-prefix' = '${london_crowding_transactional_id_prefix}-typical'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
+
+CREATE TABLE IF NOT EXISTS london_calendar (
+  `day`    STRING,
+  day_type STRING,
+  valid_from AS TO_TIMESTAMP_LTZ(0, 3),
+  WATERMARK FOR valid_from AS valid_from,
+  PRIMARY KEY (`day`) NOT ENFORCED
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = '${topic_london_calendar}',
+  'properties.isolation.level' = 'read_committed',
+  'key.format' = 'json',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.transactional-id-prefix' = '${london_crowding_transactional_id_prefix}-calendar'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
+
+-- Crowding alerts: 'open' when a station's quarter hour is far above its typical one, 'clear' when a
+-- later quarter is not; keyed by alert_id ('crowding:<station>').
+CREATE TABLE IF NOT EXISTS london_crowding_alerts (
+  alert_id         STRING,
+  state            STRING,
+  station          STRING,
+  since            STRING,
+  `at`             STRING,
+  entries          BIGINT,
+  typical_entries  DOUBLE,
+  ratio            DOUBLE,
+  day_type         STRING,
+  reason           STRING
+) WITH (
+  'topic' = '${topic_london_crowding_alerts}',
+  'key.format' = 'json',
+  'key.fields' = 'alert_id',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.transactional-id-prefix' = '${london_crowding_transactional_id_prefix}-alerts'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
