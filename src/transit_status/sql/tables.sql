@@ -406,17 +406,17 @@ CREATE TABLE IF NOT EXISTS london_windows_in (
   ends_at AS TO_TIMESTAMP_LTZ(UNIX_TIMESTAMP(REPLACE(REPLACE(window_end, 'T', ' '), 'Z', '')) * 1000, 3),
   WATERMARK FOR ends_at AS ends_at
 ) WITH (
-  'connector' = 'kafka',
   'topic' = '${topic_london_station_windows}',
-  'properties.bootstrap.servers' = '${bootstrap_servers}',
-  ${kafka_security}
-  'properties.isolation.level' = 'read_committed',
   'properties.group.id' = '${london_crowding_group}',
-  'scan.startup.mode' = 'earliest-offset',
+  -- The key is {"station", "window_minutes", "window_start"}; the value has those and the rest.
+  'key.format' = 'json',
+  'key.fields' = 'station;window_minutes;window_start',
   'value.format' = 'json',
+  'value.fields-include' = 'EXCEPT_KEY',
   -- Our own job's output; a record it cannot read is skipped rather than failing the job.
+  'key.json.ignore-parse-errors' = 'true',
   'value.json.ignore-parse-errors' = 'true'
-);
+) LIKE template_raw_source (OVERWRITING OPTIONS);
 
 -- Typical entries per station, day type and local hour, and the day type of each local date: written
 -- from the network by the pipeline (pipeline/schedule.py), valid from the epoch like the CTA schedule.
