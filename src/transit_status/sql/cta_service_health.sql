@@ -85,10 +85,7 @@ SELECT
   LAG(arrived_ms, 1) OVER platform - LAG(arrived_ms, 2) OVER platform AS previous_headway_ms,
   LAG(train_id, 1) OVER platform = LAG(train_id, 2) OVER platform AS previous_same_train
 FROM cta_service_arrivals
-WINDOW platform AS (
-  PARTITION BY line, station_id, direction ORDER BY arrived_at
-  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-);
+WINDOW platform AS (PARTITION BY line, station_id, direction ORDER BY arrived_at);
 
 -- Bunched: closer than a quarter of the tightest scheduled headway to the previous train (another
 -- train: the same train reported twice is no bunching).
@@ -113,7 +110,7 @@ SELECT
   LAG(due_ms, 1) OVER train AS previous_due_ms,
   LAG(run_s, 1) OVER train AS previous_run_s
 FROM cta_arrivals_scheduled
-WINDOW train AS (PARTITION BY train_id ORDER BY arrived_at ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
+WINDOW train AS (PARTITION BY train_id ORDER BY arrived_at);
 
 -- The event-time clock (see the top): per platform with a schedule, its last in-service arrival as of
 -- each slide's end.

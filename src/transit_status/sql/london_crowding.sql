@@ -40,9 +40,7 @@ SELECT
   *,
   COALESCE(LAG(crowded, 1) OVER station_quarters, FALSE) AS was_crowded
 FROM london_quarter_verdicts
-WINDOW station_quarters AS (
-  PARTITION BY station ORDER BY ends_at ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-);
+WINDOW station_quarters AS (PARTITION BY station ORDER BY ends_at);
 
 INSERT INTO london_crowding_alerts
 SELECT
