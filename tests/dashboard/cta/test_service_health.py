@@ -1,14 +1,21 @@
-"""The page's service-health model: a live set of open alerts from open/clear records, and the line strip."""
+"""The pages' service-health models: a live set of open alerts from open/clear records, the line strip, the API."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from transit_status.avro.wire import BadRecord
+from transit_status.dashboard.app import create_app
 from transit_status.dashboard.cta.service_health import ServiceHealth, alert_of, headway_of
+from transit_status.dashboard.london.crowding_alerts import crowding_alert_of
+from transit_status.dashboard.state import Received
+from transit_status.platform.ports import isolated_settings
+from transit_status.wallclock import now_ms
 
 
 def alert(state: str, at_ms: int, alert_id: str = "gap:red:40900:a", kind: str = "gap", **extra: Any) -> bytes:
@@ -97,3 +104,39 @@ def test_the_strip_shows_each_lines_headway_against_its_schedule_and_its_open_al
 def test_a_record_that_is_no_alert_is_a_bad_record(value: bytes) -> None:
     with pytest.raises(BadRecord):
         alert_of(value)
+
+
+def test_the_api_lists_open_alerts_and_each_lines_strip_and_london_its_crowding(tmp_path: Path) -> None:
+    with TestClient(create_app(isolated_settings(tmp_path), start_consumer=False)) as client:
+        chicago, london = client.app.state.chicago, client.app.state.london  # type: ignore[attr-defined]
+        now = now_ms()
+        held = alert("open", 5_000, alert_id="held:RL1:red:40900:a", kind="held", train_id="RL1")
+        chicago.service_health.apply([Received("service_alerts", alert_of(held), now, now)])
+        body = client.get("/api/alerts").json()
+        assert [a["alert_id"] for a in body["open"]] == ["held:RL1:red:40900:a"]
+        assert body["open"][0]["where"]["train_id"] == "RL1" and body["open"][0]["why"]["reason"]
+        assert [line["line"] for line in body["lines"]][:2] == ["red", "blue"]
+        assert body["lines"][0]["open_alerts"] == 1
+        cleared = alert("clear", 9_000, alert_id="held:RL1:red:40900:a", kind="held", train_id="RL1")
+        chicago.service_health.apply([Received("service_alerts", alert_of(cleared), now, now)])
+        assert client.get("/api/alerts").json()["open"] == []
+
+        crowded = {
+            "alert_id": "crowding:Bank",
+            "state": "open",
+            "station": "Bank",
+            "since": "2023-06-07T07:15:00Z",
+            "at": "2023-06-07T07:30:00Z",
+            "entries": 900,
+            "typical_entries": 300.0,
+            "ratio": 3.0,
+            "day_type": "tuesday_thursday",
+            "reason": "900 entries in the quarter from 08:15",
+        }
+        record = crowding_alert_of(json.dumps(crowded).encode())
+        london.crowding_alerts.apply([Received("crowding_alerts", record, now, now)])
+        [shown] = client.get("/api/london/alerts").json()["open"]
+        assert (shown["station"], shown["ratio"], shown["since"]) == ("Bank", 3.0, "2023-06-07T07:15:00Z")
+        stale = crowding_alert_of(json.dumps({**crowded, "state": "clear", "at": "2023-06-07T07:15:00Z"}).encode())
+        london.crowding_alerts.apply([Received("crowding_alerts", stale, now, now)])  # older: ignored
+        assert len(client.get("/api/london/alerts").json()["open"]) == 1
