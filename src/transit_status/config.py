@@ -54,6 +54,9 @@ SOURCES = ("simulation", "cta-train-tracker", "gtfs-rt")
 REPLAY_PREFIX = "replay:"
 # TaskManagers on one machine: each is a JVM of its own; more than a few only compete for the same cores.
 MAX_TASKMANAGERS = 8
+SQL_JOBS_PER_NETWORK = {"cta": 2, "london": 2}
+"""How many Flink SQL jobs each network's pipeline runs (pipeline/sql_jobs.py's CTA_JOBS and LONDON_JOBS; a
+test keeps the two in step): the slots must hold them all."""
 
 
 class Settings(BaseSettings):
@@ -198,11 +201,11 @@ class Settings(BaseSettings):
         None, ge=1, description="Parallelism of the pipeline's SQL jobs (default: one per TaskManager)."
     )
     flink_task_slots: int = Field(
-        4,
+        8,
         ge=1,
         description="Slots per TaskManager. Each SQL job takes as many slots as its parallelism (its operators "
-        "share them); 4 hold both jobs at parallelism 2 on one TaskManager while another restarts, and leave "
-        "room for shell queries.",
+        "share them); 8 hold all four jobs at parallelism 2 on one TaskManager while another restarts, and "
+        "leave room for shell queries at parallelism 1.",
     )
     flink_checkpoint_interval_s: float = Field(
         2.0, gt=0, description="Seconds between Flink checkpoints: also how late exactly-once output appears."
@@ -556,12 +559,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _slots_hold_the_jobs(self) -> Settings:
         # A job runs only once it has a slot for each parallel instance, and jobs share no slots: with
-        # fewer, a job waits for ever. One SQL job per network that runs.
+        # fewer, a job waits for ever. Each network that runs has SQL_JOBS_PER_NETWORK jobs.
         slots = self.flink_task_slots * self.flink_taskmanagers
-        needed = self.flink_job_parallelism * len(self.networks_run)
+        jobs = sum(SQL_JOBS_PER_NETWORK[network] for network in self.networks_run)
+        needed = self.flink_job_parallelism * jobs
         if slots < needed:
             raise ValueError(
-                f"{len(self.networks_run)} SQL job(s) at flink_parallelism {self.flink_job_parallelism} need "
+                f"{jobs} SQL job(s) at flink_parallelism {self.flink_job_parallelism} need "
                 f"{needed} task slots; {self.flink_taskmanagers} TaskManager(s) of {self.flink_task_slots} have {slots}"
             )
         return self

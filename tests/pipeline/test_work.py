@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from transit_status.config import load_settings
+from transit_status.config import SQL_JOBS_PER_NETWORK, load_settings
+from transit_status.pipeline.sql_jobs import CTA_JOBS, LONDON_JOBS
 from transit_status.pipeline.watchdog import Backoff
 from transit_status.pipeline.work import GroupOffsets, ProgressTracker, connector_item, expected_work, job_item
 
@@ -106,3 +107,7 @@ def test_a_stalled_group_acted_on_gets_a_full_period_again() -> None:
     tracker.give_time("g", now=61)  # its tasks were restarted just now
     assert tracker.item("g", GroupOffsets(committed=10, end=95), now=100).state == "running"
     assert tracker.item("g", GroupOffsets(committed=10, end=99), now=122).state == "stalled"
+
+
+def test_the_settings_count_the_slots_for_every_sql_job_each_network_runs() -> None:
+    assert {"cta": len(CTA_JOBS), "london": len(LONDON_JOBS)} == SQL_JOBS_PER_NETWORK

@@ -82,9 +82,9 @@ def test_the_environment_sets_the_number_too(monkeypatch: pytest.MonkeyPatch) ->
     [
         ({"flink_taskmanagers": 0}, "greater than or equal to 1"),
         ({"flink_taskmanagers": 9}, "less than or equal to 8"),
-        ({"flink_taskmanagers": 2, "flink_task_slots": 1, "flink_parallelism": 3}, "need 6 task slots"),
-        # Both networks' jobs at parallelism 2 need 4 slots: 1 TaskManager of 3 holds only one of them.
-        ({"flink_task_slots": 3, "flink_parallelism": 2}, "2 SQL job\\(s\\) at flink_parallelism 2 need 4"),
+        ({"flink_taskmanagers": 2, "flink_task_slots": 1, "flink_parallelism": 3}, "need 12 task slots"),
+        # Both networks' four jobs at parallelism 2 need 8 slots: 1 TaskManager of 6 holds three of them.
+        ({"flink_task_slots": 6, "flink_parallelism": 2}, "4 SQL job\\(s\\) at flink_parallelism 2 need 8"),
     ],
 )
 def test_impossible_numbers_are_refused(values: dict[str, int], problem: str) -> None:
@@ -92,8 +92,8 @@ def test_impossible_numbers_are_refused(values: dict[str, int], problem: str) ->
         load_settings(**values)
 
 
-def test_one_network_needs_slots_for_its_one_job() -> None:
-    assert load_settings(flink_task_slots=3, flink_parallelism=3, run_networks="cta").flink_job_parallelism == 3
+def test_one_network_needs_slots_for_its_own_jobs_only() -> None:
+    assert load_settings(flink_task_slots=6, flink_parallelism=3, run_networks="cta").flink_job_parallelism == 3
 
 
 def test_the_pipeline_waits_for_every_taskmanager_before_submitting_its_jobs() -> None:
