@@ -54,9 +54,9 @@ SOURCES = ("simulation", "cta-train-tracker", "gtfs-rt")
 REPLAY_PREFIX = "replay:"
 # TaskManagers on one machine: each is a JVM of its own; more than a few only compete for the same cores.
 MAX_TASKMANAGERS = 8
-# The Flink SQL jobs each network's pipeline runs (pipeline/sql_jobs.py's CTA_JOBS and LONDON_JOBS; a
-# test keeps the two in step): each takes a slot per parallel instance.
-SQL_JOBS_PER_NETWORK = {"cta": 2, "london": 1}
+SQL_JOBS_PER_NETWORK = {"cta": 3, "london": 2}
+"""How many Flink SQL jobs each network's pipeline runs (pipeline/sql_jobs.py's CTA_JOBS and LONDON_JOBS; a
+test keeps the two in step): each takes a slot per parallel instance, and the slots must hold them all."""
 
 
 class Settings(BaseSettings):
@@ -201,11 +201,11 @@ class Settings(BaseSettings):
         None, ge=1, description="Parallelism of the pipeline's SQL jobs (default: one per TaskManager)."
     )
     flink_task_slots: int = Field(
-        6,
+        10,
         ge=1,
         description="Slots per TaskManager. Each SQL job takes as many slots as its parallelism (its operators "
-        "share them); 6 hold the pipeline's three jobs (Chicago's two, London's) at parallelism 2 on one TaskManager "
-        "while another restarts, and leave room for shell queries.",
+        "share them); 10 hold all five jobs (Chicago's three, London's two) at parallelism 2 on one TaskManager "
+        "while another restarts.",
     )
     flink_checkpoint_interval_s: float = Field(
         2.0, gt=0, description="Seconds between Flink checkpoints: also how late exactly-once output appears."
@@ -235,6 +235,18 @@ class Settings(BaseSettings):
         description="Typical run time between consecutive stations per line and direction, learned by Flink SQL.",
     )
     topic_dead_letters: str = "org.chicago.cta.dead-letters.v1"
+    # Service health (Flink SQL job cta-service-health, docs/ARCHITECTURE.md "Service health").
+    topic_cta_schedule: str = Field(
+        "org.chicago.cta.schedule.v1",
+        description="Compacted reference: scheduled headway and run time per line, station and direction.",
+    )
+    topic_cta_headways: str = Field(
+        "org.chicago.cta.headways.v1", description="Measured headway at every arrival (line, station, direction)."
+    )
+    topic_cta_dwells: str = Field("org.chicago.cta.dwells.v1", description="Measured dwell time per station stop.")
+    topic_cta_service_alerts: str = Field(
+        "org.chicago.cta.service.alerts.v1", description="Held trains, gaps and bunching: open and clear records."
+    )
     topic_london_station_rows: str = Field(
         "uk.london.tfl.stations.by-nlc",
         description="Compacted topic of London's stations (MariaDB via Connect), keyed by nlc.",
@@ -254,6 +266,17 @@ class Settings(BaseSettings):
     )
     topic_london_station_windows: str = Field(
         "uk.london.tfl.station.windows.v1", description="Entries/exits per station in 1- and 15-minute windows."
+    )
+    topic_london_crowding_alerts: str = Field(
+        "uk.london.tfl.crowding.alerts.v1",
+        description="Stations far above their typical entries for the time of day: open and clear records.",
+    )
+    topic_london_calendar: str = Field(
+        "uk.london.tfl.calendar.v1", description="Compacted reference: London's day type of each local date."
+    )
+    topic_london_typical_entries: str = Field(
+        "uk.london.tfl.typical.entries.v1",
+        description="Compacted reference: typical entries per station, day type and local hour.",
     )
     # The original design's names: its index template (index_patterns station_entries, station_exits) and
     # Kibana data views expect them.
@@ -292,6 +315,20 @@ class Settings(BaseSettings):
     )
     simulation_speed: float = Field(10.0, gt=0, description="Simulated seconds per real second.")
     simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
+    service_held_margin_s: int = Field(
+        120,
+        gt=0,
+        description="A train is held when not seen this many (event-time) seconds past its scheduled next report.",
+    )
+    service_tick_s: int = Field(
+        10, gt=0, le=60, description="How often (event-time seconds) the service-health job looks for absent trains."
+    )
+    london_crowding_ratio: float = Field(
+        2.0, gt=1, description="A London station is crowded when a 15-minute window has this many times its typical."
+    )
+    london_crowding_min_entries: int = Field(
+        20, ge=1, description="...and at least this many entries (quiet stations' noise raises no alert)."
+    )
     faust_app_id: str = Field("transit-status", description="Faust application id (consumer group).")
     sql_job_prefix: str = Field("transit-status", description="Prefix of the Flink SQL jobs' names on the cluster.")
     watchdog_interval_s: float = Field(
@@ -534,8 +571,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _slots_hold_the_jobs(self) -> Settings:
         # A job runs only once it has a slot for each parallel instance, and jobs share no slots: with
-        # fewer, a job waits for ever. An external Flink (flink_rest_endpoint) has slots of its own, which
-        # the embedded cluster's numbers do not describe.
+        # fewer, a job waits for ever. Each network that runs has SQL_JOBS_PER_NETWORK jobs. An external
+        # Flink (flink_rest_endpoint) has slots of its own, which the embedded cluster's numbers do not describe.
         if self.flink_rest_endpoint is not None:
             return self
         slots = self.flink_task_slots * self.flink_taskmanagers

@@ -82,9 +82,9 @@ def test_the_environment_sets_the_number_too(monkeypatch: pytest.MonkeyPatch) ->
     [
         ({"flink_taskmanagers": 0}, "greater than or equal to 1"),
         ({"flink_taskmanagers": 9}, "less than or equal to 8"),
-        ({"flink_taskmanagers": 2, "flink_task_slots": 1, "flink_parallelism": 3}, "need 9 task slots"),
-        # Both networks' three jobs at parallelism 2 need 6 slots: 1 TaskManager of 5 holds only two of them.
-        ({"flink_task_slots": 5, "flink_parallelism": 2}, "3 SQL job\\(s\\) at flink_parallelism 2 need 6"),
+        ({"flink_taskmanagers": 2, "flink_task_slots": 1, "flink_parallelism": 3}, "need 15 task slots"),
+        # Both networks' five jobs at parallelism 2 need 10 slots: 1 TaskManager of 8 holds four of them.
+        ({"flink_task_slots": 8, "flink_parallelism": 2}, "5 SQL job\\(s\\) at flink_parallelism 2 need 10"),
     ],
 )
 def test_impossible_numbers_are_refused(values: dict[str, int], problem: str) -> None:
@@ -93,9 +93,9 @@ def test_impossible_numbers_are_refused(values: dict[str, int], problem: str) ->
 
 
 def test_one_network_needs_slots_for_its_own_jobs_only() -> None:
-    # Chicago's two jobs (turnstile summary, run times) at parallelism 3: 6 slots, London's not counted.
-    assert load_settings(flink_task_slots=6, flink_parallelism=3, run_networks="cta").flink_job_parallelism == 3
-    assert load_settings(flink_task_slots=3, flink_parallelism=3, run_networks="london").flink_job_parallelism == 3
+    # Chicago's three jobs (turnstile summary, run times, service health) at parallelism 3: 9 slots.
+    assert load_settings(flink_task_slots=9, flink_parallelism=3, run_networks="cta").flink_job_parallelism == 3
+    assert load_settings(flink_task_slots=6, flink_parallelism=3, run_networks="london").flink_job_parallelism == 3
 
 
 def test_the_slot_count_knows_every_networks_jobs() -> None:

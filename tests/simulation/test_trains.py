@@ -120,6 +120,28 @@ def test_breakdowns_hold_a_train_then_it_carries_on(weekday: SimulatedDay) -> No
     assert statuses == set(TrainStatus)
 
 
+def test_each_report_says_when_the_train_left_the_last_station_so_its_dwell_there_is_known(
+    weekday: SimulatedDay,
+) -> None:
+    dwells, held_dwells = [], []
+    for reports in _by_train(weekday.events).values():
+        # Where the train was placed at the start it was never seen arriving: no dwell there.
+        assert reports[0].prev_departed_at is None and reports[1].prev_departed_at is None
+        for before, after in itertools.pairwise(reports[1:]):
+            if after.prev_departed_at is None:
+                assert before.train_status is TrainStatus.OUT_OF_SERVICE
+                continue
+            # It left after arriving and before reaching the next station.
+            assert before.at <= after.prev_departed_at <= after.at
+            dwell = (after.prev_departed_at - before.at).total_seconds()
+            if before.station_id == after.station_id:
+                continue  # a terminal's layover, reported twice at one station
+            (held_dwells if before.train_status is TrainStatus.BROKEN_DOWN else dwells).append(dwell)
+    # Ordinary dwells are the timing model's (20-40 s); a breakdown's hold is spent at the station.
+    assert min(dwells) >= 20 and max(dwells) <= 40
+    assert held_dwells and min(held_dwells) >= 20 + 180
+
+
 def test_no_breakdowns_when_disabled(network: Network) -> None:
     config = SimulationConfig(breakdowns=BreakdownPolicy(probability=0.0))
     engine = SimulationEngine(network, start=datetime(2024, 4, 10, 6), seed=1, config=config)

@@ -88,8 +88,12 @@ def create_app(
             chicago.consumer.start()
         if chicago.run_times is not None:
             chicago.run_times.start()
+        if chicago.service_consumer is not None:
+            chicago.service_consumer.start()
         if london.consumer is not None:
             london.consumer.start()
+        if london.alerts_consumer is not None:
+            london.alerts_consumer.start()
             tasks.append(asyncio.create_task(london.refresh_series()))
         if work is not None:
             work.start()
@@ -100,7 +104,14 @@ def create_app(
             for task in tasks:
                 task.cancel()
             chicago.hub.loop = london.hub.loop = None
-            for running in (chicago.consumer, chicago.run_times, london.consumer, work):
+            for running in (
+                chicago.consumer,
+                chicago.run_times,
+                chicago.service_consumer,
+                london.consumer,
+                london.alerts_consumer,
+                work,
+            ):
                 if running is not None:
                     await run_in_threadpool(running.stop)
 

@@ -74,6 +74,8 @@ class Visit:
     turnaround: bool
     """The departure-side report at a terminal (after the layover), not an arrival."""
     gap_s: float
+    dwell_s: float
+    """The part of ``gap_s`` the train stands at the station (at a route's end: the layover)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +141,11 @@ def _round_trip(network: Network, route: Route, timing: TrainTiming) -> tuple[Vi
             station = network.stations[stop.station_id]
             at_end = position == len(indices) - 1
             if at_end:
-                gap = timing.layover_s
+                gap = dwell = timing.layover_s
             else:
                 km = abs(stops[indices[position + 1]].km - stop.km)
-                gap = timing.dwell_s(station) + timing.travel_s(km)
+                dwell = timing.dwell_s(station)
+                gap = dwell + timing.travel_s(km)
             visits.append(
                 Visit(
                     stop_index=index,
@@ -152,6 +155,7 @@ def _round_trip(network: Network, route: Route, timing: TrainTiming) -> tuple[Vi
                     stop_id=stop.stop_id(direction),
                     turnaround=position == 0,
                     gap_s=gap,
+                    dwell_s=dwell,
                 )
             )
     return tuple(visits)
@@ -161,7 +165,7 @@ _INITIAL, _VISIT, _DISPATCH = 0, 1, 2
 
 
 class _Train:
-    __slots__ = ("action", "last", "plan", "rank", "rng", "since", "status", "visit")
+    __slots__ = ("action", "departs", "last", "plan", "rank", "rng", "since", "status", "visit")
 
     def __init__(self, plan: RoutePlan, rank: int, seed: int | str) -> None:
         self.plan = plan
@@ -173,6 +177,8 @@ class _Train:
         """The visit last reported (or, before the first report, where the train starts)."""
         self.since = 0.0
         self.action = _INITIAL
+        self.departs: float | None = None
+        """When the train leaves the station last reported (None: not known, e.g. where it was placed)."""
 
 
 class Fleet:
@@ -268,6 +274,7 @@ class Fleet:
                 visit = plan.visits[0]
                 train.status = TrainStatus.IN_SERVICE
                 out.append((when, self._report(train, visit, when, train.last.station_id, train.last.direction)))
+                train.departs = when + visit.dwell_s
                 train.visit = 1
                 train.action = _VISIT
                 self._push(when + visit.gap_s, index)
@@ -277,6 +284,7 @@ class Fleet:
                 if train.visit == 0 and plan.route.part_time and not self._runs_at(plan.route, when):
                     train.status = TrainStatus.OUT_OF_SERVICE
                     out.append((when, self._report(train, visit, when, prev_station, prev_direction)))
+                    train.departs = None
                     self._schedule_dispatch(train, index, when)
                     continue
                 hold = 0.0
@@ -285,6 +293,8 @@ class Fleet:
                     train.status = TrainStatus.BROKEN_DOWN
                     hold = train.rng.uniform(self.breakdowns.min_hold_s, self.breakdowns.max_hold_s)
                 out.append((when, self._report(train, visit, when, prev_station, prev_direction)))
+                # A breakdown holds the train at the station: it leaves after its dwell and the hold.
+                train.departs = when + visit.dwell_s + hold
                 train.visit = (train.visit + 1) % len(plan.visits)
                 self._push(when + visit.gap_s + hold, index)
         return out
@@ -304,6 +314,7 @@ class Fleet:
         prev_station: int | None,
         prev_direction: Direction | None,
     ) -> ArrivalEvent:
+        departed = train.departs if prev_station is not None else None
         self._set_position(train, visit, when)
         route = train.plan.route
         return ArrivalEvent(
@@ -318,6 +329,7 @@ class Fleet:
             prev_direction=prev_direction,
             stop_id=visit.stop_id,
             at=self.timebase.to_datetime(when),
+            prev_departed_at=self.timebase.to_datetime(departed) if departed is not None else None,
         )
 
     # ---- queries ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from transit_status.dashboard.cta.arrivals import LivePredictions, arrivals_rout
 from transit_status.dashboard.cta.map import NetworkMap
 from transit_status.dashboard.cta.metrics import ChicagoMetrics
 from transit_status.dashboard.cta.run_times import RunTimesConsumer
+from transit_status.dashboard.cta.service_health import ServiceHealthConsumer, ServiceHealthView
 from transit_status.dashboard.cta.state import DashboardState
 from transit_status.dashboard.health import Healthz, SourceReport, runs
 from transit_status.dashboard.hub import LiveHub
@@ -46,6 +47,11 @@ class Chicago:
         )
         self.run_times = (
             RunTimesConsumer(settings, self.predictions.apply_run_times, self.map.line_order) if consuming else None
+        )
+        # Service health (the cta-service-health job's alerts and headways): its own state and consumer.
+        self.service_health = ServiceHealthView(self.map.line_order)
+        self.service_consumer = (
+            ServiceHealthConsumer(settings, self.service_health.apply, self.map.line_order) if consuming else None
         )
         self.metrics = ChicagoMetrics(self.hub, self.consumer)
         self.predictions.register_metrics(self.metrics.registry)
@@ -105,6 +111,11 @@ def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> API
     @router.get("/api/freshness")
     async def api_freshness() -> dict[str, Any]:
         return health()[1]["topics"]
+
+    @router.get("/api/alerts")
+    async def api_alerts() -> dict[str, Any]:
+        """Open service alerts (where, since when, why), the newest alert records, each line's health."""
+        return chicago.service_health.as_json()
 
     @router.get("/api/map")
     async def api_map() -> dict[str, Any]:

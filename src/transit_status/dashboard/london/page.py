@@ -19,6 +19,7 @@ from transit_status.config import Settings
 from transit_status.dashboard.consumer import LondonConsumer
 from transit_status.dashboard.health import LondonInputs, not_running, runs
 from transit_status.dashboard.hub import LiveHub
+from transit_status.dashboard.london.crowding_alerts import CrowdingAlertsConsumer, CrowdingAlertsView
 from transit_status.dashboard.london.map import LondonMap
 from transit_status.dashboard.london.series import REFRESH_S, LondonSeries
 from transit_status.dashboard.london.state import LondonState, SeriesRefreshed
@@ -47,6 +48,13 @@ class London:
             LondonConsumer(settings, self.hub.apply, network.line_ids) if start_consumer and self.running else None
         )
         self.series = LondonSeries(settings, self.map)
+        # Crowding alerts (the london-crowding job): their own state and consumer.
+        self.crowding_alerts = CrowdingAlertsView()
+        self.alerts_consumer = (
+            CrowdingAlertsConsumer(settings, self.crowding_alerts.apply, network.line_ids)
+            if self.consumer is not None
+            else None
+        )
         self._map_json: dict[str, dict[str, Any]] = {}
 
     def map_json(self) -> dict[str, Any]:
@@ -103,6 +111,11 @@ def london_router(london: London, settings: Settings, health: Callable[[], dict[
     async def api_london_busiest() -> dict[str, Any]:
         busiest = london.hub.read(lambda s: s.busiest())
         return busiest or {"available": False, "detail": "waiting for the first 15-minute window"}
+
+    @router.get("/api/london/alerts")
+    async def api_london_alerts() -> dict[str, Any]:
+        """Stations far above their typical entries for the time of day: open alerts and the newest records."""
+        return london.crowding_alerts.as_json()
 
     @router.get("/api/london/series")
     async def api_london_series() -> JSONResponse:
