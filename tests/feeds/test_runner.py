@@ -184,6 +184,26 @@ def test_a_static_gtfs_on_disk_that_is_none_is_one_line_at_start_not_a_retry(tmp
         start_feed(settings, threading.Event())
 
 
+def test_a_damaged_static_gtfs_on_disk_is_one_line_naming_the_file_not_a_traceback(tmp_path: Path) -> None:
+    from tests.networks.test_gtfs import FILES, damaged, without_column, zipped
+
+    for data, message in [
+        (damaged(FILES, "trips.txt"), "the static GTFS's trips.txt cannot be unpacked"),  # was a zlib.error
+        (zipped(without_column("trips.txt", "trip_id")), "the static GTFS's trips.txt has no trip_id column"),
+    ]:
+        static = tmp_path / "static.zip"
+        static.write_bytes(data)
+        settings = load_settings(
+            state_dir=tmp_path / "state",
+            source="gtfs-rt",
+            gtfs_static=str(static),
+            gtfs_rt_vehicle_positions_url="http://127.0.0.1:9/vp.pb",
+        )
+        with pytest.raises(TransitError) as refused:
+            start_feed(settings, threading.Event())
+        assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
