@@ -37,6 +37,13 @@ ALL_DAYS = "all"
 DEFAULT_COLOUR = "#808080"
 DEFAULT_HEADWAY_S = 600.0
 REQUIRED_FILES = ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
+REQUIRED_COLUMNS = {
+    "stops.txt": ("stop_id",),
+    "routes.txt": ("route_id",),
+    "trips.txt": ("route_id", "trip_id"),
+    "stop_times.txt": ("trip_id", "stop_id", "stop_sequence"),
+}
+"""The columns this reader needs (GTFS requires them too): a file without one is refused by name."""
 RECORDED_STATIC_GTFS = "static-gtfs.zip"
 """Where a gtfs-rt recording (``feeds/recording.py``) keeps the static GTFS its realtime ids refer to."""
 
@@ -101,23 +108,57 @@ def read_gtfs_bytes(where: str, timeout_s: float = 60.0) -> bytes:
 
 
 def read_tables(data: bytes) -> dict[str, list[dict[str, str]]]:
-    """Every ``*.txt`` table of a GTFS zip (also one whose files sit in a single folder)."""
+    """Every ``*.txt`` table of a GTFS zip (also one whose files sit in a single folder), checked: whatever
+    is malformed (no zip, a file that cannot be unpacked or is not UTF-8 CSV, a required file or column
+    missing, a platform whose parent is no station) is one :class:`GtfsError` naming the file and column."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
         raise GtfsError("the static GTFS is not a zip file") from None
     tables: dict[str, list[dict[str, str]]] = {}
     with archive:
         for info in archive.infolist():
             name = info.filename.rsplit("/", 1)[-1]
             if name.endswith(".txt") and not info.is_dir():
-                text = archive.read(info).decode("utf-8-sig")
-                rows = csv.DictReader(io.StringIO(text))
-                tables[name] = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in rows]
+                tables[name] = _table(archive, info, name)
     missing = [name for name in REQUIRED_FILES if name not in tables]
     if missing:
         raise GtfsError(f"the static GTFS lacks {', '.join(missing)}")
+    _check(tables)
     return tables
+
+
+def _table(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> list[dict[str, str]]:
+    try:
+        raw = archive.read(info)
+    except Exception as error:  # BadZipFile (CRC), zlib.error, EOFError, NotImplementedError (method), ...
+        raise GtfsError(f"the static GTFS's {name} cannot be unpacked ({type(error).__name__})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise GtfsError(f"the static GTFS's {name} is not UTF-8 text (byte {error.start})") from None
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        columns = [column.strip() for column in reader.fieldnames or []]
+        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str) and k} for row in reader]
+    except csv.Error as error:
+        raise GtfsError(f"the static GTFS's {name} is not CSV ({error})") from None
+    for column in REQUIRED_COLUMNS.get(name, ()):
+        if column not in columns:
+            raise GtfsError(f"the static GTFS's {name} has no {column} column")
+    return rows
+
+
+def _check(tables: dict[str, list[dict[str, str]]]) -> None:
+    """What the columns alone do not say: a platform's ``parent_station`` must be a station."""
+    kinds = {row["stop_id"]: row.get("location_type", "") for row in tables["stops.txt"] if row.get("stop_id")}
+    for row in tables["stops.txt"]:
+        parent = row.get("parent_station", "")
+        if row.get("location_type", "") in ("", "0") and kinds.get(parent, "") not in ("", "0", "1"):
+            raise GtfsError(
+                f"the static GTFS's stops.txt: stop {row.get('stop_id')!r} has parent_station {parent!r}, "
+                f"which is no station (location_type {kinds[parent]})"
+            )
 
 
 def load_static_feed(where: str, name: str = "gtfs") -> StaticFeed:
