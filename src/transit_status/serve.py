@@ -80,8 +80,10 @@ def _registry() -> dict[str, Callable[[], Service]]:
         from transit_status.dashboard.waiting import dashboard_app
 
         def app(settings: Settings) -> AbstractContextManager[Any]:
+            def build() -> Any:
+                return create_app(settings, inspect_work=_WorkInspector(settings))
+
             # Another agency's network may not be saved by the feed yet: served as degraded until it is.
-            build = lambda: create_app(settings, inspect_work=_WorkInspector(settings))  # noqa: E731
             return contextlib.nullcontext(dashboard_app(settings, build))
 
         return HttpService(app, lambda s: s.dashboard_port, host=lambda s: s.dashboard_host)
