@@ -579,6 +579,12 @@ class Settings(BaseSettings):
         return self.state_dir / "feeds" / "health.json"
 
     @property
+    def static_gtfs_dir(self) -> Path:
+        """Where the feed saves the static GTFS it read and its stop-id map, for the dashboard and the
+        stream worker (``networks/saved_gtfs.py``): one fetcher, one numbering."""
+        return self.state_dir / "feeds" / "static-gtfs"
+
+    @property
     def flink_job_parallelism(self) -> int:
         """The SQL jobs' parallelism: ``flink_parallelism`` when set, else one per TaskManager."""
         return self.flink_parallelism or self.flink_taskmanagers

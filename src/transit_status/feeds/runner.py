@@ -29,8 +29,9 @@ from transit_status.feeds import cta, gtfs_rt
 from transit_status.feeds.health import FeedHealth
 from transit_status.feeds.polling import FeedRequest, LiveSource, Poll, Source
 from transit_status.feeds.recording import Recorder, RecordingError, ReplaySource, read_recording
-from transit_status.networks import load_network
+from transit_status.networks import fetched_static_gtfs, load_network
 from transit_status.networks.gtfs import GtfsError, read_gtfs_bytes, read_tables, static_feed
+from transit_status.networks.saved_gtfs import save_static_gtfs
 from transit_status.simulation.events import ArrivalEvent
 
 log = logging.getLogger(__name__)
@@ -116,28 +117,50 @@ def plan_feed(settings: Settings) -> FeedPlan:
 
 
 def make_adapter(settings: Settings, plan: FeedPlan, health: FeedHealth) -> Adapter:
-    """The adapter of ``plan``; fetches the static GTFS when it is a URL (and keeps it in ``plan.static``).
+    """The adapter of ``plan``. For gtfs-rt this process is the one that fetches the static GTFS (path or
+    URL, :func:`~transit_status.networks.fetched_static_gtfs`) and saves it, with its append-only stop-id
+    map, for the dashboard and the stream worker (``networks/saved_gtfs.py``); the zip is kept in
+    ``plan.static``. A recording's own static GTFS is read from it, as every process reads it.
 
-    A static GTFS at a URL that cannot be fetched or read is a :class:`StartProblem` (the agency's server
-    may be down, or mid-update); one on disk that cannot be read is a :class:`TransitError`.
+    A static GTFS at a URL that cannot be fetched or read, or a state directory it cannot be saved in, is a
+    :class:`StartProblem` (the agency's server may be down, or mid-update); one on disk that cannot be
+    read is a :class:`TransitError`.
     """
     if plan.kind == "cta-train-tracker":
         return cta.TrainTrackerAdapter(load_network(settings), health, settings.feed_stale_polls)
-    where = settings.gtfs_static or ""
-    remote = plan.static is None and where.startswith(("http://", "https://"))
+    where = fetched_static_gtfs(settings)
+    if where is None:  # a replay with its recording's static GTFS: the same bytes, so the same numbers, everywhere
+        try:
+            static = static_feed(read_tables(plan.static or b""))
+        except GtfsError as problem:
+            raise TransitError(str(problem)) from None
+        return gtfs_rt.GtfsRealtimeAdapter(static, health, settings.feed_stale_polls)
+    remote = where.startswith(("http://", "https://"))
+    directory = settings.static_gtfs_dir
     try:
-        if plan.static is None:
-            plan.static = read_gtfs_bytes(where, timeout_s=settings.feed_timeout_s)
-        static = static_feed(read_tables(plan.static))
+        data = read_gtfs_bytes(where, timeout_s=settings.feed_timeout_s)
+        saved = save_static_gtfs(directory, where, data)
+    except OSError as problem:  # the state directory (a path's read errors are GtfsErrors)
+        raise StartProblem(f"cannot save the static GTFS in {directory}: {problem.strerror or problem}") from None
     except Exception as problem:  # whatever a stranger's zip makes the reader raise: not this process's end
         message = str(problem) if isinstance(problem, GtfsError) else f"unreadable static GTFS ({problem!r:.120})"
         if remote:
-            plan.static = None  # fetched again on the next try
             raise StartProblem(message) from None
         if isinstance(problem, GtfsError | KeyError | ValueError):
             raise TransitError(message) from None
         raise
-    return gtfs_rt.GtfsRealtimeAdapter(static, health, settings.feed_stale_polls)
+    plan.static = data
+    network = saved.feed.network
+    log.info(
+        "static GTFS saved for the dashboard and the stream worker in %s: %d lines, %d stations, %d new stop ids",
+        directory, len(network.lines), len(network.stations), saved.new_ids,
+    )  # fmt: skip
+    if saved.replaced:
+        log.warning(
+            "the static GTFS differs from the one saved before: the stops it adds got new numbers, the others "
+            "kept theirs; the dashboard and the stream worker read it when they restart"
+        )
+    return gtfs_rt.GtfsRealtimeAdapter(saved.feed, health, settings.feed_stale_polls)
 
 
 def open_feed(settings: Settings) -> Feed:

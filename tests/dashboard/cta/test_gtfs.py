@@ -98,6 +98,9 @@ def test_the_static_feed_is_served_once_built_and_holds_every_line(client: TestC
         assert {"agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt", "frequencies.txt",
                 "shapes.txt", "calendar.txt"} <= set(archive.namelist())  # fmt: skip
     assert {row["route_id"] for row in static_table(client, "routes.txt")} == {line.line_id for line in network.lines}
+    # Named after no agency: the same endpoint serves another agency's network (its agency.txt says whose).
+    assert first.headers["content-disposition"] == 'attachment; filename="gtfs-static.zip"'
+    assert [row["agency_name"] for row in static_table(client, "agency.txt")] == ["Chicago Transit Authority"]
 
 
 def test_every_train_is_a_vehicle_at_the_station_the_page_shows_naming_only_static_ids(
