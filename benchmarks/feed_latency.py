@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import websockets
 
 from stack import machine, require_correct, running_stack, write_results
@@ -364,6 +365,19 @@ def percentiles(values: list[float]) -> dict[str, float | int]:
     }
 
 
+def page_ready(settings: Settings, timeout_s: float = 120.0) -> None:
+    """Until the dashboard draws its network: with a gtfs-rt source it answers 503 (and closes sockets)
+    while it waits for the copy of the static GTFS the feed saves."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with suppress(httpx.HTTPError):
+            if httpx.get(settings.dashboard_url + "/api/map", timeout=2).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the dashboard did not draw its network within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
 async def watch(settings: Settings, server: RecordingServer, warmup_s: float, grace_s: float) -> list[Seen]:
     """Connects like the page, lets the feed settle on the first poll, starts the server's sequence and
     collects every train update until the last poll was served ``grace_s`` ago."""
@@ -419,6 +433,7 @@ def measure(adapter: str, network: Network, args: argparse.Namespace, work: Path
     with serving(recording) as server:
         overrides = stack_settings(adapter, server, args.interval)
         with running_stack("transit-bench-feed-", run_networks="cta", **overrides) as (settings, _stack):
+            page_ready(settings)
             seen = asyncio.run(watch(settings, server, args.warmup, args.grace))
         answered = {
             index: when for index in range(len(recording.polls)) if (when := server.poll_answered(index)) is not None

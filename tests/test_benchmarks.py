@@ -113,7 +113,8 @@ def test_feed_latency_serves_its_recording_poll_by_poll_to_the_real_adapter(adap
     from transit_status.feeds.polling import LiveSource
     from transit_status.networks import load_network
 
-    settings = load_settings().with_overrides(network="cta")
+    # A state directory of its own: the gtfs-rt feed saves the static GTFS it reads there.
+    settings = load_settings(state_dir=tmp_path / "state").with_overrides(network="cta")
     recording = feed_latency.write_recording(adapter, load_network(settings), 3, tmp_path / adapter, 3.0)
     moves = feed_latency.expected_moves(settings, recording)
     assert len(moves[1]) == len(moves[2]) > 100  # every train of the fleet moves at every poll

@@ -20,6 +20,7 @@ from transit_status.config import (
     ENV_PREFIX,
     MAX_TASKMANAGERS,
     PROJECT_ROOT,
+    REPLAY_PREFIX,
     WILDCARD_HOSTS,
     Settings,
     SettingsFileError,
@@ -397,7 +398,14 @@ class NetworkChoice(StrEnum):
 @app.command("run")
 def run(
     ctx: typer.Context,
-    speed: Annotated[float | None, setting_option("simulation_speed", "Simulated seconds per real second")] = None,
+    speed: Annotated[
+        float | None,
+        setting_option(
+            "simulation_speed",
+            "Simulated seconds per real second; with --source replay:DIR, how many times faster the recording "
+            "plays (as --replay-speed)",
+        ),
+    ] = None,
     seed: Annotated[
         int | None, setting_option("simulation_seed", "Simulation seed: the same seed, the same run")
     ] = None,
@@ -430,13 +438,20 @@ def run(
     ] = None,
     replay_speed: Annotated[
         float | None,
-        setting_option("replay_speed", "How many times faster --source replay:DIR plays", "--replay-speed"),
+        setting_option(
+            "replay_speed", "How many times faster --source replay:DIR plays (as --speed N)", "--replay-speed"
+        ),
     ] = None,
 ) -> None:
     """Start the platform and the pipelines (Chicago and London by default); Ctrl-C stops everything.
 
     Only the platform services the chosen networks' pipelines need are started (none with --pipeline-only).
     """
+    if speed is not None and (source or ctx.obj.source).startswith(REPLAY_PREFIX):
+        # The issue's `--source replay:DIR --speed N`: with a replay, --speed is the recording's speed.
+        if replay_speed is not None and replay_speed != speed:
+            fail(f"--speed {speed:g} and --replay-speed {replay_speed:g} disagree: give one")
+        speed, replay_speed = None, speed
     with_options(
         ctx,
         simulation_speed=speed,

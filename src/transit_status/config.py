@@ -44,12 +44,21 @@ WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 # The CTA's Train Tracker Locations API. Its documentation (v1.45, rev. 15-May-2018: "The default daily
 # transaction limit for this API is 100,000 transactions") sets the budget: one request asks for all 8
 # lines (rt takes up to 8), so 86,400 s / 15 s = 5,760 requests a day, 5.8 % of it, and even a poll that
-# uses all FEED_RETRY_ATTEMPTS tries (17,280) stays far inside. The floor: 86,400 / 100,000 * 3 tries = 2.6 s.
+# uses all FEED_RETRY_ATTEMPTS tries (17,280) stays far inside. The floor is 86,400 / 100,000 s per try a
+# poll may make: 2.6 s with the default 3 tries, 8.64 s with the most, 10 (min_train_tracker_poll_s).
 CTA_TRAIN_TRACKER_URL = "https://lapi.transitchicago.com/api/1.0/ttpositions.aspx"
 CTA_TRAIN_TRACKER_DAILY_LIMIT = 100_000
 FEED_RETRY_ATTEMPTS = 3
 CTA_TRAIN_TRACKER_POLL_S = 15.0
-CTA_TRAIN_TRACKER_MIN_POLL_S = 86_400 / CTA_TRAIN_TRACKER_DAILY_LIMIT * FEED_RETRY_ATTEMPTS
+
+
+def min_train_tracker_poll_s(attempts: int) -> float:
+    """The shortest Train Tracker poll interval that stays inside the daily limit even when every poll
+    uses all ``attempts`` tries."""
+    return 86_400 / CTA_TRAIN_TRACKER_DAILY_LIMIT * attempts
+
+
+CTA_TRAIN_TRACKER_MIN_POLL_S = min_train_tracker_poll_s(FEED_RETRY_ATTEMPTS)
 SOURCES = ("simulation", "cta-train-tracker", "gtfs-rt")
 REPLAY_PREFIX = "replay:"
 # TaskManagers on one machine: each is a JVM of its own; more than a few only compete for the same cores.
@@ -365,10 +374,11 @@ class Settings(BaseSettings):
     )
     cta_train_tracker_poll_s: float = Field(
         CTA_TRAIN_TRACKER_POLL_S,
-        ge=CTA_TRAIN_TRACKER_MIN_POLL_S,
+        gt=0,
         description="Seconds between Train Tracker polls (one request for all 8 lines). The key's documented "
-        f"limit is {CTA_TRAIN_TRACKER_DAILY_LIMIT:,} requests a day; at least {CTA_TRAIN_TRACKER_MIN_POLL_S:.0f} s "
-        "keeps even a poll retried every time inside it.",
+        f"limit is {CTA_TRAIN_TRACKER_DAILY_LIMIT:,} requests a day; at least 0.864 s per try of "
+        f"feed_retry_attempts ({CTA_TRAIN_TRACKER_MIN_POLL_S:.1f} s with {FEED_RETRY_ATTEMPTS}) keeps even a poll "
+        "that uses every try inside it.",
     )
     gtfs_static: str | None = Field(None, description="The agency's static GTFS zip: a path or an http(s) URL.")
     gtfs_rt_vehicle_positions_url: str | None = Field(None, description="GTFS-realtime VehiclePositions URL.")
@@ -516,6 +526,19 @@ class Settings(BaseSettings):
         return value.strip()
 
     @model_validator(mode="after")
+    def _train_tracker_inside_its_daily_limit(self) -> Settings:
+        # Checked whatever the source: a profile that switches to cta-train-tracker later is already safe.
+        floor = min_train_tracker_poll_s(self.feed_retry_attempts)
+        if self.cta_train_tracker_poll_s < floor:
+            worst = 86_400 / self.cta_train_tracker_poll_s * self.feed_retry_attempts
+            raise ValueError(
+                f"cta_train_tracker_poll_s {self.cta_train_tracker_poll_s:g} s with feed_retry_attempts "
+                f"{self.feed_retry_attempts} may make {worst:,.0f} Train Tracker requests a day, over its "
+                f"{CTA_TRAIN_TRACKER_DAILY_LIMIT:,} limit: poll every {floor:g} s or more, or allow fewer tries"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _source_has_its_settings(self) -> Settings:
         # Checked here, once: `record`, the pipeline process and a profile all fail the same way, before
         # anything starts, naming what is missing (never a key's value).
@@ -602,6 +625,12 @@ class Settings(BaseSettings):
     def feed_health_file(self) -> Path:
         """Where the running feed adapter keeps its health (state, reason, since) for the dashboard."""
         return self.state_dir / "feeds" / "health.json"
+
+    @property
+    def static_gtfs_dir(self) -> Path:
+        """Where the feed saves the static GTFS it read and its stop-id map, for the dashboard and the
+        stream worker (``networks/saved_gtfs.py``): one fetcher, one numbering."""
+        return self.state_dir / "feeds" / "static-gtfs"
 
     @property
     def flink_job_parallelism(self) -> int:

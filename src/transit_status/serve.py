@@ -77,9 +77,14 @@ def _registry() -> dict[str, Callable[[], Service]]:
 
     def dashboard() -> Service:
         from transit_status.dashboard.app import create_app
+        from transit_status.dashboard.waiting import dashboard_app
 
         def app(settings: Settings) -> AbstractContextManager[Any]:
-            return contextlib.nullcontext(create_app(settings, inspect_work=_WorkInspector(settings)))
+            def build() -> Any:
+                return create_app(settings, inspect_work=_WorkInspector(settings))
+
+            # Another agency's network may not be saved by the feed yet: served as degraded until it is.
+            return contextlib.nullcontext(dashboard_app(settings, build))
 
         return HttpService(app, lambda s: s.dashboard_port, host=lambda s: s.dashboard_host)
 

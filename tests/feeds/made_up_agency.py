@@ -1,9 +1,10 @@
 """A MADE-UP agency, CONSTRUCTED for the tests (recordings/README.md): its static GTFS and VehiclePositions.
 
 "Lakeside Transit" does not exist. Its feed follows the GTFS Schedule and GTFS-realtime 2.0 formats:
-two routes with their own colours (L1 magenta, L2 green), six stations with coordinates (text stop ids,
+two routes with their own colours (L1 magenta, L2 green), seven stations with coordinates (text stop ids,
 each station a parent with one platform per direction; Market, where the routes cross, has four), one
-trip each way per route, and a shape per route. Nothing here depends on the project's GTFS code: the
+trip each way per route and a shape per route, and a branch: L1 also runs Harbour - Lighthouse, leaving
+the main line after Cathedral (one trip each way, its own shape). Nothing here depends on the project's GTFS code: the
 zip is written with ``zipfile`` and the realtime feed with the official bindings, so a test can run
 against any version of the pipeline.
 """
@@ -27,9 +28,23 @@ STATIONS = {
     "university": ("University", 52.490, 13.440),
     "park": ("Park", 52.530, 13.400),
     "stadium": ("Stadium", 52.490, 13.400),
+    "lighthouse": ("Lighthouse", 52.505, 13.450),
 }
-LINE_STATIONS = {"l1": ["Harbour", "Market", "Cathedral", "University"], "l2": ["Park", "Market", "Stadium"]}
-"""Each line's stations in order (direction 0)."""
+LINE_ROUTES = {
+    "l1": [["Harbour", "Market", "Cathedral", "University"], ["Harbour", "Market", "Cathedral", "Lighthouse"]],
+    "l2": [["Park", "Market", "Stadium"]],
+}
+"""Each line's stop patterns (branches), their stations in order (direction 0); the main one first."""
+LINE_STATIONS = {
+    "l1": ["Harbour", "Market", "Cathedral", "Lighthouse", "University"],
+    "l2": ["Park", "Market", "Stadium"],
+}
+"""Each line's stations as the table lists them: by their position on the line (a branch's stations by theirs
+on the branch: Lighthouse and University are both 4th), then by station id (numbered in GTFS id order)."""
+LINE_ORDERS = {
+    "l1": {"Harbour": 0, "Market": 1, "Cathedral": 2, "Lighthouse": 3, "University": 3},
+    "l2": {"Park": 0, "Market": 1, "Stadium": 2},
+}
 
 # (trip id, route, direction, [platform stop ids in order], shape id)
 TRIPS = [
@@ -37,14 +52,25 @@ TRIPS = [
     ("l1-back", "R1", 1, ["university:2", "cathedral:2", "market:2", "harbour:2"], "sh-l1"),
     ("l2-out", "R2", 0, ["park:1", "market:3", "stadium:1"], "sh-l2"),
     ("l2-back", "R2", 1, ["stadium:2", "market:4", "park:2"], "sh-l2"),
+    ("l1-lighthouse-out", "R1", 0, ["harbour:1", "market:1", "cathedral:1", "lighthouse:1"], "sh-l1-lighthouse"),
+    ("l1-lighthouse-back", "R1", 1, ["lighthouse:2", "cathedral:2", "market:2", "harbour:2"], "sh-l1-lighthouse"),
 ]
 SHAPES = {
     "sh-l1": [(52.520, 13.380), (52.515, 13.392), (52.510, 13.400), (52.500, 13.420), (52.490, 13.440)],
     "sh-l2": [(52.530, 13.400), (52.510, 13.400), (52.490, 13.400)],
+    "sh-l1-lighthouse": [(52.520, 13.380), (52.510, 13.400), (52.500, 13.420), (52.505, 13.450)],
 }
 # Where the VehiclePositions put the trains: vehicle label -> (trip id, stop sequence, platform).
-VEHICLES = {"L1-07": ("l1-out", 3, "cathedral:1"), "L2-03": ("l2-back", 2, "market:4")}
-EXPECTED_TRAINS = {"L1-07": ("l1", "Cathedral", "a"), "L2-03": ("l2", "Market", "b")}
+VEHICLES = {
+    "L1-07": ("l1-out", 3, "cathedral:1"),
+    "L2-03": ("l2-back", 2, "market:4"),
+    "L1-12": ("l1-lighthouse-back", 1, "lighthouse:2"),
+}
+EXPECTED_TRAINS = {
+    "L1-07": ("l1", "Cathedral", "a"),
+    "L2-03": ("l2", "Market", "b"),
+    "L1-12": ("l1", "Lighthouse", "b"),
+}
 """vehicle -> (line, station name, direction) the page should show it at."""
 
 
@@ -85,9 +111,13 @@ def static_gtfs_files() -> dict[str, str]:
 
 
 def static_gtfs_zip() -> bytes:
+    return zipped(static_gtfs_files())
+
+
+def zipped(files: dict[str, str]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
-        for name, text in static_gtfs_files().items():
+        for name, text in files.items():
             archive.writestr(name, text)
     return out.getvalue()
 

@@ -64,8 +64,9 @@ def test_an_agency_the_project_has_never_seen_shows_its_lines_stations_and_train
             dashboard.wait_for(answered(lambda: httpx.get(url + "/healthz", timeout=2)), 60, "answering")
             feed = ServiceProcess("feed", settings, tmp_path / "feed.log").start()
 
-            # The map: the agency's lines with their colours, its shapes, its stations.
-            drawn = api("/api/map")
+            # The map: the agency's lines with their colours, its shapes, its stations (once the feed has
+            # saved the static GTFS: until then the dashboard answers, degraded, that it waits for it).
+            drawn = dashboard.wait_for(answered(lambda: api("/api/map")), 60, "the agency's map")
             assert {line["line"]: line["colour"] for line in drawn["lines"]} == agency.COLOURS
             assert {(shape["line"], shape["colour"]) for shape in drawn["shapes"]} == set(agency.COLOURS.items())
             stations = {station["name"]: station for station in drawn["stations"]}
@@ -86,8 +87,8 @@ def test_an_agency_the_project_has_never_seen_shows_its_lines_stations_and_train
                 station = stations[agency.EXPECTED_TRAINS[train["train_id"]][1]]
                 assert (train["x"], train["y"]) == (station["x"], station["y"])
 
-            # The table: each line's stations in order (from the static GTFS, through Faust), each train in
-            # its station's row and direction.
+            # The table: each line's stations in order (from the static GTFS, through Faust), the branch's
+            # (Lighthouse) too, each train in its station's row and direction, the branch's train included.
             def table_filled() -> Any:
                 rows = api("/api/table")
                 by_line = {line: [r["station_name"] for r in rows if r["line"] == line] for line in agency.COLOURS}

@@ -15,9 +15,10 @@ import pytest
 
 from transit_status.feeds.cta import TrainTrackerAdapter, parse_positions
 from transit_status.feeds.health import FeedHealth
-from transit_status.feeds.polling import FeedProblem
+from transit_status.feeds.polling import FeedProblem, FeedResponse, Poll
 from transit_status.feeds.recording import ReplaySource, read_recording
 from transit_status.networks import Network
+from transit_status.networks.model import RouteStop
 from transit_status.simulation.events import ArrivalEvent
 
 RECORDINGS = Path(__file__).parent / "recordings"
@@ -100,3 +101,55 @@ def test_a_train_without_its_run_or_next_station_is_left_out_and_counted(network
     assert [t.run for t in positions.trains] == ["802"]
     TrainTrackerAdapter(network, health).update(positions)
     assert health.counts["incomplete_trains"] == 2
+
+
+def red_body(minute: int, stop: RouteStop, arrives: str | None = None) -> bytes:
+    """A Locations API response (CONSTRUCTED) with Red run 801 bound for 95th, next at ``stop``."""
+    train = {"rn": "801", "destSt": "30089", "destNm": "95th/Dan Ryan", "trDr": "5",
+             "nextStaId": str(stop.station_id), "nextStpId": str(stop.stop_id("a")), "nextStaNm": "x",
+             "isApp": "0", "isDly": "0", **({"arrT": arrives} if arrives else {})}  # fmt: skip
+    tmst = f"2026-12-01T08:{minute:02d}:00"
+    return json.dumps({"ctatt": {"tmst": tmst, "errCd": "0", "route": [{"@name": "red", "train": [train]}]}}).encode()
+
+
+def positions(adapter: TrainTrackerAdapter, number: int, body: bytes) -> list[ArrivalEvent]:
+    at = datetime(2026, 12, 1, 14, number, tzinfo=UTC)
+    return adapter.on_poll(Poll(number, at, {"positions": FeedResponse("positions", at, 200, body)}))
+
+
+def test_stations_passed_between_two_polls_are_each_reported_in_order_at_times_between_them(
+    network: Network,
+) -> None:
+    stops = network.route("red").stops  # Howard first: 'a' runs towards 95th
+    assert network.stops[30089].station_id == stops[-1].station_id  # 95th/Dan Ryan, the destination
+    adapter = TrainTrackerAdapter(network, FeedHealth("cta-train-tracker"))
+    assert positions(adapter, 1, red_body(0, stops[3], arrives="2026-12-01T08:01:00")) == []
+    # Polls failed for six minutes: the run is now heading for the 8th station, past the 4th to the 7th.
+    arrivals = positions(adapter, 2, red_body(6, stops[7]))
+    assert [(a.station_id, a.stop_id, a.direction) for a in arrivals] == [
+        (stop.station_id, stop.stop_id("a"), "a") for stop in stops[3:7]
+    ]
+    assert [a.prev_station_id for a in arrivals] == [None, *(stop.station_id for stop in stops[3:6])]
+    # The first at its predicted time (08:01 Chicago), the others spread up to the newer response (08:06).
+    assert [a.at.strftime("%H:%M:%S") for a in arrivals] == ["14:01:00", "14:02:15", "14:03:30", "14:04:45"]
+    assert adapter.health.counts["unknown_paths"] == 0
+
+
+def test_without_a_prediction_the_passed_stations_are_spread_up_to_the_newer_response(network: Network) -> None:
+    stops = network.route("red").stops
+    adapter = TrainTrackerAdapter(network, FeedHealth("cta-train-tracker"))
+    positions(adapter, 1, red_body(0, stops[3]))
+    arrivals = positions(adapter, 2, red_body(4, stops[5]))
+    assert [(a.station_id, a.at.strftime("%H:%M")) for a in arrivals] == [
+        (stops[3].station_id, "14:02"),
+        (stops[4].station_id, "14:04"),  # the last passed one at the newer response's time, never later
+    ]
+
+
+def test_a_next_station_that_is_not_ahead_along_the_route_is_counted_not_guessed(network: Network) -> None:
+    stops = network.route("red").stops
+    adapter = TrainTrackerAdapter(network, FeedHealth("cta-train-tracker"))
+    positions(adapter, 1, red_body(0, stops[6]))
+    arrivals = positions(adapter, 2, red_body(2, stops[2]))  # behind it: no path along the route
+    assert [a.station_id for a in arrivals] == [stops[6].station_id]  # only the station that was next
+    assert adapter.health.counts["unknown_paths"] == 1

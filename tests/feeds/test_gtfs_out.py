@@ -16,6 +16,7 @@ import gtfs_guru
 import pytest
 from google.transit import gtfs_realtime_pb2 as rt
 
+from tests.feeds import made_up_agency as agency
 from transit_status.feeds.gtfs_out import (
     RealtimeFeeds,
     ServiceAlert,
@@ -96,6 +97,43 @@ def test_the_static_feed_reads_back_as_the_same_network(network: Network, static
     }
     assert {line.line_id: line.colour for line in again.lines} == {line.line_id: line.colour for line in network.lines}
     assert again.route("red").station_ids == network.route("red").station_ids
+    # Every branch too (Green's Cottage Grove: 40720, 41140), so every station, on every line it is on,
+    # in the same position: a consumer of our export rebuilds the page's table exactly.
+    assert set(again.stations) == set(network.stations)
+    line_stations = {(route.line, station_id) for route in network.routes for station_id in route.station_ids}
+    assert {(route.line, station_id) for route in again.routes for station_id in route.station_ids} == line_stations
+    assert len(line_stations) == 190 and {("green", 40720), ("green", 41140)} <= line_stations
+    assert again.line_orders() == network.line_orders()
+    assert {r.route_id for r in again.routes if r.line == "green"} == {"green-ashland-63rd", "green-cottage-grove"}
+
+
+def test_the_static_zip_is_compressed_and_the_same_network_gives_the_same_bytes(
+    network: Network, static_zip: bytes
+) -> None:
+    with zipfile.ZipFile(io.BytesIO(static_zip)) as archive:
+        infos = archive.infolist()
+        assert {info.compress_type for info in infos} == {zipfile.ZIP_DEFLATED}
+        assert sum(info.file_size for info in infos) > 3 * len(static_zip)
+    assert build_static_gtfs(network, valid_from=date(2026, 12, 1)) == static_zip
+
+
+def test_the_static_feed_publishes_the_networks_own_agency(network: Network) -> None:
+    assert [row["agency_name"] for row in table(build_static_gtfs(network), "agency.txt")] == [
+        "Chicago Transit Authority"
+    ]
+    # Another agency's network (read from its static GTFS) is published as that agency, never as the CTA.
+    lakeside = static_feed(read_tables(agency.static_gtfs_zip())).network
+    exported = build_static_gtfs(lakeside, valid_from=date(2026, 12, 1))
+    (row,) = table(exported, "agency.txt")
+    assert (row["agency_name"], row["agency_url"], row["agency_id"]) == (agency.AGENCY, "https://lakeside.test", "LT")
+    assert b"Chicago" not in b"".join(
+        zipfile.ZipFile(io.BytesIO(exported)).read(name) for name in ("agency.txt", "feed_info.txt")
+    )
+    # And our export of it reads back as its lines and stations, the branch included.
+    again = static_feed(read_tables(exported)).network
+    assert {(r.line, s) for r in again.routes for s in r.station_ids} == {
+        (r.line, s) for r in lakeside.routes for s in r.station_ids
+    }
 
 
 def states_at(network: Network, minute: int) -> list[TrainState]:

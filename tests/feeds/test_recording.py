@@ -17,7 +17,7 @@ import pytest
 
 from transit_status.config import CTA_TRAIN_TRACKER_MIN_POLL_S, load_settings
 from transit_status.feeds.gtfs_out import RealtimeFeeds, TrainState, build_static_gtfs, encode, trip_calls
-from transit_status.feeds.recording import ReplaySource, read_recording
+from transit_status.feeds.recording import RecordingError, ReplaySource, read_recording
 from transit_status.feeds.runner import drive, open_feed, record_feed
 from transit_status.networks import Network
 from transit_status.simulation.events import ArrivalEvent
@@ -151,3 +151,26 @@ def test_the_key_never_shows_in_help(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for command in (["record", "--help"], ["--help"]):
         result = CliRunner().invoke(app, ["--state-dir", str(tmp_path), *command])
         assert result.exit_code == 0 and "--source" in result.output and KEY not in result.output
+
+
+def test_a_replay_reads_each_body_when_its_poll_is_played_not_every_body_at_start(tmp_path: Path) -> None:
+    # A day's recording is tens of thousands of bodies: only the poll being played is in memory.
+    copy = tmp_path / "recording"
+    copy.mkdir()
+    for path in CONSTRUCTED.iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    recording = read_recording(copy)
+    later = b'{"ctatt": {"tmst": "2026-12-01T09:00:00", "errCd": "0", "route": []}}'
+    (copy / "000003-positions.json").write_bytes(later)  # after the start, before its poll is played
+    bodies = [poll.responses["positions"].body for poll in ReplaySource(recording, speed=0).polls(threading.Event())]
+    assert bodies == [BODIES[0], BODIES[1], later]
+
+
+def test_a_recording_whose_body_file_is_missing_is_refused_at_start(tmp_path: Path) -> None:
+    copy = tmp_path / "recording"
+    copy.mkdir()
+    for path in CONSTRUCTED.iterdir():
+        if path.name != "000002-positions.json":
+            (copy / path.name).write_bytes(path.read_bytes())
+    with pytest.raises(RecordingError, match="line 2: FileNotFoundError"):
+        read_recording(copy)

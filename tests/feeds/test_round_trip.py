@@ -4,8 +4,9 @@ pipeline, shows the same trains at the same stations on the second dashboard.
 Pipeline A is the simulation's: the simulation's producer code (``SimulationRunner`` and the shared
 ``EventProducer``, what `serve simulate` runs) in this process, Faust and dashboard A as `run` starts
 them, on topics of its own. Pipeline B is a GTFS-realtime source's, on other topics of its own: `serve
-feed` with ``source=gtfs-rt`` reads dashboard A's ``/gtfs/static.zip`` at start and polls its
-``/gtfs-rt/*.pb``, then Faust and dashboard B, exactly as `run --source gtfs-rt` starts them.
+feed` with ``source=gtfs-rt`` reads dashboard A's ``/gtfs/static.zip`` at start (and saves it for B's
+Faust and dashboard, which wait for that copy) and polls its ``/gtfs-rt/*.pb``, then Faust and dashboard
+B, exactly as `run --source gtfs-rt` starts them, once dashboard A (B's upstream) answers.
 
 Determinism: A's simulation runs a fixed number of simulated minutes as fast as it can and stops, so
 A's trains stand still; the test waits until dashboard A shows exactly the simulation's last positions,
@@ -102,13 +103,17 @@ def test_the_simulations_gtfs_realtime_read_back_on_a_second_pipeline_shows_the_
             ("dashboard-b", "dashboard", b),
         )
     }
-    for child in children.values():
-        child.start()
+    children["streams-a"].start()
+    children["dashboard-a"].start()
     feed: ServiceProcess | None = None
     try:
         # ---- A: the simulation runs its minutes and stops; dashboard A shows where it left each train.
         children["streams-a"].wait_for(lambda: consumer_group_stable(a, a.faust_app_id), 120, "joining its group")
         children["dashboard-a"].wait_for(answered(lambda: api(a, "/healthz")), 60, "answering")
+        # B's upstream is dashboard A, up now, as `run` would have an agency's server up. B's Faust and
+        # dashboard never fetch A's static GTFS themselves: they wait for the copy B's feed saves.
+        children["streams-b"].start()
+        children["dashboard-b"].start()
         engine = SimulationEngine(network, start=START, seed=SEED)
         with EventProducer(a) as producer, RestProxyWeatherStation(a) as weather:
             SimulationRunner(engine, producer, weather).run_for(timedelta(minutes=MINUTES))
@@ -129,7 +134,10 @@ def test_the_simulations_gtfs_realtime_read_back_on_a_second_pipeline_shows_the_
 
         # ---- B: `serve feed` reads A's GTFS and GTFS-realtime, after B's Faust and dashboard, as in `run`.
         children["streams-b"].wait_for(lambda: consumer_group_stable(b, b.faust_app_id), 120, "joining its group")
-        children["dashboard-b"].wait_for(answered(lambda: api(b, "/healthz")), 60, "answering")
+        # Answering at all: degraded ("waiting for the static GTFS from the feed") until B's feed has saved it.
+        children["dashboard-b"].wait_for(
+            answered(lambda: httpx.get(b.dashboard_url + "/healthz", timeout=2)), 60, "answering"
+        )
         feed = ServiceProcess("feed", b, tmp_path / "feed-b.log").start()
 
         def b_shows_a() -> Any:
@@ -159,7 +167,8 @@ def test_the_simulations_gtfs_realtime_read_back_on_a_second_pipeline_shows_the_
             assert health["feeds"][role]["state"] == "off"
         assert where(shown(b)) == expected
 
-        # Dashboard B draws Chicago's network, every line, and puts each train in its station's row.
+        # Dashboard B draws Chicago's network, every line and branch (Green's Cottage Grove too), and puts
+        # each train in its station's row.
         table_a, table_b = api(a, "/api/table"), api(b, "/api/table")
         assert [(r["line"], r["station_id"], r["order"]) for r in table_b] == [
             (r["line"], r["station_id"], r["order"]) for r in table_a

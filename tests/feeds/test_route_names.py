@@ -68,7 +68,8 @@ def test_every_source_names_a_route_by_its_name_and_the_same_branch_the_same_way
     assert cta.route == names[BRANCH] == "Green Ashland/63rd"  # as the simulation names that branch
 
     # Any agency's GTFS-realtime (here: our own export of the CTA network): its network is the static
-    # GTFS's, whose routes are the agency's (one per line here), named by route_long_name, not by route_id.
+    # GTFS's, whose lines are the agency's routes (a network route per branch), named by route_long_name,
+    # not by route_id.
     static = static_feed(read_tables(build_static_gtfs(network, valid_from=date(2026, 12, 1))))
     calls = trip_calls(network.route(BRANCH), "a")
     feeds = RealtimeFeeds(network)
@@ -76,6 +77,6 @@ def test_every_source_names_a_route_by_its_name_and_the_same_branch_the_same_way
     state = TrainState("GL001", BRANCH, "a", calls[3].stop_id, "STOPPED_AT", START, START)
     body = encode(feeds.vehicle_positions([state], START))
     (arrival,) = adapter.on_poll(Poll(1, START, {VEHICLE_POSITIONS: FeedResponse(VEHICLE_POSITIONS, START, 200, body)}))
-    gtfs_names = {route.route_id: route.name for route in static.network.routes}
+    gtfs_names = {route.line: route.name for route in static.network.routes}
     assert arrival.route == gtfs_names[arrival.line] == "Green Line"
-    assert arrival.route not in gtfs_names  # a name, not an id
+    assert arrival.route not in {route.route_id for route in static.network.routes} | set(gtfs_names)  # not an id

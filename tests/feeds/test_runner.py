@@ -184,6 +184,26 @@ def test_a_static_gtfs_on_disk_that_is_none_is_one_line_at_start_not_a_retry(tmp
         start_feed(settings, threading.Event())
 
 
+def test_a_damaged_static_gtfs_on_disk_is_one_line_naming_the_file_not_a_traceback(tmp_path: Path) -> None:
+    from tests.networks.test_gtfs import FILES, damaged, without_column, zipped
+
+    for data, message in [
+        (damaged(FILES, "trips.txt"), "the static GTFS's trips.txt cannot be unpacked"),  # was a zlib.error
+        (zipped(without_column("trips.txt", "trip_id")), "the static GTFS's trips.txt has no trip_id column"),
+    ]:
+        static = tmp_path / "static.zip"
+        static.write_bytes(data)
+        settings = load_settings(
+            state_dir=tmp_path / "state",
+            source="gtfs-rt",
+            gtfs_static=str(static),
+            gtfs_rt_vehicle_positions_url="http://127.0.0.1:9/vp.pb",
+        )
+        with pytest.raises(TransitError) as refused:
+            start_feed(settings, threading.Event())
+        assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -207,21 +227,51 @@ def test_serve_feed_with_a_required_setting_missing_exits_at_once_with_one_line(
     assert len(output.splitlines()) == 1 and message in output and "Traceback" not in output
 
 
+class FakeClockStop(threading.Event):
+    """A stop event on a fake clock: ``wait(s)`` moves the clock on by ``s`` at once (or is stopped at
+    call ``stop_at``), so what the wait does over minutes is checked without sleeping or timing luck."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        super().__init__()
+        self.now = 1000.0
+        self.waits: list[float] = []
+        self.stop_at = stop_at
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None
+        self.waits.append(timeout)
+        if self.stop_at is not None and len(self.waits) >= self.stop_at:
+            self.set()
+            return True
+        self.now += timeout
+        return False
+
+
 def test_a_long_backoff_keeps_the_health_file_fresh_so_the_dashboard_never_takes_the_feed_for_hung(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner, "HEALTH_REFRESH_S", 0.05)
+    stop = FakeClockStop()
+    monkeypatch.setattr(runner.time, "monotonic", lambda: stop.now)
     health = FeedHealth("gtfs-rt")
     health.start_step(runner.STATIC_STEP, "the static GTFS could not be fetched: HTTP 503")
     health_file = tmp_path / "health.json"
-    stamps: list[int] = []
+    writes: list[float] = []
     original = FeedHealth.write
 
     def write(self: FeedHealth, path: Path) -> None:
         original(self, path)
-        stamps.append(path.stat().st_mtime_ns)
+        writes.append(stop.now)
 
     monkeypatch.setattr(FeedHealth, "write", write)
-    runner._wait_writing_health(0.5, health, health_file, threading.Event())
-    assert len(stamps) >= 5 and stamps == sorted(stamps)  # rewritten all along the wait
+    runner._wait_writing_health(95.0, health, health_file, stop)
+    # The whole backoff is waited, never more than HEALTH_REFRESH_S (30 s) without rewriting the file:
+    # the dashboard calls a feed whose file is 144 s old hung.
+    assert stop.waits == [30.0, 30.0, 30.0, 5.0] and stop.now == 1095.0
+    assert writes == [1030.0, 1060.0, 1090.0, 1095.0]
     assert read_health(health_file)["state"] == "degraded"  # type: ignore[index]
+
+
+def test_a_stop_during_the_backoff_ends_it_without_waiting_the_rest(tmp_path: Path) -> None:
+    stop = FakeClockStop(stop_at=2)
+    runner._wait_writing_health(300.0, FeedHealth("gtfs-rt"), tmp_path / "health.json", stop)
+    assert len(stop.waits) == 2  # the second wait was cut short by the stop: no third

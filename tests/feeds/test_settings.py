@@ -43,7 +43,24 @@ def test_the_poll_interval_keeps_inside_the_documented_daily_limit(tmp_path: Pat
     settings = load_settings(state_dir=tmp_path)
     worst_case_per_day = 86_400 / settings.cta_train_tracker_poll_s * settings.feed_retry_attempts
     assert worst_case_per_day <= CTA_TRAIN_TRACKER_DAILY_LIMIT
-    assert "greater than or equal" in problem(tmp_path, cta_train_tracker_poll_s=CTA_TRAIN_TRACKER_MIN_POLL_S / 2)
+    assert "over its 100,000 limit" in problem(tmp_path, cta_train_tracker_poll_s=CTA_TRAIN_TRACKER_MIN_POLL_S / 2)
+
+
+@pytest.mark.parametrize("attempts", [1, 3, 7, 10])
+def test_the_shortest_poll_interval_follows_the_tries_a_poll_may_make(tmp_path: Path, attempts: int) -> None:
+    floor = 86_400 / CTA_TRAIN_TRACKER_DAILY_LIMIT * attempts  # every poll using all its tries
+    settings = load_settings(state_dir=tmp_path, feed_retry_attempts=attempts, cta_train_tracker_poll_s=floor)
+    assert 86_400 / settings.cta_train_tracker_poll_s * attempts <= CTA_TRAIN_TRACKER_DAILY_LIMIT * 1.000001
+    message = problem(tmp_path, feed_retry_attempts=attempts, cta_train_tracker_poll_s=floor * 0.99)
+    assert f"with feed_retry_attempts {attempts} may make" in message
+    assert f"poll every {floor:g} s or more, or allow fewer tries" in message
+
+
+def test_ten_tries_a_poll_refuse_an_interval_three_allow(tmp_path: Path) -> None:
+    assert load_settings(state_dir=tmp_path, cta_train_tracker_poll_s=3.0).cta_train_tracker_poll_s == 3.0
+    assert "may make 288,000 Train Tracker requests a day" in problem(
+        tmp_path, cta_train_tracker_poll_s=3.0, feed_retry_attempts=10
+    )
 
 
 def test_the_key_is_never_printed(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ FILES = {
 }
 
 
-def zipped(files: dict[str, str]) -> bytes:
+def zipped(files: dict[str, str] | dict[str, str | bytes]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         for name, text in files.items():
@@ -81,3 +81,62 @@ def test_a_feed_that_is_no_gtfs_is_one_clear_error(data: bytes, message: str) ->
 def test_a_static_url_that_fails_is_one_clear_error() -> None:
     with serving([Reply(404, b"gone")]) as server, pytest.raises(GtfsError, match="HTTP 404"):
         load_static_feed(server.url + "/gtfs.zip")
+
+
+def without_column(name: str, column: str) -> dict[str, str]:
+    header, *rows = FILES[name].splitlines()
+    keep = [i for i, title in enumerate(header.split(",")) if title != column]
+    table = [",".join(line.split(",")[i] for i in keep) for line in [header, *rows]]
+    return {**FILES, name: "\n".join(table) + "\n"}
+
+
+@pytest.mark.parametrize(
+    ("name", "column"),
+    [
+        ("stops.txt", "stop_id"),
+        ("routes.txt", "route_id"),
+        ("trips.txt", "trip_id"),
+        ("trips.txt", "route_id"),
+        ("stop_times.txt", "trip_id"),
+        ("stop_times.txt", "stop_id"),
+        ("stop_times.txt", "stop_sequence"),
+    ],
+)
+def test_a_required_column_missing_is_one_error_naming_the_file_and_column(name: str, column: str) -> None:
+    # Before: a KeyError (e.g. 'trip_id') in the dashboard and the stream worker, a traceback.
+    with pytest.raises(GtfsError, match=f"^the static GTFS's {name} has no {column} column$"):
+        static_feed(read_tables(zipped(without_column(name, column))))
+
+
+def damaged(files: dict[str, str], name: str) -> bytes:
+    """The zip of ``files`` (deflated) with the compressed bytes of ``name`` overwritten."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member, text in files.items():
+            archive.writestr(member, text * 20)
+    data = bytearray(out.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo(name)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start : start + info.compress_size] = b"\xff" * info.compress_size
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (damaged(FILES, "trips.txt"), r"^the static GTFS's trips.txt cannot be unpacked \(\w+\)$"),
+        (zipped({**FILES, "routes.txt": b"route_id,route_short_name\nT1,M\xe9tro\n"}), "routes.txt is not UTF-8"),
+        (
+            zipped(
+                {
+                    **FILES,
+                    "stops.txt": FILES["stops.txt"].replace("STA-north,North,48.90,2.35,1,", "STA-north,N,0,0,2,"),
+                }
+            ),
+            "stop 'STA-north:1' has parent_station 'STA-north', which is no station",
+        ),
+    ],
+)
+def test_a_damaged_or_inconsistent_feed_is_one_clear_error(data: bytes, message: str) -> None:
+    with pytest.raises(GtfsError, match=message):
+        static_feed(read_tables(data))

@@ -69,6 +69,9 @@ def test_the_feed_starts_after_the_stream_processor_and_the_dashboard_like_the_s
         (["--source", "cta-train-tracker"], "source cta-train-tracker needs cta_train_tracker_key"),
         (["--source", "replay:/nowhere/at/all"], "holds no recording"),
         (["--source", f"replay:{RECORDING}", "--replay-speed", "0"], "replay_speed"),
+        # The spelling: with a replay, --speed is the recording's speed (and checked as such).
+        (["--source", f"replay:{RECORDING}", "--speed", "0"], "replay_speed"),
+        (["--source", f"replay:{RECORDING}", "--speed", "5", "--replay-speed", "10"], "disagree"),
     ],
 )
 def test_a_bad_source_is_one_clear_line_before_anything_starts(
@@ -102,6 +105,8 @@ def test_run_help_offers_the_sources(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--state-dir", str(tmp_path), "run", "--help"])
     assert result.exit_code == 0
     assert "--source" in result.output and "--replay-speed" in result.output and "replay:DIR" in result.output
+    words = " ".join(word for word in result.output.split() if word != "│")  # the help's box, unwrapped
+    assert "--speed <float> Simulated seconds per real second; with --source replay:DIR, how many times" in words
 
 
 def test_no_help_of_any_command_shows_the_key_set_in_the_environment(

@@ -18,9 +18,18 @@ def test_every_station_of_each_line_in_order_with_its_platform_each_way() -> Non
     records = network_records(network)
 
     for line, names in agency.LINE_STATIONS.items():
-        on_line = sorted((entry for (held, _), entry in records.items() if held == line), key=lambda e: e["order"])
+        # Every station of every branch, in the table's order: by position on the line, then station id.
+        on_line = sorted(
+            (entry for (held, _), entry in records.items() if held == line), key=lambda e: (e["order"], e["station_id"])
+        )
         assert [entry["station_name"] for entry in on_line] == names
-        assert [entry["order"] for entry in on_line] == list(range(len(names)))
+        assert {entry["station_name"]: entry["order"] for entry in on_line} == agency.LINE_ORDERS[line]
+    # The branch's own station, with its platform each way.
+    lighthouse = feed.stop_numbers["lighthouse"]
+    assert records[("l1", lighthouse)]["stops"] == {
+        "a": feed.stop_numbers["lighthouse:1"],
+        "b": feed.stop_numbers["lighthouse:2"],
+    }
     # Market is on both lines, with the platforms of each: L1's 1 and 2, L2's 3 (out) and 4 (back).
     market = feed.stop_numbers["market"]
     assert records[("l1", market)]["stops"] == {"a": feed.stop_numbers["market:1"], "b": feed.stop_numbers["market:2"]}

@@ -8,10 +8,13 @@ as an object rather than a list (the JSON is converted from XML), and so may a l
 
 Arrivals are derived, since the API reports where each train goes next, not where it is: a train (keyed
 by its line and run number ``rn``) whose next station changes between two polls has reached the station
-that was next before. A train that leaves the response while heading for its destination's station has
-reached its terminal. The first sighting of a run says nothing about an arrival. Station ids (4xxxx)
-and stop ids (3xxxx) are those of ``data/cta``; an id the network lacks is logged and counted
-(:class:`FeedHealth`), never matched to a nearby one.
+that was next before. When the new next station lies further along the train's route (polls failed in
+between, or a train ran through), it has passed every station in between too: each is reported, in
+order, at times spread between the two responses. A next station that is not ahead along the route
+is counted (``unknown_paths``), and only the station that was next is reported. A train that leaves the
+response while heading for its destination's station has reached its terminal. The first sighting of a
+run says nothing about an arrival. Station ids (4xxxx) and stop ids (3xxxx) are those of ``data/cta``; an
+id the network lacks is logged and counted (:class:`FeedHealth`), never matched to a nearby one.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from zoneinfo import ZoneInfo
 from transit_status.feeds.health import FeedHealth
 from transit_status.feeds.polling import FeedProblem, FeedRequest, Poll
 from transit_status.feeds.staleness import Staleness
-from transit_status.networks.model import Direction, Network, Route
+from transit_status.networks.model import Direction, Network, Route, Station
 from transit_status.simulation.events import ArrivalEvent, TrainStatus
 
 log = logging.getLogger(__name__)
@@ -264,7 +267,7 @@ class TrainTrackerAdapter:
             self._check_ids(train)
             seen = self.trains.get(key)
             if seen is not None and seen.position.next_station_id != train.next_station_id:
-                arrivals += self._arrived(key, seen, positions.generated_at)
+                arrivals += self._arrived(key, seen, positions.generated_at, train)
             self.trains[key] = _Seen(train, positions.generated_at)
         for key in [key for key in self.trains if key not in present and key[0] in positions.routes]:
             seen = self.trains.pop(key)
@@ -285,7 +288,11 @@ class TrainTrackerAdapter:
         destination = self.network.stops.get(train.destination_stop_id or -1)
         return destination is not None and destination.station_id == train.next_station_id
 
-    def _arrived(self, key: tuple[str, str], seen: _Seen, now: datetime) -> list[ArrivalEvent]:
+    def _arrived(
+        self, key: tuple[str, str], seen: _Seen, now: datetime, new: TrainPosition | None = None
+    ) -> list[ArrivalEvent]:
+        """The arrivals of a train that was heading for ``seen``'s next station and now (``new``, or gone at
+        its terminal) is past it: that station, and the stations between it and ``new``'s next one."""
         train = seen.position
         station = self.network.stations.get(train.next_station_id)
         if station is None:
@@ -293,10 +300,42 @@ class TrainTrackerAdapter:
             return []  # counted when first seen; nothing to place
         route, direction = self._route_and_direction(train)
         stop_id = train.next_stop_id if train.next_stop_id in self.network.stops else None
-        # Reached between the two responses: its predicted time when that lies between them.
-        at = now
+        passed: list[tuple[int, int | None]] = [(station.station_id, stop_id)]
+        if new is not None:
+            path = self._path(train, new.next_station_id, route, direction)
+            if path is None:
+                self.health.count("unknown_paths")
+                log.info(
+                    "Train Tracker: run %s went from next %s to next %s, not along its route: only the first reported",
+                    train.run, train.next_station_id, new.next_station_id,
+                )  # fmt: skip
+            else:
+                passed += path
+        # Reached between the two responses: the first at its predicted time when that lies between them
+        # (else the newer response's, when it is the only one), the others spread evenly up to the newer.
+        start = seen.generated_at
+        first = None
         if train.arrives_at is not None and seen.generated_at <= train.arrives_at <= now:
-            at = train.arrives_at
+            start = first = train.arrives_at
+        events: list[ArrivalEvent] = []
+        for index, (station_id, stop) in enumerate(passed):
+            if first is not None:
+                at = first + (now - first) * index / len(passed)
+            else:
+                at = start + (now - start) * (index + 1) / len(passed)
+            events.append(self._event(key, train, self.network.stations[station_id], stop, route, direction, at))
+        return events
+
+    def _event(
+        self,
+        key: tuple[str, str],
+        train: TrainPosition,
+        station: Station,
+        stop_id: int | None,
+        route: Route | None,
+        direction: Direction,
+        at: datetime,
+    ) -> ArrivalEvent:
         previous = self.last_arrival.get(key)
         if previous is not None and at < previous.at:
             at = previous.at  # a train's arrivals never go back in time
@@ -314,7 +353,30 @@ class TrainTrackerAdapter:
             at=at,
         )
         self.last_arrival[key] = event
-        return [event]
+        return event
+
+    def _path(
+        self, train: TrainPosition, reached: int, route: Route | None, direction: Direction
+    ) -> list[tuple[int, int | None]] | None:
+        """The stations (and their platforms this way) strictly between ``train``'s next station and
+        ``reached`` along a route of its line, in ``direction``; [] when ``reached`` comes right after it or
+        the train turned back at the route's end; None when ``reached`` is not ahead on any of them."""
+        candidates = [route] if route is not None else []
+        candidates += [r for r in self._by_station.get((train.line, train.next_station_id), []) if r is not route]
+        for candidate in candidates:
+            stops = candidate.stops if direction == "a" else tuple(reversed(candidate.stops))
+            ids = [stop.station_id for stop in stops]
+            if train.next_station_id not in ids:
+                continue
+            here = ids.index(train.next_station_id)
+            if reached in ids[here + 1 :]:
+                return [
+                    (stop.station_id, stop.stop_id(direction))
+                    for stop in stops[here + 1 : ids.index(reached, here + 1)]
+                ]
+            if here == len(ids) - 1:
+                return []  # its last station this way: it turned back (or ran on to another route's)
+        return None
 
     def _route_and_direction(self, train: TrainPosition) -> tuple[Route | None, Direction]:
         """The route and direction whose platform the train stops at; the line's trDr where the stop

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from google.protobuf import json_format
 from google.transit import gtfs_realtime_pb2 as rt
 
-from transit_status.networks.model import Direction, Network, Route
+from transit_status.networks.model import Agency, Direction, Network, Route
 from transit_status.simulation.trains import TrainTiming
 
 SERVICE_ID = "daily"
@@ -40,15 +40,8 @@ ROUTE_TYPE_METRO = 1  # GTFS route_type 1: subway, metro ("L" trains)
 DWELL_S = 30
 
 
-@dataclass(frozen=True)
-class Agency:
-    name: str
-    url: str
-    agency_id: str = "1"
-    lang: str = "en"
-
-
-CTA_AGENCY = Agency("Chicago Transit Authority", "https://www.transitchicago.com", "CTA")
+UNKNOWN_AGENCY_URL = "https://gtfs.org/schedule/reference/#agencytxt"
+"""agency_url of a network whose loader names no agency (GTFS requires one): never another agency's."""
 
 
 def trip_id(route_id: str, direction: Direction) -> str:
@@ -100,8 +93,15 @@ def _csv(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def build_static_gtfs(network: Network, agency: Agency = CTA_AGENCY, valid_from: date | None = None) -> bytes:
-    """A static GTFS zip of ``network`` (see the module docstring), valid for a year from ``valid_from``."""
+def network_agency(network: Network) -> Agency:
+    """Who runs ``network``: its own agency (a static GTFS's, Chicago's), else one named after the network."""
+    return network.agency or Agency(network.name, UNKNOWN_AGENCY_URL)
+
+
+def build_static_gtfs(network: Network, agency: Agency | None = None, valid_from: date | None = None) -> bytes:
+    """A static GTFS zip of ``network`` (see the module docstring), valid for a year from ``valid_from``;
+    published as ``agency`` (by default the network's own, :func:`network_agency`)."""
+    agency = agency or network_agency(network)
     start = valid_from or date.today()
     tables: dict[str, bytes] = {}
     tables["agency.txt"] = _csv(
@@ -267,8 +267,11 @@ def build_static_gtfs(network: Network, agency: Agency = CTA_AGENCY, valid_from:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in tables.items():
-            # A fixed date: the same network gives the same bytes.
-            archive.writestr(zipfile.ZipInfo(name, date_time=(start.year, start.month, start.day, 0, 0, 0)), data)
+            # A fixed date: the same network gives the same bytes. A ZipInfo carries its own compression
+            # (ZIP_STORED unless told): the archive's ZIP_DEFLATED applies only to entries named by a string.
+            info = zipfile.ZipInfo(name, date_time=(start.year, start.month, start.day, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
     return out.getvalue()
 
 

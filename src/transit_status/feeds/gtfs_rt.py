@@ -2,7 +2,11 @@
 
 Parsed with MobilityData's ``gtfs-realtime-bindings``. Ids are the static feed's
 (:class:`~transit_status.networks.gtfs.StaticFeed`): a stop or trip it lacks is logged and counted,
-not guessed. Arrivals are derived per trip run (trip id, start date, start time):
+not guessed. Arrivals are derived per trip run (trip id, start date, start time). A scheduled trip may
+leave its start date out: the run then takes the date (in the agency's ``agency_timezone``) of the feed's
+header time when it is first seen, and keeps it while it is seen, so tomorrow's run of the trip is
+another run. A train is its vehicle's ``id`` (else its label, else the entity's id): labels are for
+riders and often repeat; the arrival contract has no field for the label, so it is not carried.
 
 * a vehicle ``STOPPED_AT`` a stop has arrived there;
 * a vehicle (or a trip update's first stop ahead) whose stop sequence moved on from ``s1`` to ``s2``
@@ -17,8 +21,11 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2 as rt
@@ -38,6 +45,9 @@ ALERTS = "alerts"
 FEEDS = (VEHICLE_POSITIONS, TRIP_UPDATES, ALERTS)
 MAX_RUNS = 20_000
 """Trip runs remembered (oldest forgotten first): a day of a large agency, not an unbounded set."""
+FORGET_AFTER = timedelta(hours=1)
+"""A vehicle, a run's next stop or undated run's date not seen for this long (feed time) is forgotten:
+entity ids that change every poll, or a month of runs, never pile up."""
 
 Run = tuple[str, str, str]
 """(trip_id, start_date, start_time): one run of a trip (frequency-based trips repeat one trip id)."""
@@ -78,6 +88,41 @@ class _Vehicle:
     status: int
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Recent(Generic[K, V]):
+    """A map whose entries not set for :data:`FORGET_AFTER` (feed time) are forgotten, and never more than
+    :data:`MAX_RUNS`, oldest first."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[K, tuple[V, datetime]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        item = self._items.get(key)
+        return item[0] if item is not None else None
+
+    def set(self, key: K, value: V, at: datetime) -> None:
+        self._items[key] = (value, at)
+        self._items.move_to_end(key)
+        while len(self._items) > MAX_RUNS:
+            self._items.popitem(last=False)
+
+    def prune(self, now: datetime) -> None:
+        while self._items:
+            _, (_, seen) = next(iter(self._items.items()))
+            if now - seen < FORGET_AFTER:
+                return
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+
 class GtfsRealtimeAdapter:
     """Turns successive GTFS-realtime polls into :class:`ArrivalEvent` for ``static``'s network."""
 
@@ -85,14 +130,23 @@ class GtfsRealtimeAdapter:
         self.static = static
         self.health = health
         self.staleness = {feed: Staleness(stale_polls) for feed in FEEDS}
-        self.vehicles: dict[str, _Vehicle] = {}
-        self.next_sequence: dict[Run, int] = {}
+        self.vehicles: _Recent[str, _Vehicle] = _Recent()
+        self.next_sequence: _Recent[Run, int] = _Recent()
         """Per run, the first stop sequence not yet passed (what a trip update showed ahead)."""
+        self.run_dates: _Recent[tuple[str, str], str] = _Recent()
+        """(trip id, start time) of a run whose start date the feed leaves out -> the date it was given."""
+        try:
+            self.timezone = ZoneInfo(static.network.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("unknown agency_timezone %r: undated runs take UTC dates", static.network.timezone)
+            self.timezone = ZoneInfo("UTC")
         self.reported: OrderedDict[Run, int] = OrderedDict()
         """Per run, the highest stop sequence reported (a stop is reported once)."""
-        self.last_arrival: dict[str, ArrivalEvent] = {}
+        self.last_arrival: _Recent[str, ArrivalEvent] = _Recent()
         self.alerts: list[rt.Alert] = []
         self._trips_seen = self._trips_unknown = 0
+        self._now = datetime.now(UTC)
+        """The time of the feed being read (its header's, else when it was fetched)."""
 
     def on_poll(self, poll: Poll) -> list[ArrivalEvent]:
         messages: dict[str, rt.FeedMessage] = {}
@@ -111,6 +165,9 @@ class GtfsRealtimeAdapter:
         arrivals: list[ArrivalEvent] = []
         for feed, message in messages.items():
             self._trips_seen = self._trips_unknown = 0
+            self._now = header_time(message) or poll.responses[feed].fetched_at
+            for memory in (self.vehicles, self.next_sequence, self.run_dates, self.last_arrival):
+                memory.prune(self._now)  # before reading: yesterday's undated run is not today's
             if feed == VEHICLE_POSITIONS:
                 arrivals += self.vehicle_positions(message, poll.fetched_at)
             elif feed == TRIP_UPDATES:
@@ -139,10 +196,10 @@ class GtfsRealtimeAdapter:
             if not vehicle.HasField("trip") or not vehicle.trip.trip_id:
                 self.health.count("vehicles_without_trip")
                 continue
-            run = _run(vehicle.trip)
+            run = self._run(vehicle.trip)
             if not self._known_trip(run[0]):
                 continue
-            key = vehicle.vehicle.id or entity.id
+            key = vehicle.vehicle.id or vehicle.vehicle.label or entity.id
             at = datetime.fromtimestamp(vehicle.timestamp, UTC) if vehicle.timestamp else fallback
             sequence = vehicle.current_stop_sequence if vehicle.HasField("current_stop_sequence") else None
             stop_id = vehicle.stop_id or (self._stop_at(run, sequence) if sequence is not None else None) or ""
@@ -151,8 +208,8 @@ class GtfsRealtimeAdapter:
             if sequence is None and stop_id:
                 sequence = self._sequence_of(run, stop_id)
             previous = self.vehicles.get(key)
-            self.vehicles[key] = _Vehicle(run, sequence, stop_id, vehicle.current_status)
-            train = vehicle.vehicle.label or key
+            self.vehicles.set(key, _Vehicle(run, sequence, stop_id, vehicle.current_status), self._now)
+            train = key
             if previous is not None and previous.run == run and previous.sequence is not None and sequence is not None:
                 arrivals += self._passed(run, previous.sequence, sequence, train, at)
             if vehicle.current_status == rt.VehiclePosition.STOPPED_AT and stop_id and sequence is not None:
@@ -166,8 +223,10 @@ class GtfsRealtimeAdapter:
             if not entity.HasField("trip_update"):
                 continue
             update = entity.trip_update
-            run = _run(update.trip)
-            if not run[0] or not self._known_trip(run[0]):
+            if not update.trip.trip_id:
+                continue
+            run = self._run(update.trip)
+            if not self._known_trip(run[0]):
                 continue
             sequences = []
             for call in update.stop_time_update:
@@ -180,15 +239,24 @@ class GtfsRealtimeAdapter:
             if not sequences:
                 continue
             ahead = min(sequences)
-            train = update.vehicle.label or update.vehicle.id or entity.id
+            train = update.vehicle.id or update.vehicle.label or entity.id
             at = datetime.fromtimestamp(update.timestamp, UTC) if update.timestamp else fallback
             before = self.next_sequence.get(run)
-            self.next_sequence[run] = ahead
+            self.next_sequence.set(run, ahead, self._now)
             if before is not None and ahead > before:
                 arrivals += self._passed(run, before, ahead, train, at)
         return arrivals
 
     # ---- helpers ---------------------------------------------------------------------------------
+    def _run(self, trip: rt.TripDescriptor) -> Run:
+        """The run a trip descriptor names; an undated one takes its date as the module says."""
+        if trip.start_date:
+            return (trip.trip_id, trip.start_date, trip.start_time)
+        undated = (trip.trip_id, trip.start_time)
+        day = self.run_dates.get(undated) or self._now.astimezone(self.timezone).strftime("%Y%m%d")
+        self.run_dates.set(undated, day, self._now)
+        return (trip.trip_id, day, trip.start_time)
+
     def _known_trip(self, trip_id: str) -> bool:
         self._trips_seen += 1
         if trip_id in self.static.trips:
@@ -242,9 +310,5 @@ class GtfsRealtimeAdapter:
             stop_id=stop.stop_id,
             at=at,
         )
-        self.last_arrival[train] = event
+        self.last_arrival.set(train, event, self._now)
         return [event]
-
-
-def _run(trip: rt.TripDescriptor) -> Run:
-    return (trip.trip_id, trip.start_date, trip.start_time)

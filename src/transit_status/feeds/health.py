@@ -65,6 +65,18 @@ class FeedHealth:
                 self.problems[feed] = problem
             self._settle(at)
 
+    def problem(self, name: str, problem: str | None, at: datetime | None = None) -> None:
+        """A problem of the feed process itself, outside any one feed's poll (the adapter failed on a poll,
+        the producer could not take an arrival): set, or cleared with None. No poll is counted."""
+        at = at or utc_now()
+        with self._lock:
+            if problem is None:
+                if self.problems.pop(name, None) is None:
+                    return
+            else:
+                self.problems[name] = problem
+            self._settle(at)
+
     def start_step(self, step: str, problem: str | None, at: datetime | None = None) -> None:
         """The outcome of one try of a start-up ``step`` (the static GTFS, Kafka's topics): no poll is
         counted, and once every step is done the feed is back to ``starting`` until its first good poll."""

@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urlsplit, urlunsplit
 
 from transit_status.feeds.health import utc_now
@@ -107,10 +107,57 @@ class Recorder:
 
 
 @dataclass(frozen=True)
+class _Entry:
+    """One response of the index, its body still on disk."""
+
+    feed: str
+    fetched_at: datetime
+    status: int | None
+    error: str | None
+    content_type: str
+    file: str | None
+
+
+class RecordedPolls(Sequence[Poll]):
+    """A recording's polls in order, each read from disk when asked for: a recording of a day's polls
+    (tens of thousands of bodies) never sits in memory at once, only the poll being played."""
+
+    def __init__(self, directory: Path, polls: list[tuple[int, dict[str, _Entry]]]) -> None:
+        self.directory = directory
+        self._polls = polls
+
+    def __len__(self) -> int:
+        return len(self._polls)
+
+    @overload
+    def __getitem__(self, index: int) -> Poll: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Poll]: ...
+    def __getitem__(self, index: int | slice) -> Poll | Sequence[Poll]:
+        if isinstance(index, slice):
+            return [self._load(*poll) for poll in self._polls[index]]
+        return self._load(*self._polls[index])
+
+    def fetched_at(self, index: int) -> datetime:
+        """When poll ``index`` was fetched (no body read)."""
+        return min(entry.fetched_at for entry in self._polls[index][1].values())
+
+    def _load(self, number: int, entries: dict[str, _Entry]) -> Poll:
+        responses: dict[str, FeedResponse] = {}
+        for feed, entry in entries.items():
+            try:
+                body = (self.directory / entry.file).read_bytes() if entry.file else None
+            except OSError as error:  # removed since it was opened: this response replays as a failed one
+                body, entry = None, replace(entry, error=f"recorded body unreadable ({error.strerror or error})")
+            responses[feed] = FeedResponse(feed, entry.fetched_at, entry.status, body, entry.error, entry.content_type)
+        return Poll(number, min(r.fetched_at for r in responses.values()), responses)
+
+
+@dataclass(frozen=True)
 class Recording:
     directory: Path
     meta: dict[str, Any]
-    polls: tuple[Poll, ...]
+    polls: RecordedPolls
 
     @property
     def source(self) -> str:
@@ -123,7 +170,8 @@ class Recording:
 
 
 def read_recording(directory: Path) -> Recording:
-    """Every poll of the recording in ``directory``, bodies loaded, in order."""
+    """The recording in ``directory``: its index read and checked (every body file there), bodies left on
+    disk until their poll is played."""
     try:
         meta = json.loads((directory / META).read_text())
         lines = (directory / INDEX).read_text(encoding="utf-8").splitlines()
@@ -133,29 +181,26 @@ def read_recording(directory: Path) -> Recording:
         raise RecordingError(f"{directory / META} is not JSON: {error}") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise RecordingError(f"{directory} holds no {FORMAT} version {VERSION}")
-    grouped: dict[int, dict[str, FeedResponse]] = {}
+    grouped: dict[int, dict[str, _Entry]] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             entry = json.loads(line)
-            body = (directory / entry["file"]).read_bytes() if entry.get("file") else None
-            response = FeedResponse(
+            name = entry.get("file") or None
+            if name is not None and not (directory / name).is_file():
+                raise FileNotFoundError(2, "no such file", str(directory / name))
+            grouped.setdefault(int(entry["poll"]), {})[entry["feed"]] = _Entry(
                 feed=entry["feed"],
                 fetched_at=datetime.fromisoformat(entry["fetched_at"]),
                 status=entry.get("status"),
-                body=body,
                 error=entry.get("error"),
                 content_type=entry.get("content_type", ""),
+                file=name,
             )
-            grouped.setdefault(int(entry["poll"]), {})[response.feed] = response
         except (ValueError, KeyError, TypeError, OSError) as error:
             raise RecordingError(f"{directory / INDEX} line {number}: {type(error).__name__}: {error}") from None
-    polls = tuple(
-        Poll(number, min(r.fetched_at for r in responses.values()), responses)
-        for number, responses in sorted(grouped.items())
-    )
-    return Recording(directory, meta, polls)
+    return Recording(directory, meta, RecordedPolls(directory, sorted(grouped.items())))
 
 
 class ReplaySource:
@@ -166,15 +211,16 @@ class ReplaySource:
         self.speed = speed
 
     def polls(self, stop: threading.Event) -> Iterator[Poll]:
-        if not self.recording.polls:
+        polls = self.recording.polls
+        if not polls:
             return
-        first = self.recording.polls[0].fetched_at
+        first = polls.fetched_at(0)
         began = time.monotonic()
-        for poll in self.recording.polls:
+        for index in range(len(polls)):
             if self.speed > 0:
-                due = (poll.fetched_at - first).total_seconds() / self.speed
+                due = (polls.fetched_at(index) - first).total_seconds() / self.speed
                 if stop.wait(max(0.0, due - (time.monotonic() - began))):
                     return
             elif stop.is_set():
                 return
-            yield poll
+            yield polls[index]  # read now, one poll at a time

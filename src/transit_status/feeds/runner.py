@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ from transit_status.feeds import cta, gtfs_rt
 from transit_status.feeds.health import FeedHealth
 from transit_status.feeds.polling import FeedRequest, LiveSource, Poll, Source
 from transit_status.feeds.recording import Recorder, RecordingError, ReplaySource, read_recording
-from transit_status.networks import load_network
+from transit_status.networks import fetched_static_gtfs, load_network
 from transit_status.networks.gtfs import GtfsError, read_gtfs_bytes, read_tables, static_feed
+from transit_status.networks.saved_gtfs import save_static_gtfs
 from transit_status.simulation.events import ArrivalEvent
 
 log = logging.getLogger(__name__)
@@ -115,28 +117,50 @@ def plan_feed(settings: Settings) -> FeedPlan:
 
 
 def make_adapter(settings: Settings, plan: FeedPlan, health: FeedHealth) -> Adapter:
-    """The adapter of ``plan``; fetches the static GTFS when it is a URL (and keeps it in ``plan.static``).
+    """The adapter of ``plan``. For gtfs-rt this process is the one that fetches the static GTFS (path or
+    URL, :func:`~transit_status.networks.fetched_static_gtfs`) and saves it, with its append-only stop-id
+    map, for the dashboard and the stream worker (``networks/saved_gtfs.py``); the zip is kept in
+    ``plan.static``. A recording's own static GTFS is read from it, as every process reads it.
 
-    A static GTFS at a URL that cannot be fetched or read is a :class:`StartProblem` (the agency's server
-    may be down, or mid-update); one on disk that cannot be read is a :class:`TransitError`.
+    A static GTFS at a URL that cannot be fetched or read, or a state directory it cannot be saved in, is a
+    :class:`StartProblem` (the agency's server may be down, or mid-update); one on disk that cannot be
+    read is a :class:`TransitError`.
     """
     if plan.kind == "cta-train-tracker":
         return cta.TrainTrackerAdapter(load_network(settings), health, settings.feed_stale_polls)
-    where = settings.gtfs_static or ""
-    remote = plan.static is None and where.startswith(("http://", "https://"))
+    where = fetched_static_gtfs(settings)
+    if where is None:  # a replay with its recording's static GTFS: the same bytes, so the same numbers, everywhere
+        try:
+            static = static_feed(read_tables(plan.static or b""))
+        except GtfsError as problem:
+            raise TransitError(str(problem)) from None
+        return gtfs_rt.GtfsRealtimeAdapter(static, health, settings.feed_stale_polls)
+    remote = where.startswith(("http://", "https://"))
+    directory = settings.static_gtfs_dir
     try:
-        if plan.static is None:
-            plan.static = read_gtfs_bytes(where, timeout_s=settings.feed_timeout_s)
-        static = static_feed(read_tables(plan.static))
+        data = read_gtfs_bytes(where, timeout_s=settings.feed_timeout_s)
+        saved = save_static_gtfs(directory, where, data)
+    except OSError as problem:  # the state directory (a path's read errors are GtfsErrors)
+        raise StartProblem(f"cannot save the static GTFS in {directory}: {problem.strerror or problem}") from None
     except Exception as problem:  # whatever a stranger's zip makes the reader raise: not this process's end
         message = str(problem) if isinstance(problem, GtfsError) else f"unreadable static GTFS ({problem!r:.120})"
         if remote:
-            plan.static = None  # fetched again on the next try
             raise StartProblem(message) from None
         if isinstance(problem, GtfsError | KeyError | ValueError):
             raise TransitError(message) from None
         raise
-    return gtfs_rt.GtfsRealtimeAdapter(static, health, settings.feed_stale_polls)
+    plan.static = data
+    network = saved.feed.network
+    log.info(
+        "static GTFS saved for the dashboard and the stream worker in %s: %d lines, %d stations, %d new stop ids",
+        directory, len(network.lines), len(network.stations), saved.new_ids,
+    )  # fmt: skip
+    if saved.replaced:
+        log.warning(
+            "the static GTFS differs from the one saved before: the stops it adds got new numbers, the others "
+            "kept theirs; the dashboard and the stream worker read it when they restart"
+        )
+    return gtfs_rt.GtfsRealtimeAdapter(saved.feed, health, settings.feed_stale_polls)
 
 
 def open_feed(settings: Settings) -> Feed:
@@ -210,11 +234,30 @@ def start_feed(settings: Settings, stop: threading.Event) -> Feed | None:
     return Feed(plan.kind, plan.source, adapter, plan.requests, plan.static)
 
 
+ADAPTER = "adapter"
+PRODUCER = "producer"
+HEALTH_FILE = "health-file"
+MAX_PENDING = 50_000
+"""Arrivals kept for the next try while the producer cannot take them (the registry or Kafka down): hours
+of a large network. Beyond it the oldest are dropped, counted and logged, never silently."""
+PENDING_RETRY_S = 5.0
+"""How often a finished replay tries again to produce what is still pending."""
+
+
 def drive(
     feed: Feed, stop: threading.Event, emit: Callable[[ArrivalEvent], None], after_poll: Callable[[], None]
 ) -> int:
     """Feed every poll to the adapter and its arrivals to ``emit`` until ``stop`` (or the replay ends);
-    returns the number of polls. One poll's failure, whatever it is, never ends the loop."""
+    returns the number of polls. One poll's failure, whatever it is, never ends the loop.
+
+    An adapter that fails on a poll, an ``emit`` that fails (the Avro serializer cannot register the
+    schema while the registry is down, Kafka refuses the record) and an ``after_poll`` that fails (the
+    health file cannot be written) make the feed degraded, with the reason; the next good poll clears it.
+    An arrival ``emit`` refused stays pending, in order, and is tried again after the next poll (and, once
+    a replay has ended, every :data:`PENDING_RETRY_S` until ``stop``): none is dropped unsaid.
+    """
+    health = feed.adapter.health
+    pending: deque[ArrivalEvent] = deque()
     polls = 0
     for poll in feed.source.polls(stop):
         polls += 1
@@ -222,12 +265,58 @@ def drive(
             arrivals = feed.adapter.on_poll(poll)
         except Exception as error:  # a defect on one response must not stop the trains
             log.exception("poll %d could not be read", poll.number)
-            feed.adapter.health.report("adapter", f"{type(error).__name__} reading poll {poll.number}")
+            health.report(ADAPTER, f"{type(error).__name__} reading poll {poll.number}")
             arrivals = []
-        for arrival in arrivals:
-            emit(arrival)
-        after_poll()
+        else:
+            health.problem(ADAPTER, None)  # read again: whatever failed before is behind us
+        _keep(pending, arrivals, health)
+        _emit_pending(pending, emit, health)
+        _after_poll(after_poll, health)
+    while pending and not stop.is_set() and not stop.wait(PENDING_RETRY_S):
+        _emit_pending(pending, emit, health)  # a finished replay: what the producer refused is still due
+        _after_poll(after_poll, health)
+    if pending:
+        health.count("arrivals_not_produced", len(pending))
+        log.error("stopped with %d arrival(s) the producer did not take; they are not produced", len(pending))
     return polls
+
+
+def _keep(pending: deque[ArrivalEvent], arrivals: list[ArrivalEvent], health: FeedHealth) -> None:
+    pending.extend(arrivals)
+    dropped = len(pending) - MAX_PENDING
+    if dropped > 0:
+        for _ in range(dropped):
+            pending.popleft()
+        health.count("arrivals_dropped", dropped)
+        log.error("the producer has refused arrivals for long: dropped the %d oldest pending", dropped)
+
+
+def _emit_pending(pending: deque[ArrivalEvent], emit: Callable[[ArrivalEvent], None], health: FeedHealth) -> None:
+    """Hand every pending arrival to ``emit``, oldest first; at the first refusal, keep it and the rest."""
+    while pending:
+        try:
+            emit(pending[0])
+        except Exception as error:  # the registry or Kafka: a passing outage, not the process's end
+            reason = f"{len(pending)} arrival(s) waiting: {type(error).__name__}: {str(error)[:160]}"
+            if PRODUCER not in health.problems:
+                log.warning("could not produce an arrival (%s); kept for the next try", reason)
+            health.problem(PRODUCER, reason)
+            return
+        pending.popleft()
+    health.problem(PRODUCER, None)
+
+
+def _after_poll(after_poll: Callable[[], None], health: FeedHealth) -> None:
+    try:
+        after_poll()
+    except Exception as error:  # e.g. the health file's disk is full: the trains go on
+        reason = f"{type(error).__name__}: {str(error)[:160]}"
+        if HEALTH_FILE not in health.problems:
+            log.warning("after a poll (health file, producer's callbacks): %s; going on", reason)
+        health.problem(HEALTH_FILE, reason)
+    else:
+        # Cleared once it works again (the file written then still names it: the next poll's does not).
+        health.problem(HEALTH_FILE, None)
 
 
 def run_feed(settings: Settings, stop: threading.Event) -> None:
@@ -260,7 +349,7 @@ def run_feed(settings: Settings, stop: threading.Event) -> None:
             return  # stopped before Kafka was there
         log.info("reading %s (%s); health in %s", feed.kind, settings.source.split(":", 1)[0], health_file)
         counts_dir = settings.delivery_counts_dir("feed")
-        with EventProducer(settings, counts_dir=counts_dir, client_id="transit-status-feed") as producer:
+        with EventProducer(settings, counts_dir=counts_dir, client_id="transit-status-feed", stop=stop) as producer:
 
             def after_poll() -> None:
                 producer.poll()

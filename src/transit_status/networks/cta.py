@@ -62,6 +62,7 @@ from pathlib import Path
 
 # The model's names this loader uses, which happen to be those the package re-exports.
 from transit_status.networks.model import (
+    Agency,
     Direction,
     Line,
     LineShape,
@@ -72,6 +73,8 @@ from transit_status.networks.model import (
     Station,
     Stop,
 )
+
+CTA_AGENCY = Agency("Chicago Transit Authority", "https://www.transitchicago.com", "CTA")
 
 WEEKDAY, SATURDAY, SUNDAY_HOLIDAY = "weekday", "saturday", "sunday_holiday"
 DAY_TYPES = (WEEKDAY, SATURDAY, SUNDAY_HOLIDAY)
@@ -368,4 +371,5 @@ def load_cta_network(data_dir: Path | None = None) -> Network:
         day_types=DAY_TYPES,
         day_type_of=cta_day_type,
         hourly_shares=read_hourly_shares(data_dir / "ridership_curve.csv"),
+        agency=CTA_AGENCY,
     )

@@ -28,6 +28,16 @@ Direction = Literal["a", "b"]
 DayTypeRule = Callable[[date], str]
 
 
+@dataclass(frozen=True)
+class Agency:
+    """Who runs a network, as a GTFS ``agency.txt`` row names it (what our ``/gtfs/static.zip`` publishes)."""
+
+    name: str
+    url: str
+    agency_id: str = "1"
+    lang: str = "en"
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     line_id: str
@@ -178,6 +188,8 @@ class Network:
     """Share of a day's entries in each local hour 0-23; sums to 1."""
     hourly_shares_by_day_type: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     """Day types whose hours differ from :attr:`hourly_shares` (e.g. London's weekends have no peaks)."""
+    agency: Agency | None = None
+    """Who runs it (a static GTFS's ``agency.txt``, or the loader's own); None: not known."""
 
     def __post_init__(self) -> None:
         line_ids = [line.line_id for line in self.lines]

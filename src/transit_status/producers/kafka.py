@@ -87,6 +87,10 @@ class DeliveryStats:
 _RUN_NUMBERS = itertools.count()
 
 
+class ProducerStopped(Exception):
+    """A stop came while the producer's local queue was full: the record was not handed over."""
+
+
 class CountsFile:
     """One run's :class:`DeliveryStats` as a JSON file, rewritten at most every ``every_s`` and at the end.
 
@@ -123,11 +127,20 @@ class DeliveringProducer:
 
     ``poll(0)`` after every produce serves delivery callbacks; ``close`` flushes, so nothing handed
     over is lost silently on a stop. With ``counts_dir`` the counts also go to a :class:`CountsFile`
-    (every second from ``poll``, and last after the flush on ``close``).
+    (every second from ``poll``, and last after the flush on ``close``). With ``stop``, a produce waiting
+    for room in a full local queue (Kafka down) gives up once it is set (:class:`ProducerStopped`).
     """
 
-    def __init__(self, settings: Settings, client_id: str, counts_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client_id: str,
+        counts_dir: Path | None = None,
+        stop: threading.Event | None = None,
+        extra_config: dict[str, Any] | None = None,
+    ) -> None:
         self.settings = settings
+        self.stop = stop
         self.producer = Producer(
             {
                 **settings.kafka_client_config(),
@@ -136,6 +149,7 @@ class DeliveringProducer:
                 "acks": "all",
                 "linger.ms": 5,
                 "compression.type": "lz4",
+                **(extra_config or {}),
             }
         )
         self.stats = DeliveryStats()
@@ -153,7 +167,9 @@ class DeliveringProducer:
                 self.producer.produce(topic, key=key, value=value, on_delivery=on_delivery or self._on_delivery)
                 break
             except BufferError:
-                # The local queue is full: serve delivery reports until there is room.
+                if self.stop is not None and self.stop.is_set():
+                    raise ProducerStopped(f"stopped with the local queue full: a record to {topic} not sent") from None
+                # The local queue is full: serve delivery reports until there is room (or a stop).
                 self.producer.poll(0.1)
         self.stats.handed_over(topic)
         self.producer.poll(0)
@@ -190,9 +206,10 @@ class EventProducer(DeliveringProducer):
         registry: SchemaRegistryClient | None = None,
         counts_dir: Path | None = None,
         client_id: str = "transit-status-simulation",
+        stop: threading.Event | None = None,
     ) -> None:
         # client_id: a real feed's adapter (feeds/runner.py) produces the same arrivals under its own name.
-        super().__init__(settings, client_id, counts_dir)
+        super().__init__(settings, client_id, counts_dir, stop)
         self.registry = registry or SchemaRegistryClient(settings.schema_registry_client_config())
         self._serializers = {
             name: AvroSerializer(self.registry, load_schema(name)) for name in

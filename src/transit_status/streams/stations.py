@@ -27,8 +27,9 @@ Publishing a record again after a restart is harmless: every write is an absolut
 
 Another agency (``--source gtfs-rt``, or its replay) has no stations table: PostgreSQL's rows are
 Chicago's. Its (line, station) records come from its static GTFS instead (:func:`network_records`, the
-network :func:`~transit_status.networks.load_network` returns), published once at every start; the
-raw topic is still read (the worker's group is what ``run`` and the watchdog watch) but its rows are
+network :func:`~transit_status.networks.load_network` returns), published once at every start, as soon
+as the feed has saved that static GTFS (the worker waits for it, and says so, never exits); the raw
+topic is still read (the worker's group is what ``run`` and the watchdog watch) but its rows are
 left aside.
 """
 
@@ -45,6 +46,7 @@ from faust.types import EventT, StreamT
 
 from transit_status.config import Settings
 from transit_status.networks import Direction, Network, load_network, static_gtfs_location
+from transit_status.networks.saved_gtfs import when_ready
 from transit_status.streams.dead_letters import send_dead_letter
 from transit_status.streams.inputs import contract_input
 
@@ -281,19 +283,22 @@ def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
             settings.stations_topic,
             raw_partitions,
         )
-    network = load_network(settings)
-    transform = StationsTransform(network.line_orders())
     from_static_gtfs = static_gtfs_location(settings) is not None
+    # Chicago's rows are merged; another agency's network may not be there yet (the feed saves it).
+    transform = None if from_static_gtfs else StationsTransform(load_network(settings).line_orders())
     if from_static_gtfs:
-        records = network_records(network)
-        log.info(
-            "stations from the static GTFS (%d lines, %d line stations); %s's rows (Chicago's) are left aside",
-            len(network.lines),
-            len(records),
-            settings.stations_topic,
-        )
 
         async def publish_network_stations() -> None:
+            # The worker joins its group at once (what `run` waits for before it starts the feed) and
+            # publishes the agency's stations once the feed has saved its static GTFS.
+            network = await when_ready(lambda: load_network(settings), "stations from the static GTFS")
+            records = network_records(network)
+            log.info(
+                "stations from the static GTFS (%d lines, %d line stations); %s's rows (Chicago's) are left aside",
+                len(network.lines),
+                len(records),
+                settings.stations_topic,
+            )
             for (line, station_id), entry in records.items():
                 await app.send(
                     settings.topic_stations,
@@ -306,8 +311,8 @@ def register(app: faust.App, settings: Settings, raw_partitions: int) -> None:
         app.task(publish_network_stations)
 
     async def process(event: EventT) -> None:
-        if from_static_gtfs:
-            return  # this network's stations were published from its static GTFS
+        if transform is None:
+            return  # this network's stations are published from its static GTFS
         message = event.message
         try:
             stop_id = parse_stop_key(message.key)

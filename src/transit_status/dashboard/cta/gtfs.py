@@ -1,7 +1,8 @@
 """GTFS and GTFS-realtime out, over HTTP: what trip planners, OneBusAway and maps read.
 
-* ``/gtfs/static.zip``: the static feed of Chicago's network (``feeds.gtfs_out.build_static_gtfs``),
-  built once (it depends on the network only), off the event loop, on the first request;
+* ``/gtfs/static.zip``: the static feed of the page's network (``feeds.gtfs_out.build_static_gtfs``),
+  published as the network's own agency (Chicago's, or the one a static GTFS source names), built once
+  (it depends on the network only), off the event loop, on the first request;
 * ``/gtfs-rt/vehicle-positions.pb``, ``/gtfs-rt/trip-updates.pb``, ``/gtfs-rt/alerts.pb``: GTFS-realtime
   2.0 built from the page's live state at each request; ``?format=json`` gives the same message as
   JSON, for people.
@@ -50,6 +51,7 @@ PREDICTED_STOPS = 3
 """How many stops ahead a trip update predicts."""
 WARNED_TRAINS = 1000
 """Left-out train ids remembered (each is logged once): a few days of a network's run numbers, not all of them."""
+STATIC_FILE_NAME = "gtfs-static.zip"
 Format = Literal["pb", "json"]
 FORMATS: tuple[Format, ...] = ("pb", "json")
 
@@ -225,7 +227,8 @@ def gtfs_router(network: Network, hub: LiveHub[Any]) -> APIRouter:
     @router.get("/gtfs/static.zip", response_class=Response)
     async def static_zip() -> Response:
         data = await run_in_threadpool(out.static_zip)
-        headers = {"Content-Disposition": 'attachment; filename="cta-static-gtfs.zip"'}
+        # Whichever agency's network it is (agency.txt names it): no agency in the file name.
+        headers = {"Content-Disposition": f'attachment; filename="{STATIC_FILE_NAME}"'}
         return Response(data, media_type="application/zip", headers=headers)
 
     def realtime_route(name: str) -> None:
