@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +32,30 @@ PORT_SETTINGS = (
 DEFAULT_PORTS = frozenset(Settings.model_fields[name].default for name in PORT_SETTINGS)
 
 
+# Every port this process has handed out. A port handed out for a service that never listens (a stack's
+# MariaDB port in a dashboard-only test) still looks free to the OS, so a later call could hand it out
+# again and two settings of one test would share it.
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Distinct ports the OS reports free right now, none of them a default service port."""
+    """Distinct ports the OS reports free right now, none of them a default service port, and none this
+    process handed out before."""
     probes, ports = [], []
-    try:
-        while len(ports) < count:
-            probe = socket.socket()
-            probe.bind((host, 0))
-            probes.append(probe)
-            port = probe.getsockname()[1]
-            if port not in DEFAULT_PORTS:
-                ports.append(port)
-    finally:
-        for probe in probes:
-            probe.close()
+    with _handed_out_lock:
+        try:
+            while len(ports) < count:
+                probe = socket.socket()
+                probe.bind((host, 0))
+                probes.append(probe)
+                port = probe.getsockname()[1]
+                if port not in DEFAULT_PORTS and port not in _handed_out:
+                    ports.append(port)
+        finally:
+            for probe in probes:
+                probe.close()
+        _handed_out.update(ports)
     return ports
 
 
