@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from transit_status.avro.wire import BadRecord
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import DashboardConsumer, _offsets_since
+from transit_status.dashboard.consumer import TopicConsumer, as_bytes, offsets_since
 from transit_status.dashboard.state import Received
 from transit_status.wallclock import now_ms
 
@@ -228,7 +228,7 @@ class ServiceHealthView:
             return {**self.model.as_json(), "updated_ms": self.updated_ms, "generated_at": now_ms()}
 
 
-class ServiceHealthConsumer(DashboardConsumer):
+class ServiceHealthConsumer(TopicConsumer):
     """The service-health topics, read with the dashboard's loop: alerts whole (compacted), headways
     from ``dashboard_replay_s`` back. JSON, no registry; bad records go to the dead-letter topic."""
 
@@ -243,10 +243,9 @@ class ServiceHealthConsumer(DashboardConsumer):
     ) -> list[TopicPartition]:
         if first and role == "headways":
             since = now_ms() - int(self.settings.dashboard_replay_s * 1000)
-            return _offsets_since(consumer, topic, partitions, since)
+            return offsets_since(consumer, topic, partitions, since)
         return super()._start_offsets(consumer, topic, role, partitions, first)
 
     def _decode(self, role: str, message: Message) -> Any:
-        value = message.value()
-        raw = value.encode() if isinstance(value, str) else value
+        raw = as_bytes(message.value())
         return alert_of(raw) if role == "service_alerts" else headway_of(raw)

@@ -19,7 +19,7 @@ from confluent_kafka import Message
 
 from transit_status.avro.wire import BadRecord
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import DashboardConsumer
+from transit_status.dashboard.consumer import TopicConsumer, as_bytes
 from transit_status.dashboard.state import Received
 from transit_status.wallclock import now_ms
 
@@ -106,7 +106,7 @@ class CrowdingAlertsView:
             return {**self.model.as_json(), "generated_at": now_ms()}
 
 
-class CrowdingAlertsConsumer(DashboardConsumer):
+class CrowdingAlertsConsumer(TopicConsumer):
     """The crowding alerts topic, read whole (compacted) with the dashboard's loop; bad records are dead letters."""
 
     name = "dashboard-london-crowding"
@@ -116,5 +116,4 @@ class CrowdingAlertsConsumer(DashboardConsumer):
         return {settings.topic_london_crowding_alerts: "crowding_alerts"}
 
     def _decode(self, role: str, message: Message) -> Any:
-        value = message.value()
-        return crowding_alert_of(value.encode() if isinstance(value, str) else value)
+        return crowding_alert_of(as_bytes(message.value()))
