@@ -140,3 +140,28 @@ def test_the_api_lists_open_alerts_and_each_lines_strip_and_london_its_crowding(
         stale = crowding_alert_of(json.dumps({**crowded, "state": "clear", "at": "2023-06-07T07:15:00Z"}).encode())
         london.crowding_alerts.apply([Received("crowding_alerts", stale, now, now)])  # older: ignored
         assert len(client.get("/api/london/alerts").json()["open"]) == 1
+
+
+def test_cleared_alerts_are_forgotten_an_hour_after_while_open_ones_stay() -> None:
+    health = ServiceHealth()
+    for number in range(40):  # held trains, each cleared when it moved on: one alert id per train and station
+        held = f"held:RL{number:03}:red:40900:a"
+        health.apply(alert_of(alert("open", 10_000 + number, alert_id=held, kind="held")))
+        health.apply(alert_of(alert("clear", 20_000 + number, alert_id=held, kind="held")))
+    health.apply(alert_of(alert("open", 30_000, alert_id="gap:red:40900:a")))
+    assert health.held_alerts() == 41
+    two_hours = 2 * 3_600_000
+    health.apply(alert_of(alert("open", two_hours, alert_id="bunching:red:40900:a", kind="bunching")))
+    assert health.held_alerts() == 2  # the open gap and the new bunching
+    assert {a.alert_id for a in health.open_alerts()} == {"gap:red:40900:a", "bunching:red:40900:a"}
+
+
+def test_records_of_a_restarted_simulation_are_taken_though_its_clock_is_behind() -> None:
+    health = ServiceHealth(["red"])
+    six_hours = 6 * 3_600_000
+    health.apply(alert_of(alert("clear", six_hours)))
+    health.apply(headway_of(headway(40900, 300.0, six_hours)))
+    assert health.apply(alert_of(alert("open", 50_000)))  # the new run's gap at the same platform
+    assert [a.at_ms for a in health.open_alerts()] == [50_000]
+    assert health.apply(headway_of(headway(40900, 420.0, 60_000)))
+    assert health.lines()[0]["headway_s"] == 420.0
