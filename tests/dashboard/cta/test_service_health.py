@@ -117,6 +117,8 @@ def test_the_api_lists_open_alerts_and_each_lines_strip_and_london_its_crowding(
         assert body["open"][0]["where"]["train_id"] == "RL1" and body["open"][0]["why"]["reason"]
         assert [line["line"] for line in body["lines"]][:2] == ["red", "blue"]
         assert body["lines"][0]["open_alerts"] == 1
+        # Its times are the network's: the body says that clock's now (None before the first arrival).
+        assert body["network_time"] is None and "network" in body["time_basis"]
         cleared = alert("clear", 9_000, alert_id="held:RL1:red:40900:a", kind="held", train_id="RL1")
         chicago.service_health.apply([Received("service_alerts", alert_of(cleared), now, now)])
         assert client.get("/api/alerts").json()["open"] == []

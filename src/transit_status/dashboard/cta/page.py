@@ -135,8 +135,11 @@ def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> API
 
     @router.get("/api/alerts")
     async def api_alerts() -> dict[str, Any]:
-        """Open service alerts (where, since when, why), the newest alert records, each line's health."""
-        return chicago.service_health.as_json()
+        """Open service alerts (where, since when, why), the newest alert records, each line's health.
+
+        Their times are the network's (the arrivals' ``simulated_at``), not the wall clock's: the body says
+        the network's time now, so a reader can tell how long an alert has been open."""
+        return {**chicago.service_health.as_json(), **chicago.predictions.network_now()}
 
     @router.get("/api/map")
     async def api_map() -> dict[str, Any]:
