@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from transit_status.avro.wire import BadRecord
 from transit_status.dashboard.app import create_app
 from transit_status.dashboard.cta.service_health import ServiceHealth, alert_of, headway_of
-from transit_status.dashboard.london.crowding_alerts import crowding_alert_of
+from transit_status.dashboard.london.crowding_alerts import CrowdingAlerts, crowding_alert_of
 from transit_status.dashboard.state import Received
 from transit_status.platform.ports import isolated_settings
 from transit_status.wallclock import now_ms
@@ -167,3 +167,18 @@ def test_records_of_a_restarted_simulation_are_taken_though_its_clock_is_behind(
     assert [a.at_ms for a in health.open_alerts()] == [50_000]
     assert health.apply(headway_of(headway(40900, 420.0, 60_000)))
     assert health.lines()[0]["headway_s"] == 420.0
+
+
+def test_a_crowding_alert_of_a_restarted_simulation_is_taken_though_its_clock_is_behind() -> None:
+    alerts = CrowdingAlerts()
+    record = {
+        "alert_id": "crowding:Bank", "state": "clear", "station": "Bank", "since": "2023-06-07T19:00:00Z",
+        "at": "2023-06-07T19:15:00Z", "entries": 90, "typical_entries": 300.0, "ratio": 0.3,
+        "day_type": "tuesday_thursday", "reason": "back to usual",
+    }  # fmt: skip
+    alerts.apply(crowding_alert_of(json.dumps(record).encode()))
+    late_open = {**record, "state": "open", "at": "2023-06-07T18:45:00Z", "ratio": 3.0}
+    assert not alerts.apply(crowding_alert_of(json.dumps(late_open).encode()))  # a late copy: ignored
+    new_run = {**record, "state": "open", "since": "2023-06-07T07:15:00Z", "at": "2023-06-07T07:30:00Z", "ratio": 3.0}
+    assert alerts.apply(crowding_alert_of(json.dumps(new_run).encode()))
+    assert [a.since for a in alerts.open_alerts()] == ["2023-06-07T07:15:00Z"]
