@@ -244,3 +244,27 @@ def test_the_board_endpoint_answers_per_station_and_refuses_unknown_and_malforme
     assert [row["horizon_s"] for row in summary["accuracy"]] == [60, 180, 300]
     metrics = client.get("/metrics").text
     assert "transit_prediction_run_times_learned" in metrics and "transit_prediction_error_seconds" in metrics
+
+
+def test_trains_not_reported_for_long_are_forgotten_not_held_forever(network: Network) -> None:
+    predictor = Predictor(network, learned(network))
+    for number in range(50):  # e.g. a real feed's vehicles of a day: each seen once, then gone
+        predictor.report(report(network, 2, T0 + number * 1_000, train_id=f"GONE{number}"))
+    assert predictor.trains() == 50
+    later = T0 + 2 * 3_600_000
+    predictor.report(report(network, 2, later))
+    assert predictor.trains() == 1 and predictor.latest("GONE0") is None
+    assert predictor.latest("RL001") is not None
+
+
+def test_a_network_clock_that_goes_back_starts_each_train_afresh(network: Network) -> None:
+    # A restarted simulation runs its clock from the wall clock again: hours behind the last run's.
+    way = red_way(network)
+    predictor = Predictor(network, learned(network))
+    predictor.report(report(network, 2, T0 + 6 * 3_600_000))
+    assert predictor.report(report(network, 1, T0 + 6 * 3_600_000 - 60_000)) == []  # a replayed report: ignored
+    predictor.report(report(network, 4, T0))  # the new run's report
+    forecast = predictor.latest("RL001")
+    assert forecast is not None and forecast.report.at_ms == T0
+    [southbound] = [p for p in predictor.board(way[5], T0 + 10_000) if p["direction"] == "a"]
+    assert [row["train_id"] for row in southbound["trains"]] == ["RL001"]

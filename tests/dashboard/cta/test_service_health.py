@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from transit_status.avro.wire import BadRecord
 from transit_status.dashboard.app import create_app
 from transit_status.dashboard.cta.service_health import ServiceHealth, alert_of, headway_of
-from transit_status.dashboard.london.crowding_alerts import crowding_alert_of
+from transit_status.dashboard.london.crowding_alerts import CrowdingAlerts, crowding_alert_of
 from transit_status.dashboard.state import Received
 from transit_status.platform.ports import isolated_settings
 from transit_status.wallclock import now_ms
@@ -117,6 +117,8 @@ def test_the_api_lists_open_alerts_and_each_lines_strip_and_london_its_crowding(
         assert body["open"][0]["where"]["train_id"] == "RL1" and body["open"][0]["why"]["reason"]
         assert [line["line"] for line in body["lines"]][:2] == ["red", "blue"]
         assert body["lines"][0]["open_alerts"] == 1
+        # Its times are the network's: the body says that clock's now (None before the first arrival).
+        assert body["network_time"] is None and "network" in body["time_basis"]
         cleared = alert("clear", 9_000, alert_id="held:RL1:red:40900:a", kind="held", train_id="RL1")
         chicago.service_health.apply([Received("service_alerts", alert_of(cleared), now, now)])
         assert client.get("/api/alerts").json()["open"] == []
@@ -140,3 +142,43 @@ def test_the_api_lists_open_alerts_and_each_lines_strip_and_london_its_crowding(
         stale = crowding_alert_of(json.dumps({**crowded, "state": "clear", "at": "2023-06-07T07:15:00Z"}).encode())
         london.crowding_alerts.apply([Received("crowding_alerts", stale, now, now)])  # older: ignored
         assert len(client.get("/api/london/alerts").json()["open"]) == 1
+
+
+def test_cleared_alerts_are_forgotten_an_hour_after_while_open_ones_stay() -> None:
+    health = ServiceHealth()
+    for number in range(40):  # held trains, each cleared when it moved on: one alert id per train and station
+        held = f"held:RL{number:03}:red:40900:a"
+        health.apply(alert_of(alert("open", 10_000 + number, alert_id=held, kind="held")))
+        health.apply(alert_of(alert("clear", 20_000 + number, alert_id=held, kind="held")))
+    health.apply(alert_of(alert("open", 30_000, alert_id="gap:red:40900:a")))
+    assert health.held_alerts() == 41
+    two_hours = 2 * 3_600_000
+    health.apply(alert_of(alert("open", two_hours, alert_id="bunching:red:40900:a", kind="bunching")))
+    assert health.held_alerts() == 2  # the open gap and the new bunching
+    assert {a.alert_id for a in health.open_alerts()} == {"gap:red:40900:a", "bunching:red:40900:a"}
+
+
+def test_records_of_a_restarted_simulation_are_taken_though_its_clock_is_behind() -> None:
+    health = ServiceHealth(["red"])
+    six_hours = 6 * 3_600_000
+    health.apply(alert_of(alert("clear", six_hours)))
+    health.apply(headway_of(headway(40900, 300.0, six_hours)))
+    assert health.apply(alert_of(alert("open", 50_000)))  # the new run's gap at the same platform
+    assert [a.at_ms for a in health.open_alerts()] == [50_000]
+    assert health.apply(headway_of(headway(40900, 420.0, 60_000)))
+    assert health.lines()[0]["headway_s"] == 420.0
+
+
+def test_a_crowding_alert_of_a_restarted_simulation_is_taken_though_its_clock_is_behind() -> None:
+    alerts = CrowdingAlerts()
+    record = {
+        "alert_id": "crowding:Bank", "state": "clear", "station": "Bank", "since": "2023-06-07T19:00:00Z",
+        "at": "2023-06-07T19:15:00Z", "entries": 90, "typical_entries": 300.0, "ratio": 0.3,
+        "day_type": "tuesday_thursday", "reason": "back to usual",
+    }  # fmt: skip
+    alerts.apply(crowding_alert_of(json.dumps(record).encode()))
+    late_open = {**record, "state": "open", "at": "2023-06-07T18:45:00Z", "ratio": 3.0}
+    assert not alerts.apply(crowding_alert_of(json.dumps(late_open).encode()))  # a late copy: ignored
+    new_run = {**record, "state": "open", "since": "2023-06-07T07:15:00Z", "at": "2023-06-07T07:30:00Z", "ratio": 3.0}
+    assert alerts.apply(crowding_alert_of(json.dumps(new_run).encode()))
+    assert [a.since for a in alerts.open_alerts()] == ["2023-06-07T07:15:00Z"]

@@ -171,6 +171,13 @@ class LivePredictions:
             "platforms": platforms,
         }
 
+    def network_now(self) -> dict[str, Any]:
+        """The network's time now (None before the first arrival) and what it is: what alerts' times are in."""
+        wall = now_ms()
+        with self.lock:
+            network_now = self.clock.now(wall)
+        return {"network_time": network_now, "rate": self.rate, "time_basis": time_basis(self.rate)}
+
     def summary(self) -> dict[str, Any]:
         with self.lock:
             learned = len(self.predictor.run_times)

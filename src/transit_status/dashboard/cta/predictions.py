@@ -41,6 +41,9 @@ LOST_AFTER_S = 30 * 60
 """A train not reported for this long (network time) is not predicted: its reports are lost."""
 DUE_S = 30
 """Under this many seconds away a train is 'Due' (Train Tracker's word)."""
+CLOCK_JUMP_S = LOST_AFTER_S
+"""A train reported this much earlier than its last report (network time) is on a new clock, not a
+replay: a restarted simulation starts its clock again from the wall clock. Its history starts afresh."""
 
 
 # ---- run times -----------------------------------------------------------------------------------
@@ -330,14 +333,18 @@ class Predictor:
         self._keep_ms = (max(horizons_s, default=0) + 120) * 1000
         self._history: dict[str, deque[Forecast]] = {}
         self._run_times_seen = self.run_times.version
+        self._swept_ms: int | None = None
 
     # ---- writes ----------------------------------------------------------------------------------
     def report(self, report: Report, score: bool = True) -> list[Sample | Unpredicted]:
         """A train reported at a station: score what was predicted for this arrival (``score``: a live
         arrival, not the start-up replay), then forecast from here."""
+        self._forget_lost(report.at_ms)
         history = self._history.setdefault(report.train_id, deque())
         if history and report.at_ms < history[-1].report.at_ms:
-            return []  # an older report (another replay): the train is already further
+            if history[-1].report.at_ms - report.at_ms <= CLOCK_JUMP_S * 1000:
+                return []  # an older report (another replay): the train is already further
+            history.clear()  # the network's clock went back (a restarted simulation): a new timeline
         outcomes = self._score(report, history) if score and not report.first else []
         history.append(forecast(report, self.book, self.run_times))
         self._prune(history, report.at_ms)
@@ -360,6 +367,21 @@ class Predictor:
                 self._prune(history, now_ms)
                 changed += 1
         return changed
+
+    def _forget_lost(self, now_ms: int) -> None:
+        """Forget trains not reported within ``LOST_AFTER_S`` of ``now_ms`` either way (lost, out of the feed,
+        or of another clock), at most once per ``LOST_AFTER_S`` of network time: the trains held stay those
+        that run, however long the dashboard does."""
+        if self._swept_ms is not None and abs(now_ms - self._swept_ms) < LOST_AFTER_S * 1000:
+            return
+        self._swept_ms = now_ms
+        lost = [
+            train_id
+            for train_id, history in self._history.items()
+            if abs(now_ms - history[-1].report.at_ms) > LOST_AFTER_S * 1000
+        ]
+        for train_id in lost:
+            del self._history[train_id]
 
     def _prune(self, history: deque[Forecast], now_ms: int) -> None:
         # Keep what was in effect up to the longest horizon ago: the newest forecast from before then, and all since.
@@ -421,8 +443,8 @@ class Predictor:
             shown = history[-1]
             report = shown.report
             key = keys.get((report.line, report.direction))
-            if key is None or now_ms - report.at_ms > LOST_AFTER_S * 1000:
-                continue
+            if key is None or abs(now_ms - report.at_ms) > LOST_AFTER_S * 1000:
+                continue  # lost, or reported on another clock (before a restarted simulation)
             predicted = shown.arrival_ms(station_id, now_ms)
             if predicted is None or predicted - now_ms > BOARD_HORIZON_S * 1000:
                 continue

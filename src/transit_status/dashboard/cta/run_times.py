@@ -2,34 +2,29 @@
 the dashboard's reader.
 
 Compacted, read whole from the beginning on start and then live, by a consumer of its own (the arrivals
-consumer's loop, :class:`~transit_status.dashboard.consumer.DashboardConsumer`, with this one topic), so
+consumer's loop, :class:`~transit_status.dashboard.consumer.TopicConsumer`, with this one topic), so
 the page's health and freshness stay about the page's own inputs. A record that breaks the contract goes
 to the dead-letter topic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
 from typing import Annotated, Any
 
 from confluent_kafka import Message
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from transit_status.avro.wire import BadRecord
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import DashboardConsumer
+from transit_status.dashboard.consumer import TopicConsumer, as_bytes
+from transit_status.dashboard.contracts import Contract, parse
 from transit_status.dashboard.cta.predictions import LegKey, RunTime
 from transit_status.dashboard.cta.state import DIRECTIONS
-from transit_status.dashboard.state import Received
 
 ROLE = "run_times"
 
 
-class _Contract(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
-
-
-class RunTimeKey(_Contract):
+class RunTimeKey(Contract):
     line: Annotated[str, Field(min_length=1)]
     direction: str
     from_station_id: Annotated[int, Field(ge=0)]
@@ -48,41 +43,26 @@ def run_time_change(key: bytes | None, value: bytes | None) -> RunTime | LegKey:
     null value (tombstone) forgets the leg."""
     if key is None:
         raise BadRecord("key is null")
-    record_key = _parse(RunTimeKey, key, "key")
+    record_key = parse(RunTimeKey, key, "key")
     if record_key.direction not in DIRECTIONS:
         raise BadRecord(f"direction {record_key.direction!r} is not one of {', '.join(DIRECTIONS)}")
     leg: LegKey = (record_key.line, record_key.direction, record_key.from_station_id, record_key.to_station_id)
     if value is None:
         return leg
-    record = _parse(RunTimeRecord, value, "value")
+    record = parse(RunTimeRecord, value, "value")
     if (record.line, record.direction, record.from_station_id, record.to_station_id) != leg:
         raise BadRecord("key does not match the value's line, direction, from_station_id and to_station_id")
     return RunTime(*leg, run_seconds=record.run_seconds, samples=record.samples, learned_at=record.learned_at)
 
 
-def _parse(model: type[RunTimeKey], data: bytes, what: str) -> Any:
-    try:
-        return model.model_validate_json(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise BadRecord(f"{what}: {where + ': ' if where else ''}{first['msg']}"[:200]) from exc
-
-
-class RunTimesConsumer(DashboardConsumer):
-    """Reads the run-times topic from the beginning and hands each record's change to ``sink``."""
+class RunTimesConsumer(TopicConsumer):
+    """Reads the run-times topic from the beginning and hands each record's change to its sink."""
 
     name = "dashboard-run-times"
-
-    def __init__(self, settings: Settings, sink: Callable[[list[Received[Any]]], None], lines: Collection[str]) -> None:
-        super().__init__(settings, sink, lines)
 
     @staticmethod
     def topic_roles(settings: Settings) -> dict[str, str]:
         return {settings.topic_run_times: ROLE}
 
     def _decode(self, role: str, message: Message) -> Any:
-        key, value = message.key(), message.value()
-        return run_time_change(
-            key.encode() if isinstance(key, str) else key, value.encode() if isinstance(value, str) else value
-        )
+        return run_time_change(as_bytes(message.key()), as_bytes(message.value()))

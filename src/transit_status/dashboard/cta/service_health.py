@@ -27,13 +27,19 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from transit_status.avro.wire import BadRecord
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import DashboardConsumer, _offsets_since
+from transit_status.dashboard.consumer import TopicConsumer, as_bytes, offsets_since
 from transit_status.dashboard.state import Received
 from transit_status.wallclock import now_ms
 
 ALERT_KINDS = ("held", "gap", "bunching")
 RECENT = 50
 """How many of the newest alert records the page lists as they happen."""
+CLEARED_KEPT_MS = 60 * 60 * 1000
+"""A cleared alert is remembered this long (network time) after its clear, so that a late copy of its
+open cannot reopen it; then it is forgotten (held alerts are per train and station: they would pile up)."""
+CLOCK_JUMP_MS = 60 * 60 * 1000
+"""A record this much older than what is held (network time) is on a new clock, not late: a restarted
+simulation starts its clock again from the wall clock. It replaces what is held."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,7 @@ class ServiceHealth:
         self._alerts: dict[str, Alert] = {}
         self._recent: deque[Alert] = deque(maxlen=RECENT)
         self._headways: dict[str, dict[tuple[int, str], Headway]] = {}
+        self._swept_ms: int | None = None
 
     def apply(self, change: Alert | Headway) -> bool:
         """Take one record; True when what the page shows changed."""
@@ -139,16 +146,39 @@ class ServiceHealth:
                 return False  # a platform's first train: no headway yet
             platforms = self._headways.setdefault(change.line, {})
             held = platforms.get((change.station_id, change.direction))
-            if held is not None and held.arrived_ms > change.arrived_ms:
+            if held is not None and 0 < held.arrived_ms - change.arrived_ms <= CLOCK_JUMP_MS:
                 return False
             platforms[(change.station_id, change.direction)] = change
             return True
+        self._forget_cleared(change.at_ms)
         held_alert = self._alerts.get(change.alert_id)
-        if held_alert is not None and not change.newer_than(held_alert):
+        if (
+            held_alert is not None
+            and not change.newer_than(held_alert)
+            and held_alert.at_ms - change.at_ms <= CLOCK_JUMP_MS
+        ):
             return False
         self._alerts[change.alert_id] = change
         self._recent.appendleft(change)
         return True
+
+    def _forget_cleared(self, now_ms: int) -> None:
+        """Forget alerts cleared more than ``CLEARED_KEPT_MS`` from ``now_ms`` (either way: another clock's),
+        at most once per ``CLEARED_KEPT_MS / 4`` of network time."""
+        if self._swept_ms is not None and abs(now_ms - self._swept_ms) < CLEARED_KEPT_MS // 4:
+            return
+        self._swept_ms = now_ms
+        gone = [
+            alert_id
+            for alert_id, alert in self._alerts.items()
+            if alert.state == "clear" and abs(now_ms - alert.at_ms) > CLEARED_KEPT_MS
+        ]
+        for alert_id in gone:
+            del self._alerts[alert_id]
+
+    def held_alerts(self) -> int:
+        """How many alerts (open or recently cleared) the model holds."""
+        return len(self._alerts)
 
     def open_alerts(self) -> list[Alert]:
         return sorted((a for a in self._alerts.values() if a.state == "open"), key=lambda a: (a.since_ms, a.alert_id))
@@ -228,7 +258,7 @@ class ServiceHealthView:
             return {**self.model.as_json(), "updated_ms": self.updated_ms, "generated_at": now_ms()}
 
 
-class ServiceHealthConsumer(DashboardConsumer):
+class ServiceHealthConsumer(TopicConsumer):
     """The service-health topics, read with the dashboard's loop: alerts whole (compacted), headways
     from ``dashboard_replay_s`` back. JSON, no registry; bad records go to the dead-letter topic."""
 
@@ -243,10 +273,9 @@ class ServiceHealthConsumer(DashboardConsumer):
     ) -> list[TopicPartition]:
         if first and role == "headways":
             since = now_ms() - int(self.settings.dashboard_replay_s * 1000)
-            return _offsets_since(consumer, topic, partitions, since)
+            return offsets_since(consumer, topic, partitions, since)
         return super()._start_offsets(consumer, topic, role, partitions, first)
 
     def _decode(self, role: str, message: Message) -> Any:
-        value = message.value()
-        raw = value.encode() if isinstance(value, str) else value
+        raw = as_bytes(message.value())
         return alert_of(raw) if role == "service_alerts" else headway_of(raw)

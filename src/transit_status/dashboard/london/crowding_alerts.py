@@ -13,17 +13,20 @@ import json
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Message
 
 from transit_status.avro.wire import BadRecord
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import DashboardConsumer
+from transit_status.dashboard.consumer import TopicConsumer, as_bytes
 from transit_status.dashboard.state import Received
 from transit_status.wallclock import now_ms
 
 RECENT = 50
+CLOCK_JUMP_MS = 60 * 60 * 1000
+"""A record this much older than the alert's held one (network time) belongs to a new run's clock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,16 @@ def crowding_alert_of(value: bytes | None) -> CrowdingAlert:
     return alert
 
 
+def _ms(text: str) -> int:
+    """An ISO-8601 time as epoch ms (naive: UTC, as the contract says); 0 when it is none, so it never
+    counts as a clock jump."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return 0
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
 class CrowdingAlerts:
     """Open crowding alerts and the newest records (a pure model)."""
 
@@ -73,8 +86,13 @@ class CrowdingAlerts:
 
     def apply(self, alert: CrowdingAlert) -> bool:
         held = self._alerts.get(alert.alert_id)
-        # ISO-8601 UTC text sorts as time; a clear wins a tie.
-        if held is not None and (alert.at, alert.state == "clear") <= (held.at, held.state == "clear"):
+        # ISO-8601 UTC text sorts as time; a clear wins a tie. A record far older than what is held is on a
+        # new clock (a restarted simulation starts at the wall clock again), not late: it replaces it.
+        if (
+            held is not None
+            and (alert.at, alert.state == "clear") <= (held.at, held.state == "clear")
+            and _ms(held.at) - _ms(alert.at) <= CLOCK_JUMP_MS
+        ):
             return False
         self._alerts[alert.alert_id] = alert
         self._recent.appendleft(alert)
@@ -106,7 +124,7 @@ class CrowdingAlertsView:
             return {**self.model.as_json(), "generated_at": now_ms()}
 
 
-class CrowdingAlertsConsumer(DashboardConsumer):
+class CrowdingAlertsConsumer(TopicConsumer):
     """The crowding alerts topic, read whole (compacted) with the dashboard's loop; bad records are dead letters."""
 
     name = "dashboard-london-crowding"
@@ -116,5 +134,4 @@ class CrowdingAlertsConsumer(DashboardConsumer):
         return {settings.topic_london_crowding_alerts: "crowding_alerts"}
 
     def _decode(self, role: str, message: Message) -> Any:
-        value = message.value()
-        return crowding_alert_of(value.encode() if isinstance(value, str) else value)
+        return crowding_alert_of(as_bytes(message.value()))

@@ -16,8 +16,16 @@
     return seconds === null || seconds === undefined ? "–" : (seconds / 60).toFixed(1) + " min";
   }
 
+  // Alerts' times are the network's clock (simulated time when the trains are simulated, which runs
+  // faster than the wall clock): said as such, with how long ago on that clock when the server knows it.
   function clock(ms) {
     return new Date(ms).toISOString().slice(11, 19) + " UTC";
+  }
+
+  function since(ms, networkNow) {
+    const text = "since " + clock(ms) + " network time";
+    if (networkNow === null || networkNow === undefined) return text;
+    return text + " (" + minutes(Math.max(0, (networkNow - ms) / 1000)) + ")";
   }
 
   function renderStrip(container, lines) {
@@ -32,7 +40,7 @@
     }
   }
 
-  function renderChicagoAlerts(list, empty, alerts) {
+  function renderChicagoAlerts(list, empty, alerts, networkNow) {
     list.replaceChildren();
     for (const alert of alerts) {
       const where = alert.where;
@@ -41,7 +49,7 @@
       const place = where.line + " · " + where.station_name + " (" + where.direction + ")" + (where.train_id ? " · " + where.train_id : "");
       item.append(el("strong", "", alert.kind));
       item.append(el("span", "", place));
-      item.append(el("span", "age", "since " + clock(alert.since_ms)));
+      item.append(el("span", "age", since(alert.since_ms, networkNow)));
       item.append(el("span", "why", alert.why.reason));
       list.append(item);
     }
@@ -55,7 +63,7 @@
       item.dataset.alertId = alert.alert_id;
       item.append(el("strong", "", alert.station));
       item.append(el("span", "", (alert.ratio === null ? "–" : alert.ratio + "x") + " typical"));
-      item.append(el("span", "age", "since " + alert.since.slice(11, 16) + " UTC"));
+      item.append(el("span", "age", "since " + alert.since.slice(11, 16) + " UTC, network time"));
       item.append(el("span", "why", alert.reason));
       list.append(item);
     }
@@ -79,7 +87,7 @@
       const empty = document.getElementById("service-alerts-empty");
       poll("/api/alerts", (body) => {
         renderStrip(strip, body.lines);
-        renderChicagoAlerts(list, empty, body.open);
+        renderChicagoAlerts(list, empty, body.open, body.network_time);
       });
     }
     const crowding = document.getElementById("crowding-alerts");

@@ -12,6 +12,9 @@
     arrivals: "Arrivals",
     turnstile_summary: "Turnstiles",
     weather: "Weather",
+    run_times: "Run times",
+    headways: "Headways",
+    service_alerts: "Alerts",
   };
 
   // Where the trains come from (health.source): a real feed has no turnstiles or weather.
