@@ -9,14 +9,30 @@ Model (constants in :class:`TrainTiming` and :class:`BreakdownPolicy`):
 * Time between consecutive stations = distance / ``speed_kmh`` (an average including acceleration
   and braking; at least ``min_travel_s``) + the dwell at the station being left. Dwell grows with
   the station's ridership: ``dwell_min_s`` at an empty station up to ``dwell_max_s`` at
-  ``busy_station_entries`` entries a day or more.
+  ``busy_station_entries`` entries a day or more. That is the schedule (:class:`RoutePlan`); each run
+  varies around it: every leg's ride by a uniform +/-``run_variation`` (a share) and every dwell by a
+  uniform +/-``dwell_variation_s``.
 * Fleet: ``ceil(round trip / route headway)`` trains per route, at least ``min_trains_per_route``,
-  spread evenly around the round trip at the start. Trains are independent: no track occupancy, so
-  a train can catch up with (and pass) a broken-down one.
+  spread evenly around the round trip at the start (a line's later routes shifted by a share of the
+  headway, so branches that share a trunk interleave instead of running in pairs).
+* Track: a line's platform (line, station, direction) holds one train at a time, whichever of the
+  line's routes it runs (Green's branches share the trunk, the Purple Express runs the Local's track).
+  A train leaves a station only once the platform ahead is free: the train before it has left it, and
+  it arrives there at least ``min_separation_s`` after that one left. So trains never overtake: the ones
+  behind a held train wait at the stations behind it, one per platform, and follow it when it moves.
+  Terminals are exempt (the arrival that starts a layover and the departure side: layover tracks hold
+  several trains). Lines do not block each other, on the Loop either: the model turns Loop routes back
+  at their last Loop stop rather than running the one-way circuit, so sharing the Loop's platforms
+  between lines would invent conflicts the real Loop does not have.
+* Schedule recovery: a train keeps count of how late it is against its schedule; at a terminal it
+  shortens its layover (down to ``min_layover_s``) to catch up, or waits longer if it is early. So
+  variations and the queues behind a breakdown do not add up over a day.
 * Breakdowns: on each station arrival a train breaks down with ``probability``; it is reported
   ``broken_down`` there and held for a uniform ``min_hold_s``-``max_hold_s``, then carries on and
-  is ``in_service`` again at its next station. Each train draws from its own ``random.Random``
-  seeded with (engine seed, train id), so the outcome does not depend on how the engine is stepped.
+  is ``in_service`` again at its next station. A :class:`ForcedBreakdown` holds a chosen train (or the
+  first of a route) at a known time, for tests and demos. Each train draws from its own ``random.Random``
+  seeded with (engine seed, train id), and trains meet in the order of a heap of (time, sequence), so
+  the outcome does not depend on how the engine is stepped.
 * Part-time routes (service windows): trips start at the first station only inside a window; the
   train with rank k leaves ``k * headway`` after a window opens (if still inside it). A train
   reaching the first station outside its windows is reported ``out_of_service`` there and waits.
@@ -28,6 +44,7 @@ import bisect
 import heapq
 import math
 import random
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,7 +61,15 @@ class TrainTiming:
     dwell_max_s: float = 40.0
     busy_station_entries: float = 15_000.0
     layover_s: float = 300.0
+    min_layover_s: float = 120.0
+    """A late train shortens its layover down to this to catch up with its schedule."""
     min_trains_per_route: int = 2
+    run_variation: float = 0.05
+    """Each leg's ride varies by a uniform share up to this either way (0: every run as scheduled)."""
+    dwell_variation_s: float = 5.0
+    """Each dwell varies by a uniform number of seconds up to this either way."""
+    min_separation_s: float = 90.0
+    """A train arrives at a platform at least this long after the train ahead left it."""
 
     def travel_s(self, km: float) -> float:
         return max(self.min_travel_s, km / self.speed_kmh * 3600.0)
@@ -60,6 +85,33 @@ class BreakdownPolicy:
     """Chance per station arrival: ~1 breakdown per train per day, ~1 train broken down at any time."""
     min_hold_s: float = 180.0
     max_hold_s: float = 900.0
+    forced: tuple[ForcedBreakdown, ...] = ()
+    """Known breakdowns, on top of the random ones (``probability=0``: only these)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedBreakdown:
+    """Hold a train for ``hold_s`` at the first station it arrives at ``after_s`` or more into the run.
+
+    The train: ``train_id``, or the first train of ``route`` (a route id) to arrive anywhere but a
+    terminal after that time, or, with neither, the first train of all. Each one happens once.
+    """
+
+    hold_s: float
+    after_s: float = 0.0
+    route: str | None = None
+    train_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.hold_s <= 0 or self.after_s < 0:
+            raise ValueError("a forced breakdown needs hold_s > 0 and after_s >= 0")
+
+    def matches(self, route_id: str, train_id: str, when: float) -> bool:
+        return (
+            when >= self.after_s
+            and (self.route is None or self.route == route_id)
+            and (self.train_id is None or self.train_id == train_id)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,16 +213,23 @@ def _round_trip(network: Network, route: Route, timing: TrainTiming) -> tuple[Vi
     return tuple(visits)
 
 
-_INITIAL, _VISIT, _DISPATCH = 0, 1, 2
+_INITIAL, _VISIT, _DISPATCH, _DEPART = 0, 1, 2, 3
+_FREE = -1
+_NO_BLOCK = -1
 
 
 class _Train:
-    __slots__ = ("action", "departs", "last", "plan", "rank", "rng", "since", "status", "visit")
+    __slots__ = (
+        "action", "blocks", "departs", "last", "plan", "planned_next", "rank", "ready", "rng", "seen", "since",
+        "status", "visit",
+    )  # fmt: skip
 
-    def __init__(self, plan: RoutePlan, rank: int, seed: int | str) -> None:
+    def __init__(self, plan: RoutePlan, rank: int, seed: int | str, blocks: tuple[int, ...]) -> None:
         self.plan = plan
         self.rank = rank
         self.rng = random.Random(f"{seed}:{plan.train_ids[rank]}")
+        self.blocks = blocks
+        """Per visit of the plan: the platform it occupies there (an index into the fleet's), or _NO_BLOCK."""
         self.visit = 0
         self.status = TrainStatus.IN_SERVICE
         self.last: Visit = plan.visits[0]
@@ -179,10 +238,16 @@ class _Train:
         self.action = _INITIAL
         self.departs: float | None = None
         """When the train leaves the station last reported (None: not known, e.g. where it was placed)."""
+        self.ready = 0.0
+        """When the train is ready to leave the station last reported (dwell and any hold done)."""
+        self.planned_next = 0.0
+        """When the next report is due on the train's schedule (how late it runs: now minus this)."""
+        self.seen = False
+        """Seen arriving where it was last reported (not placed there at the start): its departure counts."""
 
 
 class Fleet:
-    """All trains of a network, advanced event by event (a heap of next report times)."""
+    """All trains of a network, advanced event by event (a heap of next report and departure times)."""
 
     def __init__(
         self,
@@ -200,12 +265,35 @@ class Fleet:
         self._trains: list[_Train] = []
         self._heap: list[tuple[float, int, int]] = []
         self._sequence = 0
+        self._forced = list(self.breakdowns.forced)
+        # Platforms (line, station, direction): who holds each, when the last one left, who waits for it.
+        platforms: dict[tuple[str, int, str], int] = {}
+        self._occupant: list[int] = []
+        self._free_at: list[float] = []
+        self._waiting: list[deque[int]] = []
+        offsets: dict[str, int] = {}
+        line_routes = {line.line_id: sum(r.line == line.line_id for r in network.routes) for line in network.lines}
         for plan in self.plans:
+            blocks = tuple(self._platform(platforms, plan.route.line, visit) for visit in plan.visits)
+            # A line's routes interleave where they share track: the j-th is shifted j/n of its headway.
+            shift = offsets.get(plan.route.line, 0) * plan.route.headway_s / line_routes[plan.route.line]
+            offsets[plan.route.line] = offsets.get(plan.route.line, 0) + 1
             for rank in range(len(plan.train_ids)):
-                self._place(_Train(plan, rank, seed))
+                self._place(_Train(plan, rank, seed, blocks), shift)
+
+    def _platform(self, platforms: dict[tuple[str, int, str], int], line: str, visit: Visit) -> int:
+        if visit.turnaround or visit.gap_s == visit.dwell_s:  # a terminal: the layover's arrival, the departure side
+            return _NO_BLOCK
+        key = (line, visit.station_id, visit.direction)
+        if key not in platforms:
+            platforms[key] = len(self._occupant)
+            self._occupant.append(_FREE)
+            self._free_at.append(-math.inf)
+            self._waiting.append(deque())
+        return platforms[key]
 
     # ---- set-up --------------------------------------------------------------------------------
-    def _place(self, train: _Train) -> None:
+    def _place(self, train: _Train, shift: float) -> None:
         plan = train.plan
         index = len(self._trains)
         self._trains.append(train)
@@ -215,9 +303,13 @@ class Fleet:
             self._set_position(train, plan.visits[0], 0.0)
             self._push(0.0, index)  # initial report, then wait for the first window
             return
-        phase = train.rank * plan.round_trip_s / len(plan.train_ids)
-        visit, _ = plan.position_at(phase)
+        phase = (train.rank * plan.round_trip_s / len(plan.train_ids) + shift) % plan.round_trip_s
+        visit, until_next = plan.position_at(phase)
         train.visit = visit
+        train.planned_next = until_next
+        block = train.blocks[visit]
+        if block != _NO_BLOCK and self._occupant[block] == _FREE:
+            self._occupant[block] = index
         self._set_position(train, plan.visits[visit], 0.0)
         self._push(0.0, index)
 
@@ -260,44 +352,106 @@ class Fleet:
             train = trains[index]
             plan = train.plan
             action = train.action
-            if action == _INITIAL:
+            if action == _DEPART:
+                self._depart(train, index, when)
+            elif action == _INITIAL:
                 visit = plan.visits[train.visit]
                 out.append((when, self._report(train, visit, when, None, None)))
                 if train.status is TrainStatus.OUT_OF_SERVICE:
                     self._schedule_dispatch(train, index, when)
                 else:
-                    _, until_next = plan.position_at(train.rank * plan.round_trip_s / len(plan.train_ids))
-                    train.visit = (train.visit + 1) % len(plan.visits)
-                    train.action = _VISIT
-                    self._push(when + until_next, index)
+                    # Placed part-way: it leaves when its ride on would still arrive on time.
+                    train.ready = max(when, train.planned_next - (visit.gap_s - visit.dwell_s))
+                    train.action = _DEPART
+                    self._push(train.ready, index)
             elif action == _DISPATCH:
                 visit = plan.visits[0]
                 train.status = TrainStatus.IN_SERVICE
+                train.seen = True
                 out.append((when, self._report(train, visit, when, train.last.station_id, train.last.direction)))
-                train.departs = when + visit.dwell_s
-                train.visit = 1
-                train.action = _VISIT
-                self._push(when + visit.gap_s, index)
+                train.planned_next = when + visit.gap_s  # a new trip: on time
+                self._ready(train, index, when, visit.dwell_s)
             else:
                 visit = plan.visits[train.visit]
                 prev_station, prev_direction = train.last.station_id, train.last.direction
+                late = when - train.planned_next
                 if train.visit == 0 and plan.route.part_time and not self._runs_at(plan.route, when):
                     train.status = TrainStatus.OUT_OF_SERVICE
                     out.append((when, self._report(train, visit, when, prev_station, prev_direction)))
                     train.departs = None
                     self._schedule_dispatch(train, index, when)
                     continue
-                hold = 0.0
                 train.status = TrainStatus.IN_SERVICE
-                if not visit.turnaround and train.rng.random() < self.breakdowns.probability:
+                train.seen = True
+                hold = self._hold(train, visit, when)
+                if hold:
                     train.status = TrainStatus.BROKEN_DOWN
-                    hold = train.rng.uniform(self.breakdowns.min_hold_s, self.breakdowns.max_hold_s)
                 out.append((when, self._report(train, visit, when, prev_station, prev_direction)))
+                train.planned_next = when - late + visit.gap_s
+                if visit.gap_s == visit.dwell_s:  # a terminal's layover: catch up, or wait if early
+                    stay = max(self.timing.min_layover_s, visit.dwell_s - late)
+                else:
+                    stay = self._vary_dwell(train, visit.dwell_s)
                 # A breakdown holds the train at the station: it leaves after its dwell and the hold.
-                train.departs = when + visit.dwell_s + hold
-                train.visit = (train.visit + 1) % len(plan.visits)
-                self._push(when + visit.gap_s + hold, index)
+                self._ready(train, index, when, stay + hold)
         return out
+
+    def _hold(self, train: _Train, visit: Visit, when: float) -> float:
+        if visit.turnaround:
+            return 0.0
+        if self._forced and visit.gap_s != visit.dwell_s:
+            route_id, train_id = train.plan.route.route_id, train.plan.train_ids[train.rank]
+            for forced in self._forced:
+                if forced.matches(route_id, train_id, when):
+                    self._forced.remove(forced)
+                    return forced.hold_s
+        if train.rng.random() < self.breakdowns.probability:
+            return train.rng.uniform(self.breakdowns.min_hold_s, self.breakdowns.max_hold_s)
+        return 0.0
+
+    def _vary_dwell(self, train: _Train, dwell: float) -> float:
+        spread = self.timing.dwell_variation_s
+        return max(0.0, dwell + train.rng.uniform(-spread, spread)) if spread else dwell
+
+    def _ready(self, train: _Train, index: int, when: float, stay: float) -> None:
+        train.ready = when + stay
+        train.action = _DEPART
+        self._push(train.ready, index)
+
+    def _depart(self, train: _Train, index: int, when: float) -> None:
+        """Leave the visit last reported for the next one, if its platform is free; else wait for it."""
+        plan = train.plan
+        here = train.visit
+        ahead = (here + 1) % len(plan.visits)
+        block = train.blocks[ahead]
+        occupant = self._occupant
+        if block != _NO_BLOCK and occupant[block] not in (_FREE, index):
+            self._waiting[block].append(index)  # woken by the train ahead leaving that platform
+            return
+        visit = plan.visits[here]
+        ride = visit.gap_s - visit.dwell_s
+        if ride and self.timing.run_variation:
+            ride *= 1.0 + train.rng.uniform(-self.timing.run_variation, self.timing.run_variation)
+        arrives = when + ride
+        if block != _NO_BLOCK:
+            occupant[block] = index
+            arrives = max(arrives, self._free_at[block] + self.timing.min_separation_s)
+        leaves = arrives - ride
+        train.departs = leaves if train.seen else None
+        mine = train.blocks[here]
+        if mine != _NO_BLOCK and occupant[mine] == index:
+            self._free_at[mine] = leaves
+            waiting = self._waiting[mine]
+            if waiting:
+                # The first train waiting for this platform gets it now, so none can jump the queue.
+                follower = waiting.popleft()
+                occupant[mine] = follower
+                self._push(leaves, follower)
+            else:
+                occupant[mine] = _FREE
+        train.visit = ahead
+        train.action = _VISIT
+        self._push(arrives, index)
 
     def _schedule_dispatch(self, train: _Train, index: int, when: float) -> None:
         train.visit = 0
