@@ -13,8 +13,9 @@ Model (constants in :class:`TrainTiming` and :class:`BreakdownPolicy`):
   varies around it: every leg's ride by a uniform +/-``run_variation`` (a share) and every dwell by a
   uniform +/-``dwell_variation_s``.
 * Fleet: ``ceil(round trip / route headway)`` trains per route, at least ``min_trains_per_route``,
-  spread evenly around the round trip at the start (a line's later routes shifted by a share of the
-  headway, so branches that share a trunk interleave instead of running in pairs).
+  one headway apart: the round trip is padded to a whole number of headways with layover (half at
+  each end). A line's later routes are shifted by a share of the headway, so branches that share a
+  trunk interleave (Green's two 12-minute branches give a train every 6 minutes on the trunk).
 * Track: a line's platform (line, station, direction) holds one train at a time, whichever of the
   line's routes it runs (Green's branches share the trunk, the Purple Express runs the Local's track).
   A train leaves a station only once the platform ahead is free: the train before it has left it, and
@@ -45,7 +46,7 @@ import heapq
 import math
 import random
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from transit_status.networks.model import Network, Route, Station
@@ -70,6 +71,8 @@ class TrainTiming:
     """Each dwell varies by a uniform number of seconds up to this either way."""
     min_separation_s: float = 90.0
     """A train arrives at a platform at least this long after the train ahead left it."""
+    block_s: float = 120.0
+    """Signals split the track between two stations into blocks of about this much running, one train each."""
 
     def travel_s(self, km: float) -> float:
         return max(self.min_travel_s, km / self.speed_kmh * 3600.0)
@@ -144,7 +147,7 @@ class RoutePlan:
         """Index of the visit a train ``phase_s`` into the round trip last made, and seconds to its next."""
         phase_s %= self.round_trip_s
         index = bisect.bisect_right(self.starts, phase_s) - 1
-        return index, self.starts[index] + self.visits[index].gap_s - phase_s
+        return index, max(0.0, self.starts[index] + self.visits[index].gap_s - phase_s)  # >= 0 despite rounding
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +172,22 @@ def plan_routes(network: Network, timing: TrainTiming) -> tuple[RoutePlan, ...]:
     plans = []
     for route in network.routes:
         visits = _round_trip(network, route, timing)
+        running = sum(visit.gap_s for visit in visits)
+        count = max(timing.min_trains_per_route, math.ceil(running / route.headway_s))
+        # The timetable: a train every headway, so the round trip is a whole number of headways; the spare
+        # time is layover, half at each end. (A line's routes then keep their places on a shared trunk.)
+        spare = (count * route.headway_s - running) / 2
+        visits = tuple(
+            replace(visit, gap_s=visit.gap_s + spare, dwell_s=visit.dwell_s + spare)
+            if visit.gap_s == visit.dwell_s
+            else visit
+            for visit in visits
+        )
         starts, elapsed = [], 0.0
         for visit in visits:
             starts.append(elapsed)
             elapsed += visit.gap_s
-        count = max(timing.min_trains_per_route, math.ceil(elapsed / route.headway_s))
+        elapsed = count * route.headway_s  # exactly (the sum may round a hair above)
         ids = []
         for _ in range(count):
             numbers[route.line] += 1
@@ -220,8 +234,8 @@ _NO_BLOCK = -1
 
 class _Train:
     __slots__ = (
-        "action", "blocks", "departs", "last", "plan", "planned_next", "rank", "ready", "rng", "seen", "since",
-        "status", "visit",
+        "action", "arrives", "blocks", "departs", "last", "plan", "planned_next", "rank", "ready", "rng", "seen",
+        "since", "status", "visit", "waiting",
     )  # fmt: skip
 
     def __init__(self, plan: RoutePlan, rank: int, seed: int | str, blocks: tuple[int, ...]) -> None:
@@ -229,7 +243,7 @@ class _Train:
         self.rank = rank
         self.rng = random.Random(f"{seed}:{plan.train_ids[rank]}")
         self.blocks = blocks
-        """Per visit of the plan: the platform it occupies there (an index into the fleet's), or _NO_BLOCK."""
+        """Per visit of the plan: its platform (an index into the fleet's), or _NO_BLOCK at a terminal."""
         self.visit = 0
         self.status = TrainStatus.IN_SERVICE
         self.last: Visit = plan.visits[0]
@@ -240,14 +254,26 @@ class _Train:
         """When the train leaves the station last reported (None: not known, e.g. where it was placed)."""
         self.ready = 0.0
         """When the train is ready to leave the station last reported (dwell and any hold done)."""
+        self.arrives = 0.0
+        """When its ride to the next station ends (it arrives then, or waits for the platform)."""
         self.planned_next = 0.0
         """When the next report is due on the train's schedule (how late it runs: now minus this)."""
         self.seen = False
         """Seen arriving where it was last reported (not placed there at the start): its departure counts."""
+        self.waiting = False
+        """Stopped with nothing in the heap: for the platform ahead, or for room on the track to it."""
 
 
 class Fleet:
-    """All trains of a network, advanced event by event (a heap of next report and departure times)."""
+    """All trains of a network, advanced event by event (a heap of arrival and departure times).
+
+    Track: per platform of a line (line, station, direction), the train at it (``_occupant``), when the
+    last one left it, the trains on the track leading to it in order (``_approach``, at most
+    ``_capacity``: one per ``block_s`` of the longest ride there) and those waiting at the station before
+    for room on that track (``_entering``). A train arrives only as the first on its track and once the
+    platform has been free for ``min_separation_s``; so none overtakes. A waiting train has no event in
+    the heap: the train that frees what it waits for wakes it, so the work stays per event, not per train.
+    """
 
     def __init__(
         self,
@@ -266,31 +292,42 @@ class Fleet:
         self._heap: list[tuple[float, int, int]] = []
         self._sequence = 0
         self._forced = list(self.breakdowns.forced)
-        # Platforms (line, station, direction): who holds each, when the last one left, who waits for it.
         platforms: dict[tuple[str, int, str], int] = {}
         self._occupant: list[int] = []
         self._free_at: list[float] = []
-        self._waiting: list[deque[int]] = []
-        offsets: dict[str, int] = {}
+        self._approach: list[deque[int]] = []
+        self._capacity: list[int] = []
+        self._entering: list[deque[int]] = []
         line_routes = {line.line_id: sum(r.line == line.line_id for r in network.routes) for line in network.lines}
+        shifted: dict[str, int] = {}
+        placed: list[tuple[_Train, float]] = []
         for plan in self.plans:
-            blocks = tuple(self._platform(platforms, plan.route.line, visit) for visit in plan.visits)
+            blocks = tuple(self._platform(platforms, plan, position) for position in range(len(plan.visits)))
             # A line's routes interleave where they share track: the j-th is shifted j/n of its headway.
-            shift = offsets.get(plan.route.line, 0) * plan.route.headway_s / line_routes[plan.route.line]
-            offsets[plan.route.line] = offsets.get(plan.route.line, 0) + 1
-            for rank in range(len(plan.train_ids)):
-                self._place(_Train(plan, rank, seed, blocks), shift)
+            line = plan.route.line
+            shift = shifted.get(line, 0) * plan.route.headway_s / line_routes[line]
+            shifted[line] = shifted.get(line, 0) + 1
+            placed += [(_Train(plan, rank, seed, blocks), shift) for rank in range(len(plan.train_ids))]
+        for train, shift in placed:
+            self._place(train, shift)
 
-    def _platform(self, platforms: dict[tuple[str, int, str], int], line: str, visit: Visit) -> int:
+    def _platform(self, platforms: dict[tuple[str, int, str], int], plan: RoutePlan, position: int) -> int:
+        visit = plan.visits[position]
         if visit.turnaround or visit.gap_s == visit.dwell_s:  # a terminal: the layover's arrival, the departure side
             return _NO_BLOCK
-        key = (line, visit.station_id, visit.direction)
+        key = (plan.route.line, visit.station_id, visit.direction)
         if key not in platforms:
             platforms[key] = len(self._occupant)
             self._occupant.append(_FREE)
             self._free_at.append(-math.inf)
-            self._waiting.append(deque())
-        return platforms[key]
+            self._approach.append(deque())
+            self._capacity.append(1)
+            self._entering.append(deque())
+        block = platforms[key]
+        before = plan.visits[position - 1]
+        room = math.ceil((before.gap_s - before.dwell_s) / self.timing.block_s)
+        self._capacity[block] = max(self._capacity[block], room, 1)
+        return block
 
     # ---- set-up --------------------------------------------------------------------------------
     def _place(self, train: _Train, shift: float) -> None:
@@ -307,15 +344,18 @@ class Fleet:
         visit, until_next = plan.position_at(phase)
         train.visit = visit
         train.planned_next = until_next
-        block = train.blocks[visit]
-        if block != _NO_BLOCK and self._occupant[block] == _FREE:
-            self._occupant[block] = index
         self._set_position(train, plan.visits[visit], 0.0)
         self._push(0.0, index)
 
     def _push(self, when: float, index: int) -> None:
         self._sequence += 1
         heapq.heappush(self._heap, (when, self._sequence, index))
+
+    def _wake(self, index: int, when: float) -> None:
+        train = self._trains[index]
+        if train.waiting:
+            train.waiting = False
+            self._push(when, index)
 
     @staticmethod
     def _set_position(train: _Train, visit: Visit, when: float) -> None:
@@ -355,15 +395,7 @@ class Fleet:
             if action == _DEPART:
                 self._depart(train, index, when)
             elif action == _INITIAL:
-                visit = plan.visits[train.visit]
-                out.append((when, self._report(train, visit, when, None, None)))
-                if train.status is TrainStatus.OUT_OF_SERVICE:
-                    self._schedule_dispatch(train, index, when)
-                else:
-                    # Placed part-way: it leaves when its ride on would still arrive on time.
-                    train.ready = max(when, train.planned_next - (visit.gap_s - visit.dwell_s))
-                    train.action = _DEPART
-                    self._push(train.ready, index)
+                self._start(train, index, when, out)
             elif action == _DISPATCH:
                 visit = plan.visits[0]
                 train.status = TrainStatus.IN_SERVICE
@@ -372,6 +404,9 @@ class Fleet:
                 train.planned_next = when + visit.gap_s  # a new trip: on time
                 self._ready(train, index, when, visit.dwell_s)
             else:
+                block = train.blocks[train.visit]
+                if block != _NO_BLOCK and not self._may_arrive(train, index, block, when):
+                    continue
                 visit = plan.visits[train.visit]
                 prev_station, prev_direction = train.last.station_id, train.last.direction
                 late = when - train.planned_next
@@ -396,6 +431,52 @@ class Fleet:
                 self._ready(train, index, when, stay + hold)
         return out
 
+    def _start(self, train: _Train, index: int, when: float, out: list[tuple[float, ArrivalEvent]]) -> None:
+        """The first report, where the train was placed; then it leaves, or is already on its way on."""
+        plan = train.plan
+        visit = plan.visits[train.visit]
+        out.append((when, self._report(train, visit, when, None, None)))
+        if train.status is TrainStatus.OUT_OF_SERVICE:
+            self._schedule_dispatch(train, index, when)
+            return
+        ride = visit.gap_s - visit.dwell_s
+        if train.planned_next >= ride:  # at the station: it holds the platform until it leaves
+            block = train.blocks[train.visit]
+            if block != _NO_BLOCK and self._occupant[block] == _FREE:
+                self._occupant[block] = index
+            self._ready(train, index, when, train.planned_next - ride)
+            return
+        # Between stations: on the track to the next one, in order of arrival.
+        train.visit = (train.visit + 1) % len(plan.visits)
+        train.arrives = when + train.planned_next
+        block = train.blocks[train.visit]
+        if block != _NO_BLOCK:
+            approach = self._approach[block]
+            position = len(approach)
+            while position and self._trains[approach[position - 1]].arrives > train.arrives:
+                position -= 1
+            approach.insert(position, index)
+        train.action = _VISIT
+        self._push(train.arrives, index)
+
+    def _may_arrive(self, train: _Train, index: int, block: int, when: float) -> bool:
+        """At the end of its ride: in only as the first on the track, to a platform free long enough."""
+        approach = self._approach[block]
+        if approach[0] != index or self._occupant[block] != _FREE:
+            train.waiting = True  # woken when the train ahead arrives, or leaves the platform
+            return False
+        earliest = self._free_at[block] + self.timing.min_separation_s
+        if when < earliest:
+            self._push(earliest, index)
+            return False
+        approach.popleft()
+        self._occupant[block] = index
+        if approach:
+            self._wake(approach[0], when)  # now first: it waits for this one to leave
+        if self._entering[block]:
+            self._wake(self._entering[block].popleft(), when)  # room on the track behind
+        return True
+
     def _hold(self, train: _Train, visit: Visit, when: float) -> float:
         if visit.turnaround:
             return 0.0
@@ -419,39 +500,33 @@ class Fleet:
         self._push(train.ready, index)
 
     def _depart(self, train: _Train, index: int, when: float) -> None:
-        """Leave the visit last reported for the next one, if its platform is free; else wait for it."""
+        """Leave for the next station if there is room on the track to it; else wait at the platform."""
         plan = train.plan
         here = train.visit
         ahead = (here + 1) % len(plan.visits)
         block = train.blocks[ahead]
-        occupant = self._occupant
-        if block != _NO_BLOCK and occupant[block] not in (_FREE, index):
-            self._waiting[block].append(index)  # woken by the train ahead leaving that platform
-            return
+        if block != _NO_BLOCK:
+            approach = self._approach[block]
+            if len(approach) >= self._capacity[block]:
+                train.waiting = True
+                self._entering[block].append(index)  # woken when one on that track arrives
+                return
+            approach.append(index)
         visit = plan.visits[here]
         ride = visit.gap_s - visit.dwell_s
         if ride and self.timing.run_variation:
             ride *= 1.0 + train.rng.uniform(-self.timing.run_variation, self.timing.run_variation)
-        arrives = when + ride
-        if block != _NO_BLOCK:
-            occupant[block] = index
-            arrives = max(arrives, self._free_at[block] + self.timing.min_separation_s)
-        leaves = arrives - ride
-        train.departs = leaves if train.seen else None
+        train.departs = when if train.seen else None
         mine = train.blocks[here]
-        if mine != _NO_BLOCK and occupant[mine] == index:
-            self._free_at[mine] = leaves
-            waiting = self._waiting[mine]
-            if waiting:
-                # The first train waiting for this platform gets it now, so none can jump the queue.
-                follower = waiting.popleft()
-                occupant[mine] = follower
-                self._push(leaves, follower)
-            else:
-                occupant[mine] = _FREE
+        if mine != _NO_BLOCK and self._occupant[mine] == index:
+            self._occupant[mine] = _FREE
+            self._free_at[mine] = when
+            if self._approach[mine]:
+                self._wake(self._approach[mine][0], when + self.timing.min_separation_s)
         train.visit = ahead
+        train.arrives = when + ride
         train.action = _VISIT
-        self._push(arrives, index)
+        self._push(train.arrives, index)
 
     def _schedule_dispatch(self, train: _Train, index: int, when: float) -> None:
         train.visit = 0
