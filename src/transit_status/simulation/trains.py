@@ -17,14 +17,17 @@ Model (constants in :class:`TrainTiming` and :class:`BreakdownPolicy`):
   each end). A line's later routes are shifted by a share of the headway, so branches that share a
   trunk interleave (Green's two 12-minute branches give a train every 6 minutes on the trunk).
 * Track: a line's platform (line, station, direction) holds one train at a time, whichever of the
-  line's routes it runs (Green's branches share the trunk, the Purple Express runs the Local's track).
-  A train leaves a station only once the platform ahead is free: the train before it has left it, and
-  it arrives there at least ``min_separation_s`` after that one left. So trains never overtake: the ones
-  behind a held train wait at the stations behind it, one per platform, and follow it when it moves.
-  Terminals are exempt (the arrival that starts a layover and the departure side: layover tracks hold
-  several trains). Lines do not block each other, on the Loop either: the model turns Loop routes back
-  at their last Loop stop rather than running the one-way circuit, so sharing the Loop's platforms
-  between lines would invent conflicts the real Loop does not have.
+  line's routes it runs (Green's branches share the trunk, the Purple Express runs the Local's track),
+  and the track leading to it holds one train per ``block_s`` of running (signal blocks; at least one).
+  A train leaves a station only when there is room on the track ahead; at its end it arrives only as
+  the first train on that track and at least ``min_separation_s`` after the train ahead left the
+  platform, else it waits at the signal. So trains never overtake: the ones behind a held train wait
+  behind it, on the track and at the stations before, and follow it when it moves. Terminals are
+  exempt (the arrival that starts a layover and the departure side: layover tracks hold several
+  trains, which may leave in another order than they arrived). Lines do not block each other, on the
+  Loop either: the model turns Loop routes back at their last Loop stop rather than running the
+  one-way circuit, so sharing the Loop's platforms between lines would invent conflicts the real Loop
+  does not have.
 * Schedule recovery: a train keeps count of how late it is against its schedule; at a terminal it
   shortens its layover (down to ``min_layover_s``) to catch up, or waits longer if it is early. So
   variations and the queues behind a breakdown do not add up over a day.
