@@ -60,9 +60,14 @@ def min_train_tracker_poll_s(attempts: int) -> float:
 
 CTA_TRAIN_TRACKER_MIN_POLL_S = min_train_tracker_poll_s(FEED_RETRY_ATTEMPTS)
 SOURCES = ("simulation", "cta-train-tracker", "gtfs-rt")
+SIMULATION_BREAKDOWN = re.compile(r"(?P<route>[A-Za-z0-9_-]+)@(?P<after>\d+(\.\d+)?)\+(?P<hold>\d+(\.\d+)?)")
+"""``simulation_breakdown``: ROUTE@MINUTES+HOLD_MINUTES."""
 REPLAY_PREFIX = "replay:"
 # TaskManagers on one machine: each is a JVM of its own; more than a few only compete for the same cores.
 MAX_TASKMANAGERS = 8
+SQL_JOBS_PER_NETWORK = {"cta": 3, "london": 2}
+"""How many Flink SQL jobs each network's pipeline runs (pipeline/sql_jobs.py's CTA_JOBS and LONDON_JOBS; a
+test keeps the two in step): each takes a slot per parallel instance, and the slots must hold them all."""
 
 
 class Settings(BaseSettings):
@@ -207,11 +212,11 @@ class Settings(BaseSettings):
         None, ge=1, description="Parallelism of the pipeline's SQL jobs (default: one per TaskManager)."
     )
     flink_task_slots: int = Field(
-        4,
+        10,
         ge=1,
         description="Slots per TaskManager. Each SQL job takes as many slots as its parallelism (its operators "
-        "share them); 4 hold both jobs at parallelism 2 on one TaskManager while another restarts, and leave "
-        "room for shell queries.",
+        "share them); 10 hold all five jobs (Chicago's three, London's two) at parallelism 2 on one TaskManager "
+        "while another restarts.",
     )
     flink_checkpoint_interval_s: float = Field(
         2.0, gt=0, description="Seconds between Flink checkpoints: also how late exactly-once output appears."
@@ -236,7 +241,23 @@ class Settings(BaseSettings):
     topic_turnstiles: str = "org.chicago.cta.turnstiles.v1"
     topic_turnstile_summary: str = "org.chicago.cta.turnstile.summary.v1"
     topic_weather: str = "org.chicago.cta.weather.v1"
+    topic_run_times: str = Field(
+        "org.chicago.cta.run.times.v1",
+        description="Typical run time between consecutive stations per line and direction, learned by Flink SQL.",
+    )
     topic_dead_letters: str = "org.chicago.cta.dead-letters.v1"
+    # Service health (Flink SQL job cta-service-health, docs/ARCHITECTURE.md "Service health").
+    topic_cta_schedule: str = Field(
+        "org.chicago.cta.schedule.v1",
+        description="Compacted reference: scheduled headway and run time per line, station and direction.",
+    )
+    topic_cta_headways: str = Field(
+        "org.chicago.cta.headways.v1", description="Measured headway at every arrival (line, station, direction)."
+    )
+    topic_cta_dwells: str = Field("org.chicago.cta.dwells.v1", description="Measured dwell time per station stop.")
+    topic_cta_service_alerts: str = Field(
+        "org.chicago.cta.service.alerts.v1", description="Held trains, gaps and bunching: open and clear records."
+    )
     topic_london_station_rows: str = Field(
         "uk.london.tfl.stations.by-nlc",
         description="Compacted topic of London's stations (MariaDB via Connect), keyed by nlc.",
@@ -256,6 +277,17 @@ class Settings(BaseSettings):
     )
     topic_london_station_windows: str = Field(
         "uk.london.tfl.station.windows.v1", description="Entries/exits per station in 1- and 15-minute windows."
+    )
+    topic_london_crowding_alerts: str = Field(
+        "uk.london.tfl.crowding.alerts.v1",
+        description="Stations far above their typical entries for the time of day: open and clear records.",
+    )
+    topic_london_calendar: str = Field(
+        "uk.london.tfl.calendar.v1", description="Compacted reference: London's day type of each local date."
+    )
+    topic_london_typical_entries: str = Field(
+        "uk.london.tfl.typical.entries.v1",
+        description="Compacted reference: typical entries per station, day type and local hour.",
     )
     # The original design's names: its index template (index_patterns station_entries, station_exits) and
     # Kibana data views expect them.
@@ -294,6 +326,35 @@ class Settings(BaseSettings):
     )
     simulation_speed: float = Field(10.0, gt=0, description="Simulated seconds per real second.")
     simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
+    simulation_run_variation: float = Field(
+        0.05,
+        ge=0,
+        le=0.3,
+        description="Each simulated train's ride between two stations varies by up to this share either way "
+        "(seeded); 0: every run as scheduled.",
+    )
+    simulation_dwell_variation_s: float = Field(
+        5.0, ge=0, le=30, description="Each simulated dwell at a station varies by up to this many seconds either way."
+    )
+    simulation_breakdown: str = Field(
+        "",
+        description="A known breakdown, for demos: ROUTE@MINUTES+HOLD, e.g. red@10+15 holds the first Red train to "
+        "arrive at a station 10 simulated minutes or more into the run for 15 minutes; empty: only random ones.",
+    )
+    service_held_margin_s: int = Field(
+        120,
+        gt=0,
+        description="A train is held when not seen this many (event-time) seconds past its scheduled next report.",
+    )
+    service_tick_s: int = Field(
+        10, gt=0, le=60, description="How often (event-time seconds) the service-health job looks for absent trains."
+    )
+    london_crowding_ratio: float = Field(
+        2.0, gt=1, description="A London station is crowded when a 15-minute window has this many times its typical."
+    )
+    london_crowding_min_entries: int = Field(
+        20, ge=1, description="...and at least this many entries (quiet stations' noise raises no alert)."
+    )
     faust_app_id: str = Field("transit-status", description="Faust application id (consumer group).")
     sql_job_prefix: str = Field("transit-status", description="Prefix of the Flink SQL jobs' names on the cluster.")
     watchdog_interval_s: float = Field(
@@ -358,6 +419,13 @@ class Settings(BaseSettings):
     feed_stale_polls: int = Field(
         3, ge=1, description="A feed whose own timestamp does not advance for this many polls is degraded (stale)."
     )
+
+    @field_validator("simulation_breakdown")
+    @classmethod
+    def _breakdown(cls, value: str) -> str:
+        if value and not SIMULATION_BREAKDOWN.fullmatch(value):
+            raise ValueError(f"{value!r} is not ROUTE@MINUTES+HOLD_MINUTES, e.g. red@10+15")
+        return value
 
     @field_validator("london_barrier_start")
     @classmethod
@@ -550,12 +618,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _slots_hold_the_jobs(self) -> Settings:
         # A job runs only once it has a slot for each parallel instance, and jobs share no slots: with
-        # fewer, a job waits for ever. One SQL job per network that runs.
+        # fewer, a job waits for ever. Each network that runs has SQL_JOBS_PER_NETWORK jobs. An external
+        # Flink (flink_rest_endpoint) has slots of its own, which the embedded cluster's numbers do not describe.
+        if self.flink_rest_endpoint is not None:
+            return self
         slots = self.flink_task_slots * self.flink_taskmanagers
-        needed = self.flink_job_parallelism * len(self.networks_run)
+        jobs = sum(SQL_JOBS_PER_NETWORK[network] for network in self.networks_run)
+        needed = self.flink_job_parallelism * jobs
         if slots < needed:
             raise ValueError(
-                f"{len(self.networks_run)} SQL job(s) at flink_parallelism {self.flink_job_parallelism} need "
+                f"{jobs} SQL job(s) at flink_parallelism {self.flink_job_parallelism} need "
                 f"{needed} task slots; {self.flink_taskmanagers} TaskManager(s) of {self.flink_task_slots} have {slots}"
             )
         return self

@@ -111,6 +111,24 @@ def london_derived_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_london_station_activity, settings.partitions, compacted),
         TopicSpec(settings.topic_london_line_activity, 1, compacted),
         TopicSpec(settings.topic_london_station_windows, settings.partitions, events),
+        # Open and clear records keyed by alert: the page keeps the newest of each (compacted, replayed).
+        TopicSpec(settings.topic_london_crowding_alerts, 1, compacted),
+        # Written from the network at start, read whole by the crowding job (a join, not a stream).
+        TopicSpec(settings.topic_london_typical_entries, 1, {"cleanup.policy": "compact"}),
+        TopicSpec(settings.topic_london_calendar, 1, {"cleanup.policy": "compact"}),
+    ]
+
+
+def cta_service_topics(settings: Settings) -> list[TopicSpec]:
+    """The service-health job's reference input and outputs (docs/ARCHITECTURE.md, "Service health")."""
+    events = {"cleanup.policy": "delete", "retention.ms": str(24 * HOUR_MS)}
+    return [
+        # A few hundred rows written from the network at start; the job joins the newest per key.
+        TopicSpec(settings.topic_cta_schedule, 1, {"cleanup.policy": "compact"}),
+        TopicSpec(settings.topic_cta_headways, settings.partitions, events),
+        TopicSpec(settings.topic_cta_dwells, settings.partitions, events),
+        # Keyed by alert id, open then clear: compacted, the page replays the newest state of each alert.
+        TopicSpec(settings.topic_cta_service_alerts, 1, replayed_table_config()),
     ]
 
 
@@ -127,6 +145,9 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_turnstiles, settings.partitions, events),
         TopicSpec(settings.topic_turnstile_summary, settings.partitions, compacted),
         TopicSpec(settings.topic_weather, 1, events),
+        # A few hundred legs (line, direction, from, to), read whole by the dashboard on start.
+        TopicSpec(settings.topic_run_times, 1, compacted),
+        *cta_service_topics(settings),
         dead_letters_topic(settings),
         # Written by Connect (which creates it the same way when first), read by Flink's London job,
         # which cannot start on a topic that does not exist yet.

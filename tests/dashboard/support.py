@@ -122,6 +122,7 @@ class Feed:
         direction: str = "a",
         status: str = "in_service",
         route: str = "Red",
+        prev_station_id: int | None = None,
     ) -> dict[str, Any]:
         value = {
             "station_id": station_id,
@@ -132,8 +133,8 @@ class Feed:
             "line": line,
             "route": route,
             "train_status": status,
-            "prev_station_id": None,
-            "prev_direction": None,
+            "prev_station_id": prev_station_id,
+            "prev_direction": None if prev_station_id is None else direction,
             "simulated_at": now_ms(),
             "produced_at": now_ms(),
         }

@@ -30,7 +30,8 @@ def test_kafka_down_at_start_is_reported_and_the_dashboard_keeps_running(tmp_pat
         # Which feed is degraded and since when: Kafka since the dashboard started, and every topic with it.
         kafka = body["feeds"]["kafka"]
         assert kafka["degraded"] is True and started_ms - 5_000 <= kafka["since"] <= now_ms()
-        assert body["degraded"] == ["kafka", "stations", "arrivals", "turnstile_summary", "weather"]
+        inputs = ["kafka", "stations", "arrivals", "turnstile_summary", "weather"]
+        assert body["degraded"] == [*inputs, "run_times", "headways", "service_alerts"]  # the jobs' outputs too
         assert {body["feeds"][role]["since"] for role in body["topics"]} == {kafka["since"]}
 
         page = dashboard.get("/")

@@ -8,15 +8,12 @@ import pytest
 
 from transit_status.config import Settings, load_settings
 from transit_status.dashboard.consumer import NOT_CONNECTED_YET, ConsumerStatus, TopicStatus
+from transit_status.dashboard.cta.health import ChicagoInputs, SourceReport, chicago_health, feed_health
+from transit_status.dashboard.cta.health import expected_interval_s as chicago_interval_s
 from transit_status.dashboard.cta.state import TOPIC_ROLES
-from transit_status.dashboard.health import (
-    Clock,
-    LondonInputs,
-    expected_interval_s,
-    feed_health,
-    health_report,
-    london_feed_health,
-)
+from transit_status.dashboard.health import Clock, health_report
+from transit_status.dashboard.london.health import LondonInputs, london_feed_health, london_health
+from transit_status.dashboard.london.health import expected_interval_s as london_interval_s
 from transit_status.dashboard.london.series import SeriesStatus
 from transit_status.dashboard.london.state import LONDON_TOPIC_ROLES
 from transit_status.dashboard.state import Freshness
@@ -50,6 +47,21 @@ def consumer_status(roles: tuple[str, ...] = TOPIC_ROLES, **changes: object) -> 
     return ConsumerStatus(**fields)  # type: ignore[arg-type]
 
 
+def whole_report(
+    settings: Settings,
+    status: ConsumerStatus | None,
+    freshness: dict[str, Freshness],
+    clients: int,
+    clock: Clock,
+    london: LondonInputs,
+    work: WorkSnapshot | None,
+    source: SourceReport | None = None,
+) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """/healthz as the app makes it: Chicago's part at the top, London's under ``london``."""
+    chicago = chicago_health(settings, ChicagoInputs(status, freshness, source), clock)
+    return health_report(settings, [chicago, london_health(settings, london, clock)], clients, clock, work)
+
+
 def fresh(last_record_ms: int, roles: tuple[str, ...] = TOPIC_ROLES) -> dict[str, Freshness]:
     return {role: Freshness(10, last_record_ms, last_record_ms) for role in roles}
 
@@ -62,13 +74,13 @@ def states(feeds: dict) -> dict[str, str]:  # type: ignore[type-arg]
 
 
 def test_expected_intervals_follow_the_simulation_speed_and_flinks_checkpoints() -> None:
-    assert expected_interval_s(SETTINGS, "arrivals") == 6.0  # a simulated minute at 10x
-    assert expected_interval_s(SETTINGS, "weather") == 360.0  # a simulated hour at 10x
-    assert expected_interval_s(SETTINGS, "turnstile_summary") == 8.0  # + the checkpoint that publishes it
-    assert expected_interval_s(SETTINGS, "station_windows") == 8.0
-    assert expected_interval_s(SETTINGS, "stations") is None  # reference data: quiet once loaded
+    assert chicago_interval_s(SETTINGS, "arrivals") == 6.0  # a simulated minute at 10x
+    assert chicago_interval_s(SETTINGS, "weather") == 360.0  # a simulated hour at 10x
+    assert chicago_interval_s(SETTINGS, "turnstile_summary") == 8.0  # + the checkpoint that publishes it
+    assert london_interval_s(SETTINGS, "station_windows") == 8.0
+    assert chicago_interval_s(SETTINGS, "stations") is None  # reference data: quiet once loaded
     fast = SETTINGS.with_overrides(simulation_speed=6000.0)
-    assert expected_interval_s(fast, "arrivals") == 1.0  # never below a second
+    assert chicago_interval_s(fast, "arrivals") == 1.0  # never below a second
 
 
 # ---- one feed's state from its data and a clock -----------------------------------------------------------
@@ -214,7 +226,7 @@ def report(
     snapshot: WorkSnapshot | None,
 ) -> dict:  # type: ignore[type-arg]
     inputs = LondonInputs(consumer_status(LONDON_TOPIC_ROLES), london, OPENSEARCH_OK)
-    code, body = health_report(settings, consumer_status(), chicago, 2, clock, inputs, snapshot)
+    code, body = whole_report(settings, consumer_status(), chicago, 2, clock, inputs, snapshot)
     assert code == 200  # the dashboard itself is ready whatever the data does
     return body
 
@@ -297,20 +309,20 @@ def test_a_dashboard_that_runs_only_london_is_ready_on_londons_consumer_and_says
     london_only = SETTINGS.with_overrides(run_networks="london")
     inputs = LondonInputs(consumer_status(LONDON_TOPIC_ROLES), fresh(IN_GRACE.now, LONDON_TOPIC_ROLES), OPENSEARCH_OK)
     # Chicago's consumer never starts in a London-only run (None): that is no reason to be unready.
-    code, body = health_report(london_only, None, {}, 0, IN_GRACE, inputs, None)
+    code, body = whole_report(london_only, None, {}, 0, IN_GRACE, inputs, None)
     assert code == 200 and body["reason"] is None, body
     assert body["kafka"]["connected"] is True
     assert body["not_running"] == "Chicago is not running: this run was started with --network london"
     assert body["london"]["running"] is True and body["london"]["not_running"] is None
 
     waiting = LondonInputs(None, {}, OPENSEARCH_OK)  # London's consumer not running yet: that is unready
-    assert health_report(london_only, None, {}, 0, IN_GRACE, waiting, None)[0] == 503
+    assert whole_report(london_only, None, {}, 0, IN_GRACE, waiting, None)[0] == 503
 
 
 def test_the_london_section_of_a_chicago_only_run_says_london_is_not_running_rather_than_waiting() -> None:
     chicago_only = SETTINGS.with_overrides(run_networks="cta")
     unasked = SeriesStatus(None, None, None, ())  # OpenSearch never asked
-    code, body = health_report(
+    code, body = whole_report(
         chicago_only, consumer_status(), fresh(AFTER_GRACE.now), 0, AFTER_GRACE, LondonInputs(None, {}, unasked), None
     )
     assert code == 200 and body["status"] == "ok", body

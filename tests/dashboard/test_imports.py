@@ -97,3 +97,38 @@ def test_a_network_never_imports_the_other() -> None:
 def test_the_cycle_check_sees_a_circle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+# The composition root: it assembles the networks' pages into one app, so it alone may name them.
+ASSEMBLY = (PACKAGE, f"{PACKAGE}.app")
+
+
+def shared_modules() -> list[str]:
+    """The modules at the top of the package that every network stands on (hub, consumer, health, ...)."""
+    return [
+        module
+        for module in dashboard_modules()
+        if module.count(".") == PACKAGE.count(".") + 1 and module not in ASSEMBLY and module not in NETWORKS
+    ]
+
+
+def network_imports(graph: Mapping[str, set[str]], modules: list[str]) -> list[str]:
+    return [
+        f"{module} imports {imported}"
+        for module in modules
+        for imported in sorted(graph.get(module, ()))
+        if any(imported == network or imported.startswith(network + ".") for network in NETWORKS)
+    ]
+
+
+def test_the_shared_modules_import_neither_network() -> None:
+    shared = shared_modules()
+    assert {f"{PACKAGE}.{name}" for name in ("consumer", "health", "contracts", "hub", "state")} <= set(shared)
+    crossing = network_imports(import_graph(), shared)
+    assert crossing == [], "a shared dashboard module depends on a network:\n" + "\n".join(crossing)
+
+
+def test_the_shared_check_sees_a_network_import() -> None:
+    health = f"{PACKAGE}.health"
+    graph = {health: {f"{PACKAGE}.cta.state", f"{PACKAGE}.state"}}
+    assert network_imports(graph, [health]) == [f"{health} imports {PACKAGE}.cta.state"]

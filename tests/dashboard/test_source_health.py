@@ -19,15 +19,12 @@ from tests.dashboard.test_health import (
     SETTINGS,
     STARTED,
     consumer_status,
+    whole_report,
 )
 from transit_status.dashboard.app import create_app
-from transit_status.dashboard.health import (
-    Clock,
-    LondonInputs,
-    SourceReport,
-    expected_interval_s,
-    health_report,
-)
+from transit_status.dashboard.cta.health import SourceReport, expected_interval_s
+from transit_status.dashboard.health import Clock
+from transit_status.dashboard.london.health import LondonInputs
 from transit_status.dashboard.state import Freshness
 from transit_status.feeds.health import FeedHealth
 from transit_status.platform.ports import isolated_settings
@@ -52,7 +49,7 @@ def snapshot(state: str, since_ms: int, reason: str = "", source: str = "cta-tra
 def body(settings, clock: Clock, source: SourceReport | None, roles=WITHOUT_SIMULATED_DATA) -> dict:  # type: ignore[no-untyped-def,type-arg]
     freshness = {role: Freshness(10, clock.now - 1_000, clock.now - 1_000) for role in roles}
     london = LondonInputs(consumer_status(LONDON_TOPIC_ROLES), {}, OPENSEARCH_OK)
-    code, report = health_report(settings, consumer_status(), freshness, 0, clock, london, None, source)
+    code, report = whole_report(settings, consumer_status(), freshness, 0, clock, london, None, source)
     assert code == 200
     return report
 

@@ -27,7 +27,7 @@ from tests.processes import wait_until
 from tests.streams.support import latest_json_by_key
 from transit_status.avro.wire import frame, schema_id_of
 from transit_status.config import Settings
-from transit_status.dashboard import contracts
+from transit_status.dashboard.london import contracts
 from transit_status.london.barriers import BarrierEvent
 from transit_status.london.producer import encoder_for
 from transit_status.pipeline.sql_jobs import LONDON_BARRIERS, ensure_job, wait_until_running

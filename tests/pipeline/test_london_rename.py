@@ -23,7 +23,7 @@ from tests.pipeline.support import private_job_settings, records_when
 from tests.processes import wait_until
 from tests.streams.support import latest_json_by_key
 from transit_status.config import Settings
-from transit_status.dashboard import contracts
+from transit_status.dashboard.london import contracts
 from transit_status.dashboard.london.state import LondonState
 from transit_status.dashboard.state import Received
 from transit_status.pipeline.connectors import ensure_london_stations_connector

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from transit_status.config import load_settings
+from transit_status.config import SQL_JOBS_PER_NETWORK, load_settings
+from transit_status.pipeline.sql_jobs import CTA_JOBS, LONDON_JOBS
 from transit_status.pipeline.watchdog import Backoff
 from transit_status.pipeline.work import GroupOffsets, ProgressTracker, connector_item, expected_work, job_item
 
@@ -69,10 +70,18 @@ def test_an_idle_input_is_not_a_stall_even_with_a_lag_left() -> None:
 
 def test_only_the_chosen_networks_work_is_expected() -> None:
     cta = expected_work(load_settings(run_networks="cta"))
-    assert [job.name for job in cta.jobs] == ["turnstile-summary"]
+    assert [job.name for job in cta.jobs] == ["turnstile-summary", "cta-run-times", "cta-service-health"]
+    # Each job's source group is watched for lag, the new ones' on the arrivals they read.
+    assert {group.group for group in cta.groups} >= {
+        "transit-status.turnstile-summary",
+        "transit-status.cta-run-times",
+        "transit-status.cta-service-health",
+    }
     assert [connector.name for connector in cta.connectors] == ["stations"]
+    # The run-times job's source group is watched like the others (its lag, a stall).
+    assert "transit-status.cta-run-times" in {group.group for group in cta.groups}
     london = expected_work(load_settings(run_networks="london"))
-    assert [job.name for job in london.jobs] == ["london-barriers"]
+    assert [job.name for job in london.jobs] == ["london-barriers", "london-crowding"]
     assert {c.consumer_group for c in london.connectors} >= {"connect-london-postgres-sink"}
     assert "connect-london-postgres-sink" in {group.group for group in london.groups}
 
@@ -101,3 +110,7 @@ def test_a_stalled_group_acted_on_gets_a_full_period_again() -> None:
     tracker.give_time("g", now=61)  # its tasks were restarted just now
     assert tracker.item("g", GroupOffsets(committed=10, end=95), now=100).state == "running"
     assert tracker.item("g", GroupOffsets(committed=10, end=99), now=122).state == "stalled"
+
+
+def test_the_settings_count_the_slots_for_every_sql_job_each_network_runs() -> None:
+    assert {"cta": len(CTA_JOBS), "london": len(LONDON_JOBS)} == SQL_JOBS_PER_NETWORK

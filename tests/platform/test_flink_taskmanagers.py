@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from transit_status.config import load_settings
+from transit_status.config import SQL_JOBS_PER_NETWORK, load_settings
 from transit_status.pipeline import pipeline_services, whole_stack
 from transit_status.pipeline.external import endpoints
-from transit_status.pipeline.sql_jobs import TURNSTILE_SUMMARY, job_properties
+from transit_status.pipeline.sql_jobs import CTA_JOBS, LONDON_JOBS, TURNSTILE_SUMMARY, job_properties
 from transit_status.platform.services import flink, platform_services
 
 
@@ -62,7 +62,7 @@ def test_the_shared_configuration_fixes_no_taskmanager_port_and_spreads_the_jobs
 def test_the_jobs_run_at_one_instance_per_taskmanager_unless_the_parallelism_is_set() -> None:
     assert load_settings(flink_taskmanagers=2).flink_job_parallelism == 2
     assert load_settings(flink_taskmanagers=2, flink_parallelism=1).flink_job_parallelism == 1
-    assert load_settings(flink_parallelism=3, run_networks="cta").flink_job_parallelism == 3
+    assert load_settings(flink_parallelism=2, run_networks="cta").flink_job_parallelism == 2
     # What the job is submitted with, whatever the cluster's own default (an existing cluster's too).
     settings = load_settings(flink_taskmanagers=2)
     assert job_properties(settings, "job", None)["parallelism.default"] == "2"
@@ -82,9 +82,9 @@ def test_the_environment_sets_the_number_too(monkeypatch: pytest.MonkeyPatch) ->
     [
         ({"flink_taskmanagers": 0}, "greater than or equal to 1"),
         ({"flink_taskmanagers": 9}, "less than or equal to 8"),
-        ({"flink_taskmanagers": 2, "flink_task_slots": 1, "flink_parallelism": 3}, "need 6 task slots"),
-        # Both networks' jobs at parallelism 2 need 4 slots: 1 TaskManager of 3 holds only one of them.
-        ({"flink_task_slots": 3, "flink_parallelism": 2}, "2 SQL job\\(s\\) at flink_parallelism 2 need 4"),
+        ({"flink_taskmanagers": 2, "flink_task_slots": 1, "flink_parallelism": 3}, "need 15 task slots"),
+        # Both networks' five jobs at parallelism 2 need 10 slots: 1 TaskManager of 8 holds four of them.
+        ({"flink_task_slots": 8, "flink_parallelism": 2}, "5 SQL job\\(s\\) at flink_parallelism 2 need 10"),
     ],
 )
 def test_impossible_numbers_are_refused(values: dict[str, int], problem: str) -> None:
@@ -92,8 +92,14 @@ def test_impossible_numbers_are_refused(values: dict[str, int], problem: str) ->
         load_settings(**values)
 
 
-def test_one_network_needs_slots_for_its_one_job() -> None:
-    assert load_settings(flink_task_slots=3, flink_parallelism=3, run_networks="cta").flink_job_parallelism == 3
+def test_one_network_needs_slots_for_its_own_jobs_only() -> None:
+    # Chicago's three jobs (turnstile summary, run times, service health) at parallelism 3: 9 slots.
+    assert load_settings(flink_task_slots=9, flink_parallelism=3, run_networks="cta").flink_job_parallelism == 3
+    assert load_settings(flink_task_slots=6, flink_parallelism=3, run_networks="london").flink_job_parallelism == 3
+
+
+def test_the_slot_count_knows_every_networks_jobs() -> None:
+    assert {"cta": len(CTA_JOBS), "london": len(LONDON_JOBS)} == SQL_JOBS_PER_NETWORK
 
 
 def test_the_pipeline_waits_for_every_taskmanager_before_submitting_its_jobs() -> None:

@@ -6,7 +6,7 @@ The agency is MADE UP (tests/feeds/made_up_agency.py, CONSTRUCTED: recordings/RE
 from __future__ import annotations
 
 from tests.feeds import made_up_agency as agency
-from transit_status.dashboard.contracts import station_change
+from transit_status.dashboard.cta.contracts import station_change
 from transit_status.dashboard.cta.state import StationUpsert
 from transit_status.networks.gtfs import read_tables, static_feed
 from transit_status.streams.stations import network_records, output_key, output_value

@@ -39,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from transit_status.config import Settings, url_host
 from transit_status.dashboard.cta.gtfs import gtfs_router
 from transit_status.dashboard.cta.page import Chicago, chicago_router
-from transit_status.dashboard.health import Clock, Healthz, health_report, london_health
+from transit_status.dashboard.health import Clock, Healthz, health_report
 from transit_status.dashboard.hub import LiveHub
 from transit_status.dashboard.london.page import London, london_router
 from transit_status.dashboard.memory import MemoryReleaser
@@ -66,17 +66,16 @@ def create_app(
     london = London(settings, start_consumer)
     work = WorkMonitor(inspect_work) if inspect_work is not None and start_consumer else None
 
+    pages = (chicago, london)  # the first one's health is the top level of /healthz
+
     def health() -> tuple[int, dict[str, Any]]:
-        status = chicago.consumer.status() if chicago.consumer is not None else None
-        freshness = chicago.hub.read(lambda s: s.freshness())
         clock = Clock.of(settings, started_ms, now_ms())
         snapshot = work.snapshot() if work is not None else None
         clients = len(chicago.hub.clients)
-        source = chicago.source_report()
-        return health_report(settings, status, freshness, clients, clock, london.inputs(), snapshot, source)
+        return health_report(settings, [part.health(clock) for part in pages], clients, clock, snapshot)
 
     def london_section() -> dict[str, Any]:
-        return london_health(settings, london.inputs(), Clock.of(settings, started_ms, now_ms()))
+        return dict(london.health(Clock.of(settings, started_ms, now_ms())).section)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,11 +83,10 @@ def create_app(
         _broadcast_status(health, chicago.hub, london.hub)  # so the first clients get one at once
         tasks = [asyncio.create_task(_push_status(health, chicago.hub, london.hub))]
         # Only the networks that run are consumed (and London's charts queried): settings.run_networks.
-        if chicago.consumer is not None:
-            chicago.consumer.start()
-        if london.consumer is not None:
-            london.consumer.start()
-            tasks.append(asyncio.create_task(london.refresh_series()))
+        consumers = [consumer for part in pages for consumer in part.consumers()]
+        for consumer in consumers:
+            consumer.start()
+        tasks += [asyncio.create_task(job) for part in pages for job in part.background()]
         if work is not None:
             work.start()
         log.info("dashboard serving on http://%s:%s", url_host(settings.dashboard_host), settings.dashboard_port)
@@ -98,7 +96,7 @@ def create_app(
             for task in tasks:
                 task.cancel()
             chicago.hub.loop = london.hub.loop = None
-            for running in (chicago.consumer, london.consumer, work):
+            for running in (*consumers, work):
                 if running is not None:
                     await run_in_threadpool(running.stop)
 

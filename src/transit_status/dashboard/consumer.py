@@ -1,13 +1,18 @@
 """The dashboard's Kafka side: one consumer thread that feeds decoded changes to a sink.
 
+:class:`TopicConsumer` is the loop every page's consumers share; each network says which topics it
+reads, in which roles, from where, and how a record becomes a change (``cta/consumer.py``,
+``london/consumer.py`` and the consumers of the alerts, headways and run times beside them).
+
 * No consumer group: partitions are ``assign``-ed with explicit start offsets and nothing is
-  committed. Stations and turnstile summaries (compacted) are read from the beginning, arrivals
-  from ``now - dashboard_replay_s`` (``offsets_for_times``), weather from its last few records.
-  ``isolation.level=read_committed`` so Faust's transactional summaries show once committed.
+  committed. A topic is read from the beginning unless its consumer says otherwise (e.g. from
+  ``now - dashboard_replay_s``: :func:`offsets_since`).
+  ``isolation.level=read_committed`` so transactional outputs (Faust's, Flink's) show once committed.
 * Topics that do not exist yet are looked for every second and assigned once they appear; Kafka
-  being unreachable is reported in :meth:`DashboardConsumer.status` and retried, never fatal.
+  being unreachable is reported in :meth:`TopicConsumer.status` and retried, never fatal.
 * A partition's start-up load is done at its first end-of-partition event; a topic is ``live`` when
-  all its partitions are. The dashboard's /healthz reports exactly that.
+  all its partitions are. The dashboard's /healthz reports exactly that, with each role's freshness
+  (its newest record) as this consumer read it.
 * Changes are handed over as soon as the consumer has nothing more waiting locally (or after 20 ms
   / 500 records), so a browser hears of a record within milliseconds of the broker delivering it.
 * Records that do not decode or break their contract go to the dead-letter topic; the loop goes on.
@@ -20,8 +25,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from confluent_kafka import (
@@ -38,18 +43,8 @@ from tenacity import RetryCallState, Retrying, stop_when_event_set, wait_exponen
 
 from transit_status.avro.wire import AvroDecoder, BadRecord, RegistryUnavailable, registry_client
 from transit_status.config import Settings
-from transit_status.dashboard.contracts import (
-    activity_change,
-    line_activity_change,
-    station_change,
-    summary_change,
-    window_change,
-)
-from transit_status.dashboard.cta.records import arrival_change, weather_change
-from transit_status.dashboard.cta.state import Change
 from transit_status.dashboard.dead_letters import DeadLetterPublisher
-from transit_status.dashboard.london.state import LondonChange
-from transit_status.dashboard.state import Received
+from transit_status.dashboard.state import Freshness, Received
 from transit_status.wallclock import now_ms
 
 log = logging.getLogger(__name__)
@@ -58,8 +53,6 @@ _librdkafka_log = logging.getLogger("transit_status.dashboard.librdkafka")
 TopicState = Literal["unknown", "missing", "loading", "live"]
 Sink = Callable[[list[Received[Any]]], None]
 
-WEATHER_TAIL = 10
-"""Weather starts this many records before each partition's end: the latest reading (and a spare)."""
 FLUSH_AFTER_S = 0.02
 FLUSH_EVERY = 500
 MISSING_TOPIC_CHECK_S = 1.0
@@ -67,8 +60,6 @@ TOPIC_CHECK_S = 5.0
 REGISTRY_RETRY_S = 1.0
 NOT_CONNECTED_YET = "not connected yet"
 """The Kafka error until the first metadata call answers or fails: starting, not a fault yet."""
-WINDOWS_REPLAY_S = 35 * 60
-"""London's windows start this far back: the newest complete 15-minute window of every station."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +86,9 @@ class ConsumerStatus:
     topics: dict[str, TopicStatus]
     records: dict[str, int]
     dead_letters: dict[str, int]
+    freshness: dict[str, Freshness] = field(default_factory=dict)
+    """Per role, the newest good record this consumer read (what a page without a state of its own,
+    e.g. the alerts' views, is judged by)."""
 
 
 @dataclass(slots=True)
@@ -115,24 +109,20 @@ class _Progress:
         return "loading" if self.loading else "live"
 
 
-class DashboardConsumer:
+class TopicConsumer:
     """Runs the consumer loop in a daemon thread; :meth:`status` is safe to call from any thread.
 
-    Reads Chicago's topics; :class:`LondonConsumer` reads London's with the same loop.
+    A subclass names its topics (:meth:`topic_roles`) and decodes their records (:meth:`_decode`);
+    it may start some elsewhere than at the beginning (:meth:`_start_offsets`).
     """
 
     name = "dashboard"
+    avro_roles: frozenset[str] = frozenset()
+    """Roles whose records need the schema registry: a good one shows the registry answers again."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        sink: Sink,
-        lines: Collection[str],
-        dead_letters: DeadLetterPublisher | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, sink: Sink, dead_letters: DeadLetterPublisher | None = None) -> None:
         self.settings = settings
         self.sink = sink
-        self.lines = frozenset(lines)
         self.dead_letters = dead_letters or DeadLetterPublisher(settings)
         self.roles: dict[str, str] = self.topic_roles(settings)
         self._lock = threading.Lock()
@@ -146,18 +136,14 @@ class DashboardConsumer:
         self._registry_error_since_ms: int | None = None
         self._progress: dict[str, _Progress] = {role: _Progress(topic) for topic, role in self.roles.items()}
         self._records: Counter[str] = Counter()
+        self._freshness: dict[str, Freshness] = {role: Freshness() for role in self.roles.values()}
         self._dead_lettered: Counter[str] = Counter()
         self._decoder = AvroDecoder(registry_client(settings, timeout_s=5))
 
     @staticmethod
     def topic_roles(settings: Settings) -> dict[str, str]:
         """Topic name -> the role its records play in the state."""
-        return {
-            settings.topic_stations: "stations",
-            settings.topic_arrivals: "arrivals",
-            settings.topic_turnstile_summary: "turnstile_summary",
-            settings.topic_weather: "weather",
-        }
+        raise NotImplementedError
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -170,7 +156,7 @@ class DashboardConsumer:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 # It closes its own clients when its current Kafka call returns (see _run).
-                log.warning("dashboard consumer still busy after %.0f s; leaving it to finish", timeout_s)
+                log.warning("%s consumer still busy after %.0f s; leaving it to finish", self.name, timeout_s)
 
     def status(self) -> ConsumerStatus:
         with self._lock:
@@ -196,6 +182,7 @@ class DashboardConsumer:
                 topics=topics,
                 records=dict(self._records),
                 dead_letters=dict(self._dead_lettered),
+                freshness={role: replace(fresh) for role, fresh in self._freshness.items()},
             )
 
     # ---- the loop -----------------------------------------------------------------------------------
@@ -248,7 +235,7 @@ class DashboardConsumer:
                 progress.assigned.clear()
                 progress.loading.clear()
                 progress.exists = False
-        pending: list[Received[Change | LondonChange]] = []
+        pending: list[Received[Any]] = []
         first_pending_at = 0.0
         next_check = 0.0
         try:
@@ -295,7 +282,7 @@ class DashboardConsumer:
             self._flush(pending)
             consumer.close()
 
-    def _flush(self, pending: list[Received[Change | LondonChange]]) -> None:
+    def _flush(self, pending: list[Received[Any]]) -> None:
         if pending:
             self.sink(pending)
 
@@ -354,16 +341,8 @@ class DashboardConsumer:
     def _start_offsets(
         self, consumer: Consumer, topic: str, role: str, partitions: list[int], first: bool
     ) -> list[TopicPartition]:
-        if not first:  # partitions added to a topic we already read hold only new records
-            return [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
-        if role == "arrivals":
-            return _offsets_since(consumer, topic, partitions, now_ms() - int(self.settings.dashboard_replay_s * 1000))
-        if role == "weather":
-            start = []
-            for p in partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                start.append(TopicPartition(topic, p, max(low, high - WEATHER_TAIL)))
-            return start
+        """Where each new partition is read from: the beginning (a subclass may start later on its
+        ``first`` assignment; partitions added to a topic already read hold only new records)."""
         return [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
 
     def _partition_loaded(self, topic: str | None, partition: int | None) -> None:
@@ -380,7 +359,7 @@ class DashboardConsumer:
             log.info("loaded %s (%s); now live", topic, role)
 
     # ---- records ----------------------------------------------------------------------------------
-    def _receive(self, message: Message) -> Received[Change | LondonChange] | None:
+    def _receive(self, message: Message) -> Received[Any] | None:
         topic = message.topic() or ""
         role = self.roles.get(topic)
         if role is None:
@@ -396,31 +375,26 @@ class DashboardConsumer:
             log.exception("unexpected error decoding %s[%s]@%s", topic, message.partition(), message.offset())
             self._dead_letter(message, role, f"unexpected error: {type(exc).__name__}: {exc}")
             return None
-        if role in ("arrivals", "weather") and self._registry_error is not None:
+        if role in self.avro_roles and self._registry_error is not None:
             log.info("schema registry reachable again")
             with self._lock:
                 self._registry_error = self._registry_error_since_ms = None
         kind, stamp = message.timestamp()
-        with self._lock:
-            self._records[role] += 1
-        return Received(
+        received = Received(
             role=role,
             change=change,
             record_ms=stamp if kind != TIMESTAMP_NOT_AVAILABLE and stamp >= 0 else None,
             received_ms=now_ms(),
             live=message.partition() not in self._progress[role].loading,
         )
+        with self._lock:
+            self._records[role] += 1
+            self._freshness[role].note(received)
+        return received
 
-    def _decode(self, role: str, message: Message) -> Change | LondonChange:
-        key, value = message.key(), message.value()
-        if role == "stations":
-            return station_change(_as_bytes(key), _as_bytes(value), self.lines)
-        if role == "turnstile_summary":
-            return summary_change(_as_bytes(key), _as_bytes(value))
-        if role == "arrivals":
-            return arrival_change(self._decoder.decode(_as_bytes(value), "value"), self.lines)
-        weather_key = self._decoder.decode(_as_bytes(key), "key") if key is not None else None
-        return weather_change(weather_key, self._decoder.decode(_as_bytes(value), "value"))
+    def _decode(self, role: str, message: Message) -> Any:
+        """One record of ``role``'s topic as its page's change; :class:`BadRecord` when it breaks its contract."""
+        raise NotImplementedError
 
     def _dead_letter(self, message: Message, role: str, reason: str) -> None:
         with self._lock:
@@ -468,41 +442,7 @@ class DashboardConsumer:
             log.warning("consumer error on %s[%s]: %s", message.topic(), message.partition(), error.str())
 
 
-class LondonConsumer(DashboardConsumer):
-    """London's live topics (Flink SQL's upserts and windows), read with the same loop as Chicago's.
-
-    The upsert topics are compacted and read from the beginning; windows from ``WINDOWS_REPLAY_S``
-    back, enough for the newest 15-minute windows. All three are JSON: no registry involved.
-    """
-
-    name = "dashboard-london"
-
-    # London's topics and roles: the base class's mapping, with other data.
-    @staticmethod
-    def topic_roles(settings: Settings) -> dict[str, str]:
-        return {
-            settings.topic_london_station_activity: "station_activity",
-            settings.topic_london_line_activity: "line_activity",
-            settings.topic_london_station_windows: "station_windows",
-        }
-
-    def _start_offsets(
-        self, consumer: Consumer, topic: str, role: str, partitions: list[int], first: bool
-    ) -> list[TopicPartition]:
-        if first and role == "station_windows":
-            return _offsets_since(consumer, topic, partitions, now_ms() - WINDOWS_REPLAY_S * 1000)
-        return super()._start_offsets(consumer, topic, role, partitions, first)
-
-    def _decode(self, role: str, message: Message) -> Change | LondonChange:
-        key, value = _as_bytes(message.key()), _as_bytes(message.value())
-        if role == "station_activity":
-            return activity_change(key, value)
-        if role == "line_activity":
-            return line_activity_change(key, value)
-        return window_change(value)
-
-
-def _offsets_since(consumer: Consumer, topic: str, partitions: list[int], since_ms: int) -> list[TopicPartition]:
+def offsets_since(consumer: Consumer, topic: str, partitions: list[int], since_ms: int) -> list[TopicPartition]:
     """Each partition's first offset at or after ``since_ms``; the end where nothing is that recent."""
     found = consumer.offsets_for_times([TopicPartition(topic, p, since_ms) for p in partitions], timeout=10)
     return [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in found]
@@ -516,7 +456,7 @@ _DETAILS: dict[TopicState, str] = {
 }
 
 
-def _as_bytes(data: str | bytes | None) -> bytes | None:
+def as_bytes(data: str | bytes | None) -> bytes | None:
     return data.encode() if isinstance(data, str) else data
 
 

@@ -1,40 +1,25 @@
-"""The JSON contracts the dashboard reads from Kafka (docs/ARCHITECTURE.md), as strict pydantic models.
+"""What the JSON contracts the dashboard reads from Kafka share (docs/ARCHITECTURE.md): strict pydantic
+models, a short reason for a breach, and the upsert topic's rule (a null value removes what the key names).
 
-Strict: a string is never taken for a number, nor a bool for an integer; unknown fields are ignored,
-so a writer may add one without the dashboard dead-lettering everything. Any breach raises
-:class:`BadRecord` with a short reason, and the consumer sends the record to the dead-letter topic.
+Each network's contracts are its own (``cta/contracts.py``, ``london/contracts.py``, the alerts' and run
+times' beside them). Strict: a string is never taken for a number, nor a bool for an integer; unknown
+fields are ignored, so a writer may add one without the dashboard dead-lettering everything. Any breach
+raises :class:`BadRecord` with a short reason, and the consumer sends the record to the dead-letter topic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from transit_status.avro.wire import BadRecord
-from transit_status.dashboard.cta.state import (
-    Station,
-    StationRemoval,
-    StationUpsert,
-    TurnstileCount,
-    TurnstileRemoval,
-    TurnstileUpsert,
-)
-from transit_status.dashboard.london.state import (
-    ActivityRemoval,
-    ActivityUpsert,
-    LineActivity,
-    LineRemoval,
-    LineUpsert,
-    StationActivity,
-    StationWindow,
-    WindowClosed,
-)
 
 Name = Annotated[str, Field(min_length=1, pattern=r"\S")]
 Id = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0)]
 
 
 def _utc_instant(value: Any) -> datetime:
@@ -49,60 +34,25 @@ def _utc_instant(value: Any) -> datetime:
 AwareUtc = Annotated[datetime, BeforeValidator(_utc_instant)]
 
 
-class _Contract(BaseModel):
+class Contract(BaseModel):
+    """A JSON record's model: strict, frozen, unknown fields ignored."""
+
     model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
 
 
-class StationKey(_Contract):
-    line: Name
-    station_id: int
+Model = TypeVar("Model", bound=Contract)
 
 
-class StationRecord(_Contract):
-    """``topic_stations``: one record per (line, station); ``order`` is its position on the line."""
-
-    station_id: Id
-    station_name: Name
-    line: Name
-    order: Id
-    stops: dict[str, int | None] | None = None
-    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
-    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
-
-    @field_validator("line")
-    @classmethod
-    def _known_line(cls, line: str, info: ValidationInfo) -> str:
-        lines: Collection[str] | None = (info.context or {}).get("lines")
-        if lines is not None and line not in lines:
-            raise ValueError(f"line {line!r} is not one of {', '.join(sorted(lines))}")
-        return line
-
-
-Contract = TypeVar("Contract", bound=_Contract)
-
-
-class SummaryKey(_Contract):
-    station_id: int
-
-
-class SummaryRecord(_Contract):
-    """``topic_turnstile_summary``: the entries counted so far at a station."""
-
-    station_id: Id
-    station_name: Name
-    count: Id
-
-
-def _parse(model: type[Contract], data: bytes | None, what: str, context: Any = None) -> Contract:
+def parse(model: type[Model], data: bytes | None, what: str, context: Any = None) -> Model:
     if data is None:
         raise BadRecord(f"{what} is null")
     try:
         return model.model_validate_json(data, context=context)
     except ValidationError as exc:
-        raise BadRecord(f"{what}: {_reason(exc)}") from exc
+        raise BadRecord(f"{what}: {reason(exc)}") from exc
 
 
-def _reason(error: ValidationError) -> str:
+def reason(error: ValidationError) -> str:
     """The first problem, e.g. ``order: Input should be a valid integer``; at most 200 characters."""
     first = error.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(part) for part in first["loc"])
@@ -112,13 +62,13 @@ def _reason(error: ValidationError) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-Key = TypeVar("Key", bound=_Contract)
-Record = TypeVar("Record", bound=_Contract)
+Key = TypeVar("Key", bound=Contract)
+Record = TypeVar("Record", bound=Contract)
 Upsert = TypeVar("Upsert")
 Removal = TypeVar("Removal")
 
 
-def _keyed_change(
+def keyed_change(
     key: bytes | None,
     value: bytes | None,
     models: tuple[type[Key], type[Record]],
@@ -129,123 +79,17 @@ def _keyed_change(
     """An upsert topic's record: a null value removes what the key names; a value's own fields must
     agree with the key's, which are the record's identity (the key may be null)."""
     key_model, record_model = models
-    record_key = _parse(key_model, key, "key") if key is not None else None
+    record_key = parse(key_model, key, "key") if key is not None else None
     if value is None:
         if record_key is None:
             raise BadRecord("tombstone without a key")
         return removal(record_key)
-    record = _parse(record_model, value, "value", context)
+    record = parse(record_model, value, "value", context)
     identity = tuple(key_model.model_fields)
     if record_key is not None and record_key.model_dump() != record.model_dump(include=set(identity)):
         raise BadRecord(f"key does not match the value's {' and '.join(identity)}")
     return upsert(record)
 
 
-def station_change(key: bytes | None, value: bytes | None, lines: Collection[str]) -> StationUpsert | StationRemoval:
-    """``topic_stations``: JSON key ``{line, station_id}``, JSON value; a null value removes the station."""
-    return _keyed_change(
-        key,
-        value,
-        (StationKey, StationRecord),
-        lambda gone: StationRemoval(gone.line, gone.station_id),
-        lambda record: StationUpsert(Station(**record.model_dump(exclude={"stops"}), stops=dict(record.stops or {}))),
-        {"lines": lines},
-    )
-
-
-def summary_change(key: bytes | None, value: bytes | None) -> TurnstileUpsert | TurnstileRemoval:
-    """``topic_turnstile_summary``: JSON key ``{station_id}``, JSON ``{station_id, station_name, count}``."""
-    return _keyed_change(
-        key,
-        value,
-        (SummaryKey, SummaryRecord),
-        lambda gone: TurnstileRemoval(gone.station_id),
-        lambda record: TurnstileUpsert(TurnstileCount(**record.model_dump())),
-    )
-
-
-# ---- London (docs/ARCHITECTURE.md, "London"): Flink SQL's upsert and window topics -------------------
-Count = Annotated[int, Field(ge=0)]
-
-
-class ActivityKey(_Contract):
-    station: Name
-
-
-class ActivityRecord(_Contract):
-    """``topic_london_station_activity``: counted so far at a station; ``known`` false for a name the
-    stations table does not have."""
-
-    station: Name
-    known: bool
-    entries: Count
-    exits: Count
-    inside: int
-
-
-class LineKey(_Contract):
-    line: Name
-
-
-class LineRecord(_Contract):
-    """``topic_london_line_activity``: counted so far on a line."""
-
-    line: Name
-    entries: Count
-    exits: Count
-    inside: int
-
-
-class WindowRecord(_Contract):
-    """``topic_london_station_windows``: entries and exits of one station in one 1- or 15-minute window."""
-
-    station: Name
-    window_minutes: Literal[1, 15]
-    window_start: AwareUtc
-    window_end: AwareUtc
-    entries: Count
-    exits: Count
-
-
-# Like station_change and summary_change, a call of _keyed_change: only the models and the changes differ.
-def activity_change(key: bytes | None, value: bytes | None) -> ActivityUpsert | ActivityRemoval:
-    """JSON key ``{station}``, JSON value; a null value removes the station's counts."""
-    return _keyed_change(
-        key,
-        value,
-        (ActivityKey, ActivityRecord),
-        lambda gone: ActivityRemoval(gone.station),
-        lambda record: ActivityUpsert(StationActivity(**record.model_dump())),
-    )
-
-
-def line_activity_change(key: bytes | None, value: bytes | None) -> LineUpsert | LineRemoval:
-    """JSON key ``{line}``, JSON value ``{line, entries, exits, inside}``; a null value removes the line."""
-    return _keyed_change(
-        key,
-        value,
-        (LineKey, LineRecord),
-        lambda gone: LineRemoval(gone.line),
-        lambda record: LineUpsert(LineActivity(**record.model_dump())),
-    )
-
-
-def window_change(value: bytes | None) -> WindowClosed:
-    """JSON value of one window (the key repeats its station, size and start)."""
-    record = _parse(WindowRecord, value, "value")
-    if record.window_end <= record.window_start:
-        raise BadRecord("window_end is not after window_start")
-    return WindowClosed(
-        StationWindow(
-            station=record.station,
-            window_minutes=record.window_minutes,
-            window_start=_epoch_ms(record.window_start),
-            window_end=_epoch_ms(record.window_end),
-            entries=record.entries,
-            exits=record.exits,
-        )
-    )
-
-
-def _epoch_ms(moment: datetime) -> int:
+def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)

@@ -14,8 +14,12 @@ A feed is judged by its data, not by its consumer being connected. Each feed is 
 * ``off``: a feed of a network this run leaves out (``settings.run_networks``), or one the source
   does not have (a real source has no turnstiles or weather); it never counts.
 
-Expected intervals are defined once (:func:`expected_interval_s`), from the simulation's speed
-and Flink's checkpoint interval (a real source: its poll interval). The pipeline's work (SQL jobs,
+Each network judges its own feeds with these rules (``cta/health.py``, ``london/health.py``) and hands
+its part of the report over as a :class:`NetworkHealth`; :func:`health_report` puts them together.
+Expected intervals come from the simulation's speed and Flink's checkpoint interval
+(:func:`simulated_interval_s`; a real source: its poll interval). A topic that is quiet by nature (an
+alerts topic: nothing to say while service is healthy) is judged by :func:`quiet_feed`: its topic and
+Kafka, never the age of its newest record. The pipeline's work (SQL jobs,
 connectors, consumer groups, from ``pipeline/work.py``, refreshed in the background by
 :mod:`work_monitor`) is judged beside the feeds: starting within the grace, failed after it or
 once it fails or stalls.
@@ -27,70 +31,38 @@ what is missing, one short line each. The HTTP status is the dashboard's own rea
 before; a degraded or still-starting pipeline never makes the dashboard unready, and a degraded
 feed never empties the page: the state keeps what it last knew.
 
-Everything here is pure (statuses, freshness and a clock in), so the rules are unit-tested.
+Everything here is pure (statuses, freshness and a clock in), so the rules are unit-tested. Nothing
+here knows either network.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import NOT_CONNECTED_YET, ConsumerStatus, DashboardConsumer, LondonConsumer
-from transit_status.dashboard.cta.state import TOPIC_ROLES
-from transit_status.dashboard.london.series import SeriesStatus
-from transit_status.dashboard.london.state import LONDON_TOPIC_ROLES
+from transit_status.dashboard.consumer import NOT_CONNECTED_YET, ConsumerStatus
 from transit_status.dashboard.state import Freshness
 from transit_status.dashboard.work_monitor import WorkSnapshot
 
 FeedState = Literal["starting", "ok", "stale", "failed", "degraded", "off"]
 OverallStatus = Literal["starting", "ok", "degraded"]
-Feed = Literal["kafka", "registry", "stations", "arrivals", "turnstile_summary", "weather", "source"]
-FEEDS: tuple[Feed, ...] = ("kafka", "registry", *TOPIC_ROLES)
-"""Chicago's feeds with every source; a real source adds ``source`` (its adapter's health)."""
-SIMULATION_ONLY: frozenset[str] = frozenset({"turnstile_summary", "weather"})
-"""What only the simulation makes: a real feed has no turnstile entries and no weather."""
-SOURCE_LABELS = {"simulation": "the simulation", "cta-train-tracker": "CTA Train Tracker", "gtfs-rt": "GTFS-realtime"}
-LondonFeed = Literal["kafka", "station_activity", "line_activity", "station_windows", "opensearch"]
-LONDON_FEEDS: tuple[LondonFeed, ...] = ("kafka", *LONDON_TOPIC_ROLES, "opensearch")
-AVRO_ROLES: frozenset[str] = frozenset({"arrivals", "weather"})
 Healthz = Callable[[], tuple[int, dict[str, Any]]]
 """What /healthz answers now: (HTTP status, body), as :func:`health_report` makes them."""
 
-SIMULATED_INTERVAL_S: dict[str, float] = {
-    "arrivals": 60.0,  # 132 trains (owl service included): an arrival somewhere every simulated minute
-    "turnstile_summary": 60.0,  # entries at some station every simulated minute, even at night
-    "weather": 3600.0,  # one reading per simulated hour
-    "station_activity": 60.0,
-    "line_activity": 60.0,
-    "station_windows": 60.0,  # 1-minute windows close every simulated minute while barriers tap
-}
-"""Longest usual gap between records of each feed, in simulated seconds. Stations are reference
-data: once loaded, quiet is normal. London's barriers are closed on weekday nights 02:00-04:00
-(simulated), so London's feeds do go stale then."""
-FLINK_OUTPUTS: frozenset[str] = frozenset({"turnstile_summary", "station_activity", "line_activity", "station_windows"})
-"""Exactly-once outputs: a record becomes visible only at the checkpoint after it."""
 MIN_INTERVAL_S = 1.0
 """However fast the simulation, records reach the dashboard in batches; below a second is noise."""
 WORK_INSPECTION_STALLED_S = 60.0
 """An inspection of the work that has not returned for this long is itself a problem."""
+KAFKA_DOWN = "Kafka is down: showing the last known state"
 
 
-def expected_interval_s(settings: Settings, role: str) -> float | None:
-    """Real seconds within which a feed's next record is expected; None: no rate expected."""
-    if role == "arrivals" and not settings.simulated_source:
-        # A real feed's arrivals come with its polls (a whole network has trains arriving between any
-        # two); a replay has no rate: it ends.
-        return None if settings.replay_dir is not None else source_poll_s(settings)
-    simulated = SIMULATED_INTERVAL_S.get(role)
-    if simulated is None:
-        return None
-    interval = max(simulated / settings.simulation_speed, MIN_INTERVAL_S)
-    if role in FLINK_OUTPUTS:
-        interval += settings.flink_checkpoint_interval_s
-    return interval
+def simulated_interval_s(settings: Settings, simulated_s: float, flink_output: bool = False) -> float:
+    """Real seconds for ``simulated_s`` of the simulation, never below a second; an exactly-once Flink
+    output is visible only at the checkpoint after its record, so it waits one more interval."""
+    interval = max(simulated_s / settings.simulation_speed, MIN_INTERVAL_S)
+    return interval + settings.flink_checkpoint_interval_s if flink_output else interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +146,7 @@ def data_health(
     return FeedHealth("ok", None, None, last, stale_after_s)
 
 
-def _off(network: str, settings: Settings) -> FeedHealth:
+def off(network: str, settings: Settings) -> FeedHealth:
     return FeedHealth("off", reason=not_running(network, settings))
 
 
@@ -223,179 +195,49 @@ def _starting_reason(role: str, status: ConsumerStatus | None, health: FeedHealt
 def topic_feed(
     settings: Settings,
     role: str,
+    interval: float | None,
     status: ConsumerStatus | None,
     fresh: Freshness,
     clock: Clock,
     upstream: Failure | None = None,
 ) -> FeedHealth:
-    interval = expected_interval_s(settings, role)
+    """A topic's feed from its data: stale once its newest record is older than ``interval`` (real
+    seconds; None: no rate expected) x ``settings.health_stale_factor``; failed with ``upstream``'s reason
+    or when its topic is missing after the start."""
     stale_after = interval * settings.health_stale_factor if interval is not None else None
     failure = upstream or _topic_failure(role, status, fresh, clock)
     return _starting_reason(role, status, data_health(stale_after, fresh, clock, failure))
 
 
-def feed_health(
-    settings: Settings,
-    status: ConsumerStatus | None,
-    freshness: Mapping[str, Freshness],
-    clock: Clock,
-    source: SourceReport | None = None,
-) -> dict[Feed, FeedHealth]:
-    """Chicago's feeds: Kafka, the schema registry, each input topic and, for a real source, its adapter
-    (``source``: what it last reported)."""
-    if not runs(settings, "cta"):
-        off = _off("Chicago", settings)
-        return {feed: off for feed in FEEDS}
-    kafka = kafka_health(status, clock)
-    registry = (
-        FeedHealth("failed", status.registry_error_since_ms, status.registry_error)
-        if status is not None and status.registry_error
-        else FeedHealth("ok")
-    )
-    feeds: dict[Feed, FeedHealth] = {"kafka": kafka, "registry": registry}
-    for role in TOPIC_ROLES:
-        upstream = None
-        if kafka.state == "failed":
-            upstream = Failure(kafka.since, "Kafka is down: showing the last known state")
-        elif registry.state == "failed" and role in AVRO_ROLES:
-            upstream = Failure(registry.since, "schema registry unreachable: records wait to be decoded")
-        feeds[role] = topic_feed(settings, role, status, freshness.get(role, Freshness()), clock, upstream)  # type: ignore[index]
-    if not settings.simulated_source:
-        for role in SIMULATION_ONLY:
-            feeds[role] = FeedHealth("off", reason=no_simulated_data(settings, source, role))  # type: ignore[index]
-        feeds["source"] = source_health(settings, source, clock)
-    return feeds
-
-
-# ---- a real source: its adapter's own health (feeds/health.py) -----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SourceReport:
-    """What a real feed's process last wrote to ``settings.feed_health_file``, and when (epoch ms)."""
-
-    snapshot: Mapping[str, Any] | None
-    written_ms: int | None
-
-
-def source_poll_s(settings: Settings) -> float | None:
-    """The live source's poll interval (None: the simulation, or a replay, which has no rate)."""
-    if settings.source == "cta-train-tracker":
-        return settings.cta_train_tracker_poll_s
-    if settings.source == "gtfs-rt":
-        return settings.gtfs_rt_poll_s
+def consumer_failure(what: str, status: ConsumerStatus | None, clock: Clock) -> Failure | None:
+    """A feed read by a consumer of its own: failed once that consumer has not run for the start grace, or
+    reports Kafka unreachable (the page's main consumer may still reach it: a consumer of its own may not)."""
+    if status is None or not status.running:
+        return None if clock.in_grace else Failure(clock.grace_ends, f"the {what} consumer is not running")
+    if not status.kafka_connected and status.kafka_error != NOT_CONNECTED_YET:
+        return Failure(status.kafka_down_since_ms, f"the {what} consumer: {status.kafka_error or 'Kafka unreachable'}")
     return None
 
 
-def source_report_interval_s(settings: Settings) -> float | None:
-    """Longest usual gap between two reports of a live feed: a poll whose every try timed out, with the
-    backoff between them (1, 2, 4 ... s)."""
-    poll = source_poll_s(settings)
-    if poll is None:
-        return None
-    attempts = settings.feed_retry_attempts
-    return poll + attempts * settings.feed_timeout_s + (2 ** (attempts - 1) - 1)
-
-
-def source_kind(settings: Settings, report: SourceReport | None) -> str:
-    """simulation, cta-train-tracker or gtfs-rt (a replay: the kind it recorded, once its adapter said)."""
-    if settings.replay_dir is None:
-        return settings.source
-    recorded = report.snapshot.get("source") if report is not None and report.snapshot else None
-    return str(recorded) if recorded in SOURCE_LABELS else "replay"
-
-
-def source_label(settings: Settings, report: SourceReport | None) -> str:
-    kind = source_kind(settings, report)
-    label = SOURCE_LABELS.get(kind, "a recorded feed")
-    return f"{label} (replayed)" if settings.replay_dir is not None else label
-
-
-def no_simulated_data(settings: Settings, report: SourceReport | None, role: str) -> str:
-    what = "turnstile entries" if role == "turnstile_summary" else "weather"
-    return f"not in this feed: {source_label(settings, report)} has no {what}"
-
-
-def _epoch_ms(text: Any) -> int | None:
-    try:
-        return int(datetime.fromisoformat(str(text)).timestamp() * 1000) if text else None
-    except ValueError:
-        return None
-
-
-def source_health(settings: Settings, report: SourceReport | None, clock: Clock) -> FeedHealth:
-    """The real feed as its adapter reported it: ok, or degraded with its reason and since when; stale
-    when a live feed's process has stopped reporting; starting until its first poll."""
-    snapshot = report.snapshot if report is not None else None
-    label = source_label(settings, report)
-    if snapshot is None or snapshot.get("state") not in ("ok", "degraded"):
-        if clock.in_grace:
-            return FeedHealth("starting", reason=f"{label} not polled yet")
-        grace_s = clock.grace_ms / 1000
-        return FeedHealth("failed", clock.grace_ends, f"no poll of {label} in the {grace_s:.0f} s since the start")
-    last_ok = _epoch_ms(snapshot.get("last_ok"))
-    interval = source_report_interval_s(settings)
-    stale_after = interval * settings.health_stale_factor if interval is not None else None
-    written = report.written_ms if report is not None else None
-    if stale_after is not None and written is not None and clock.now >= written + int(stale_after * 1000):
-        reason = f"the feed process has not reported for over {stale_after:.0f} s"
-        return FeedHealth("stale", written + int(stale_after * 1000), reason, last_ok, stale_after)
-    if snapshot["state"] == "degraded":
-        since = _epoch_ms(snapshot.get("since"))
-        return FeedHealth("degraded", since, str(snapshot.get("reason") or "degraded"), last_ok, stale_after)
-    return FeedHealth("ok", None, None, last_ok, stale_after)
-
-
-def source_view(settings: Settings, report: SourceReport | None) -> dict[str, Any]:
-    """What /healthz and the page say about where the trains come from (no URL, no key)."""
-    simulated = settings.simulated_source
-    snapshot = report.snapshot if report is not None and report.snapshot is not None else {}
-    label = source_label(settings, report)
-    return {
-        "kind": source_kind(settings, report),
-        "replay": settings.replay_dir is not None,
-        "label": label,
-        "simulated": simulated,
-        "turnstiles": simulated,
-        "weather": simulated,
-        "note": None if simulated else f"{label} has no turnstile entries or weather: the page shows none.",
-        "counts": dict(snapshot.get("counts", {})),
-        "unknown_ids": dict(snapshot.get("unknown_ids", {})),
-    }
-
-
-def london_feed_health(
-    settings: Settings,
-    status: ConsumerStatus | None,
-    freshness: Mapping[str, Freshness],
-    series: SeriesStatus,
-    clock: Clock,
-) -> dict[LondonFeed, FeedHealth]:
-    """London's feeds: its Kafka consumer's topics and OpenSearch (the charts' source)."""
-    if not runs(settings, "london"):
-        off = _off("London", settings)
-        return {feed: off for feed in LONDON_FEEDS}
-    kafka = kafka_health(status, clock)
-    feeds: dict[LondonFeed, FeedHealth] = {"kafka": kafka}
-    for role in LONDON_TOPIC_ROLES:
-        upstream = (
-            Failure(kafka.since, "Kafka is down: showing the last known state") if kafka.state == "failed" else None
-        )
-        feeds[role] = topic_feed(settings, role, status, freshness.get(role, Freshness()), clock, upstream)  # type: ignore[index]
-    feeds["opensearch"] = opensearch_health(settings, series, clock)
-    return feeds
-
-
-def opensearch_health(settings: Settings, series: SeriesStatus, clock: Clock) -> FeedHealth:
-    if series.error is not None:
-        return FeedHealth("failed", series.error_since_ms, f"OpenSearch error: {series.error}")
-    waiting = ", ".join(series.waiting_for)
-    if series.last_ok_ms is not None and not waiting:
-        return FeedHealth("ok", last_record_at=series.last_ok_ms)
-    what = f"data stream {waiting} not created yet" if waiting else "OpenSearch has not answered yet"
-    if clock.in_grace:
-        return FeedHealth("starting", reason=what, last_record_at=series.last_ok_ms)
-    return FeedHealth("failed", clock.grace_ends, what, series.last_ok_ms)
+def quiet_feed(
+    role: str, status: ConsumerStatus | None, fresh: Freshness, clock: Clock, upstream: Failure | None = None
+) -> FeedHealth:
+    """A topic that is quiet by nature (alerts: nothing to say while service is healthy): ok once its
+    topic is read, however old its newest record; failed when what it needs is down or its topic is
+    missing after the start; starting until then. Its producer's death is for the job's own checks
+    (the work, and the job's steady outputs) to show, never guessed from the quiet."""
+    last = newest_record_ms(fresh)
+    failure = upstream or _topic_failure(role, status, fresh, clock)
+    if failure is not None:
+        return FeedHealth("failed", failure.since, failure.reason, last)
+    topic = status.topics.get(role) if status is not None else None
+    if topic is not None and topic.state == "live":
+        return FeedHealth("ok", None, None, last)
+    if topic is not None and topic.state == "missing":
+        return FeedHealth("starting", None, f"topic {topic.topic} does not exist yet", last)
+    if topic is not None and topic.state == "loading":
+        return FeedHealth("starting", None, topic.detail, last)
+    return FeedHealth("starting", None, "not read yet", last)
 
 
 # ---- the work: jobs, connectors, consumer groups ------------------------------------------------------
@@ -469,7 +311,7 @@ def overall(feeds: Iterable[tuple[str, FeedHealth]], work: Mapping[str, Any], cl
 # ---- the /healthz body ---------------------------------------------------------------------------------
 
 
-def _readiness(status: ConsumerStatus | None) -> str | None:
+def readiness(status: ConsumerStatus | None) -> str | None:
     """Why the consumer's state is not ready yet (None: it is)."""
     if status is None or not status.running:
         return "starting: the Kafka consumer is not running yet"
@@ -478,12 +320,12 @@ def _readiness(status: ConsumerStatus | None) -> str | None:
     return None
 
 
-def _loading(status: ConsumerStatus) -> str | None:
+def loading(status: ConsumerStatus) -> str | None:
     loading = [t for t in status.topics.values() if t.state in ("loading", "unknown")]
     return "starting: " + "; ".join(t.detail for t in loading) if loading else None
 
 
-def _section_status(feeds: Mapping[str, FeedHealth]) -> str:
+def section_status(feeds: Mapping[str, FeedHealth]) -> str:
     states = {health.state for health in feeds.values()}
     if states == {"off"}:
         return "off"
@@ -491,94 +333,59 @@ def _section_status(feeds: Mapping[str, FeedHealth]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class LondonInputs:
-    """What London's health is judged from: its consumer, its state's freshness, OpenSearch's series."""
+class NetworkHealth:
+    """One network's part of /healthz, as the network judged it (``cta/health.py``, ``london/health.py``)."""
 
+    name: str
+    """The network as ``settings.run_networks`` names it (``cta``, ``london``)."""
+    running: bool
     status: ConsumerStatus | None
-    freshness: Mapping[str, Freshness]
-    series: SeriesStatus
-
-
-def london_health(settings: Settings, inputs: LondonInputs, clock: Clock) -> dict[str, Any]:
-    """London's part of /healthz: its Kafka topics and OpenSearch, each with its state, since when and why."""
-    return _london_section(settings, inputs, clock, london_feed_health(settings, *_fields(inputs), clock))
-
-
-def _fields(inputs: LondonInputs) -> tuple[ConsumerStatus | None, Mapping[str, Freshness], SeriesStatus]:
-    return inputs.status, inputs.freshness, inputs.series
-
-
-def _london_section(
-    settings: Settings, inputs: LondonInputs, clock: Clock, feeds: Mapping[LondonFeed, FeedHealth]
-) -> dict[str, Any]:
-    status, freshness, series = _fields(inputs)
-    running = runs(settings, "london")
-    reason = _readiness(status) if running else None  # not running is not "not ready": the page says it is off
-    if reason is None and status is not None:
-        reason = _loading(status)
-    streams = (settings.opensearch_entries_stream, settings.opensearch_exits_stream)
-    return {
-        "status": _section_status(feeds),
-        "running": running,
-        "not_running": None if running else not_running("London", settings),
-        "reason": reason,
-        "degraded": [feed for feed, health in feeds.items() if health.degraded],
-        "feeds": {feed: health.as_json() for feed, health in feeds.items()},
-        "topics": _topics_view(LondonConsumer.topic_roles(settings), status, freshness, clock.now),
-        "opensearch": {
-            "url": settings.opensearch_url,
-            "data_streams": list(streams),
-            "waiting_for": list(series.waiting_for),
-            "last_ok_at": series.last_ok_ms,
-            "error": series.error,
-        },
-    }
+    """Its page's main consumer: the dashboard's readiness when it is the first network that runs."""
+    feeds: Mapping[str, FeedHealth]
+    section: Mapping[str, Any]
+    """Its part of the body: the first network's at the top level, any other's under its name."""
+    label: str = ""
+    """How ``waiting_for`` and ``problems`` name its feeds: ``label + feed``."""
 
 
 def health_report(
     settings: Settings,
-    status: ConsumerStatus | None,
-    freshness: Mapping[str, Freshness],
+    networks: Sequence[NetworkHealth],
     clients: int,
     clock: Clock,
-    london: LondonInputs | None = None,
     work: WorkSnapshot | None = None,
-    source: SourceReport | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of /healthz, also pushed to every page once a second.
 
-    ``london``: London's inputs (its section is added, and counts when London runs); ``work``: the
-    latest inspection of the pipeline's work (None: this dashboard does not inspect it); ``source``:
-    what a real feed's adapter last reported (None: the simulation, or nothing read).
+    ``networks``: each network's judged feeds and section, the first one's section at the top level;
+    ``work``: the latest inspection of the pipeline's work (None: this dashboard does not inspect it).
+    The dashboard is ready when the main consumer of the first network that runs is.
     """
-    # The dashboard is ready when the consumer of the first network that runs is (London only: Chicago's never starts).
-    ready = london.status if not runs(settings, "cta") and london is not None else status
-    reason = _readiness(ready)
+    ready = next((network.status for network in networks if network.running), networks[0].status)
+    reason = readiness(ready)
     if reason is None and ready is not None:
         if ready.registry_error:  # Avro topics cannot load without it: the more useful reason
             reason = f"{ready.registry_error} ({settings.schema_registry_url}); retrying"
         else:
-            reason = _loading(ready)
-    feeds = feed_health(settings, status, freshness, clock, source)
+            reason = loading(ready)
     work_view = work_health(work, clock)
-    counted = [(str(feed), health) for feed, health in feeds.items() if health.state != "off"]
-    london_feeds = london_feed_health(settings, *_fields(london), clock) if london is not None else {}
-    counted += [
-        (f"london {feed}", health)
-        for feed, health in london_feeds.items()
-        if health.state != "off" and (feed != "kafka" or not runs(settings, "cta"))  # one broker: counted once
-    ]
+    counted: list[tuple[str, FeedHealth]] = []
+    kafka_counted = False  # one broker: counted once, for the first network that counts it
+    for network in networks:
+        for feed, health in network.feeds.items():
+            if health.state == "off" or (feed == "kafka" and kafka_counted):
+                continue
+            kafka_counted = kafka_counted or feed == "kafka"
+            counted.append((f"{network.label}{feed}", health))
     summary = overall(counted, work_view, clock)
+    primary, *others = networks
     body: dict[str, Any] = {
         "status": summary.status,
         "reason": reason,
         "waiting_for": summary.waiting_for,
         "problems": summary.problems,
-        "networks": [network for network in ("cta", "london") if runs(settings, network)],  # type: ignore[arg-type]
-        "not_running": None if runs(settings, "cta") else not_running("Chicago", settings),
-        "degraded": [feed for feed, health in feeds.items() if health.degraded],
-        "feeds": {feed: health.as_json() for feed, health in feeds.items()},
-        "source": source_view(settings, source),
+        "networks": [network.name for network in networks if network.running],
+        **primary.section,
         "work": work_view,
         "started_at": clock.started_ms,
         "start_grace_s": clock.grace_ms / 1000,
@@ -587,19 +394,21 @@ def health_report(
             "connected": bool(ready and ready.kafka_connected),
             "error": ready.kafka_error if ready else None,
         },
-        "schema_registry": {"url": settings.schema_registry_url, "error": status.registry_error if status else None},
-        "topics": _topics_view(DashboardConsumer.topic_roles(settings), status, freshness, clock.now),
-        "dead_letters": {"topic": settings.topic_dead_letters, "by_input": status.dead_letters if status else {}},
         "websocket_clients": clients,
     }
-    if london is not None:
-        body["london"] = _london_section(settings, london, clock, london_feeds)
+    for network in others:
+        body[network.name] = dict(network.section)
     return (200 if reason is None else 503), body
 
 
-def _topics_view(
-    topic_roles: dict[str, str], status: ConsumerStatus | None, freshness: Mapping[str, Freshness], now: int
+def topics_view(
+    topic_roles: dict[str, str],
+    status: ConsumerStatus | None,
+    freshness: Mapping[str, Freshness],
+    now: int,
+    quiet: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
+    """Each topic's view on /healthz and the page; ``quiet``: what a quiet topic with no record yet says."""
     names = {role: topic for topic, role in topic_roles.items()}
     view = {}
     for role in names:
@@ -607,14 +416,18 @@ def _topics_view(
         fresh = freshness.get(role, Freshness())
         last = newest_record_ms(fresh)
         state = topic_status.state if topic_status else "unknown"
-        if fresh.records == 0:
+        # A quiet topic read to its end with nothing in it waits for nothing: it has nothing to say.
+        quiet_now = fresh.records == 0 and quiet is not None and role in quiet and state == "live"
+        if quiet_now:
+            text = quiet[role]  # type: ignore[index]
+        elif fresh.records == 0:
             text = "waiting for data" + (f" (topic {names[role]} does not exist yet)" if state == "missing" else "")
         else:
             text = "live" if state == "live" else (topic_status.detail if topic_status else state)
         view[role] = {
             "topic": names[role],
             "state": state,
-            "waiting": fresh.records == 0,
+            "waiting": fresh.records == 0 and not quiet_now,
             "text": text,
             "records": fresh.records,
             "partitions": topic_status.partitions if topic_status else 0,

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from transit_status.config import Settings
+from transit_status.networks import load_network
 from transit_status.pipeline.connectors import (
     ensure_london_postgres_sink_connector,
     ensure_london_stations_connector,
     ensure_stations_connector,
 )
-from transit_status.pipeline.sql_jobs import CTA_JOBS, LONDON_JOBS, ensure_jobs
+from transit_status.pipeline.schedule import publish_cta_schedule, publish_london_typical_day
+from transit_status.pipeline.sql_jobs import CTA_JOBS, LONDON_JOBS, ensure_jobs, london_network
 from transit_status.platform.service import Launch, ServiceSpec, consumer_group_stable, http_responds, python_service
 from transit_status.platform.services import flink
 from transit_status.topics import ensure_topics, london_derived_topics
@@ -31,7 +33,10 @@ def prepare_streams(settings: Settings) -> Launch:
     # Topics and the stations connector exist before anything reads or writes them.
     ensure_topics(settings)
     ensure_stations_connector(settings)
-    # The turnstile summary runs on Flink: submitted once, resumed from its last checkpoint after a restart.
+    # The service-health job joins the schedule, which comes from the network: written before it starts.
+    publish_cta_schedule(settings, load_network(settings))
+    # The turnstile summary and service health run on Flink: submitted once, resumed from their last
+    # checkpoint after a restart.
     ensure_jobs(settings, CTA_JOBS)
     return python_service("streams", settings)
 
@@ -40,6 +45,8 @@ def prepare_barriers(settings: Settings) -> Launch:
     # London's stations come from MariaDB through Connect; its joins and counts run on Flink.
     ensure_topics(settings)
     ensure_london_stations_connector(settings)
+    # The crowding job joins the typical day and the calendar, which come from the network.
+    publish_london_typical_day(settings, london_network(settings))
     ensure_jobs(settings, LONDON_JOBS)
     return python_service("barriers", settings)
 

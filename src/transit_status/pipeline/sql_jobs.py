@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import re
 import string
@@ -31,6 +32,8 @@ import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from transit_status.config import Settings
+from transit_status.networks import Network, load_network_from
+from transit_status.networks.london import NETWORK_NAME as LONDON_NETWORK
 from transit_status.platform.errors import PlatformError
 from transit_status.platform.services import flink
 
@@ -63,8 +66,14 @@ class SqlJob:
 TURNSTILE_SUMMARY = SqlJob("turnstile-summary", "turnstile_summary.sql")
 # London: the enriched station_entries/station_exits, live counts and windows, in one job.
 LONDON_BARRIERS = SqlJob("london-barriers", "london_barriers.sql")
-CTA_JOBS: tuple[SqlJob, ...] = (TURNSTILE_SUMMARY,)
-LONDON_JOBS: tuple[SqlJob, ...] = (LONDON_BARRIERS,)
+# Chicago: the typical run time between consecutive stations, learned from the arrivals (predictions).
+CTA_RUN_TIMES = SqlJob("cta-run-times", "cta_run_times.sql")
+# Chicago's headways, dwells and service alerts over the arrivals (docs/ARCHITECTURE.md, "Service health").
+CTA_SERVICE_HEALTH = SqlJob("cta-service-health", "cta_service_health.sql")
+CTA_JOBS: tuple[SqlJob, ...] = (TURNSTILE_SUMMARY, CTA_RUN_TIMES, CTA_SERVICE_HEALTH)
+# London's crowding alerts over its own 15-minute windows, against the typical day (its service health).
+LONDON_CROWDING = SqlJob("london-crowding", "london_crowding.sql")
+LONDON_JOBS: tuple[SqlJob, ...] = (LONDON_BARRIERS, LONDON_CROWDING)
 PIPELINE_JOBS = CTA_JOBS + LONDON_JOBS
 
 
@@ -101,9 +110,44 @@ def sql_variables(settings: Settings) -> dict[str, str]:
         "topic_london_line_activity": settings.topic_london_line_activity,
         "topic_london_station_windows": settings.topic_london_station_windows,
         "london_transactional_id_prefix": f"transit-status-{settings.topic_london_station_activity}",
+        "topic_arrivals": settings.topic_arrivals,
+        "topic_cta_schedule": settings.topic_cta_schedule,
+        "topic_cta_headways": settings.topic_cta_headways,
+        "topic_cta_dwells": settings.topic_cta_dwells,
+        "topic_cta_service_alerts": settings.topic_cta_service_alerts,
+        "cta_health_transactional_id_prefix": f"transit-status-{settings.topic_cta_service_alerts}",
+        "service_tick_s": str(settings.service_tick_s),
+        "service_held_margin_s": str(settings.service_held_margin_s),
+        "cta_service_health_group": flink_source_group(settings, CTA_SERVICE_HEALTH),
         "turnstile_summary_group": flink_source_group(settings, TURNSTILE_SUMMARY),
+        "topic_london_typical_entries": settings.topic_london_typical_entries,
+        "topic_london_calendar": settings.topic_london_calendar,
+        "topic_london_crowding_alerts": settings.topic_london_crowding_alerts,
+        "london_crowding_transactional_id_prefix": f"transit-status-{settings.topic_london_crowding_alerts}",
+        "london_crowding_group": flink_source_group(settings, LONDON_CROWDING),
+        "london_crowding_ratio": repr(float(settings.london_crowding_ratio)),
+        "london_crowding_min_entries": str(settings.london_crowding_min_entries),
+        # The zone London's local hours are in: the network's (data/tfl), never written here twice.
+        "london_timezone": london_timezone(settings),
         "london_barriers_group": flink_source_group(settings, LONDON_BARRIERS),
+        "topic_run_times": settings.topic_run_times,
+        "run_times_group": flink_source_group(settings, CTA_RUN_TIMES),
+        "run_times_transactional_id_prefix": f"transit-status-{settings.topic_run_times}",
     }
+
+
+def london_timezone(settings: Settings) -> str:
+    return london_network(settings).timezone
+
+
+@functools.cache
+def _london_network(data_dir: Path) -> Network:
+    return load_network_from(LONDON_NETWORK, data_dir / LONDON_NETWORK)
+
+
+def london_network(settings: Settings) -> Network:
+    """London's network (loaded once per data folder): its zone and typical day feed the crowding job."""
+    return _london_network(settings.data_dir)
 
 
 def sql_string(value: str) -> str:

@@ -24,7 +24,10 @@ from transit_status.pipeline import connectors
 from transit_status.pipeline.sql_jobs import (
     ACTIVE_STATES,
     CTA_JOBS,
+    CTA_RUN_TIMES,
+    CTA_SERVICE_HEALTH,
     LONDON_BARRIERS,
+    LONDON_CROWDING,
     LONDON_JOBS,
     TURNSTILE_SUMMARY,
     SqlJob,
@@ -106,6 +109,8 @@ def expected_work(settings: Settings) -> ExpectedWork:
             ConnectorWork(connectors.STATIONS_CONNECTOR, lambda: connectors.stations_connector_config(settings))
         )
         groups.append(GroupWork(flink_source_group(settings, TURNSTILE_SUMMARY), (settings.topic_turnstiles,)))
+        groups.append(GroupWork(flink_source_group(settings, CTA_RUN_TIMES), (settings.topic_arrivals,)))
+        groups.append(GroupWork(flink_source_group(settings, CTA_SERVICE_HEALTH), (settings.topic_arrivals,)))
     if "london" in settings.networks_run:
         jobs += LONDON_JOBS
         sink = ConnectorWork(
@@ -122,6 +127,7 @@ def expected_work(settings: Settings) -> ExpectedWork:
         enriched = (settings.topic_london_station_entries, settings.topic_london_station_exits)
         groups += [
             GroupWork(flink_source_group(settings, LONDON_BARRIERS), barriers),
+            GroupWork(flink_source_group(settings, LONDON_CROWDING), (settings.topic_london_station_windows,)),
             GroupWork(settings.london_opensearch_sink_group, enriched),
             GroupWork(sink.consumer_group, enriched),
         ]

@@ -232,6 +232,7 @@ class EventProducer(DeliveringProducer):
             "train_status": str(event.train_status),
             "prev_station_id": event.prev_station_id,
             "prev_direction": event.prev_direction,
+            "prev_departed_at": epoch_ms(event.prev_departed_at) if event.prev_departed_at else None,
             "simulated_at": epoch_ms(event.at),
             "produced_at": now_ms(),
         }

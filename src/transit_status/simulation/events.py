@@ -54,6 +54,10 @@ class ArrivalEvent:
     prev_direction: Direction | None
     stop_id: int | None
     at: datetime
+    prev_departed_at: datetime | None = None
+    """When the train left ``prev_station_id`` (so its dwell there is known once it arrives here); None
+    for a train's first two reports (it was placed, not seen arriving), after waiting out of service,
+    and from feeds that do not report departures."""
 
 
 @dataclass(frozen=True, slots=True)

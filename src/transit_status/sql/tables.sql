@@ -267,3 +267,211 @@ CREATE TABLE IF NOT EXISTS london_station_windows (
 CREATE TABLE IF NOT EXISTS london_dead_letters WITH (
   'sink.transactional-id-prefix' = '${london_transactional_id_prefix}-dead-letters'
 ) LIKE dead_letters (OVERWRITING OPTIONS);
+
+-- ---- Chicago: service health (sql/cta_service_health.sql; docs/ARCHITECTURE.md, "Service health") -----
+
+-- Arrivals as the simulation or a feed writes them: Confluent Avro key (arrival_key) and value
+-- (arrival_value), read as raw bytes (bad records become dead letters, as for the turnstiles). The event
+-- time is the value's simulated_at, read in a computed column so the watermark can follow it; a record
+-- whose simulated_at cannot be read gets the epoch, which never moves the watermark (it is dead-lettered).
+CREATE TABLE IF NOT EXISTS cta_arrivals_raw (
+  record_key   BYTES,
+  record_value BYTES,
+  `partition`  INT                 METADATA FROM 'partition' VIRTUAL,
+  `offset`     BIGINT              METADATA FROM 'offset'    VIRTUAL,
+  headers      MAP<STRING, BYTES>  METADATA FROM 'headers'   VIRTUAL,
+  arrived_at AS COALESCE(
+    TO_TIMESTAMP_LTZ(TRY_CAST(CONFLUENT_AVRO_FIELD(record_value, '${schema_registry_url}', 'simulated_at') AS BIGINT), 3),
+    TO_TIMESTAMP_LTZ(0, 3)
+  ),
+  -- Each train's reports are in order in its partition; a little slack for the producer's batching.
+  WATERMARK FOR arrived_at AS arrived_at - INTERVAL '2' SECOND
+) WITH (
+  'topic' = '${topic_arrivals}',
+  -- Offsets committed at each checkpoint under this group, so the watchdog can see the job's lag.
+  'properties.group.id' = '${cta_service_health_group}'
+) LIKE template_raw_source (OVERWRITING OPTIONS);
+
+-- The schedule per (line, station, direction), written from the network by the pipeline at start
+-- (pipeline/schedule.py): headway_s, the scheduled time between trains of the line's all-day routes
+-- (null where only part-time service calls); min_headway_s, with every route of the line running;
+-- run_s, the scheduled time from a train's report here to its next one (dwell + run; at a terminal,
+-- the layover). Versioned (event-time temporal join) and valid from the epoch: the schedule applies to
+-- every arrival, whatever its simulated date; a newer version of a row (a new network) replaces it.
+CREATE TABLE IF NOT EXISTS cta_schedule (
+  line          STRING,
+  station_id    INT,
+  direction     STRING,
+  station_name  STRING,
+  headway_s     DOUBLE,
+  min_headway_s DOUBLE,
+  run_s         DOUBLE,
+  valid_from AS TO_TIMESTAMP_LTZ(0, 3),
+  WATERMARK FOR valid_from AS valid_from,
+  PRIMARY KEY (line, station_id, direction) NOT ENFORCED
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = '${topic_cta_schedule}',
+  'properties.isolation.level' = 'read_committed',
+  'key.format' = 'json',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  -- Only read (the pipeline writes it); the template's sink options need a prefix all the same.
+  'sink.transactional-id-prefix' = '${cta_health_transactional_id_prefix}-schedule'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
+
+-- Measured headway at every arrival: time since the previous train of the line at that platform.
+CREATE TABLE IF NOT EXISTS cta_headways (
+  line                STRING,
+  station_id          INT,
+  station_name        STRING,
+  direction           STRING,
+  train_id            STRING,
+  previous_train_id   STRING,
+  arrived_ms          BIGINT,
+  headway_s           DOUBLE,
+  scheduled_headway_s DOUBLE,
+  min_headway_s       DOUBLE
+) WITH (
+  'topic' = '${topic_cta_headways}',
+  'key.format' = 'json',
+  'key.fields' = 'line;station_id;direction',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.transactional-id-prefix' = '${cta_health_transactional_id_prefix}-headways'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
+
+-- Measured dwell: from a train's arrival at a station to its departure (arrival_value.prev_departed_at,
+-- known when it reaches the next station; absent from feeds that do not report departures).
+CREATE TABLE IF NOT EXISTS cta_dwells (
+  line         STRING,
+  station_id   INT,
+  station_name STRING,
+  direction    STRING,
+  train_id     STRING,
+  arrived_ms   BIGINT,
+  departed_ms  BIGINT,
+  dwell_s      DOUBLE
+) WITH (
+  'topic' = '${topic_cta_dwells}',
+  'key.format' = 'json',
+  'key.fields' = 'line;station_id;direction',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.transactional-id-prefix' = '${cta_health_transactional_id_prefix}-dwells'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
+
+-- Alerts: an 'open' record when a condition starts, a 'clear' record (same alert_id) when service
+-- recovers; keyed by alert_id, so the newest record of each alert says whether it is open.
+CREATE TABLE IF NOT EXISTS cta_service_alerts (
+  alert_id     STRING,
+  kind         STRING,
+  state        STRING,
+  line         STRING,
+  station_id   INT,
+  station_name STRING,
+  direction    STRING,
+  train_id     STRING,
+  since_ms     BIGINT,
+  at_ms        BIGINT,
+  measured_s   DOUBLE,
+  scheduled_s  DOUBLE,
+  threshold_s  DOUBLE,
+  reason       STRING
+) WITH (
+  'topic' = '${topic_cta_service_alerts}',
+  'key.format' = 'json',
+  'key.fields' = 'alert_id',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.transactional-id-prefix' = '${cta_health_transactional_id_prefix}-alerts'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
+
+-- The service-health job's dead letters: the same topic and headers, its own transactions.
+CREATE TABLE IF NOT EXISTS cta_health_dead_letters WITH (
+  'sink.transactional-id-prefix' = '${cta_health_transactional_id_prefix}-dead-letters'
+) LIKE dead_letters (OVERWRITING OPTIONS);
+
+-- ---- London: crowding alerts (sql/london_crowding.sql) -------------------------------------------------
+
+-- London's own 15-minute windows (london_barriers.sql writes them, exactly once), read back with their
+-- end as event time: each window is final when written, so the crowding job compares whole quarters.
+CREATE TABLE IF NOT EXISTS london_windows_in (
+  station        STRING,
+  window_minutes INT,
+  window_start   STRING,
+  window_end     STRING,
+  entries        BIGINT,
+  -- The job's session reads and writes times in UTC (london_crowding.sql sets it), as they are written.
+  ends_at AS TO_TIMESTAMP_LTZ(UNIX_TIMESTAMP(REPLACE(REPLACE(window_end, 'T', ' '), 'Z', '')) * 1000, 3),
+  WATERMARK FOR ends_at AS ends_at
+) WITH (
+  'topic' = '${topic_london_station_windows}',
+  'properties.group.id' = '${london_crowding_group}',
+  -- The key is {"station", "window_minutes", "window_start"}; the value has those and the rest.
+  'key.format' = 'json',
+  'key.fields' = 'station;window_minutes;window_start',
+  'value.format' = 'json',
+  'value.fields-include' = 'EXCEPT_KEY',
+  -- Our own job's output; a record it cannot read is skipped rather than failing the job.
+  'key.json.ignore-parse-errors' = 'true',
+  'value.json.ignore-parse-errors' = 'true'
+) LIKE template_raw_source (OVERWRITING OPTIONS);
+
+-- Typical entries per station, day type and local hour, and the day type of each local date: written
+-- from the network by the pipeline (pipeline/schedule.py), valid from the epoch like the CTA schedule.
+CREATE TABLE IF NOT EXISTS london_typical_entries (
+  station  STRING,
+  day_type STRING,
+  `hour`   INT,
+  entries  DOUBLE,
+  valid_from AS TO_TIMESTAMP_LTZ(0, 3),
+  WATERMARK FOR valid_from AS valid_from,
+  PRIMARY KEY (station, day_type, `hour`) NOT ENFORCED
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = '${topic_london_typical_entries}',
+  'properties.isolation.level' = 'read_committed',
+  'key.format' = 'json',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.transactional-id-prefix' = '${london_crowding_transactional_id_prefix}-typical'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
+
+CREATE TABLE IF NOT EXISTS london_calendar (
+  `day`    STRING,
+  day_type STRING,
+  valid_from AS TO_TIMESTAMP_LTZ(0, 3),
+  WATERMARK FOR valid_from AS valid_from,
+  PRIMARY KEY (`day`) NOT ENFORCED
+) WITH (
+  'connector' = 'upsert-kafka',
+  'topic' = '${topic_london_calendar}',
+  'properties.isolation.level' = 'read_committed',
+  'key.format' = 'json',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.transactional-id-prefix' = '${london_crowding_transactional_id_prefix}-calendar'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);
+
+-- Crowding alerts: 'open' when a station's quarter hour is far above its typical one, 'clear' when a
+-- later quarter is not; keyed by alert_id ('crowding:<station>').
+CREATE TABLE IF NOT EXISTS london_crowding_alerts (
+  alert_id         STRING,
+  state            STRING,
+  station          STRING,
+  since            STRING,
+  `at`             STRING,
+  entries          BIGINT,
+  typical_entries  DOUBLE,
+  ratio            DOUBLE,
+  day_type         STRING,
+  reason           STRING
+) WITH (
+  'topic' = '${topic_london_crowding_alerts}',
+  'key.format' = 'json',
+  'key.fields' = 'alert_id',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.transactional-id-prefix' = '${london_crowding_transactional_id_prefix}-alerts'
+) LIKE template_exactly_once_sink (OVERWRITING OPTIONS);

@@ -9,8 +9,8 @@ import pytest
 
 from transit_status.avro.wire import BadRecord
 from transit_status.config import load_settings
-from transit_status.dashboard.contracts import activity_change, line_activity_change, window_change
 from transit_status.dashboard.hub import LiveHub
+from transit_status.dashboard.london.contracts import activity_change, line_activity_change, window_change
 from transit_status.dashboard.london.map import LondonMap, spanning_tree
 from transit_status.dashboard.london.series import series_view
 from transit_status.dashboard.london.state import (

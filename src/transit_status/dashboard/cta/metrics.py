@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from transit_status.dashboard.consumer import DashboardConsumer
+from transit_status.dashboard.cta.consumer import ChicagoConsumer
 from transit_status.dashboard.cta.state import TOPIC_ROLES, DashboardState, TrainMoved, Update
 from transit_status.dashboard.hub import LiveHub
 from transit_status.wallclock import now_ms
@@ -20,7 +20,7 @@ from transit_status.wallclock import now_ms
 class ChicagoMetrics:
     """Observes the updates Chicago's hub pushes (latency) and collects the rest when scraped."""
 
-    def __init__(self, hub: LiveHub[DashboardState], consumer: DashboardConsumer | None) -> None:
+    def __init__(self, hub: LiveHub[DashboardState], consumer: ChicagoConsumer | None) -> None:
         self.hub = hub
         self.consumer = consumer
         self.registry = CollectorRegistry()

@@ -8,16 +8,22 @@ london``) there is no consumer: the page is served and its health says Chicago i
 from __future__ import annotations
 
 import json
+from collections.abc import Coroutine
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import DashboardConsumer
+from transit_status.dashboard.consumer import TopicConsumer
+from transit_status.dashboard.cta.arrivals import LivePredictions, arrivals_router
+from transit_status.dashboard.cta.consumer import ChicagoConsumer
+from transit_status.dashboard.cta.health import ChicagoInputs, JobOutputs, SourceReport, chicago_health
 from transit_status.dashboard.cta.map import NetworkMap
 from transit_status.dashboard.cta.metrics import ChicagoMetrics
+from transit_status.dashboard.cta.run_times import RunTimesConsumer
+from transit_status.dashboard.cta.service_health import ServiceHealthConsumer, ServiceHealthView
 from transit_status.dashboard.cta.state import DashboardState
-from transit_status.dashboard.health import Healthz, SourceReport, runs
+from transit_status.dashboard.health import Clock, Healthz, NetworkHealth, runs
 from transit_status.dashboard.hub import LiveHub
 from transit_status.dashboard.web import serve_live
 from transit_status.feeds.health import read_health
@@ -34,14 +40,44 @@ class Chicago:
         self.map = NetworkMap.of(self.network)
         self.state = DashboardState(self.map.line_order, self.map)
         self.hub: LiveHub[DashboardState] = LiveHub(self.state)
+        # Arrivals feed the predictions too; the learned run times come on a consumer of their own.
+        self.predictions = LivePredictions(settings, self.network)
+        consuming = start_consumer and runs(settings, "cta")
         self.consumer = (
-            DashboardConsumer(settings, self.hub.apply, self.map.line_order)
-            if start_consumer and runs(settings, "cta")
+            ChicagoConsumer(settings, self.predictions.around(self.hub.apply), self.map.line_order)
+            if consuming
             else None
         )
+        self.run_times = RunTimesConsumer(settings, self.predictions.apply_run_times) if consuming else None
+        # Service health (the cta-service-health job's alerts and headways): its own state and consumer.
+        self.service_health = ServiceHealthView(self.map.line_order)
+        self.service_consumer = ServiceHealthConsumer(settings, self.service_health.apply) if consuming else None
         self.metrics = ChicagoMetrics(self.hub, self.consumer)
+        self.predictions.register_metrics(self.metrics.registry)
         self.hub.on_updates.append(self.metrics.observe)
         self.map_json = self.map.as_json()
+
+    def consumers(self) -> list[TopicConsumer]:
+        """What reads Kafka for this page (none when Chicago does not run), started and stopped by the app."""
+        return [c for c in (self.consumer, self.run_times, self.service_consumer) if c is not None]
+
+    def background(self) -> list[Coroutine[Any, Any, None]]:
+        """Work the app runs on its event loop while it serves: none for Chicago."""
+        return []
+
+    def health(self, clock: Clock) -> NetworkHealth:
+        """Chicago's part of /healthz: its consumers, its state's freshness, a real source's report."""
+        outputs = JobOutputs(
+            self.run_times.status() if self.run_times is not None else None,
+            self.service_consumer.status() if self.service_consumer is not None else None,
+        )
+        inputs = ChicagoInputs(
+            self.consumer.status() if self.consumer is not None else None,
+            self.hub.read(lambda s: s.freshness()),
+            self.source_report(),
+            outputs,
+        )
+        return chicago_health(self.settings, inputs, clock)
 
     def source_report(self) -> SourceReport | None:
         """What a real feed's adapter last wrote (None: the trains are simulated). Passed through the
@@ -97,9 +133,19 @@ def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> API
     async def api_freshness() -> dict[str, Any]:
         return health()[1]["topics"]
 
+    @router.get("/api/alerts")
+    async def api_alerts() -> dict[str, Any]:
+        """Open service alerts (where, since when, why), the newest alert records, each line's health.
+
+        Their times are the network's (the arrivals' ``simulated_at``), not the wall clock's: the body says
+        the network's time now, so a reader can tell how long an alert has been open."""
+        return {**chicago.service_health.as_json(), **chicago.predictions.network_now()}
+
     @router.get("/api/map")
     async def api_map() -> dict[str, Any]:
         return chicago.map_json
+
+    router.include_router(arrivals_router(chicago.predictions))
 
     @router.websocket("/ws")
     async def websocket_endpoint(websocket: WebSocket) -> None:

@@ -90,6 +90,7 @@ def arrival_change(value: Mapping[str, Any], lines: Collection[str]) -> TrainArr
             simulated_at=_epoch_ms(value, "simulated_at"),
             produced_at=_epoch_ms(value, "produced_at"),
             stop_id=_optional_int(value, "stop_id"),
+            prev_station_id=_optional_int(value, "prev_station_id"),
         )
     )
 

@@ -61,6 +61,8 @@ class Train:
     produced_at: int
     """Wall clock when the producer sent it, epoch milliseconds (for end-to-end latency)."""
     stop_id: int | None = None
+    prev_station_id: int | None = None
+    """Where the train was reported before (None: its first report, where it was seen, not an arrival)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ socket is ``/ws/london`` (protocol: ``app.py``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -16,9 +16,12 @@ from fastapi import APIRouter, WebSocket
 from fastapi.responses import FileResponse, JSONResponse
 
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import LondonConsumer
-from transit_status.dashboard.health import LondonInputs, not_running, runs
+from transit_status.dashboard.consumer import TopicConsumer
+from transit_status.dashboard.health import Clock, NetworkHealth, not_running, runs
 from transit_status.dashboard.hub import LiveHub
+from transit_status.dashboard.london.consumer import LondonConsumer
+from transit_status.dashboard.london.crowding_alerts import CrowdingAlertsConsumer, CrowdingAlertsView
+from transit_status.dashboard.london.health import LondonInputs, london_health
 from transit_status.dashboard.london.map import LondonMap
 from transit_status.dashboard.london.series import REFRESH_S, LondonSeries
 from transit_status.dashboard.london.state import LondonState, SeriesRefreshed
@@ -38,15 +41,19 @@ class London:
 
     def __init__(self, settings: Settings, start_consumer: bool) -> None:
         network = load_data_network(settings.with_overrides(network=LONDON))  # London is simulated whatever the source
+        self.settings = settings
         self.running = runs(settings, "london")
         self.not_running = not_running("London", settings)
         self.map = LondonMap.of(network, settings.london_barrier_scale, settings.simulation_speed)
         self.state = LondonState()
         self.hub: LiveHub[LondonState] = LiveHub(self.state)
-        self.consumer = (
-            LondonConsumer(settings, self.hub.apply, network.line_ids) if start_consumer and self.running else None
-        )
+        self.consumer = LondonConsumer(settings, self.hub.apply) if start_consumer and self.running else None
         self.series = LondonSeries(settings, self.map)
+        # Crowding alerts (the london-crowding job): their own state and consumer.
+        self.crowding_alerts = CrowdingAlertsView()
+        self.alerts_consumer = (
+            CrowdingAlertsConsumer(settings, self.crowding_alerts.apply) if self.consumer is not None else None
+        )
         self._map_json: dict[str, dict[str, Any]] = {}
 
     def map_json(self) -> dict[str, Any]:
@@ -56,9 +63,23 @@ class London:
             self._map_json[day_type] = self.map.as_json(day_type)
         return self._map_json[day_type]
 
+    def consumers(self) -> list[TopicConsumer]:
+        """What reads Kafka for this page (none when London does not run), started and stopped by the app."""
+        return [c for c in (self.consumer, self.alerts_consumer) if c is not None]
+
+    def background(self) -> list[Coroutine[Any, Any, None]]:
+        """Work the app runs on its event loop while it serves: OpenSearch's charts, when London runs."""
+        return [self.refresh_series()] if self.consumer is not None else []
+
     def inputs(self) -> LondonInputs:
         status = self.consumer.status() if self.consumer is not None else None
-        return LondonInputs(status, self.hub.read(lambda s: s.freshness()), self.series.status())
+        alerts = self.alerts_consumer.status() if self.alerts_consumer is not None else None
+        freshness = self.hub.read(lambda s: s.freshness())
+        return LondonInputs(status, freshness, self.series.status(), alerts, alerts_read=True)
+
+    def health(self, clock: Clock) -> NetworkHealth:
+        """London's part of /healthz: its consumers, its state's freshness, OpenSearch's series."""
+        return london_health(self.settings, self.inputs(), clock)
 
     async def refresh_series(self) -> None:
         """Query OpenSearch every few seconds and push the result to the London pages."""
@@ -103,6 +124,11 @@ def london_router(london: London, settings: Settings, health: Callable[[], dict[
     async def api_london_busiest() -> dict[str, Any]:
         busiest = london.hub.read(lambda s: s.busiest())
         return busiest or {"available": False, "detail": "waiting for the first 15-minute window"}
+
+    @router.get("/api/london/alerts")
+    async def api_london_alerts() -> dict[str, Any]:
+        """Stations far above their typical entries for the time of day: open alerts and the newest records."""
+        return london.crowding_alerts.as_json()
 
     @router.get("/api/london/series")
     async def api_london_series() -> JSONResponse:

@@ -12,6 +12,9 @@
     arrivals: "Arrivals",
     turnstile_summary: "Turnstiles",
     weather: "Weather",
+    run_times: "Run times",
+    headways: "Headways",
+    service_alerts: "Alerts",
   };
 
   // Where the trains come from (health.source): a real feed has no turnstiles or weather.
@@ -67,7 +70,10 @@
     const stations = svgElement("g", { class: "stations" });
     for (const station of map.stations) {
       stationXY.set(station.station_id, [station.x, station.y]);
-      const dot = svgElement("circle", { class: "station", cx: station.x, cy: station.y, r: 2.2 });
+      // data-station-id: a click opens the station's arrivals board (arrivals.js).
+      const dot = svgElement("circle", {
+        class: "station", cx: station.x, cy: station.y, r: 2.2, "data-station-id": station.station_id,
+      });
       const title = svgElement("title");
       title.textContent = station.name;
       dot.appendChild(title);

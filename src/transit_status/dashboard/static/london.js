@@ -12,6 +12,7 @@
     line_activity: "Line activity",
     station_windows: "Windows",
     opensearch: "OpenSearch",
+    crowding_alerts: "Crowding alerts",
   };
   const ENTRY_COLOUR = [31, 111, 209];
   const EXIT_COLOUR = [217, 89, 28];

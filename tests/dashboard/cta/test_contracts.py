@@ -7,7 +7,7 @@ import json
 import pytest
 
 from transit_status.avro.wire import BadRecord
-from transit_status.dashboard.contracts import station_change, summary_change
+from transit_status.dashboard.cta.contracts import station_change, summary_change
 from transit_status.dashboard.cta.state import StationRemoval, StationUpsert, TurnstileRemoval, TurnstileUpsert
 from transit_status.networks.cta import LINE_ORDER
 

@@ -1,0 +1,281 @@
+"""Chicago's service health on the page: open alerts and a strip per line, from the service-health job.
+
+The Flink SQL job ``cta-service-health`` (``sql/cta_service_health.sql``) writes two topics this reads:
+
+* alerts (compacted, key ``alert_id``): an ``open`` record when a gap, bunching or a held train starts,
+  a ``clear`` record with the same id when service recovers. The newest record of an alert, by its
+  event time ``at_ms``, says whether it is open (a clear wins a tie); records may arrive out of order
+  across the job's parallel writers, so an older one never reopens a cleared alert.
+* headways: every arrival's measured headway with the platform's scheduled one. A line's strip shows
+  the median of its platforms' latest headways against the median scheduled, and its open alerts.
+
+:class:`ServiceHealth` is the pure model (no Kafka, no clock); :class:`ServiceHealthConsumer` feeds it
+with the dashboard's consumer loop; ``/api/alerts`` serves :meth:`ServiceHealth.as_json`.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from transit_status.avro.wire import BadRecord
+from transit_status.config import Settings
+from transit_status.dashboard.consumer import TopicConsumer, as_bytes, offsets_since
+from transit_status.dashboard.state import Received
+from transit_status.wallclock import now_ms
+
+ALERT_KINDS = ("held", "gap", "bunching")
+RECENT = 50
+"""How many of the newest alert records the page lists as they happen."""
+CLEARED_KEPT_MS = 60 * 60 * 1000
+"""A cleared alert is remembered this long (network time) after its clear, so that a late copy of its
+open cannot reopen it; then it is forgotten (held alerts are per train and station: they would pile up)."""
+CLOCK_JUMP_MS = 60 * 60 * 1000
+"""A record this much older than what is held (network time) is on a new clock, not late: a restarted
+simulation starts its clock again from the wall clock. It replaces what is held."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    alert_id: str
+    kind: str
+    state: str
+    line: str
+    station_id: int
+    station_name: str
+    direction: str
+    train_id: str | None
+    since_ms: int
+    at_ms: int
+    measured_s: float | None
+    scheduled_s: float | None
+    threshold_s: float | None
+    reason: str
+
+    def newer_than(self, other: Alert) -> bool:
+        return self.at_ms > other.at_ms or (self.at_ms == other.at_ms and self.state == "clear")
+
+
+@dataclass(frozen=True, slots=True)
+class Headway:
+    line: str
+    station_id: int
+    direction: str
+    arrived_ms: int
+    headway_s: float | None
+    scheduled_headway_s: float | None
+
+
+def alert_of(value: bytes | None) -> Alert:
+    """One alert record (the job's JSON value), or :class:`BadRecord` saying what is wrong."""
+    record = _json_object(value)
+    try:
+        alert = Alert(
+            alert_id=str(record["alert_id"]),
+            kind=str(record["kind"]),
+            state=str(record["state"]),
+            line=str(record["line"]),
+            station_id=int(record["station_id"]),
+            station_name=str(record.get("station_name") or ""),
+            direction=str(record["direction"]),
+            train_id=record.get("train_id"),
+            since_ms=int(record["since_ms"]),
+            at_ms=int(record["at_ms"]),
+            measured_s=_optional_float(record.get("measured_s")),
+            scheduled_s=_optional_float(record.get("scheduled_s")),
+            threshold_s=_optional_float(record.get("threshold_s")),
+            reason=str(record.get("reason") or ""),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise BadRecord(f"not a service alert: {type(error).__name__}: {error}") from None
+    if alert.kind not in ALERT_KINDS or alert.state not in ("open", "clear"):
+        raise BadRecord(f"not a service alert: kind {alert.kind!r}, state {alert.state!r}")
+    return alert
+
+
+def headway_of(value: bytes | None) -> Headway:
+    record = _json_object(value)
+    try:
+        return Headway(
+            line=str(record["line"]),
+            station_id=int(record["station_id"]),
+            direction=str(record["direction"]),
+            arrived_ms=int(record["arrived_ms"]),
+            headway_s=_optional_float(record.get("headway_s")),
+            scheduled_headway_s=_optional_float(record.get("scheduled_headway_s")),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise BadRecord(f"not a headway: {type(error).__name__}: {error}") from None
+
+
+def _json_object(value: bytes | None) -> Mapping[str, Any]:
+    try:
+        record = json.loads(value or b"")
+    except ValueError as error:
+        raise BadRecord(f"not JSON: {error}") from None
+    if not isinstance(record, dict):
+        raise BadRecord("not a JSON object")
+    return record
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+class ServiceHealth:
+    """Open alerts, the newest alert records, and each line's latest headways (a pure model)."""
+
+    def __init__(self, line_order: Iterable[str] = ()) -> None:
+        self.line_order = tuple(line_order)
+        self._alerts: dict[str, Alert] = {}
+        self._recent: deque[Alert] = deque(maxlen=RECENT)
+        self._headways: dict[str, dict[tuple[int, str], Headway]] = {}
+        self._swept_ms: int | None = None
+
+    def apply(self, change: Alert | Headway) -> bool:
+        """Take one record; True when what the page shows changed."""
+        if isinstance(change, Headway):
+            if change.headway_s is None:
+                return False  # a platform's first train: no headway yet
+            platforms = self._headways.setdefault(change.line, {})
+            held = platforms.get((change.station_id, change.direction))
+            if held is not None and 0 < held.arrived_ms - change.arrived_ms <= CLOCK_JUMP_MS:
+                return False
+            platforms[(change.station_id, change.direction)] = change
+            return True
+        self._forget_cleared(change.at_ms)
+        held_alert = self._alerts.get(change.alert_id)
+        if (
+            held_alert is not None
+            and not change.newer_than(held_alert)
+            and held_alert.at_ms - change.at_ms <= CLOCK_JUMP_MS
+        ):
+            return False
+        self._alerts[change.alert_id] = change
+        self._recent.appendleft(change)
+        return True
+
+    def _forget_cleared(self, now_ms: int) -> None:
+        """Forget alerts cleared more than ``CLEARED_KEPT_MS`` from ``now_ms`` (either way: another clock's),
+        at most once per ``CLEARED_KEPT_MS / 4`` of network time."""
+        if self._swept_ms is not None and abs(now_ms - self._swept_ms) < CLEARED_KEPT_MS // 4:
+            return
+        self._swept_ms = now_ms
+        gone = [
+            alert_id
+            for alert_id, alert in self._alerts.items()
+            if alert.state == "clear" and abs(now_ms - alert.at_ms) > CLEARED_KEPT_MS
+        ]
+        for alert_id in gone:
+            del self._alerts[alert_id]
+
+    def held_alerts(self) -> int:
+        """How many alerts (open or recently cleared) the model holds."""
+        return len(self._alerts)
+
+    def open_alerts(self) -> list[Alert]:
+        return sorted((a for a in self._alerts.values() if a.state == "open"), key=lambda a: (a.since_ms, a.alert_id))
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The health strip: per line, headway now against scheduled, and open alerts by kind."""
+        names = [*self.line_order, *sorted(set(self._headways) - set(self.line_order))]
+        open_by_line: dict[str, dict[str, int]] = {}
+        for alert in self.open_alerts():
+            counts = open_by_line.setdefault(alert.line, dict.fromkeys(ALERT_KINDS, 0))
+            counts[alert.kind] += 1
+        strip = []
+        for line in names:
+            platforms = list(self._headways.get(line, {}).values())
+            measured = [p.headway_s for p in platforms if p.headway_s is not None]
+            scheduled = [p.scheduled_headway_s for p in platforms if p.scheduled_headway_s is not None]
+            counts = open_by_line.get(line, dict.fromkeys(ALERT_KINDS, 0))
+            strip.append(
+                {
+                    "line": line,
+                    "headway_s": round(statistics.median(measured), 1) if measured else None,
+                    "scheduled_headway_s": round(statistics.median(scheduled), 1) if scheduled else None,
+                    "platforms": len(measured),
+                    "open_alerts": sum(counts.values()),
+                    "open_by_kind": counts,
+                }
+            )
+        return strip
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "open": [_alert_json(a) for a in self.open_alerts()],
+            "recent": [_alert_json(a) for a in self._recent],
+            "lines": self.lines(),
+        }
+
+
+def _alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "alert_id": alert.alert_id,
+        "kind": alert.kind,
+        "state": alert.state,
+        "where": {
+            "line": alert.line,
+            "station_id": alert.station_id,
+            "station_name": alert.station_name,
+            "direction": alert.direction,
+            "train_id": alert.train_id,
+        },
+        "since_ms": alert.since_ms,
+        "at_ms": alert.at_ms,
+        "why": {
+            "measured_s": alert.measured_s,
+            "scheduled_s": alert.scheduled_s,
+            "threshold_s": alert.threshold_s,
+            "reason": alert.reason,
+        },
+    }
+
+
+class ServiceHealthView:
+    """The model behind a lock: the consumer thread writes, the API reads."""
+
+    def __init__(self, line_order: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self.model = ServiceHealth(line_order)
+        self.updated_ms: int | None = None
+
+    def apply(self, batch: list[Received[Any]]) -> None:
+        with self._lock:
+            for received in batch:
+                if self.model.apply(received.change):
+                    self.updated_ms = received.received_ms
+
+    def as_json(self) -> dict[str, Any]:
+        with self._lock:
+            return {**self.model.as_json(), "updated_ms": self.updated_ms, "generated_at": now_ms()}
+
+
+class ServiceHealthConsumer(TopicConsumer):
+    """The service-health topics, read with the dashboard's loop: alerts whole (compacted), headways
+    from ``dashboard_replay_s`` back. JSON, no registry; bad records go to the dead-letter topic."""
+
+    name = "dashboard-service-health"
+
+    @staticmethod
+    def topic_roles(settings: Settings) -> dict[str, str]:
+        return {settings.topic_cta_service_alerts: "service_alerts", settings.topic_cta_headways: "headways"}
+
+    def _start_offsets(
+        self, consumer: Consumer, topic: str, role: str, partitions: list[int], first: bool
+    ) -> list[TopicPartition]:
+        if first and role == "headways":
+            since = now_ms() - int(self.settings.dashboard_replay_s * 1000)
+            return offsets_since(consumer, topic, partitions, since)
+        return super()._start_offsets(consumer, topic, role, partitions, first)
+
+    def _decode(self, role: str, message: Message) -> Any:
+        raw = as_bytes(message.value())
+        return alert_of(raw) if role == "service_alerts" else headway_of(raw)

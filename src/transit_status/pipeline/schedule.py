@@ -1,0 +1,159 @@
+"""The reference data the service-health SQL jobs join: written from the network, never from the SQL.
+
+Chicago (``topic_cta_schedule``, compacted, JSON key ``{"line", "station_id", "direction"}``): per
+platform of a line,
+
+* ``headway_s``: the scheduled time between trains with the line's all-day routes running (their
+  frequencies add up where branches share track: Green's trunk has a train every 6 min); ``None``
+  where only part-time service calls (Purple Express on the Loop): no gap is alerted there, since
+  every service window's end would look like one;
+* ``min_headway_s``: the same with every route running, part-time ones too: bunching is judged
+  against this tightest schedule and gaps against the loosest, so a service window opening or
+  closing never raises a false alert;
+* ``run_s``: the scheduled time from a train's report here to its next report (dwell + run to the
+  next station; at a terminal, the layover), the longest over the line's routes. The network's data
+  has distances but no timetable, so this is the timing model the simulation runs on
+  (:class:`~transit_status.simulation.trains.TrainTiming`); a real feed's timetable (GTFS
+  ``stop_times``) would take its place.
+
+London (``topic_london_typical_entries``): typical entries per station, day type and local hour (the
+network's daily entries x the hour's share, scaled like the barrier simulation).
+
+The pipeline writes both before it submits the jobs (``pipeline/services.py``); rows are rewritten
+whole at every start, so a changed network replaces the old values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from confluent_kafka import Producer
+
+from transit_status.config import Settings
+from transit_status.networks.model import Network
+from transit_status.platform.errors import PlatformError
+from transit_status.simulation.trains import TrainTiming, plan_routes
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledPlatform:
+    line: str
+    station_id: int
+    direction: str
+    station_name: str
+    headway_s: float | None
+    min_headway_s: float
+    run_s: float
+
+
+def cta_schedule(network: Network, timing: TrainTiming | None = None) -> list[ScheduledPlatform]:
+    """Every (line, station, direction) a route reports at, with its scheduled headways and run time."""
+    all_day: dict[tuple[str, int, str], float] = defaultdict(float)  # trains per second, summed over routes
+    every: dict[tuple[str, int, str], float] = defaultdict(float)
+    runs: dict[tuple[str, int, str], float] = {}
+    names: dict[tuple[str, int, str], str] = {}
+    for plan in plan_routes(network, timing or TrainTiming()):
+        route = plan.route
+        seen: set[tuple[str, int, str]] = set()
+        for visit in plan.visits:
+            key = (route.line, visit.station_id, visit.direction)
+            runs[key] = max(runs.get(key, 0.0), visit.gap_s)
+            names[key] = visit.station_name
+            if key in seen:  # a route reports once per platform per trip: count its trains once
+                continue
+            seen.add(key)
+            every[key] += 1.0 / route.headway_s
+            if not route.part_time:
+                all_day[key] += 1.0 / route.headway_s
+    return [
+        ScheduledPlatform(
+            line=key[0],
+            station_id=key[1],
+            direction=key[2],
+            station_name=names[key],
+            headway_s=round(1.0 / all_day[key], 1) if all_day.get(key) else None,
+            min_headway_s=round(1.0 / every[key], 1),
+            run_s=round(runs[key], 1),
+        )
+        for key in sorted(every)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class TypicalEntries:
+    station: str
+    day_type: str
+    hour: int
+    entries: float
+    """Entries in that local hour of a typical day of that day type (scaled like the simulation)."""
+
+
+def london_typical_entries(network: Network, scale: float) -> list[TypicalEntries]:
+    rows = []
+    for station in network.stations.values():
+        for day_type in network.day_types:
+            shares = network.hourly_shares_on(day_type)
+            daily = station.daily_entries.get(day_type, 0.0) * scale
+            rows += [TypicalEntries(station.name, day_type, hour, round(daily * shares[hour], 2)) for hour in range(24)]
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarDay:
+    day: str
+    """ISO date, local."""
+    day_type: str
+
+
+def calendar(network: Network, first: date, days: int) -> list[CalendarDay]:
+    """The network's day type of each date from ``first`` on (holidays included), for SQL to join."""
+    return [
+        CalendarDay(current.isoformat(), network.day_type_of(current))
+        for current in (date.fromordinal(first.toordinal() + offset) for offset in range(days))
+    ]
+
+
+def publish(settings: Settings, topic: str, rows: list[tuple[dict[str, object], dict[str, object]]]) -> None:
+    """Write (key, value) rows as JSON to ``topic``; raise a user error if they are not all delivered."""
+    producer = Producer({**settings.kafka_client_config(), "client.id": "transit-status-reference"})
+    failures: list[str] = []
+
+    def delivered(error: object, _message: object) -> None:
+        if error is not None:
+            failures.append(str(error))
+
+    for key, value in rows:
+        producer.produce(topic, key=json.dumps(key).encode(), value=json.dumps(value).encode(), on_delivery=delivered)
+        producer.poll(0)
+    left = producer.flush(30)
+    if left or failures:
+        raise PlatformError(f"could not write the reference topic {topic}: {failures[:1] or f'{left} not delivered'}")
+
+
+def publish_cta_schedule(settings: Settings, network: Network) -> int:
+    rows = [
+        ({"line": row.line, "station_id": row.station_id, "direction": row.direction}, asdict(row))
+        for row in cta_schedule(network)
+    ]
+    publish(settings, settings.topic_cta_schedule, rows)
+    return len(rows)
+
+
+CALENDAR_FROM = date(2015, 1, 1)
+CALENDAR_DAYS = 366 * 30
+"""The calendar covers 2015-2044: any simulated or real date the pipeline meets (about 11,000 rows)."""
+
+
+def publish_london_typical_day(settings: Settings, network: Network) -> int:
+    """Typical entries per station, day type and hour (scaled like the barriers), and the calendar."""
+    typical = [
+        ({"station": row.station, "day_type": row.day_type, "hour": row.hour}, asdict(row))
+        for row in london_typical_entries(network, settings.london_barrier_scale)
+    ]
+    publish(settings, settings.topic_london_typical_entries, typical)
+    days = [({"day": row.day}, asdict(row)) for row in calendar(network, CALENDAR_FROM, CALENDAR_DAYS)]
+    publish(settings, settings.topic_london_calendar, days)
+    return len(typical) + len(days)
