@@ -114,8 +114,9 @@ def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> API
 
     @router.get("/api/alerts")
     async def api_alerts() -> dict[str, Any]:
-        """Open service alerts (where, since when, why), the newest alert records, each line's health."""
-        return chicago.service_health.as_json()
+        """Open service alerts (where, since when, why), the newest alert records, each line's health, and
+        when the page should ask again."""
+        return {**chicago.service_health.as_json(), "poll_ms": round(settings.dashboard_alerts_poll_s * 1000)}
 
     @router.get("/api/map")
     async def api_map() -> dict[str, Any]:
