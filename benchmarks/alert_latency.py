@@ -169,6 +169,11 @@ def plan(
     return Plan(reports, held)
 
 
+def epoch_ms(value: datetime | int) -> int:
+    """An Avro ``timestamp-millis`` as decoded (fastavro makes it a datetime) in epoch milliseconds."""
+    return round(value.timestamp() * 1000) if isinstance(value, datetime) else int(value)
+
+
 def clock_offset_ms(trains: Iterable[Mapping[str, Any]], speed: float) -> float:
     """The simulation's clock as ``simulated_ms = offset + speed * wall_ms``: an arrival is produced at or
     after the moment the clock showed it, so each (produced_at, simulated_at) pair bounds the offset from
@@ -357,7 +362,7 @@ class ArrivalsWatch(threading.Thread):
                 continue
             at = time.time()
             try:
-                simulated_at = int(self.decoder.decode(message.value())["simulated_at"])
+                simulated_at = epoch_ms(self.decoder.decode(message.value())["simulated_at"])
             except (BadRecord, KeyError, TypeError, ValueError):
                 continue
             newest[message.partition()] = max(simulated_at, newest.get(message.partition(), 0))

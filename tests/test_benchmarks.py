@@ -185,7 +185,9 @@ def test_alert_latency_holds_each_train_past_its_due_time_then_moves_it_out_of_s
 
 
 def test_alert_latency_reads_the_simulation_clock_from_its_tightest_pair() -> None:
-    from alert_latency import clock_offset_ms
+    from datetime import UTC, datetime
+
+    from alert_latency import clock_offset_ms, epoch_ms
 
     # simulated = 1000 + 10 x wall; each arrival produced 0-50 ms after the clock showed it.
     trains = [
@@ -193,6 +195,9 @@ def test_alert_latency_reads_the_simulation_clock_from_its_tightest_pair() -> No
         for wall, lag in ((5_000, 50), (6_000, 0), (7_000, 20))
     ]
     assert clock_offset_ms(trains, 10.0) == 1000
+    # The arrivals' timestamps as fastavro decodes them (timestamp-millis: datetimes) or as numbers.
+    assert epoch_ms(datetime(2024, 4, 10, 12, 0, 0, 250_000, tzinfo=UTC)) == 1_712_750_400_250
+    assert epoch_ms(1_712_750_400_250) == 1_712_750_400_250
     with pytest.raises(ValueError):
         clock_offset_ms([], 10.0)
 
