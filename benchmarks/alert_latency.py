@@ -335,8 +335,10 @@ class ApiWatch(threading.Thread):
 class ArrivalsWatch(threading.Thread):
     """The job's watermark rebuilt from the arrivals topic as its source sees it: per partition the newest
     ``simulated_at``, the lowest of those minus the 2 s slack (tables.sql). Flink's own watermark metric is
-    refreshed only every 10 s on its REST API, too coarse here; this leaves out the source's 200 ms
-    periodic emission and its 2 s idle timeout (every partition gets arrivals every second or so)."""
+    refreshed only every 10 s on its REST API, too coarse here. This leaves out the source's 200 ms
+    periodic emission and its 2 s idle timeout (a partition without arrivals for 2 s stops holding the
+    watermark back; in the evening's thinner service some do), so it may trail the job's own watermark:
+    the "watermark" stage is an upper bound, and "checkpoint" correspondingly low."""
 
     SLACK_MS = 2_000
 
