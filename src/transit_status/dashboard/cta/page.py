@@ -51,11 +51,17 @@ class Chicago:
         self.run_times = RunTimesConsumer(settings, self.predictions.apply_run_times) if consuming else None
         # Service health (the cta-service-health job's alerts and headways): its own state and consumer.
         self.service_health = ServiceHealthView(self.map.line_order)
+        self.service_health.on_change = self.hub.whole_view("alerts", self.alerts)
         self.service_consumer = ServiceHealthConsumer(settings, self.service_health.apply) if consuming else None
         self.metrics = ChicagoMetrics(self.hub, self.consumer)
         self.predictions.register_metrics(self.metrics.registry)
         self.hub.on_updates.append(self.metrics.observe)
         self.map_json = self.map.as_json()
+
+    def alerts(self) -> dict[str, Any]:
+        """Open service alerts, the newest alert records, each line's health, and the network's time now
+        (alerts' times are the network's: the arrivals' ``simulated_at``, not the wall clock's)."""
+        return {**self.service_health.as_json(), **self.predictions.network_now()}
 
     def consumers(self) -> list[TopicConsumer]:
         """What reads Kafka for this page (none when Chicago does not run), started and stopped by the app."""
@@ -135,16 +141,12 @@ def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> API
 
     @router.get("/api/alerts")
     async def api_alerts() -> dict[str, Any]:
-        """Open service alerts (where, since when, why), the newest alert records, each line's health, and
-        when the page should ask again.
+        """Open service alerts (where, since when, why), the newest alert records and each line's health;
+        the page gets the same over its socket (``alerts`` frames) as they change.
 
         Their times are the network's (the arrivals' ``simulated_at``), not the wall clock's: the body says
         the network's time now, so a reader can tell how long an alert has been open."""
-        return {
-            **chicago.service_health.as_json(),
-            **chicago.predictions.network_now(),
-            "poll_ms": round(settings.dashboard_alerts_poll_s * 1000),
-        }
+        return chicago.alerts()
 
     @router.get("/api/map")
     async def api_map() -> dict[str, Any]:

@@ -10,7 +10,8 @@ The Flink SQL job ``cta-service-health`` (``sql/cta_service_health.sql``) writes
   the median of its platforms' latest headways against the median scheduled, and its open alerts.
 
 :class:`ServiceHealth` is the pure model (no Kafka, no clock); :class:`ServiceHealthConsumer` feeds it
-with the dashboard's consumer loop; ``/api/alerts`` serves :meth:`ServiceHealth.as_json`.
+with the dashboard's consumer loop; ``/api/alerts`` serves :meth:`ServiceHealth.as_json`, and the page's
+socket gets the same as an ``alerts`` frame when it changes (``LiveHub.whole_view``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import statistics
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,18 +241,27 @@ def _alert_json(alert: Alert) -> dict[str, Any]:
 
 
 class ServiceHealthView:
-    """The model behind a lock: the consumer thread writes, the API reads."""
+    """The model behind a lock: the consumer thread writes, the API and the page's push read.
 
-    def __init__(self, line_order: Iterable[str] = ()) -> None:
+    ``on_change(urgent)`` hears of every batch that changed what the page shows, outside the lock: urgent
+    when an alert opened or cleared (a rider waits for it), not when only a headway moved."""
+
+    def __init__(self, line_order: Iterable[str] = (), on_change: Callable[[bool], None] | None = None) -> None:
         self._lock = threading.Lock()
         self.model = ServiceHealth(line_order)
         self.updated_ms: int | None = None
+        self.on_change = on_change
 
     def apply(self, batch: list[Received[Any]]) -> None:
+        changed = urgent = False
         with self._lock:
             for received in batch:
                 if self.model.apply(received.change):
                     self.updated_ms = received.received_ms
+                    changed = True
+                    urgent = urgent or isinstance(received.change, Alert)
+        if changed and self.on_change is not None:
+            self.on_change(urgent)
 
     def as_json(self) -> dict[str, Any]:
         with self._lock:

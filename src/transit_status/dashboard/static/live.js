@@ -48,7 +48,10 @@ window.live = (() => {
     pill.className = `pill pill-${kind}`;
   }
 
-  // Opens ws(s)://<host><path>, hands every parsed message to onMessage, reconnects with backoff.
+  // Opens ws(s)://<host><path>, hands every parsed message to onMessage and to a document event
+  // "live:<type>", reconnects with backoff.
+  const latest = {};
+
   function openSocket(path, onMessage) {
     let socket = null;
     let retryMs = 500;
@@ -68,6 +71,10 @@ window.live = (() => {
           return;
         }
         onMessage(message);
+        // Other scripts on the page (alerts.js) take the frames they know from here, whatever the page;
+        // the newest of each type is kept for a script that starts listening after it came.
+        latest[message.type] = message;
+        document.dispatchEvent(new CustomEvent(`live:${message.type}`, { detail: message }));
       });
       socket.addEventListener("close", () => {
         setConnection(`reconnecting in ${(retryMs / 1000).toFixed(1)} s…`, "wait");
@@ -80,5 +87,5 @@ window.live = (() => {
     return { isOpen: () => socket !== null && socket.readyState === WebSocket.OPEN };
   }
 
-  return { element, svgElement, clear, loadMap, formatAge, setConnection, openSocket };
+  return { element, svgElement, clear, loadMap, formatAge, setConnection, openSocket, latest };
 })();
