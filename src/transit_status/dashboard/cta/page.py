@@ -152,7 +152,16 @@ def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> API
     async def api_map() -> dict[str, Any]:
         return chicago.map_json
 
-    router.include_router(arrivals_router(chicago.predictions))
+    @router.get("/api/dwells")
+    async def api_dwells() -> dict[str, Any]:
+        """How long trains stand at each platform: the median of its latest stops (the cta-service-health
+        job's dwells), in the network's seconds; per line on ``/api/alerts``' strip."""
+        return {
+            "platforms": chicago.service_health.dwells(),
+            "time_basis": chicago.predictions.network_now()["time_basis"],
+        }
+
+    router.include_router(arrivals_router(chicago.predictions, chicago.service_health.typical_dwell))
 
     @router.websocket("/ws")
     async def websocket_endpoint(websocket: WebSocket) -> None:

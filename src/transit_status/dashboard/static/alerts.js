@@ -36,6 +36,7 @@
       item.dataset.line = line.line;
       item.append(el("strong", "", line.line));
       item.append(el("span", "", "every " + minutes(line.headway_s) + " (scheduled " + minutes(line.scheduled_headway_s) + ")"));
+      if (line.dwell_s !== null && line.dwell_s !== undefined) item.append(el("span", "health-dwell", "stops " + Math.round(line.dwell_s) + " s"));
       item.append(el("span", "health-count", line.open_alerts + " open"));
       container.append(item);
     }
