@@ -28,6 +28,8 @@ from transit_status.dashboard.hub import LiveHub
 from transit_status.dashboard.web import serve_live
 from transit_status.feeds.health import read_health
 from transit_status.networks import load_network
+from transit_status.networks.cta import CTA_AGENCY
+from transit_status.networks.model import Agency
 from transit_status.wallclock import now_ms
 
 
@@ -56,7 +58,7 @@ class Chicago:
         self.metrics = ChicagoMetrics(self.hub, self.consumer)
         self.predictions.register_metrics(self.metrics.registry)
         self.hub.on_updates.append(self.metrics.observe)
-        self.map_json = self.map.as_json()
+        self.map_json = {**self.map.as_json(), "heading": page_heading(self.network.agency)}
 
     def alerts(self) -> dict[str, Any]:
         """Open service alerts, the newest alert records, each line's health, and the network's time now
@@ -99,6 +101,14 @@ class Chicago:
         except OSError:
             written_ms = None
         return SourceReport(json.loads(self.settings.redact(json.dumps(snapshot))), written_ms)
+
+
+def page_heading(agency: Agency | None) -> str | None:
+    """The page's heading when another agency's trains run (its static GTFS names it); None: the page's
+    own, written for the CTA."""
+    if agency is None or agency == CTA_AGENCY:
+        return None
+    return f"{agency.name} status"
 
 
 def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> APIRouter:
