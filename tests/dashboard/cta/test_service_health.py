@@ -92,6 +92,7 @@ def test_the_strip_shows_each_lines_headway_against_its_schedule_and_its_open_al
         "headway_s": 420.0,
         "scheduled_headway_s": 360.0,
         "platforms": 3,
+        "dwell_s": None,  # no dwell measured yet (test_dwells.py)
         "open_alerts": 2,
         "open_by_kind": {"held": 1, "gap": 1, "bunching": 0},
     }
