@@ -160,23 +160,35 @@ def test_a_whole_view_goes_out_at_once_when_urgent_and_coalesced_when_not() -> N
                 await asyncio.sleep(0.01)
             return [json.loads(frame)["version"] for frame in client.frames]
 
-        async def change(urgent: bool) -> None:
+        def change(urgent: bool) -> None:
             version[0] += 1
-            await asyncio.to_thread(changed, urgent)  # from the consumer thread, as in the server
+            changed(urgent)
 
-        await change(urgent=False)  # nothing pushed for a while: at once
-        assert await pushed(1) == [1]
+        version[0] += 1
+        await asyncio.to_thread(changed, False)  # from the consumer thread, as in the server
+        assert await pushed(1) == [1]  # nothing pushed for a while: at once
         for _ in range(19):  # headways moving: one frame for all, a relaxed interval after the last
-            await change(urgent=False)
+            change(urgent=False)
         assert await pushed(2) == [1, 20]
 
-        await change(urgent=False)  # waits for the relaxed interval...
-        await change(urgent=True)  # ...until an alert opens: both go out within a tick, as one frame
+        change(urgent=False)  # waits for the relaxed interval...
+        change(urgent=True)  # ...until an alert opens: both go out within a tick, as one frame
         assert await pushed(3) == [1, 20, 22]
         await asyncio.sleep(hub.relaxed_s * 1.5)
         assert await pushed(3) == [1, 20, 22]  # the relaxed push it replaced never comes
 
         newcomer = hub.connect()
         assert [f.get("version") for f in drain(newcomer, hub)] == [None, 22]  # its snapshot, then the newest
+
+        # A client too slow to keep up loses its backlog, its alerts frame too: its fresh snapshot brings it.
+        slow = hub.connect(queue_limit=3)
+        drain(slow, hub)
+        change(urgent=True)
+        assert await pushed(4) == [1, 20, 22, 23]
+        for _ in range(3):
+            hub.broadcast_status({"type": "status"})
+        assert slow.needs_snapshot and slow.backlogs_dropped == 1
+        frames = [(f["type"], f.get("version")) for f in drain(slow, hub)]
+        assert frames == [("snapshot", None), ("alerts", 23), ("status", None)]
 
     asyncio.run(scenario())

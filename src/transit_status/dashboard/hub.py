@@ -17,7 +17,8 @@ Built for a thousand browsers on one event loop:
 * **Whole views pushed when they change.** A view that is small and read whole (the alerts) is a
   :meth:`LiveHub.whole_view`: the thread that changes it says so, and the hub pushes the whole view at
   most every ``TICK_S`` when it is urgent (an alert opened or cleared), every ``RELAXED_S`` when not
-  (a headway moved). The newest frame of each view goes to every client that connects.
+  (a headway moved). Each view follows every snapshot a client gets (built afresh when older than a
+  tick), so a new client, or one whose backlog was dropped, has it at once.
 
 Frames (server -> browser): ``snapshot`` (the state, with the ``seq`` it includes), ``updates``
 (``pushed_at`` and the tick's updates, each with its ``seq``; a browser drops those its snapshot
@@ -154,11 +155,13 @@ class Client:
         self._wakeup.set()
 
     def due_frame(self, hub: LiveHub) -> str | None:
-        """The frame to send now: a snapshot first when one is due, else the oldest queued frame."""
+        """The frame to send now: a snapshot first when one is due (then each whole view, which a dropped
+        backlog may have held), else the oldest queued frame."""
         if self.needs_snapshot:
             frame, self.after_seq = hub.snapshot_frame()
             self.needs_snapshot = False
             self.snapshots += 1
+            self.frames.extendleft(reversed(hub.view_frames()))
             return frame
         return self.frames.popleft() if self.frames else None
 
@@ -176,6 +179,8 @@ class WholeView:
         self.kind = kind
         self.build = build
         self.frame: str | None = None
+        self.encoded_at = float("-inf")
+        """When :attr:`frame` was built (``time.monotonic()``)."""
         self.pushed_at = float("-inf")
         self.due: float | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -183,8 +188,12 @@ class WholeView:
 
     def encode(self) -> str:
         self.frame = encode({"type": self.kind, **self.build()})
+        self.encoded_at = time.monotonic()
         self.frames_encoded += 1
         return self.frame
+
+    def fresh(self, now: float, within_s: float) -> bool:
+        return self.frame is not None and now - self.encoded_at <= within_s
 
 
 class LiveHub(Generic[State]):
@@ -257,13 +266,11 @@ class LiveHub(Generic[State]):
             return view(self.state)
 
     def connect(self, queue_limit: int = CLIENT_QUEUE_LIMIT) -> Client:
-        """Register a client: its first frame is a snapshot, then the last status and each whole view,
+        """Register a client: its first frame is a snapshot, then each whole view and the last status,
         then updates."""
         client = Client(queue_limit)
         if self.last_status_frame is not None:
             client.offer(self.last_status_frame)
-        for view in self.views.values():
-            client.offer(view.frame if view.frame is not None else view.encode())
         self.clients.add(client)
         return client
 
@@ -285,12 +292,17 @@ class LiveHub(Generic[State]):
         def changed(urgent: bool) -> None:
             loop = self.loop
             if loop is None or loop.is_closed():
-                view.frame = None  # not serving (yet): the next client gets it built afresh
-                return
+                return  # not serving (yet): the next client gets it built afresh
             with contextlib.suppress(RuntimeError):  # the loop closed just now (shutdown)
                 loop.call_soon_threadsafe(self._view_changed, view, urgent)
 
         return changed
+
+    def view_frames(self) -> list[str]:
+        """Each whole view's frame for a client that gets a snapshot: the pushed one, or built afresh when
+        that is older than a tick (a view's clock, e.g. the alerts' network time, must not be stale)."""
+        now = time.monotonic()
+        return [view.frame if view.fresh(now, self.tick_s) else view.encode() for view in self.views.values()]
 
     def _view_changed(self, view: WholeView, urgent: bool) -> None:
         assert self.loop is not None
