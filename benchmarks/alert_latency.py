@@ -268,6 +268,7 @@ def measure(
         "watermark (slide end -> window fires)": between("tick_s", "fired_s"),
         "checkpoint (fires -> readable in kafka)": between("fired_s", "kafka_s"),
         "dashboard (kafka -> api)": between("kafka_s", "api_s"),
+        # The push may beat the 0.1 s poll of the api: this stage can be slightly negative.
         "push (api -> page; the api is polled every 0.1 s)": between("api_s", "page_s"),
     }
     return {"alerts": rows, "summary": summary, "split": split, "problems": problems}

@@ -208,6 +208,7 @@ def test_each_page_gets_its_alerts_over_its_socket_as_they_open_and_clear(tmp_pa
             opened = next_alerts(socket)
             assert [a["alert_id"] for a in opened["open"]] == ["held:RL1:red:40900:a"]
             assert opened["lines"][0]["open_alerts"] == 1 and "network" in opened["time_basis"]
+            assert "recent" not in opened and client.get("/api/alerts").json()["recent"]  # the API's only
             cleared = alert("clear", 9_000, alert_id="held:RL1:red:40900:a", kind="held", train_id="RL1")
             chicago.service_health.apply([Received("service_alerts", alert_of(cleared), now, now)])
             assert next_alerts(socket)["open"] == []

@@ -53,17 +53,18 @@ class Chicago:
         self.run_times = RunTimesConsumer(settings, self.predictions.apply_run_times) if consuming else None
         # Service health (the cta-service-health job's alerts and headways): its own state and consumer.
         self.service_health = ServiceHealthView(self.map.line_order)
-        self.service_health.on_change = self.hub.whole_view("alerts", self.alerts)
+        self.service_health.on_change = self.hub.whole_view("alerts", lambda: self.alerts(recent=False))
         self.service_consumer = ServiceHealthConsumer(settings, self.service_health.apply) if consuming else None
         self.metrics = ChicagoMetrics(self.hub, self.consumer)
         self.predictions.register_metrics(self.metrics.registry)
         self.hub.on_updates.append(self.metrics.observe)
         self.map_json = {**self.map.as_json(), "heading": page_heading(self.network.agency)}
 
-    def alerts(self) -> dict[str, Any]:
-        """Open service alerts, the newest alert records, each line's health, and the network's time now
-        (alerts' times are the network's: the arrivals' ``simulated_at``, not the wall clock's)."""
-        return {**self.service_health.as_json(), **self.predictions.network_now()}
+    def alerts(self, recent: bool = True) -> dict[str, Any]:
+        """Open service alerts, each line's health, the network's time now (alerts' times are the network's:
+        the arrivals' ``simulated_at``, not the wall clock's) and (``recent``) the newest alert records,
+        which the page does not show: its pushed view leaves them out."""
+        return {**self.service_health.as_json(recent), **self.predictions.network_now()}
 
     def consumers(self) -> list[TopicConsumer]:
         """What reads Kafka for this page (none when Chicago does not run), started and stopped by the app."""

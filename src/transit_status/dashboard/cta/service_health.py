@@ -217,12 +217,12 @@ class ServiceHealth:
             )
         return strip
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "open": [_alert_json(a) for a in self.open_alerts()],
-            "recent": [_alert_json(a) for a in self._recent],
-            "lines": self.lines(),
-        }
+    def as_json(self, recent: bool = True) -> dict[str, Any]:
+        """Open alerts and the strip, and (``recent``) the newest alert records, which the page leaves out."""
+        body = {"open": [_alert_json(a) for a in self.open_alerts()], "lines": self.lines()}
+        if recent:
+            body["recent"] = [_alert_json(a) for a in self._recent]
+        return body
 
 
 def _alert_json(alert: Alert) -> dict[str, Any]:
@@ -271,9 +271,9 @@ class ServiceHealthView:
         if changed and self.on_change is not None:
             self.on_change(urgent)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, recent: bool = True) -> dict[str, Any]:
         with self._lock:
-            return {**self.model.as_json(), "updated_ms": self.updated_ms, "generated_at": now_ms()}
+            return {**self.model.as_json(recent), "updated_ms": self.updated_ms, "generated_at": now_ms()}
 
     def dwells(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -105,8 +105,12 @@ class CrowdingAlerts:
             (a for a in self._alerts.values() if a.state == "open"), key=lambda a: (-(a.ratio or 0), a.station)
         )
 
-    def as_json(self) -> dict[str, Any]:
-        return {"open": [asdict(a) for a in self.open_alerts()], "recent": [asdict(a) for a in self._recent]}
+    def as_json(self, recent: bool = True) -> dict[str, Any]:
+        """Open alerts and (``recent``) the newest records, which the page leaves out."""
+        body: dict[str, Any] = {"open": [asdict(a) for a in self.open_alerts()]}
+        if recent:
+            body["recent"] = [asdict(a) for a in self._recent]
+        return body
 
 
 class CrowdingAlertsView:
@@ -124,9 +128,9 @@ class CrowdingAlertsView:
         if any(changed) and self.on_change is not None:
             self.on_change(True)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, recent: bool = True) -> dict[str, Any]:
         with self._lock:
-            return {**self.model.as_json(), "generated_at": now_ms()}
+            return {**self.model.as_json(recent), "generated_at": now_ms()}
 
 
 class CrowdingAlertsConsumer(TopicConsumer):

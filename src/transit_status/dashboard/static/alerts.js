@@ -51,7 +51,9 @@
       const place = where.line + " · " + where.station_name + " (" + where.direction + ")" + (where.train_id ? " · " + where.train_id : "");
       item.append(el("strong", "", alert.kind));
       item.append(el("span", "", place));
-      item.append(el("span", "age", since(alert.since_ms, networkNow)));
+      const age = el("span", "age", since(alert.since_ms, networkNow));
+      age.dataset.sinceMs = String(alert.since_ms);
+      item.append(age);
       item.append(el("span", "why", alert.why.reason));
       list.append(item);
     }
@@ -79,7 +81,9 @@
     return body.network_time + (Date.now() - receivedAt) * (body.rate || 1);
   }
 
-  function follow(render) {
+  // Renders each frame as it comes; between frames (which come only when something changes) only the
+  // ages of the open alerts move on, when the page shows any (Chicago's).
+  function follow(render, ages) {
     let latest = null;
     let receivedAt = 0;
     function take(body) {
@@ -89,8 +93,13 @@
     }
     document.addEventListener("live:alerts", (event) => take(event.detail));
     if (window.live && window.live.latest.alerts) take(window.live.latest.alerts);
+    if (!ages) return;
     setInterval(() => {
-      if (latest !== null) render(latest, networkNow(latest, receivedAt));
+      if (latest === null) return;
+      const now = networkNow(latest, receivedAt);
+      for (const age of ages.querySelectorAll(".age[data-since-ms]")) {
+        age.textContent = since(Number(age.dataset.sinceMs), now);
+      }
     }, AGE_EVERY_MS);
   }
 
@@ -101,11 +110,11 @@
     follow((body, now) => {
       renderStrip(strip, body.lines);
       renderChicagoAlerts(list, empty, body.open, now);
-    });
+    }, list);
   }
   const crowding = document.getElementById("crowding-alerts");
   if (crowding) {
     const empty = document.getElementById("crowding-alerts-empty");
-    follow((body) => renderLondonAlerts(crowding, empty, body.open));
+    follow((body) => renderLondonAlerts(crowding, empty, body.open), null);
   }
 })();

@@ -51,6 +51,7 @@ window.live = (() => {
   // Opens ws(s)://<host><path>, hands every parsed message to onMessage and to a document event
   // "live:<type>", reconnects with backoff.
   const latest = {};
+  const SEQUENCED = new Set(["snapshot", "updates"]);
 
   function openSocket(path, onMessage) {
     let socket = null;
@@ -70,10 +71,14 @@ window.live = (() => {
           console.warn("unreadable message", error);
           return;
         }
-        onMessage(message);
+        try {
+          onMessage(message);
+        } catch (error) {
+          console.error(`could not apply a ${message.type} frame`, error);
+        }
         // Other scripts on the page (alerts.js) take the frames they know from here, whatever the page;
-        // the newest of each type is kept for a script that starts listening after it came.
-        latest[message.type] = message;
+        // the newest whole view of each type is kept for a script that starts listening after it came.
+        if (!SEQUENCED.has(message.type)) latest[message.type] = message;
         document.dispatchEvent(new CustomEvent(`live:${message.type}`, { detail: message }));
       });
       socket.addEventListener("close", () => {
