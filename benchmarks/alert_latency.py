@@ -20,14 +20,15 @@ wall-clock moment comes from the simulation's own (``produced_at``, ``simulated_
 Measured per held train, in seconds after that moment (wall clock of this one machine):
 - ``kafka``: the alert's open record readable by a read_committed consumer of the alerts topic;
 - ``api``: ``/api/alerts`` listing it among the open alerts (polled every 0.1 s: that resolution);
-- ``page``: the page showing it: a headless Chromium on the Chicago page, whose alerts.js polls
-  ``/api/alerts`` every 2 s as it does for everyone; a MutationObserver stamps (``Date.now()``, 1 ms)
-  when the alert's row enters ``#service-alerts``. **This is the figure against the goal.**
+- ``page``: the page showing it: a headless Chromium on the Chicago page, to which the dashboard pushes
+  the alerts over its WebSocket as they change (as to everyone); a MutationObserver stamps
+  (``Date.now()``, 1 ms) when the alert's row enters ``#service-alerts``. **This is the figure against
+  the goal.**
 Where the time goes, per alert: the tick (the job's hopping window fires at the end of the slide in
 which the due time falls: ``at_ms`` - due, at most ``service_tick_s`` of event time), the watermark
 (2 s of event time), the exactly-once commit (the record is readable once the checkpoint after it
 completes: ``flink_checkpoint_interval_s`` plus the checkpoint's duration), the dashboard's consumer,
-and the page's poll. The clear is timed too: from the moment the train is reported again to the row
+and the push to the page. The clear is timed too: from the moment the train is reported again to the row
 leaving the page.
 
 Goal: <= 5 s from the missed arrival to the page, for every held train (the max; p50/p90 beside it).
@@ -267,7 +268,8 @@ def measure(
         "watermark (slide end -> window fires)": between("tick_s", "fired_s"),
         "checkpoint (fires -> readable in kafka)": between("fired_s", "kafka_s"),
         "dashboard (kafka -> api)": between("kafka_s", "api_s"),
-        "page poll (api -> page)": between("api_s", "page_s"),
+        # The push may beat the 0.1 s poll of the api: this stage can be slightly negative.
+        "push (api -> page; the api is polled every 0.1 s)": between("api_s", "page_s"),
     }
     return {"alerts": rows, "summary": summary, "split": split, "problems": problems}
 
@@ -402,7 +404,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     overrides = {
         "run_networks": "cta",
-        "dashboard_alerts_poll_s": args.page_poll,
         "flink_checkpoint_interval_s": args.checkpoint_interval,
     }
     with running_stack("transit-bench-alerts-", **overrides) as (settings, _stack):
@@ -467,7 +468,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "service_tick_wall_s": settings.service_tick_s / speed,
             "service_held_margin_s": settings.service_held_margin_s,
             "flink_checkpoint_interval_s": settings.flink_checkpoint_interval_s,
-            "dashboard_alerts_poll_s": settings.dashboard_alerts_poll_s,
             "api_poll_s": API_POLL_S,
         }
         result["flink_checkpoints"] = checkpoints
@@ -483,16 +483,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds to let the pipeline settle")
     defaults = Settings()
     parser.add_argument(
-        "--page-poll", type=float, default=defaults.dashboard_alerts_poll_s, help="the page's poll of /api/alerts (s)"
-    )
-    parser.add_argument(
         "--checkpoint-interval", type=float, default=defaults.flink_checkpoint_interval_s, help="Flink's (s)"
     )
     args = parser.parse_args()
-    tuned = (args.page_poll, args.checkpoint_interval) != (
-        defaults.dashboard_alerts_poll_s,
-        defaults.flink_checkpoint_interval_s,
-    )
+    tuned = args.checkpoint_interval != defaults.flink_checkpoint_interval_s
     facts = machine()
     result = run(args)
     page = result["summary"]["page_s"]

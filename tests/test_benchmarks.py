@@ -224,7 +224,7 @@ def test_alert_latency_times_each_stage_from_the_missed_arrival_and_reports_what
     split = result["split"]
     assert split["watermark (slide end -> window fires)"]["max_s"] == 0.8
     assert split["checkpoint (fires -> readable in kafka)"]["max_s"] == 0.7
-    assert split["page poll (api -> page)"]["max_s"] == 1.2
+    assert split["push (api -> page; the api is polled every 0.1 s)"]["max_s"] == 1.2
     problems = " | ".join(result["problems"])
     assert "held:RL900:red:40080:a: a held alert where no train was held" in problems
     assert f"{early.alert_id}: shown 1.0 s before" in problems

@@ -366,13 +366,6 @@ class Settings(BaseSettings):
     dashboard_replay_s: float = Field(
         900.0, gt=0, description="How far back (real seconds) the dashboard replays arrivals on start."
     )
-    dashboard_alerts_poll_s: float = Field(
-        2.0,
-        ge=0.2,
-        le=60,
-        description="How often the page asks /api/alerts for Chicago's service alerts (it is told in each answer): "
-        "up to this much of an alert's latency to the page, one request per open page each time.",
-    )
     health_start_grace_s: float = Field(
         180.0,
         gt=0,

@@ -139,3 +139,56 @@ def test_a_client_that_connects_gets_the_latest_status_after_its_snapshot() -> N
     hub.broadcast_status({"type": "status", "ok": True})
     client = hub.connect()
     assert [frame["type"] for frame in drain(client, hub)] == ["snapshot", "status"]
+
+
+def test_a_whole_view_goes_out_at_once_when_urgent_and_coalesced_when_not() -> None:
+    """The alerts: pushed whole when they change, within a tick when an alert opened or cleared, at most
+    once per relaxed interval when only a headway moved; the newest goes to a client that connects."""
+
+    async def scenario() -> None:
+        hub = LiveHub(DashboardState(LINE_ORDER), tick_s=0.01, relaxed_s=1.0)
+        hub.loop = asyncio.get_running_loop()
+        version = [0]
+        changed = hub.whole_view("alerts", lambda: {"version": version[0]})
+        client = hub.connect()
+        assert [(f["type"], f.get("version")) for f in drain(client, hub)] == [("snapshot", None), ("alerts", 0)]
+
+        async def pushed(count: int) -> list[int]:
+            """The versions pushed so far, once there are ``count`` of them (what the client would send)."""
+            deadline = asyncio.get_running_loop().time() + 10
+            while len(client.frames) < count and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)
+            return [json.loads(frame)["version"] for frame in client.frames]
+
+        def change(urgent: bool) -> None:
+            version[0] += 1
+            changed(urgent)
+
+        version[0] += 1
+        await asyncio.to_thread(changed, False)  # from the consumer thread, as in the server
+        assert await pushed(1) == [1]  # nothing pushed for a while: at once
+        for _ in range(19):  # headways moving: one frame for all, a relaxed interval after the last
+            change(urgent=False)
+        assert await pushed(2) == [1, 20]
+
+        change(urgent=False)  # waits for the relaxed interval...
+        change(urgent=True)  # ...until an alert opens: both go out within a tick, as one frame
+        assert await pushed(3) == [1, 20, 22]
+        await asyncio.sleep(hub.relaxed_s * 1.5)
+        assert await pushed(3) == [1, 20, 22]  # the relaxed push it replaced never comes
+
+        newcomer = hub.connect()
+        assert [f.get("version") for f in drain(newcomer, hub)] == [None, 22]  # its snapshot, then the newest
+
+        # A client too slow to keep up loses its backlog, its alerts frame too: its fresh snapshot brings it.
+        slow = hub.connect(queue_limit=3)
+        drain(slow, hub)
+        change(urgent=True)
+        assert await pushed(4) == [1, 20, 22, 23]
+        for _ in range(3):
+            hub.broadcast_status({"type": "status"})
+        assert slow.needs_snapshot and slow.backlogs_dropped == 1
+        frames = [(f["type"], f.get("version")) for f in drain(slow, hub)]
+        assert frames == [("snapshot", None), ("alerts", 23), ("status", None)]
+
+    asyncio.run(scenario())

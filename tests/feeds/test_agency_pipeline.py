@@ -68,6 +68,7 @@ def test_an_agency_the_project_has_never_seen_shows_its_lines_stations_and_train
             # saved the static GTFS: until then the dashboard answers, degraded, that it waits for it).
             drawn = dashboard.wait_for(answered(lambda: api("/api/map")), 60, "the agency's map")
             assert {line["line"]: line["colour"] for line in drawn["lines"]} == agency.COLOURS
+            assert drawn["heading"] == f"{agency.AGENCY} status"  # the page is headed with its name, not the CTA's
             assert {(shape["line"], shape["colour"]) for shape in drawn["shapes"]} == set(agency.COLOURS.items())
             stations = {station["name"]: station for station in drawn["stations"]}
             assert set(stations) == {name for name, _, _ in agency.STATIONS.values()}

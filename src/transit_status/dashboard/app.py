@@ -12,14 +12,17 @@ WebSocket protocol (server -> browser, one JSON object per text frame; fan-out: 
   ``seq`` (a browser skips those its snapshot had): ``train`` (``train``: the train with
   ``produced_at``, ``x``/``y``), ``station``, ``station_removed``, ``turnstile`` (``station_id``,
   ``count``; null = removed) and ``weather``;
-* ``{"type": "status", "server_time", "ok", "health"}`` once a second (feeds, freshness, Kafka).
+* ``{"type": "status", "server_time", "ok", "health"}`` once a second (feeds, freshness, Kafka);
+* ``{"type": "alerts", "open", "lines", "network_time", ...}`` (the body of ``/api/alerts`` but ``recent``)
+  on connecting and whenever it changes: within a tick of an alert opening or clearing, at most once a
+  second when only a headway moved (``LiveHub.whole_view``).
 
 London (``/london``, its own hub and socket ``/ws/london``, the same fan-out): a ``snapshot``
 (``seq``, ``stations``, ``lines``, ``busiest``, ``series``), then ``updates`` of types ``activity``
 (a station's entries/exits/inside, ``known``; null = removed), ``line``, ``busiest`` (the newest
 15-minute window's top stations) and ``series`` (OpenSearch's histograms and the crowding against a
-typical day, refreshed every few seconds by the server), and the same ``status`` frames (London's
-feeds under ``health.london``).
+typical day, refreshed every few seconds by the server), the same ``status`` frames (London's
+feeds under ``health.london``) and ``alerts`` frames (the body of ``/api/london/alerts`` but ``recent``) as they change.
 """
 
 from __future__ import annotations

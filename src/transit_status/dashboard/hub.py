@@ -14,14 +14,21 @@ Built for a thousand browsers on one event loop:
 * **Client messages are rate-limited.** A token bucket per client drops a flood before it is even
   parsed, and a client gets at most one requested snapshot per ``RESYNC_INTERVAL_S``.
 
+* **Whole views pushed when they change.** A view that is small and read whole (the alerts) is a
+  :meth:`LiveHub.whole_view`: the thread that changes it says so, and the hub pushes the whole view at
+  most every ``TICK_S`` when it is urgent (an alert opened or cleared), every ``RELAXED_S`` when not
+  (a headway moved). Each view follows every snapshot a client gets (built afresh when older than a
+  tick), so a new client, or one whose backlog was dropped, has it at once.
+
 Frames (server -> browser): ``snapshot`` (the state, with the ``seq`` it includes), ``updates``
 (``pushed_at`` and the tick's updates, each with its ``seq``; a browser drops those its snapshot
-already has) and ``status`` (unsequenced, once a second).
+already has), ``status`` (unsequenced, once a second) and each whole view's (unsequenced, e.g. ``alerts``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -37,6 +44,8 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.1
 """Updates within one tick go out as one frame: ≤ 10 frames a second per client, ≤ 100 ms added latency."""
+RELAXED_S = 1.0
+"""A whole view's changes that nobody waits for (a headway) go out at most this often."""
 CLIENT_QUEUE_LIMIT = 100
 """Frames (about 10 s of ticks) a client may lag before its backlog is replaced by a snapshot."""
 RESYNC_INTERVAL_S = 2.0
@@ -146,11 +155,13 @@ class Client:
         self._wakeup.set()
 
     def due_frame(self, hub: LiveHub) -> str | None:
-        """The frame to send now: a snapshot first when one is due, else the oldest queued frame."""
+        """The frame to send now: a snapshot first when one is due (then each whole view, which a dropped
+        backlog may have held), else the oldest queued frame."""
         if self.needs_snapshot:
             frame, self.after_seq = hub.snapshot_frame()
             self.needs_snapshot = False
             self.snapshots += 1
+            self.frames.extendleft(reversed(hub.view_frames()))
             return frame
         return self.frames.popleft() if self.frames else None
 
@@ -161,12 +172,37 @@ class Client:
         return frame
 
 
+class WholeView:
+    """A view the hub pushes whole when it changes (see the module's notes); only the event loop touches it."""
+
+    def __init__(self, kind: str, build: Callable[[], dict[str, Any]]) -> None:
+        self.kind = kind
+        self.build = build
+        self.frame: str | None = None
+        self.encoded_at = float("-inf")
+        """When :attr:`frame` was built (``time.monotonic()``)."""
+        self.pushed_at = float("-inf")
+        self.due: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.frames_encoded = 0
+
+    def encode(self) -> str:
+        self.frame = encode({"type": self.kind, **self.build()})
+        self.encoded_at = time.monotonic()
+        self.frames_encoded += 1
+        return self.frame
+
+    def fresh(self, now: float, within_s: float) -> bool:
+        return self.frame is not None and now - self.encoded_at <= within_s
+
+
 class LiveHub(Generic[State]):
     """One page's fan-out (one hub per network page, each with its own state and clients)."""
 
-    def __init__(self, state: State, tick_s: float = TICK_S) -> None:
+    def __init__(self, state: State, tick_s: float = TICK_S, relaxed_s: float = RELAXED_S) -> None:
         self.state = state
         self.tick_s = tick_s
+        self.relaxed_s = relaxed_s
         self.lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.clients: set[Client] = set()
@@ -174,6 +210,7 @@ class LiveHub(Generic[State]):
         self.frames_encoded = 0
         self.snapshots_encoded = 0
         self.last_status_frame: str | None = None
+        self.views: dict[str, WholeView] = {}
         self._pending: dict[UpdateKey, LiveUpdate] = {}
         self._tick_scheduled = False
         self._last_tick = float("-inf")
@@ -229,7 +266,8 @@ class LiveHub(Generic[State]):
             return view(self.state)
 
     def connect(self, queue_limit: int = CLIENT_QUEUE_LIMIT) -> Client:
-        """Register a client: its first frame is a snapshot, then the last status, then updates."""
+        """Register a client: its first frame is a snapshot, then each whole view and the last status,
+        then updates."""
         client = Client(queue_limit)
         if self.last_status_frame is not None:
             client.offer(self.last_status_frame)
@@ -242,6 +280,45 @@ class LiveHub(Generic[State]):
     def broadcast_status(self, message: dict[str, Any]) -> None:
         """An unsequenced message to every client, encoded once; must run on the event loop."""
         frame = self.last_status_frame = encode(message)
+        for client in self.clients:
+            client.offer(frame)
+
+    # ---- whole views -----------------------------------------------------------------------------
+    def whole_view(self, kind: str, build: Callable[[], dict[str, Any]]) -> Callable[[bool], None]:
+        """Push ``build()`` as ``{"type": kind, ...}`` to every client when it changes; returns what the
+        changing thread (any thread) calls: ``changed(urgent)``. ``build`` runs on the event loop."""
+        view = self.views[kind] = WholeView(kind, build)
+
+        def changed(urgent: bool) -> None:
+            loop = self.loop
+            if loop is None or loop.is_closed():
+                return  # not serving (yet): the next client gets it built afresh
+            with contextlib.suppress(RuntimeError):  # the loop closed just now (shutdown)
+                loop.call_soon_threadsafe(self._view_changed, view, urgent)
+
+        return changed
+
+    def view_frames(self) -> list[str]:
+        """Each whole view's frame for a client that gets a snapshot: the pushed one, or built afresh when
+        that is older than a tick (a view's clock, e.g. the alerts' network time, must not be stale)."""
+        now = time.monotonic()
+        return [view.frame if view.fresh(now, self.tick_s) else view.encode() for view in self.views.values()]
+
+    def _view_changed(self, view: WholeView, urgent: bool) -> None:
+        assert self.loop is not None
+        due = max(self.loop.time(), view.pushed_at + (self.tick_s if urgent else self.relaxed_s))
+        if view.due is not None and view.due <= due:
+            return  # a push at least as soon is already on its way
+        if view.timer is not None:
+            view.timer.cancel()
+        view.due = due
+        view.timer = self.loop.call_at(due, self._push_view, view)
+
+    def _push_view(self, view: WholeView) -> None:
+        assert self.loop is not None
+        view.due = view.timer = None
+        view.pushed_at = self.loop.time()
+        frame = view.encode()
         for client in self.clients:
             client.offer(frame)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
 
 from transit_status.avro.wire import BadRecord
 from transit_status.dashboard.app import create_app
@@ -91,6 +92,7 @@ def test_the_strip_shows_each_lines_headway_against_its_schedule_and_its_open_al
         "headway_s": 420.0,
         "scheduled_headway_s": 360.0,
         "platforms": 3,
+        "dwell_s": None,  # no dwell measured yet (test_dwells.py)
         "open_alerts": 2,
         "open_by_kind": {"held": 1, "gap": 1, "bunching": 0},
     }
@@ -113,7 +115,6 @@ def test_the_api_lists_open_alerts_and_each_lines_strip_and_london_its_crowding(
         held = alert("open", 5_000, alert_id="held:RL1:red:40900:a", kind="held", train_id="RL1")
         chicago.service_health.apply([Received("service_alerts", alert_of(held), now, now)])
         body = client.get("/api/alerts").json()
-        assert body["poll_ms"] == 2000  # the page asks again this often (dashboard_alerts_poll_s)
         assert [a["alert_id"] for a in body["open"]] == ["held:RL1:red:40900:a"]
         assert body["open"][0]["where"]["train_id"] == "RL1" and body["open"][0]["why"]["reason"]
         assert [line["line"] for line in body["lines"]][:2] == ["red", "blue"]
@@ -185,8 +186,40 @@ def test_a_crowding_alert_of_a_restarted_simulation_is_taken_though_its_clock_is
     assert [a.since for a in alerts.open_alerts()] == ["2023-06-07T07:15:00Z"]
 
 
-def test_the_page_is_told_how_often_to_ask_for_alerts(tmp_path: Path) -> None:
-    """An alert waits up to one poll on the page: the interval is a setting, sent with every answer."""
-    settings = isolated_settings(tmp_path).with_overrides(dashboard_alerts_poll_s=0.5)
-    with TestClient(create_app(settings, start_consumer=False)) as client:
-        assert client.get("/api/alerts").json()["poll_ms"] == 500
+def next_alerts(socket: WebSocketTestSession) -> dict[str, Any]:
+    """The next ``alerts`` frame on a page's socket (status frames come between them every second)."""
+    for _ in range(30):
+        frame = socket.receive_json()
+        if frame["type"] == "alerts":
+            return frame
+    raise AssertionError("no alerts frame among 30 frames")
+
+
+def test_each_page_gets_its_alerts_over_its_socket_as_they_open_and_clear(tmp_path: Path) -> None:
+    """No polling: the newest alerts come with the connection, then each change as it happens."""
+    with TestClient(create_app(isolated_settings(tmp_path), start_consumer=False)) as client:
+        chicago, london = client.app.state.chicago, client.app.state.london  # type: ignore[attr-defined]
+        now = now_ms()
+        with client.websocket_connect("/ws") as socket:
+            first = next_alerts(socket)
+            assert first["open"] == [] and [line["line"] for line in first["lines"]][:2] == ["red", "blue"]
+            held = alert("open", 5_000, alert_id="held:RL1:red:40900:a", kind="held", train_id="RL1")
+            chicago.service_health.apply([Received("service_alerts", alert_of(held), now, now)])
+            opened = next_alerts(socket)
+            assert [a["alert_id"] for a in opened["open"]] == ["held:RL1:red:40900:a"]
+            assert opened["lines"][0]["open_alerts"] == 1 and "network" in opened["time_basis"]
+            assert "recent" not in opened and client.get("/api/alerts").json()["recent"]  # the API's only
+            cleared = alert("clear", 9_000, alert_id="held:RL1:red:40900:a", kind="held", train_id="RL1")
+            chicago.service_health.apply([Received("service_alerts", alert_of(cleared), now, now)])
+            assert next_alerts(socket)["open"] == []
+
+        with client.websocket_connect("/ws/london") as socket:
+            assert next_alerts(socket)["open"] == []
+            crowded = {
+                "alert_id": "crowding:Bank", "state": "open", "station": "Bank", "since": "2023-06-07T07:15:00Z",
+                "at": "2023-06-07T07:30:00Z", "entries": 900, "typical_entries": 300.0, "ratio": 3.0,
+                "day_type": "tuesday_thursday", "reason": "900 entries in the quarter from 08:15",
+            }  # fmt: skip
+            record = crowding_alert_of(json.dumps(crowded).encode())
+            london.crowding_alerts.apply([Received("crowding_alerts", record, now, now)])
+            assert [a["station"] for a in next_alerts(socket)["open"]] == ["Bank"]

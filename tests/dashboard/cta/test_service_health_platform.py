@@ -1,5 +1,5 @@
 """The dashboard as a real process reading the service-health topics: alerts show as they open, go when
-their clear record arrives, and a record that is no alert is dead-lettered."""
+their clear record arrives, dwells are served, and a record that is no alert is dead-lettered."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def test_alerts_show_as_they_open_and_go_when_service_recovers(platform: Setting
     topics.create()
     settings = topics.settings
     produce_raw(settings, settings.topic_cta_service_alerts, [alert("open", 5_000), (b"{}", b"not json")])
+    stop = {"line": "red", "station_id": 41190, "station_name": "Jarvis", "direction": "a", "train_id": "RL902",
+            "arrived_ms": 1_000, "departed_ms": 26_000, "dwell_s": 25.0}  # fmt: skip
+    produce_raw(settings, settings.topic_cta_dwells, [(b'{"line": "red"}', json.dumps(stop).encode())])
     crowded = {
         "alert_id": "crowding:Bank",
         "state": "open",
@@ -72,6 +75,9 @@ def test_alerts_show_as_they_open_and_go_when_service_recovers(platform: Setting
         red = next(line for line in dashboard.get("/api/alerts").json()["lines"] if line["line"] == "red")
         assert red["open_alerts"] == 1
         wait_for(lambda: len(dashboard.get("/api/london/alerts").json()["open"]) == 1, 30, "London's alert", dashboard)
+        wait_for(lambda: dashboard.get("/api/dwells").json()["platforms"], 30, "the dwell", dashboard)
+        [jarvis] = dashboard.get("/api/dwells").json()["platforms"]
+        assert (jarvis["station_name"], jarvis["direction"], jarvis["dwell_s"]) == ("Jarvis", "a", 25.0)
 
         produce_raw(settings, settings.topic_cta_service_alerts, [alert("clear", 9_000)])
         wait_for(lambda: open_alerts() == [], 30, "the alert to clear", dashboard)

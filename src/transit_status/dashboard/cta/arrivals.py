@@ -12,6 +12,7 @@ the wall clock), real ones for a real feed. The page counts them down between tw
 
 from __future__ import annotations
 
+import statistics
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -190,7 +191,11 @@ class LivePredictions:
         }
 
 
-def arrivals_router(predictions: LivePredictions) -> APIRouter:
+TypicalDwell = Callable[[tuple[str, int, str]], float | None]
+"""A platform's (line, station_id, direction) typical dwell in network seconds, None when not measured."""
+
+
+def arrivals_router(predictions: LivePredictions, typical_dwell: TypicalDwell | None = None) -> APIRouter:
     router = APIRouter()
 
     @router.get("/api/stations/{station_id}/arrivals")
@@ -199,7 +204,13 @@ def arrivals_router(predictions: LivePredictions) -> APIRouter:
     ) -> dict[str, Any]:
         if station_id not in predictions.network.stations:
             raise HTTPException(404, f"no station {station_id} on the {predictions.network.name.upper()} network")
-        return predictions.board(station_id)
+        board = predictions.board(station_id)
+        if typical_dwell is not None:
+            for platform in board["platforms"]:
+                measured = [typical_dwell((line, station_id, platform["direction"])) for line in platform["lines"]]
+                known = [dwell for dwell in measured if dwell is not None]
+                platform["dwell_s"] = round(statistics.median(known), 1) if known else None
+        return board
 
     @router.get("/api/predictions")
     async def prediction_accuracy() -> dict[str, Any]:

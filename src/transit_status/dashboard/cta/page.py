@@ -28,6 +28,8 @@ from transit_status.dashboard.hub import LiveHub
 from transit_status.dashboard.web import serve_live
 from transit_status.feeds.health import read_health
 from transit_status.networks import load_network
+from transit_status.networks.cta import CTA_AGENCY
+from transit_status.networks.model import Agency
 from transit_status.wallclock import now_ms
 
 
@@ -51,11 +53,18 @@ class Chicago:
         self.run_times = RunTimesConsumer(settings, self.predictions.apply_run_times) if consuming else None
         # Service health (the cta-service-health job's alerts and headways): its own state and consumer.
         self.service_health = ServiceHealthView(self.map.line_order)
+        self.service_health.on_change = self.hub.whole_view("alerts", lambda: self.alerts(recent=False))
         self.service_consumer = ServiceHealthConsumer(settings, self.service_health.apply) if consuming else None
         self.metrics = ChicagoMetrics(self.hub, self.consumer)
         self.predictions.register_metrics(self.metrics.registry)
         self.hub.on_updates.append(self.metrics.observe)
-        self.map_json = self.map.as_json()
+        self.map_json = {**self.map.as_json(), "heading": page_heading(self.network.agency)}
+
+    def alerts(self, recent: bool = True) -> dict[str, Any]:
+        """Open service alerts, each line's health, the network's time now (alerts' times are the network's:
+        the arrivals' ``simulated_at``, not the wall clock's) and (``recent``) the newest alert records,
+        which the page does not show: its pushed view leaves them out."""
+        return {**self.service_health.as_json(recent), **self.predictions.network_now()}
 
     def consumers(self) -> list[TopicConsumer]:
         """What reads Kafka for this page (none when Chicago does not run), started and stopped by the app."""
@@ -93,6 +102,14 @@ class Chicago:
         except OSError:
             written_ms = None
         return SourceReport(json.loads(self.settings.redact(json.dumps(snapshot))), written_ms)
+
+
+def page_heading(agency: Agency | None) -> str | None:
+    """The page's heading when another agency's trains run (its static GTFS names it); None: the page's
+    own, written for the CTA."""
+    if agency is None or agency == CTA_AGENCY:
+        return None
+    return f"{agency.name} status"
 
 
 def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> APIRouter:
@@ -135,22 +152,27 @@ def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> API
 
     @router.get("/api/alerts")
     async def api_alerts() -> dict[str, Any]:
-        """Open service alerts (where, since when, why), the newest alert records, each line's health, and
-        when the page should ask again.
+        """Open service alerts (where, since when, why), the newest alert records and each line's health;
+        the page gets the same over its socket (``alerts`` frames) as they change.
 
         Their times are the network's (the arrivals' ``simulated_at``), not the wall clock's: the body says
         the network's time now, so a reader can tell how long an alert has been open."""
-        return {
-            **chicago.service_health.as_json(),
-            **chicago.predictions.network_now(),
-            "poll_ms": round(settings.dashboard_alerts_poll_s * 1000),
-        }
+        return chicago.alerts()
 
     @router.get("/api/map")
     async def api_map() -> dict[str, Any]:
         return chicago.map_json
 
-    router.include_router(arrivals_router(chicago.predictions))
+    @router.get("/api/dwells")
+    async def api_dwells() -> dict[str, Any]:
+        """How long trains stand at each platform: the median of its latest stops (the cta-service-health
+        job's dwells), in the network's seconds; per line on ``/api/alerts``' strip."""
+        return {
+            "platforms": chicago.service_health.dwells(),
+            "time_basis": chicago.predictions.network_now()["time_basis"],
+        }
+
+    router.include_router(arrivals_router(chicago.predictions, chicago.service_health.typical_dwell))
 
     @router.websocket("/ws")
     async def websocket_endpoint(websocket: WebSocket) -> None:

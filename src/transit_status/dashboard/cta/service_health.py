@@ -7,10 +7,12 @@ The Flink SQL job ``cta-service-health`` (``sql/cta_service_health.sql``) writes
   event time ``at_ms``, says whether it is open (a clear wins a tie); records may arrive out of order
   across the job's parallel writers, so an older one never reopens a cleared alert.
 * headways: every arrival's measured headway with the platform's scheduled one. A line's strip shows
-  the median of its platforms' latest headways against the median scheduled, and its open alerts.
+  the median of its platforms' latest headways against the median scheduled, and its open alerts;
+* dwells: every stop's time at the platform (``dwells.py``): a line's strip shows its typical dwell.
 
 :class:`ServiceHealth` is the pure model (no Kafka, no clock); :class:`ServiceHealthConsumer` feeds it
-with the dashboard's consumer loop; ``/api/alerts`` serves :meth:`ServiceHealth.as_json`.
+with the dashboard's consumer loop; ``/api/alerts`` serves :meth:`ServiceHealth.as_json`, and the page's
+socket gets the same as an ``alerts`` frame when it changes (``LiveHub.whole_view``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import statistics
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from transit_status.avro.wire import BadRecord
 from transit_status.config import Settings
 from transit_status.dashboard.consumer import TopicConsumer, as_bytes, offsets_since
+from transit_status.dashboard.cta.dwells import Dwell, Dwells, Platform, dwell_of
 from transit_status.dashboard.state import Received
 from transit_status.wallclock import now_ms
 
@@ -130,17 +133,21 @@ def _optional_float(value: Any) -> float | None:
 
 
 class ServiceHealth:
-    """Open alerts, the newest alert records, and each line's latest headways (a pure model)."""
+    """Open alerts, the newest alert records, each line's latest headways and its dwells (a pure model)."""
 
     def __init__(self, line_order: Iterable[str] = ()) -> None:
         self.line_order = tuple(line_order)
+        self.dwells = Dwells(self.line_order)
         self._alerts: dict[str, Alert] = {}
         self._recent: deque[Alert] = deque(maxlen=RECENT)
         self._headways: dict[str, dict[tuple[int, str], Headway]] = {}
         self._swept_ms: int | None = None
 
-    def apply(self, change: Alert | Headway) -> bool:
+    def apply(self, change: Alert | Headway | Dwell) -> bool:
         """Take one record; True when what the page shows changed."""
+        if isinstance(change, Dwell):
+            self.dwells.apply(change)
+            return True
         if isinstance(change, Headway):
             if change.headway_s is None:
                 return False  # a platform's first train: no headway yet
@@ -186,6 +193,7 @@ class ServiceHealth:
     def lines(self) -> list[dict[str, Any]]:
         """The health strip: per line, headway now against scheduled, and open alerts by kind."""
         names = [*self.line_order, *sorted(set(self._headways) - set(self.line_order))]
+        dwells = self.dwells.by_line()
         open_by_line: dict[str, dict[str, int]] = {}
         for alert in self.open_alerts():
             counts = open_by_line.setdefault(alert.line, dict.fromkeys(ALERT_KINDS, 0))
@@ -202,18 +210,19 @@ class ServiceHealth:
                     "headway_s": round(statistics.median(measured), 1) if measured else None,
                     "scheduled_headway_s": round(statistics.median(scheduled), 1) if scheduled else None,
                     "platforms": len(measured),
+                    "dwell_s": dwells.get(line),
                     "open_alerts": sum(counts.values()),
                     "open_by_kind": counts,
                 }
             )
         return strip
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "open": [_alert_json(a) for a in self.open_alerts()],
-            "recent": [_alert_json(a) for a in self._recent],
-            "lines": self.lines(),
-        }
+    def as_json(self, recent: bool = True) -> dict[str, Any]:
+        """Open alerts and the strip, and (``recent``) the newest alert records, which the page leaves out."""
+        body = {"open": [_alert_json(a) for a in self.open_alerts()], "lines": self.lines()}
+        if recent:
+            body["recent"] = [_alert_json(a) for a in self._recent]
+        return body
 
 
 def _alert_json(alert: Alert) -> dict[str, Any]:
@@ -240,42 +249,65 @@ def _alert_json(alert: Alert) -> dict[str, Any]:
 
 
 class ServiceHealthView:
-    """The model behind a lock: the consumer thread writes, the API reads."""
+    """The model behind a lock: the consumer thread writes, the API and the page's push read.
 
-    def __init__(self, line_order: Iterable[str] = ()) -> None:
+    ``on_change(urgent)`` hears of every batch that changed what the page shows, outside the lock: urgent
+    when an alert opened or cleared (a rider waits for it), not when only a headway moved."""
+
+    def __init__(self, line_order: Iterable[str] = (), on_change: Callable[[bool], None] | None = None) -> None:
         self._lock = threading.Lock()
         self.model = ServiceHealth(line_order)
         self.updated_ms: int | None = None
+        self.on_change = on_change
 
     def apply(self, batch: list[Received[Any]]) -> None:
+        changed = urgent = False
         with self._lock:
             for received in batch:
                 if self.model.apply(received.change):
                     self.updated_ms = received.received_ms
+                    changed = True
+                    urgent = urgent or isinstance(received.change, Alert)
+        if changed and self.on_change is not None:
+            self.on_change(urgent)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, recent: bool = True) -> dict[str, Any]:
         with self._lock:
-            return {**self.model.as_json(), "updated_ms": self.updated_ms, "generated_at": now_ms()}
+            return {**self.model.as_json(recent), "updated_ms": self.updated_ms, "generated_at": now_ms()}
+
+    def dwells(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return self.model.dwells.as_json()
+
+    def typical_dwell(self, platform: Platform) -> float | None:
+        with self._lock:
+            return self.model.dwells.typical_s(platform)
 
 
 class ServiceHealthConsumer(TopicConsumer):
-    """The service-health topics, read with the dashboard's loop: alerts whole (compacted), headways
-    from ``dashboard_replay_s`` back. JSON, no registry; bad records go to the dead-letter topic."""
+    """The service-health topics, read with the dashboard's loop: alerts whole (compacted), headways and
+    dwells from ``dashboard_replay_s`` back. JSON, no registry; bad records go to the dead-letter topic."""
 
     name = "dashboard-service-health"
 
     @staticmethod
     def topic_roles(settings: Settings) -> dict[str, str]:
-        return {settings.topic_cta_service_alerts: "service_alerts", settings.topic_cta_headways: "headways"}
+        return {
+            settings.topic_cta_service_alerts: "service_alerts",
+            settings.topic_cta_headways: "headways",
+            settings.topic_cta_dwells: "dwells",
+        }
 
     def _start_offsets(
         self, consumer: Consumer, topic: str, role: str, partitions: list[int], first: bool
     ) -> list[TopicPartition]:
-        if first and role == "headways":
+        if first and role in ("headways", "dwells"):
             since = now_ms() - int(self.settings.dashboard_replay_s * 1000)
             return offsets_since(consumer, topic, partitions, since)
         return super()._start_offsets(consumer, topic, role, partitions, first)
 
     def _decode(self, role: str, message: Message) -> Any:
         raw = as_bytes(message.value())
+        if role == "dwells":
+            return dwell_of(_json_object(raw))
         return alert_of(raw) if role == "service_alerts" else headway_of(raw)

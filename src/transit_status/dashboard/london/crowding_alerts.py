@@ -4,7 +4,8 @@ The alerts topic (compacted, key ``alert_id`` = ``crowding:<station>``) holds an
 a station's quarter hour is far above a typical day's (``settings.london_crowding_ratio``) and a
 ``clear`` record when a later quarter is not. The newest record of an alert, by its quarter's end,
 says whether it is open. :class:`CrowdingAlerts` is the pure model; :class:`CrowdingAlertsConsumer`
-feeds it with the dashboard's consumer loop; ``/api/london/alerts`` serves it.
+feeds it with the dashboard's consumer loop; ``/api/london/alerts`` serves it, and London's socket gets
+the same as an ``alerts`` frame when it changes (``LiveHub.whole_view``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -103,25 +105,32 @@ class CrowdingAlerts:
             (a for a in self._alerts.values() if a.state == "open"), key=lambda a: (-(a.ratio or 0), a.station)
         )
 
-    def as_json(self) -> dict[str, Any]:
-        return {"open": [asdict(a) for a in self.open_alerts()], "recent": [asdict(a) for a in self._recent]}
+    def as_json(self, recent: bool = True) -> dict[str, Any]:
+        """Open alerts and (``recent``) the newest records, which the page leaves out."""
+        body: dict[str, Any] = {"open": [asdict(a) for a in self.open_alerts()]}
+        if recent:
+            body["recent"] = [asdict(a) for a in self._recent]
+        return body
 
 
 class CrowdingAlertsView:
-    """The model behind a lock: the consumer thread writes, the API reads."""
+    """The model behind a lock: the consumer thread writes, the API and the page's push read;
+    ``on_change(urgent)`` hears of every batch that opened or cleared an alert (always urgent)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[bool], None] | None = None) -> None:
         self._lock = threading.Lock()
         self.model = CrowdingAlerts()
+        self.on_change = on_change
 
     def apply(self, batch: list[Received[Any]]) -> None:
         with self._lock:
-            for received in batch:
-                self.model.apply(received.change)
+            changed = [self.model.apply(received.change) for received in batch]
+        if any(changed) and self.on_change is not None:
+            self.on_change(True)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, recent: bool = True) -> dict[str, Any]:
         with self._lock:
-            return {**self.model.as_json(), "generated_at": now_ms()}
+            return {**self.model.as_json(recent), "generated_at": now_ms()}
 
 
 class CrowdingAlertsConsumer(TopicConsumer):

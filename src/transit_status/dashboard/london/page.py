@@ -51,6 +51,9 @@ class London:
         self.series = LondonSeries(settings, self.map)
         # Crowding alerts (the london-crowding job): their own state and consumer.
         self.crowding_alerts = CrowdingAlertsView()
+        self.crowding_alerts.on_change = self.hub.whole_view(
+            "alerts", lambda: self.crowding_alerts.as_json(recent=False)
+        )
         self.alerts_consumer = (
             CrowdingAlertsConsumer(settings, self.crowding_alerts.apply) if self.consumer is not None else None
         )

@@ -1,11 +1,10 @@
-// Service health on both pages: Chicago's health strip per line and its alerts (/api/alerts), London's
-// crowding alerts (/api/london/alerts). Polled every 2 s, or as often as an answer's poll_ms says (the
-// dashboard_alerts_poll_s setting): alerts appear as they open and disappear when the job's clear record
-// arrives. Built with DOM nodes (textContent), never HTML from the data.
+// Service health on both pages: Chicago's health strip per line and its alerts, London's crowding
+// alerts. Both come over the page's own WebSocket as "alerts" frames (the same body as /api/alerts and
+// /api/london/alerts): the newest on connecting, then each change, within 0.1 s of an alert opening or
+// clearing. Built with DOM nodes (textContent), never HTML from the data.
 (function () {
   "use strict";
-  const POLL_MS = 2000;
-  const MIN_POLL_MS = 200;
+  const AGE_EVERY_MS = 1000;
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -37,6 +36,7 @@
       item.dataset.line = line.line;
       item.append(el("strong", "", line.line));
       item.append(el("span", "", "every " + minutes(line.headway_s) + " (scheduled " + minutes(line.scheduled_headway_s) + ")"));
+      if (line.dwell_s !== null && line.dwell_s !== undefined) item.append(el("span", "health-dwell", "stops " + Math.round(line.dwell_s) + " s"));
       item.append(el("span", "health-count", line.open_alerts + " open"));
       container.append(item);
     }
@@ -51,7 +51,9 @@
       const place = where.line + " · " + where.station_name + " (" + where.direction + ")" + (where.train_id ? " · " + where.train_id : "");
       item.append(el("strong", "", alert.kind));
       item.append(el("span", "", place));
-      item.append(el("span", "age", since(alert.since_ms, networkNow)));
+      const age = el("span", "age", since(alert.since_ms, networkNow));
+      age.dataset.sinceMs = String(alert.since_ms);
+      item.append(age);
       item.append(el("span", "why", alert.why.reason));
       list.append(item);
     }
@@ -72,34 +74,47 @@
     empty.hidden = alerts.length > 0;
   }
 
-  async function poll(url, render, waitMs = POLL_MS) {
-    try {
-      const response = await fetch(url, { cache: "no-store" });
-      if (response.ok) {
-        const body = await response.json();
-        if (Number.isFinite(body.poll_ms)) waitMs = Math.max(MIN_POLL_MS, body.poll_ms);
-        render(body);
-      }
-    } catch (error) {
-      // The server is away: the connection pill says so; try again next round.
-    }
-    setTimeout(() => poll(url, render, waitMs), waitMs);
+  // Alerts' ages run on the network's clock: from the frame's network_time and its rate (network seconds
+  // per wall second), counted on between frames, which come only when something changes.
+  function networkNow(body, receivedAt) {
+    if (body.network_time === null || body.network_time === undefined) return null;
+    return body.network_time + (Date.now() - receivedAt) * (body.rate || 1);
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
-    const strip = document.getElementById("health-strip");
-    if (strip) {
-      const list = document.getElementById("service-alerts");
-      const empty = document.getElementById("service-alerts-empty");
-      poll("/api/alerts", (body) => {
-        renderStrip(strip, body.lines);
-        renderChicagoAlerts(list, empty, body.open, body.network_time);
-      });
+  // Renders each frame as it comes; between frames (which come only when something changes) only the
+  // ages of the open alerts move on, when the page shows any (Chicago's).
+  function follow(render, ages) {
+    let latest = null;
+    let receivedAt = 0;
+    function take(body) {
+      latest = body;
+      receivedAt = Date.now();
+      render(latest, networkNow(latest, receivedAt));
     }
-    const crowding = document.getElementById("crowding-alerts");
-    if (crowding) {
-      const empty = document.getElementById("crowding-alerts-empty");
-      poll("/api/london/alerts", (body) => renderLondonAlerts(crowding, empty, body.open));
-    }
-  });
+    document.addEventListener("live:alerts", (event) => take(event.detail));
+    if (window.live && window.live.latest.alerts) take(window.live.latest.alerts);
+    if (!ages) return;
+    setInterval(() => {
+      if (latest === null) return;
+      const now = networkNow(latest, receivedAt);
+      for (const age of ages.querySelectorAll(".age[data-since-ms]")) {
+        age.textContent = since(Number(age.dataset.sinceMs), now);
+      }
+    }, AGE_EVERY_MS);
+  }
+
+  const strip = document.getElementById("health-strip");
+  if (strip) {
+    const list = document.getElementById("service-alerts");
+    const empty = document.getElementById("service-alerts-empty");
+    follow((body, now) => {
+      renderStrip(strip, body.lines);
+      renderChicagoAlerts(list, empty, body.open, now);
+    }, list);
+  }
+  const crowding = document.getElementById("crowding-alerts");
+  if (crowding) {
+    const empty = document.getElementById("crowding-alerts-empty");
+    follow((body) => renderLondonAlerts(crowding, empty, body.open), null);
+  }
 })();

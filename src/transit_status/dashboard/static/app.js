@@ -49,7 +49,13 @@
 
   // ---- map -------------------------------------------------------------------------------------
   async function loadMap() {
-    drawMap(await window.live.loadMap("/api/map"));
+    const map = await window.live.loadMap("/api/map");
+    if (map.heading) {
+      // Another agency's trains (its static GTFS): its name, not the CTA's.
+      document.querySelector("header.top h1").textContent = map.heading;
+      document.title = map.heading;
+    }
+    drawMap(map);
   }
 
   function drawMap(map) {

@@ -93,6 +93,9 @@
       const section = element("section", "platform");
       section.setAttribute("data-platform", platform.platform);
       section.appendChild(element("h3", null, `${platform.platform} · to ${platform.destinations.join(" / ")}`));
+      if (platform.dwell_s !== null && platform.dwell_s !== undefined) {
+        section.appendChild(element("p", "dwell", `Trains stand here ${Math.round(platform.dwell_s)} s (typical of the last stops).`));
+      }
       if (!platform.trains.length) {
         section.appendChild(element("p", "note", "No train predicted."));
       } else {

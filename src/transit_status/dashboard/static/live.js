@@ -48,7 +48,11 @@ window.live = (() => {
     pill.className = `pill pill-${kind}`;
   }
 
-  // Opens ws(s)://<host><path>, hands every parsed message to onMessage, reconnects with backoff.
+  // Opens ws(s)://<host><path>, hands every parsed message to onMessage and to a document event
+  // "live:<type>", reconnects with backoff.
+  const latest = {};
+  const SEQUENCED = new Set(["snapshot", "updates"]);
+
   function openSocket(path, onMessage) {
     let socket = null;
     let retryMs = 500;
@@ -67,7 +71,15 @@ window.live = (() => {
           console.warn("unreadable message", error);
           return;
         }
-        onMessage(message);
+        try {
+          onMessage(message);
+        } catch (error) {
+          console.error(`could not apply a ${message.type} frame`, error);
+        }
+        // Other scripts on the page (alerts.js) take the frames they know from here, whatever the page;
+        // the newest whole view of each type is kept for a script that starts listening after it came.
+        if (!SEQUENCED.has(message.type)) latest[message.type] = message;
+        document.dispatchEvent(new CustomEvent(`live:${message.type}`, { detail: message }));
       });
       socket.addEventListener("close", () => {
         setConnection(`reconnecting in ${(retryMs / 1000).toFixed(1)} s…`, "wait");
@@ -80,5 +92,5 @@ window.live = (() => {
     return { isOpen: () => socket !== null && socket.readyState === WebSocket.OPEN };
   }
 
-  return { element, svgElement, clear, loadMap, formatAge, setConnection, openSocket };
+  return { element, svgElement, clear, loadMap, formatAge, setConnection, openSocket, latest };
 })();
