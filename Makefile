@@ -64,10 +64,12 @@ format:  ## ruff fix + format
 	$(BIN)/ruff format src tests benchmarks
 
 bench: setup  ## Run the benchmarks, one after the other (figures go to benchmarks/results/)
-	# The project root on the path: the London benchmarks reuse the tests' helpers (tests/processes.py).
+	# The project root on the path: the London benchmarks and alert_latency reuse the tests' helpers
+	# (tests/processes.py, the browser tests' Chromium).
 	cd benchmarks && for script in platform_startup stop_and_recovery turnstile_throughput cluster_cost \
 	    london_sink_throughput london_barrier_throughput london_recovery dashboard_latency dashboard_fanout \
-	    feed_latency gtfs_out prediction_accuracy; do \
+	    feed_latency gtfs_out prediction_accuracy \
+	    alert_latency jobs_cost; do \
 	  PYTHONPATH=$(CURDIR) ../$(BIN)/python $$script.py || exit 1; done
 
 platform-up: setup  ## Start only the embedded platform (returns when ready)

@@ -12,8 +12,9 @@ The first simulated hour only teaches the run times; the second is measured.
 What it does not include: the wall-clock latency of an arrival from the producer to the dashboard (about
 0.1 s, i.e. ~1 s of network time at 10x: benchmarks/dashboard_latency.py measures it) and the dashboard's
 estimate of the network's clock; the live page's accuracy (/api/predictions, /metrics) includes both.
-The simulation's run times are fixed per leg (no traffic, no weather), so outside breakdowns the error
-measures the method (learning, adding up, the overdue rule), not a real railway's variability.
+The simulation's runs vary around its schedule (every ride +/-5 %, every dwell +/-5 s, seeded) and trains
+queue behind a broken-down one; there is no traffic or weather beyond that, so outside breakdowns the error
+measures the method (learning, adding up, the overdue rule) against that variability, not a real railway's.
 
 Goal: p90 <= 60 s at 5 minutes ahead, outside breakdowns. No scored prediction at all is a wrong result
 (exit 1). Results: benchmarks/results/prediction_accuracy.json, with the machine.

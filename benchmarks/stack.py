@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -131,18 +131,22 @@ def _cpu_model() -> str:
     return host_platform.processor() or "unknown"
 
 
-def stack_of(settings: Settings) -> Platform:
-    return Platform(settings, report=lambda _line: None, services=whole_stack(settings))
+def stack_of(settings: Settings, leave_out: Collection[str] = ()) -> Platform:
+    services = [spec for spec in whole_stack(settings) if spec.name not in leave_out]
+    return Platform(settings, report=lambda _line: None, services=services)
 
 
 @contextmanager
-def running_stack(prefix: str, **overrides: Any) -> Iterator[tuple[Settings, Platform]]:
+def running_stack(
+    prefix: str, leave_out: Collection[str] = (), **overrides: Any
+) -> Iterator[tuple[Settings, Platform]]:
     """`transit-status run` minus the terminal: platform and pipeline up, stopped (and deleted) afterwards.
-    ``overrides``: settings of the run (e.g. ``run_networks``)."""
+    ``overrides``: settings of the run (e.g. ``run_networks``); ``leave_out``: services not started
+    (nothing may depend on them, e.g. the watchdog)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as state:
         os.chmod(state, 0o755)  # PostgreSQL runs as its own user and must reach its data below it
         settings = isolated_settings(Path(state)).with_overrides(ready_timeout_s=READY_TIMEOUT_S, **overrides)
-        stack = stack_of(settings)
+        stack = stack_of(settings, leave_out)
         try:
             stack.up()
             yield settings, stack

@@ -150,3 +150,93 @@ def test_feed_latency_counts_from_the_response_and_reports_a_train_never_shown()
     assert [round(ms) for ms in result.per_poll_ms] == [200]  # poll 3 never showed whole
     assert [round(ms) for ms in result.to_produce_ms] == [20, 100]
     assert result.missing == ["poll 3: RL001 at 40630"]
+
+
+def test_alert_latency_holds_each_train_past_its_due_time_then_moves_it_out_of_service() -> None:
+    """The held trains' scenario: on schedule, then no report until past ``arrived + run_s + margin``."""
+    import alert_latency
+    from transit_status.networks.cta import load_cta_network
+    from transit_status.pipeline.schedule import cta_schedule
+    from transit_status.simulation.events import TrainStatus
+
+    network = load_cta_network()
+    schedule = {(row.station_id, row.direction): row for row in cta_schedule(network) if row.line == "red"}
+    stations = network.route("red").station_ids
+    start, stagger, extra = 1_712_750_400_000, 73_000, 300_000
+    plan = alert_latency.plan(network, schedule, start, 12, stagger, 120, extra)
+    assert len({train.train_id for train in plan.held}) == 12
+    for n, train in enumerate(plan.held):
+        reports = [event for event in plan.reports if event.train_id == train.train_id]
+        times = [round(event.at.timestamp() * 1000) for event in reports]
+        assert times[0] == start + n * stagger and times == sorted(times)
+        # Each report follows the one before by the schedule's run time, until the one it is held at.
+        for before, after, at_before, at_after in zip(reports, reports[1:-1], times, times[1:-1], strict=False):
+            assert at_after - at_before == round(schedule[(before.station_id, "a")].run_s * 1000)
+            assert after.prev_station_id == before.station_id
+        held_at = reports[-2]
+        assert (held_at.station_id, times[-2]) == (train.station_id, train.arrived_ms)
+        assert train.due_ms == train.arrived_ms + round((schedule[(train.station_id, "a")].run_s + 120) * 1000)
+        assert stations.index(train.station_id) not in (0, len(stations) - 1)  # a terminal's run_s is a layover
+        # Reported again only past its due time, out of service: the alert clears and no other opens.
+        last = reports[-1]
+        assert times[-1] == train.moves_ms == train.due_ms + extra
+        assert last.train_status == TrainStatus.OUT_OF_SERVICE and last.prev_station_id == train.station_id
+        assert [event.train_status for event in reports[:-1]] == [TrainStatus.IN_SERVICE] * (len(reports) - 1)
+
+
+def test_alert_latency_reads_the_simulation_clock_from_its_tightest_pair() -> None:
+    from datetime import UTC, datetime
+
+    from alert_latency import clock_offset_ms, epoch_ms
+
+    # simulated = 1000 + 10 x wall; each arrival produced 0-50 ms after the clock showed it.
+    trains = [
+        {"simulated_at": 1000 + 10 * wall, "produced_at": wall + lag}
+        for wall, lag in ((5_000, 50), (6_000, 0), (7_000, 20))
+    ]
+    assert clock_offset_ms(trains, 10.0) == 1000
+    # The arrivals' timestamps as fastavro decodes them (timestamp-millis: datetimes) or as numbers.
+    assert epoch_ms(datetime(2024, 4, 10, 12, 0, 0, 250_000, tzinfo=UTC)) == 1_712_750_400_250
+    assert epoch_ms(1_712_750_400_250) == 1_712_750_400_250
+    with pytest.raises(ValueError):
+        clock_offset_ms([], 10.0)
+
+
+def test_alert_latency_times_each_stage_from_the_missed_arrival_and_reports_what_went_wrong() -> None:
+    from alert_latency import HeldTrain, Seen, measure
+
+    speed, offset = 10.0, 0.0  # event ms = 10 x wall ms: wall seconds = event ms / 10,000
+    ok = HeldTrain("RL900", 40100, "X", arrived_ms=0, run_s=100.0, due_ms=2_200_000, moves_ms=2_500_000)
+    early = HeldTrain("RL901", 40200, "Y", arrived_ms=0, run_s=100.0, due_ms=2_200_000, moves_ms=2_500_000)
+    never = HeldTrain("RL902", 40300, "Z", arrived_ms=0, run_s=100.0, due_ms=2_200_000, moves_ms=2_500_000)
+    due = 220.0  # wall seconds
+    record = {"kind": "held", "train_id": "RL900", "since_ms": 0, "station_id": 40100, "at_ms": 2_205_000}
+    kafka = Seen(shown={ok.alert_id: due + 2.0}, records={ok.alert_id: record})
+    kafka.records["held:RL900:red:40080:a"] = {**record, "station_id": 40080}  # held where it was not
+    api = Seen(shown={ok.alert_id: due + 2.3})
+    page = Seen(shown={ok.alert_id: due + 3.5, early.alert_id: due - 1.0}, gone={ok.alert_id: 250.0 + 2.0})
+    # The watermark (rebuilt from the arrivals) reaches the slide's end (2,205,000) at wall 221.3 s.
+    watermarks = [(220.9, 2_190_000), (221.3, 2_206_000), (222.0, 2_215_000)]
+    result = measure([ok, early, never], offset, speed, kafka, api, page, watermarks)
+    row = result["alerts"][0]
+    assert row["tick_s"] == 0.5 and row["fired_s"] == 1.3  # slide end 5 s of event time late; fired at 221.3
+    assert (row["kafka_s"], row["api_s"], row["page_s"], row["page_clear_s"]) == (2.0, 2.3, 3.5, 2.0)
+    split = result["split"]
+    assert split["watermark (slide end -> window fires)"]["max_s"] == 0.8
+    assert split["checkpoint (fires -> readable in kafka)"]["max_s"] == 0.7
+    assert split["page poll (api -> page)"]["max_s"] == 1.2
+    problems = " | ".join(result["problems"])
+    assert "held:RL900:red:40080:a: a held alert where no train was held" in problems
+    assert f"{early.alert_id}: shown 1.0 s before" in problems
+    assert f"{never.alert_id}: never shown on the page" in problems
+
+
+def test_jobs_cost_runs_differ_in_exactly_issue_18s_jobs() -> None:
+    from jobs_cost import added, jobs_of
+
+    with_cta, with_london = jobs_of("with")
+    without_cta, without_london = jobs_of("without")
+    left_out = {job.name for job in with_cta + with_london} - {job.name for job in without_cta + without_london}
+    assert left_out == {"cta-run-times", "cta-service-health", "london-crowding"}
+    assert {job.name for job in without_cta + without_london} == {"turnstile-summary", "london-barriers"}
+    assert added({"a": 1.0, "b": 2.0, "gone": 5.0}, {"a": 1.5, "b": 2.0}) == {"a": 0.5, "b": 0.0, "total": -4.5}

@@ -60,6 +60,8 @@ def min_train_tracker_poll_s(attempts: int) -> float:
 
 CTA_TRAIN_TRACKER_MIN_POLL_S = min_train_tracker_poll_s(FEED_RETRY_ATTEMPTS)
 SOURCES = ("simulation", "cta-train-tracker", "gtfs-rt")
+SIMULATION_BREAKDOWN = re.compile(r"(?P<route>[A-Za-z0-9_-]+)@(?P<after>\d+(\.\d+)?)\+(?P<hold>\d+(\.\d+)?)")
+"""``simulation_breakdown``: ROUTE@MINUTES+HOLD_MINUTES."""
 REPLAY_PREFIX = "replay:"
 # TaskManagers on one machine: each is a JVM of its own; more than a few only compete for the same cores.
 MAX_TASKMANAGERS = 8
@@ -324,6 +326,21 @@ class Settings(BaseSettings):
     )
     simulation_speed: float = Field(10.0, gt=0, description="Simulated seconds per real second.")
     simulation_seed: int = Field(2024, description="Seed of the simulation: same seed, same run.")
+    simulation_run_variation: float = Field(
+        0.05,
+        ge=0,
+        le=0.3,
+        description="Each simulated train's ride between two stations varies by up to this share either way "
+        "(seeded); 0: every run as scheduled.",
+    )
+    simulation_dwell_variation_s: float = Field(
+        5.0, ge=0, le=30, description="Each simulated dwell at a station varies by up to this many seconds either way."
+    )
+    simulation_breakdown: str = Field(
+        "",
+        description="A known breakdown, for demos: ROUTE@MINUTES+HOLD, e.g. red@10+15 holds the first Red train to "
+        "arrive at a station 10 simulated minutes or more into the run for 15 minutes; empty: only random ones.",
+    )
     service_held_margin_s: int = Field(
         120,
         gt=0,
@@ -348,6 +365,13 @@ class Settings(BaseSettings):
     )
     dashboard_replay_s: float = Field(
         900.0, gt=0, description="How far back (real seconds) the dashboard replays arrivals on start."
+    )
+    dashboard_alerts_poll_s: float = Field(
+        2.0,
+        ge=0.2,
+        le=60,
+        description="How often the page asks /api/alerts for Chicago's service alerts (it is told in each answer): "
+        "up to this much of an alert's latency to the page, one request per open page each time.",
     )
     health_start_grace_s: float = Field(
         180.0,
@@ -402,6 +426,13 @@ class Settings(BaseSettings):
     feed_stale_polls: int = Field(
         3, ge=1, description="A feed whose own timestamp does not advance for this many polls is degraded (stale)."
     )
+
+    @field_validator("simulation_breakdown")
+    @classmethod
+    def _breakdown(cls, value: str) -> str:
+        if value and not SIMULATION_BREAKDOWN.fullmatch(value):
+            raise ValueError(f"{value!r} is not ROUTE@MINUTES+HOLD_MINUTES, e.g. red@10+15")
+        return value
 
     @field_validator("london_barrier_start")
     @classmethod

@@ -2,10 +2,12 @@
 both clear when the train moves on; headways and dwells are measured; bad arrivals are dead letters.
 
 The arrivals go through the real producer (EventProducer: Avro through the registry) into private
-topics, with the schedule written from the real network as the pipeline writes it. The scenario is
-constructed (not the simulation's random breakdown) so its times are known: train A runs the Red
-Line's first stations on schedule and keeps going; train B follows one headway behind and is held at
-its third station for 15 minutes. One partition, so A's reports alone move the watermark.
+topics, with the schedule written from the real network as the pipeline writes it. Two scenarios:
+
+* constructed, so every time is known: train A runs the Red Line's first stations on schedule and keeps
+  going; train B follows one headway behind and is held at its third station for 15 minutes. One
+  partition, so A's reports alone move the watermark;
+* the simulation with a seed and a known breakdown (the issue's test): its Red Line arrivals as they come.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from transit_status.networks import Network
 from transit_status.pipeline.schedule import ScheduledPlatform, cta_schedule, publish_cta_schedule
 from transit_status.pipeline.sql_jobs import CTA_SERVICE_HEALTH, cancel_job, cluster_jobs, ensure_job
 from transit_status.producers.kafka import EventProducer
-from transit_status.simulation.events import ArrivalEvent, TrainStatus
+from transit_status.simulation import (
+    ArrivalEvent,
+    BreakdownPolicy,
+    ForcedBreakdown,
+    SimulationConfig,
+    SimulationEngine,
+    TrainStatus,
+)
 from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform
@@ -172,3 +181,70 @@ def test_a_held_train_and_the_gap_behind_it_are_alerted_and_clear_when_it_moves(
     dead = [m for m in read_all(settings, settings.topic_dead_letters)]
     consumers = [dict(m.headers() or [])["dlq.consumer"] for m in dead]
     assert b"flink.cta-service-health" in consumers
+
+
+SIM_START = datetime(2024, 4, 10, 10, 0)  # Chicago time, a Wednesday
+SIM_SEED = 18
+BREAKDOWN_AFTER_S = 5 * 60
+
+
+def test_a_simulated_breakdown_is_alerted_with_the_gap_behind_it_and_both_clear_when_the_train_moves(
+    settings: Settings, network: Network
+) -> None:
+    """The issue's test on the simulation itself: a seed and a known breakdown (the first Red train to reach
+    a station 5 minutes in is held there 15 minutes). The trains behind it do not pass it, so the platform
+    after it sees no train until it moves on: a gap, cleared by the held train itself."""
+    publish_cta_schedule(settings, network)
+    ensure_job(settings, CTA_SERVICE_HEALTH)
+    schedule = {(row.station_id, row.direction): row for row in cta_schedule(network) if row.line == "red"}
+    forced = ForcedBreakdown(hold_s=HOLD.total_seconds(), after_s=BREAKDOWN_AFTER_S, route="red")
+    config = SimulationConfig(breakdowns=BreakdownPolicy(probability=0.0, forced=(forced,)))
+    engine = SimulationEngine(network, start=SIM_START, seed=SIM_SEED, config=config)
+    # The Red Line's arrivals: the job's alerts are per line, so the others only add work here.
+    events = [
+        e for e in engine.step(BREAKDOWN_AFTER_S + HOLD.total_seconds() + 20 * 60)
+        if isinstance(e, ArrivalEvent) and e.line == "red"
+    ]  # fmt: skip
+    held = next(e for e in events if e.train_status is TrainStatus.BROKEN_DOWN)
+    moved = next(e for e in events if e.train_id == held.train_id and e.at > held.at)  # its next report
+    assert (moved.at - held.at) >= HOLD
+    ahead = max(
+        (e for e in events if (e.station_id, e.direction) == (moved.station_id, moved.direction) and e.at < held.at),
+        key=lambda e: e.at,
+    )  # the last train at the next platform before the held one got stuck
+    headway_s = schedule[(moved.station_id, moved.direction)].headway_s or 0.0
+
+    # Phase 1: everything until a minute before the held train moves on.
+    phase_1_end = held.at + HOLD - timedelta(minutes=1)
+    send(settings, [e for e in events if e.at < phase_1_end])
+    held_id = f"held:{held.train_id}:red:{held.station_id}:{held.direction}"
+    gap_id = f"gap:red:{moved.station_id}:{moved.direction}"
+
+    def opened() -> dict[str, dict[str, Any]] | None:
+        found = {alert["alert_id"]: alert for alert in alerts(settings) if alert["state"] == "open"}
+        return found if held_id in found and gap_id in found else None
+
+    found = wait_until(opened, 150, "the held-train and gap alerts")
+    alert, gap = found[held_id], found[gap_id]
+    # Where, since when, why.
+    assert (alert["train_id"], alert["station_name"]) == (held.train_id, held.station_name)
+    assert alert["since_ms"] == int(held.at.timestamp() * 1000)
+    due_s = schedule[(held.station_id, held.direction)].run_s + settings.service_held_margin_s
+    assert due_s <= alert["measured_s"] <= due_s + settings.service_tick_s
+    assert held.train_id in alert["reason"] and "not seen" in alert["reason"]
+    assert gap["station_name"] == moved.station_name and gap["since_ms"] == int(ahead.at.timestamp() * 1000)
+    assert 2 * headway_s <= gap["measured_s"] <= 2 * headway_s + settings.service_tick_s and "twice" in gap["reason"]
+    assert not [x for x in alerts(settings) if x["state"] == "clear" and x["alert_id"] in (held_id, gap_id)]
+
+    # Phase 2: the train moves on; both alerts clear, the gap by the held train itself (none passed it).
+    send(settings, [e for e in events if e.at >= phase_1_end])
+
+    def cleared() -> dict[str, dict[str, Any]] | None:
+        clears = {x["alert_id"]: x for x in alerts(settings) if x["state"] == "clear"}
+        return clears if held_id in clears and gap_id in clears else None
+
+    clears = wait_until(cleared, 120, "the alerts to clear")
+    moved_ms = int(moved.at.timestamp() * 1000)
+    assert clears[held_id]["at_ms"] == moved_ms and "moved on" in clears[held_id]["reason"]
+    assert clears[gap_id]["at_ms"] == moved_ms and held.train_id in clears[gap_id]["reason"]
+    assert clears[gap_id]["measured_s"] >= HOLD.total_seconds()

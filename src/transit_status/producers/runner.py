@@ -10,17 +10,21 @@ from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import KafkaException
 
-from transit_status.config import Settings
+from transit_status.config import SIMULATION_BREAKDOWN, Settings
 from transit_status.errors import TransitError
-from transit_status.networks import load_network
+from transit_status.networks import Network, load_network
 from transit_status.producers.kafka import EventProducer
 from transit_status.producers.resume import SAVE_EVERY_S, ClockMark, resume_start
 from transit_status.producers.weather import RestProxyWeatherStation, WeatherRejected, WeatherUnavailable
 from transit_status.simulation import (
     ArrivalEvent,
+    BreakdownPolicy,
     Event,
+    ForcedBreakdown,
     SimulationClock,
+    SimulationConfig,
     SimulationEngine,
+    TrainTiming,
     TurnstileEvent,
     WeatherReading,
     run_realtime,
@@ -86,6 +90,23 @@ class SimulationRunner:
             mark.stopped(self.engine.now)
 
 
+def simulation_config(settings: Settings, network: Network) -> SimulationConfig:
+    """The simulation's tuning from the settings: run-time variation and a known breakdown (demos)."""
+    timing = TrainTiming(
+        run_variation=settings.simulation_run_variation, dwell_variation_s=settings.simulation_dwell_variation_s
+    )
+    forced: tuple[ForcedBreakdown, ...] = ()
+    if match := SIMULATION_BREAKDOWN.fullmatch(settings.simulation_breakdown):
+        routes = [route.route_id for route in network.routes]
+        if match["route"] not in routes:
+            raise TransitError(f"simulation_breakdown: no route {match['route']!r}; the routes are {', '.join(routes)}")
+        after, hold = float(match["after"]) * 60, float(match["hold"]) * 60
+        if hold <= 0:
+            raise TransitError("simulation_breakdown: the hold must be longer than 0 minutes")
+        forced = (ForcedBreakdown(hold_s=hold, after_s=after, route=match["route"]),)
+    return SimulationConfig(timing=timing, breakdowns=BreakdownPolicy(forced=forced))
+
+
 def run_simulation(settings: Settings, stop: threading.Event) -> None:
     """``transit-status serve simulate``: the simulation in real time until ``stop`` is set.
 
@@ -103,7 +124,10 @@ def run_simulation(settings: Settings, stop: threading.Event) -> None:
     mark = ClockMark(settings.simulation_clock_file, ahead=timedelta(seconds=SAVE_EVERY_S * settings.simulation_speed))
     wall = datetime.now(UTC).replace(microsecond=0)
     start = resume_start(mark.load(), wall)
-    engine = SimulationEngine(load_network(settings), start=start, seed=settings.simulation_seed)
+    network = load_network(settings)
+    engine = SimulationEngine(
+        network, start=start, seed=settings.simulation_seed, config=simulation_config(settings, network)
+    )
     log.info(
         "simulating %s from %s at %.0fx, seed %d%s",
         settings.network.upper(), engine.local_time().isoformat(timespec="seconds"),

@@ -23,7 +23,7 @@ from transit_status.simulation.events import (
     WeatherReading,
     WeatherStatus,
 )
-from transit_status.simulation.trains import BreakdownPolicy, RoutePlan, TrainPosition, TrainTiming
+from transit_status.simulation.trains import BreakdownPolicy, ForcedBreakdown, RoutePlan, TrainPosition, TrainTiming
 from transit_status.simulation.weather import CHICAGO_CLIMATE, CLIMATES, Climate, climate_of
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Climate",
     "Direction",
     "Event",
+    "ForcedBreakdown",
     "RoutePlan",
     "SimulationClock",
     "SimulationConfig",

@@ -113,6 +113,7 @@ def test_the_api_lists_open_alerts_and_each_lines_strip_and_london_its_crowding(
         held = alert("open", 5_000, alert_id="held:RL1:red:40900:a", kind="held", train_id="RL1")
         chicago.service_health.apply([Received("service_alerts", alert_of(held), now, now)])
         body = client.get("/api/alerts").json()
+        assert body["poll_ms"] == 2000  # the page asks again this often (dashboard_alerts_poll_s)
         assert [a["alert_id"] for a in body["open"]] == ["held:RL1:red:40900:a"]
         assert body["open"][0]["where"]["train_id"] == "RL1" and body["open"][0]["why"]["reason"]
         assert [line["line"] for line in body["lines"]][:2] == ["red", "blue"]
@@ -182,3 +183,10 @@ def test_a_crowding_alert_of_a_restarted_simulation_is_taken_though_its_clock_is
     new_run = {**record, "state": "open", "since": "2023-06-07T07:15:00Z", "at": "2023-06-07T07:30:00Z", "ratio": 3.0}
     assert alerts.apply(crowding_alert_of(json.dumps(new_run).encode()))
     assert [a.since for a in alerts.open_alerts()] == ["2023-06-07T07:15:00Z"]
+
+
+def test_the_page_is_told_how_often_to_ask_for_alerts(tmp_path: Path) -> None:
+    """An alert waits up to one poll on the page: the interval is a setting, sent with every answer."""
+    settings = isolated_settings(tmp_path).with_overrides(dashboard_alerts_poll_s=0.5)
+    with TestClient(create_app(settings, start_consumer=False)) as client:
+        assert client.get("/api/alerts").json()["poll_ms"] == 500

@@ -135,11 +135,16 @@ def chicago_router(chicago: Chicago, settings: Settings, health: Healthz) -> API
 
     @router.get("/api/alerts")
     async def api_alerts() -> dict[str, Any]:
-        """Open service alerts (where, since when, why), the newest alert records, each line's health.
+        """Open service alerts (where, since when, why), the newest alert records, each line's health, and
+        when the page should ask again.
 
         Their times are the network's (the arrivals' ``simulated_at``), not the wall clock's: the body says
         the network's time now, so a reader can tell how long an alert has been open."""
-        return {**chicago.service_health.as_json(), **chicago.predictions.network_now()}
+        return {
+            **chicago.service_health.as_json(),
+            **chicago.predictions.network_now(),
+            "poll_ms": round(settings.dashboard_alerts_poll_s * 1000),
+        }
 
     @router.get("/api/map")
     async def api_map() -> dict[str, Any]:

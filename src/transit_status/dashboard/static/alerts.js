@@ -1,9 +1,11 @@
 // Service health on both pages: Chicago's health strip per line and its alerts (/api/alerts), London's
-// crowding alerts (/api/london/alerts). Polled every 2 s: alerts appear as they open and disappear when
-// the job's clear record arrives. Built with DOM nodes (textContent), never HTML from the data.
+// crowding alerts (/api/london/alerts). Polled every 2 s, or as often as an answer's poll_ms says (the
+// dashboard_alerts_poll_s setting): alerts appear as they open and disappear when the job's clear record
+// arrives. Built with DOM nodes (textContent), never HTML from the data.
 (function () {
   "use strict";
   const POLL_MS = 2000;
+  const MIN_POLL_MS = 200;
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -70,14 +72,18 @@
     empty.hidden = alerts.length > 0;
   }
 
-  async function poll(url, render) {
+  async function poll(url, render, waitMs = POLL_MS) {
     try {
       const response = await fetch(url, { cache: "no-store" });
-      if (response.ok) render(await response.json());
+      if (response.ok) {
+        const body = await response.json();
+        if (Number.isFinite(body.poll_ms)) waitMs = Math.max(MIN_POLL_MS, body.poll_ms);
+        render(body);
+      }
     } catch (error) {
       // The server is away: the connection pill says so; try again next round.
     }
-    setTimeout(() => poll(url, render), POLL_MS);
+    setTimeout(() => poll(url, render, waitMs), waitMs);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
