@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from transit_status.producers.resume import ClockMark, resume_start
+from transit_status.producers.resume import MAX_AHEAD, ClockMark, resume_start
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -34,7 +34,10 @@ def test_the_mark_is_ahead_of_everything_sent_until_the_next_write_and_exact_at_
     assert [p.name for p in path.parent.iterdir()] == ["clock.json"]  # no temporary left behind
 
 
-def test_an_unreadable_mark_starts_the_run_at_the_wall_clock(tmp_path: Path) -> None:
+def test_an_unreadable_or_implausible_mark_starts_the_run_at_the_wall_clock(tmp_path: Path) -> None:
     path = tmp_path / "clock.json"
     path.write_text("{not json")
     assert resume_start(ClockMark(path, timedelta()).load(), NOW) == NOW
+    path.write_text('{"network_time": "9999-12-31T23:59:59.999999+00:00"}')  # the last moment there is
+    assert resume_start(ClockMark(path, timedelta()).load(), NOW) == NOW
+    assert resume_start(NOW + MAX_AHEAD + timedelta(hours=1), NOW) == NOW

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,9 +28,20 @@ SAVE_EVERY_S = 2.0
 """About how often (real seconds) a running simulation writes its mark."""
 
 
+MAX_AHEAD = timedelta(days=30)
+"""A mark further ahead of the wall clock than this is not believed (a broken or hand-edited file): the
+run starts at the wall clock. Every run at speed s adds (s - 1) times its length to the lead; a month
+is weeks of runs at 10x."""
+
+
 def resume_start(saved: datetime | None, now: datetime, step: timedelta = RESUME_STEP) -> datetime:
-    """Where a new run's network clock starts: ``now``, or ``saved`` + ``step`` when that is later."""
+    """Where a new run's network clock starts: ``now``, or ``saved`` + ``step`` when that is later (and
+    no more than ``MAX_AHEAD`` ahead of ``now``)."""
     if saved is None:
+        return now
+    if saved - now > MAX_AHEAD:
+        log.warning("the last run's network clock (%s) is more than %d days ahead of the wall clock: "
+                    "starting at the wall clock", saved.isoformat(), MAX_AHEAD.days)  # fmt: skip
         return now
     return max(now, saved + step)
 
@@ -56,7 +68,7 @@ class ClockMark:
             moment = datetime.fromisoformat(body["network_time"])
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as problem:
+        except (OSError, ValueError, KeyError, TypeError, OverflowError) as problem:
             log.warning("cannot read the last run's network clock in %s (%s): starting at the wall clock",
                         self.path, problem)  # fmt: skip
             return None
@@ -76,9 +88,18 @@ class ClockMark:
         self._written = moment
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(json.dumps({"network_time": moment.astimezone(UTC).isoformat()}))
-            os.replace(temporary, self.path)
+            # A file of its own (a restarted process may overlap the old one for a moment), on disk
+            # before the rename: the mark is what a restart after a crash believes.
+            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+            try:
+                with os.fdopen(handle, "w") as file:
+                    file.write(json.dumps({"network_time": moment.astimezone(UTC).isoformat()}))
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(temporary, self.path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
         except OSError as problem:
             # The trains keep running; only a later restart may then start behind the jobs' event time.
             log.error("cannot save the network clock to %s: %s", self.path, problem)
