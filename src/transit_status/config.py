@@ -916,6 +916,12 @@ class Settings(BaseSettings):
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
 
+    @property
+    def simulation_clock_file(self) -> Path:
+        """Where the simulation keeps the network time it has produced up to, so a restart resumes its
+        clock there (``producers/resume.py``); per arrivals topic, as the event-time jobs reading it are."""
+        return self.state_dir / "simulation" / f"clock.{self.topic_arrivals}.json"
+
     def delivery_counts_dir(self, service: str) -> Path:
         """Where producer ``service`` writes one JSON file of what it generated, what the broker acknowledged
         and what failed, per run (``producers/kafka.py``: DeliveryStats)."""

@@ -121,6 +121,9 @@ def test_runs_are_learned_and_holds_turnarounds_first_sightings_and_bad_records_
     # RL003: a report lost for 40 minutes between 7 and 8.
     arrivals.send("RL003", 7, 0)
     arrivals.send("RL003", 8, 2400)
+    # RL004 at 11, then its producer restarted: first seen again at 12 (placed anew, the clock going on).
+    arrivals.send("RL004", 11, 0)
+    arrivals.send("RL004", 12, 60, prev_station_id=None, prev_direction=None)
     # Five trains run 5 -> 6 in 90, 100, 110, 120 and 500 s (the last one held, unreported); then five in
     # 200 s: the service has slowed.
     for n, run_s in enumerate((90, 100, 110, 120, 500, 200, 200, 200, 200, 200)):
@@ -161,6 +164,7 @@ def test_runs_are_learned_and_holds_turnarounds_first_sightings_and_bad_records_
         leg(red, 2, 3): "from a hold",
         leg(red, len(red) - 2, len(red) - 3, "b"): "across a turnaround",
         leg(red, 7, 8): "across 40 minutes of lost reports",
+        leg(red, 11, 12): "to a first sighting (a restarted producer's)",
     }
     assert [why for key, why in not_runs.items() if key in history] == []
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import KafkaException
 
@@ -14,6 +14,7 @@ from transit_status.config import SIMULATION_BREAKDOWN, Settings
 from transit_status.errors import TransitError
 from transit_status.networks import Network, load_network
 from transit_status.producers.kafka import EventProducer
+from transit_status.producers.resume import SAVE_EVERY_S, ClockMark, resume_start
 from transit_status.producers.weather import RestProxyWeatherStation, WeatherRejected, WeatherUnavailable
 from transit_status.simulation import (
     ArrivalEvent,
@@ -73,13 +74,20 @@ class SimulationRunner:
             self.dispatch(self.engine.advance(min(end, self.engine.now + step)))
         self.producer.flush()
 
-    def run_realtime(self, speed: float, should_stop: Callable[[], bool], interval_s: float = 0.1) -> None:
-        """Keep simulated time in step with the wall clock at ``speed`` until ``should_stop()``."""
+    def run_realtime(
+        self, speed: float, should_stop: Callable[[], bool], interval_s: float = 0.1, mark: ClockMark | None = None
+    ) -> None:
+        """Keep simulated time in step with the wall clock at ``speed`` until ``should_stop()``; ``mark``
+        kept past every batch before it is sent, and set to where the run stopped at the end."""
         self.should_stop = should_stop
         clock = SimulationClock(self.engine.now, speed=speed)
         for batch in run_realtime(self.engine, clock, interval_s=interval_s, should_stop=should_stop):
+            if mark is not None:
+                mark.passed(self.engine.now)
             self.dispatch(batch)
         self.producer.flush()
+        if mark is not None:
+            mark.stopped(self.engine.now)
 
 
 def simulation_config(settings: Settings, network: Network) -> SimulationConfig:
@@ -111,17 +119,26 @@ def run_simulation(settings: Settings, stop: threading.Event) -> None:
         ensure_topics(settings)
     except KafkaException as error:
         raise TransitError(f"Kafka refused to create the topics at {settings.bootstrap_servers} ({error})") from None
+    # The network clock goes on from the last run's (the event-time jobs resumed where it left them),
+    # or starts at the wall clock when that is later.
+    mark = ClockMark(settings.simulation_clock_file, ahead=timedelta(seconds=SAVE_EVERY_S * settings.simulation_speed))
+    wall = datetime.now(UTC).replace(microsecond=0)
+    start = resume_start(mark.load(), wall)
     network = load_network(settings)
-    engine = SimulationEngine(network, seed=settings.simulation_seed, config=simulation_config(settings, network))
+    engine = SimulationEngine(
+        network, start=start, seed=settings.simulation_seed, config=simulation_config(settings, network)
+    )
     log.info(
-        "simulating %s from %s at %.0fx, seed %d",
+        "simulating %s from %s at %.0fx, seed %d%s",
         settings.network.upper(), engine.local_time().isoformat(timespec="seconds"),
         settings.simulation_speed, settings.simulation_seed,
+        f" (the last run's clock, {(start - wall).total_seconds() / 60:.0f} min ahead of the wall clock)"
+        if start > wall else "",
     )  # fmt: skip
     counts_dir = settings.delivery_counts_dir("simulation")
     with EventProducer(settings, counts_dir=counts_dir) as producer, RestProxyWeatherStation(settings) as weather:
         runner = SimulationRunner(engine, producer, weather)
-        runner.run_realtime(settings.simulation_speed, should_stop=stop.is_set)
+        runner.run_realtime(settings.simulation_speed, should_stop=stop.is_set, mark=mark)
         log.info("stopped at %s; delivered %s; failed %s", engine.local_time().isoformat(timespec="seconds"),
                  dict(producer.stats.delivered), dict(producer.stats.failed))  # fmt: skip
     log.info("delivery counts in %s", producer.counts.path if producer.counts else None)

@@ -101,6 +101,7 @@ SELECT
   line,
   direction,
   station_id AS to_station_id,
+  prev_station_id,
   simulated_at,
   event_time,
   LAG(station_id) OVER train_reports AS from_station_id,
@@ -120,6 +121,9 @@ WINDOW train_reports AS (PARTITION BY train_id ORDER BY event_time);
 --   at the first station;
 -- * the leg from where a train was first seen (no prev_station_id): it was somewhere along the leg, so
 --   the time to the next station is shorter than a run;
+-- * the step to a train's first sighting (no prev_station_id): a restarted producer places its trains
+--   anew, on a clock that goes on from the last run's (producers/resume.py), so the report before it is
+--   the old run's, not where this train came from;
 -- * more than 30 minutes between the two: reports were lost in between.
 CREATE TEMPORARY VIEW cta_runs AS
 SELECT
@@ -137,6 +141,7 @@ WHERE from_station_id IS NOT NULL
   AND from_line = line
   AND from_status = 'in_service'
   AND from_prev_station_id IS NOT NULL
+  AND prev_station_id IS NOT NULL
   AND simulated_at > from_simulated_at
   AND simulated_at - from_simulated_at <= 30 * 60 * 1000;
 

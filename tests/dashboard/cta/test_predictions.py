@@ -268,3 +268,17 @@ def test_a_network_clock_that_goes_back_starts_each_train_afresh(network: Networ
     assert forecast is not None and forecast.report.at_ms == T0
     [southbound] = [p for p in predictor.board(way[5], T0 + 10_000) if p["direction"] == "a"]
     assert [row["train_id"] for row in southbound["trains"]] == ["RL001"]
+
+
+def test_a_train_seen_afresh_on_a_clock_that_goes_on_is_not_scored_against_the_last_run(network: Network) -> None:
+    # A restarted simulation resumes the last run's clock and places its trains anew: the same train
+    # seen afresh (no previous station) somewhere else a little later.
+    predictor = Predictor(network, learned(network))
+    predictor.report(report(network, 2, T0))  # the last run: station 11 predicted at T0 + 13.5 min
+    predictor.report(report(network, 9, T0 + 200_000, first=True))  # the new run's first sighting
+    predictor.report(report(network, 10, T0 + 290_000))
+    outcomes = predictor.report(report(network, 11, T0 + 380_000))
+    # 1 minute before: the new run's forecast, on time; 3 minutes before: only a sighting (nothing
+    # predicted); 5 minutes before, only the last run's forecast was there: not this train's run, not scored.
+    assert [(o.horizon_s, o.error_s) for o in outcomes if isinstance(o, Sample)] == [(60, 0.0)]
+    assert [o.horizon_s for o in outcomes if isinstance(o, Unpredicted)] == [180]

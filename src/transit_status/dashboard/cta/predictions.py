@@ -345,6 +345,10 @@ class Predictor:
             if history[-1].report.at_ms - report.at_ms <= CLOCK_JUMP_S * 1000:
                 return []  # an older report (another replay): the train is already further
             history.clear()  # the network's clock went back (a restarted simulation): a new timeline
+        elif report.first:
+            # Seen afresh (a restarted producer places its trains anew, on a clock that goes on): what was
+            # shown before belongs to the old run and is not scored against this one's arrivals.
+            history.clear()
         outcomes = self._score(report, history) if score and not report.first else []
         history.append(forecast(report, self.book, self.run_times))
         self._prune(history, report.at_ms)
