@@ -101,7 +101,9 @@ def test_an_agency_the_project_has_never_seen_shows_its_lines_stations_and_train
                 (row,) = [r for r in rows if (r["line"], r["station_id"]) == (line, station_id)]
                 assert row[f"trains_{direction}"] == [train]
 
-            health = api("/healthz")
+            # Ready (200) once every consumer has loaded its topics: on a busy machine the last may still be
+            # loading when the table has filled.
+            health = dashboard.wait_for(answered(lambda: api("/healthz")), 60, "ready: /healthz 200")
             assert health["source"]["counts"]["arrivals"] >= 2 and not health["source"].get("unknown_ids")
             assert health["dead_letters"]["by_input"] == {}  # no record set aside as an unknown line
             feed.assert_alive()

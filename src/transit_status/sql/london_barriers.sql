@@ -226,10 +226,14 @@ BEGIN
   INSERT INTO london_station_exits
   SELECT `@timestamp`, `user`, delta, station, location, known FROM london_taps WHERE delta < 0;
 
+  -- known: as of the station's latest tap in event time. LAST_VALUE would take the last one read, and
+  -- the joins emit a name's taps in no time order across their keys (a tap under a name no station had
+  -- yet is joined under no station at all). So the latest is the greatest "@timestamp" (ISO, fixed
+  -- width: text order is time order) with its known flag appended; at a tie, known wins.
   INSERT INTO london_station_activity
-  SELECT station, known, entries, exits, entries - exits
+  SELECT station, RIGHT(latest_tap, 1) = '1', entries, exits, entries - exits
   FROM (
-    SELECT station, LAST_VALUE(known) AS known,
+    SELECT station, MAX(CONCAT(`@timestamp`, IF(known, '1', '0'))) AS latest_tap,
       COUNT(*) FILTER (WHERE delta > 0) AS entries, COUNT(*) FILTER (WHERE delta < 0) AS exits
     FROM london_taps
     GROUP BY station
