@@ -9,10 +9,11 @@ The Flink SQL job ``cta-service-health`` (``sql/cta_service_health.sql``) writes
 * headways: every arrival's measured headway with the platform's scheduled one. A line's strip shows
   the median of its platforms' latest headways against the median scheduled, and its open alerts.
 
-A record of a platform the network does not have (a line it has no such station on, a stale record
-left on the compacted alerts topic after the network data changed, a wrong producer) breaks the
-contract like any bad record: it goes to the dead-letter topic, counted per topic on /metrics, and
-never into the strip or the open alerts (:class:`NetworkPlatforms`).
+A record of a platform the network does not have (a line it lacks, a station its line does not stop
+at: a stale record left on the compacted alerts topic after the network data changed, or a wrong
+producer) breaks the contract like any bad record, as an arrival of an unknown line does: it goes to
+the dead-letter topic, counted per topic on /metrics, and never into the strip or the open alerts
+(:class:`NetworkPlatforms`).
 
 :class:`ServiceHealth` is the pure model (no Kafka, no clock); :class:`ServiceHealthConsumer` feeds it
 with the dashboard's consumer loop; ``/api/alerts`` serves :meth:`ServiceHealth.as_json`.
