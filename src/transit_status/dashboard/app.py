@@ -67,6 +67,8 @@ def create_app(
     started_ms = now_ms()  # the start grace of every feed runs from here
     chicago = Chicago(settings, start_consumer)
     london = London(settings, start_consumer)
+    for roles, consumer in london.counted_inputs():  # one /metrics for the dashboard: Chicago's registry
+        chicago.metrics.count(roles, consumer)
     work = WorkMonitor(inspect_work) if inspect_work is not None and start_consumer else None
 
     pages = (chicago, london)  # the first one's health is the top level of /healthz

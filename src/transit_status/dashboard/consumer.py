@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -440,6 +440,10 @@ class TopicConsumer:
             log.info("%s: %s", message.topic(), error.str())
         else:
             log.warning("consumer error on %s[%s]: %s", message.topic(), message.partition(), error.str())
+
+
+CountedInput = tuple[Collection[str], TopicConsumer | None]
+"""A consumer's roles and the consumer, for /metrics to count (None: it does not run; its counts are 0)."""
 
 
 def offsets_since(consumer: Consumer, topic: str, partitions: list[int], since_ms: int) -> list[TopicPartition]:

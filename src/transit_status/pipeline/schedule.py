@@ -19,23 +19,35 @@ platform of a line,
 London (``topic_london_typical_entries``): typical entries per station, day type and local hour (the
 network's daily entries x the hour's share, scaled like the barrier simulation).
 
-The pipeline writes both before it submits the jobs (``pipeline/services.py``); rows are rewritten
-whole at every start, so a changed network replaces the old values.
+The pipeline writes both before it submits the jobs (``pipeline/services.py``). Each topic is the whole
+table (compacted; the jobs read it as an upsert table): at every start every row is rewritten, and every
+key the topic still holds that the rows no longer have (a platform or station gone from a changed
+network, e.g. a new static GTFS) gets a tombstone, so the jobs stop joining it and compaction drops it.
+What the topic holds is read from the topic itself, not remembered locally: that stays right with an
+external cluster, a new state directory or another host writing the same topics.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
+import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from transit_status.config import Settings
 from transit_status.networks.model import Network
 from transit_status.platform.errors import PlatformError
 from transit_status.simulation.trains import TrainTiming, plan_routes
+
+log = logging.getLogger(__name__)
+
+READ_HELD_TIMEOUT_S = 30.0
+"""How long reading what a reference topic holds may take (a few thousand small records: well under a second)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +128,16 @@ def calendar(network: Network, first: date, days: int) -> list[CalendarDay]:
     ]
 
 
-def publish(settings: Settings, topic: str, rows: list[tuple[dict[str, object], dict[str, object]]]) -> None:
-    """Write (key, value) rows as JSON to ``topic``; raise a user error if they are not all delivered."""
+def publish(settings: Settings, topic: str, rows: list[tuple[dict[str, object], dict[str, object]]]) -> int:
+    """Make ``topic`` hold exactly ``rows`` ((key, value) pairs, written as JSON): write them, and a tombstone
+    for each key it held that they do not have. Returns the number of tombstones; a user error if not
+    everything is delivered."""
+    keys = {_same_key(json.dumps(key).encode()) for key, _ in rows}
+    try:
+        held = held_keys(settings, topic)
+    except KafkaException as exc:
+        raise PlatformError(f"could not read the reference topic {topic}: {settings.redact(str(exc))}") from None
+    gone = {key: partition for key, partition in held.items() if _same_key(key) not in keys}
     producer = Producer({**settings.kafka_client_config(), "client.id": "transit-status-reference"})
     failures: list[str] = []
 
@@ -128,9 +148,77 @@ def publish(settings: Settings, topic: str, rows: list[tuple[dict[str, object], 
     for key, value in rows:
         producer.produce(topic, key=json.dumps(key).encode(), value=json.dumps(value).encode(), on_delivery=delivered)
         producer.poll(0)
+    for old_key, partition in gone.items():
+        # Into the partition the old row is in, whoever wrote it: compaction only pairs them there.
+        producer.produce(topic, key=old_key, value=None, partition=partition, on_delivery=delivered)
+        producer.poll(0)
     left = producer.flush(30)
     if left or failures:
         raise PlatformError(f"could not write the reference topic {topic}: {failures[:1] or f'{left} not delivered'}")
+    if gone:
+        log.info("%s: %d row(s) no longer in the reference data removed (tombstones)", topic, len(gone))
+    return len(gone)
+
+
+def held_keys(settings: Settings, topic: str, timeout_s: float = READ_HELD_TIMEOUT_S) -> dict[bytes, int]:
+    """The keys ``topic`` holds a row for (its newest record of the key is not a tombstone), each with its
+    partition. Read to the end as committed now; a topic that does not exist holds nothing. If the read is
+    cut short, what was read is returned (a stale row then stays until the next start: never a wrong tombstone)."""
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "client.id": "transit-status-reference-reader",
+            # Assigned, never joined or committed: a group of its own that disturbs no one.
+            "group.id": f"transit-status-reference-{uuid.uuid4().hex[:12]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        }
+    )
+    newest: dict[bytes, tuple[bool, int]] = {}
+    try:
+        found = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if found is None or (found.error is not None and found.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+            return {}
+        assignment = []
+        for partition in found.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                assignment.append(TopicPartition(topic, partition, low))
+        if not assignment:
+            return {}
+        consumer.assign(assignment)
+        reading = {tp.partition for tp in assignment}
+        deadline = time.monotonic() + timeout_s
+        while reading and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    reading.discard(message.partition())
+                elif error.fatal():
+                    raise KafkaException(error)
+                continue
+            key = message.key()
+            if key is not None:
+                newest[bytes(key)] = (message.value() is not None, message.partition())
+        if reading:
+            log.warning(
+                "read only part of %s within %.0f s: rows gone from it may stay until the next start", topic, timeout_s
+            )
+    finally:
+        consumer.close()
+    return {key: partition for key, (alive, partition) in newest.items() if alive}
+
+
+def _same_key(key: bytes) -> str | None:
+    """A JSON key as the jobs see it (the same fields and values, however written); None if it is not JSON."""
+    try:
+        return json.dumps(json.loads(key), sort_keys=True)
+    except ValueError:
+        return None
 
 
 def publish_cta_schedule(settings: Settings, network: Network) -> int:

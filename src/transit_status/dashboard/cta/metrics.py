@@ -1,16 +1,19 @@
 """Chicago's Prometheus metrics (``/metrics``): arrival push latency, records per input, trains, browsers.
 
-In a registry of the app's own: several apps may share a process in tests.
+In a registry of the app's own: several apps may share a process in tests. The records and dead letters
+per input count every consumer the app has, the jobs' outputs and London's included
+(:meth:`ChicagoMetrics.count`): /metrics is the dashboard's, and one family per name keeps it valid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from transit_status.dashboard.consumer import CountedInput, TopicConsumer
 from transit_status.dashboard.cta.consumer import ChicagoConsumer
 from transit_status.dashboard.cta.state import TOPIC_ROLES, DashboardState, TrainMoved, Update
 from transit_status.dashboard.hub import LiveHub
@@ -23,6 +26,7 @@ class ChicagoMetrics:
     def __init__(self, hub: LiveHub[DashboardState], consumer: ChicagoConsumer | None) -> None:
         self.hub = hub
         self.consumer = consumer
+        self.inputs: list[CountedInput] = [(TOPIC_ROLES, consumer)]
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "transit_dashboard_arrival_push_latency_seconds",
@@ -32,6 +36,10 @@ class ChicagoMetrics:
         )
         self.registry.register(self)
 
+    def count(self, roles: Collection[str], consumer: TopicConsumer | None) -> None:
+        """Count the records and dead letters of another consumer's roles too (zeros while it does not run)."""
+        self.inputs.append((tuple(roles), consumer))
+
     def observe(self, updates: Sequence[Update]) -> None:
         now = now_ms()
         for update in updates:
@@ -40,15 +48,21 @@ class ChicagoMetrics:
 
     def collect(self) -> Any:
         status = self.consumer.status() if self.consumer else None
-        records = CounterMetricFamily("transit_dashboard_records", "Good records applied, by input", labels=["input"])
+        records = CounterMetricFamily(
+            "transit_dashboard_records", "Good records read and applied, by input (topic role)", labels=["input"]
+        )
         dead = CounterMetricFamily(
-            "transit_dashboard_dead_letters", "Records sent to the dead-letter topic, by input", labels=["input"]
+            "transit_dashboard_dead_letters",
+            "Records rejected (sent to the dead-letter topic), by input (topic role)",
+            labels=["input"],
         )
         live = GaugeMetricFamily("transit_dashboard_topic_live", "1 when an input topic is loaded", labels=["input"])
-        for role in TOPIC_ROLES:
-            records.add_metric([role], status.records.get(role, 0) if status else 0)
-            dead.add_metric([role], status.dead_letters.get(role, 0) if status else 0)
-            live.add_metric([role], 1 if status and status.topics[role].state == "live" else 0)
+        for roles, consumer in self.inputs:
+            counted = status if consumer is self.consumer else consumer.status() if consumer else None
+            for role in roles:
+                records.add_metric([role], counted.records.get(role, 0) if counted else 0)
+                dead.add_metric([role], counted.dead_letters.get(role, 0) if counted else 0)
+                live.add_metric([role], 1 if counted and counted.topics[role].state == "live" else 0)
         yield records
         yield dead
         yield live

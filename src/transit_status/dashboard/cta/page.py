@@ -21,7 +21,7 @@ from transit_status.dashboard.cta.health import ChicagoInputs, JobOutputs, Sourc
 from transit_status.dashboard.cta.map import NetworkMap
 from transit_status.dashboard.cta.metrics import ChicagoMetrics
 from transit_status.dashboard.cta.run_times import RunTimesConsumer
-from transit_status.dashboard.cta.service_health import ServiceHealthConsumer, ServiceHealthView
+from transit_status.dashboard.cta.service_health import NetworkPlatforms, ServiceHealthConsumer, ServiceHealthView
 from transit_status.dashboard.cta.state import DashboardState
 from transit_status.dashboard.health import Clock, Healthz, NetworkHealth, runs
 from transit_status.dashboard.hub import LiveHub
@@ -54,8 +54,14 @@ class Chicago:
         # Service health (the cta-service-health job's alerts and headways): its own state and consumer.
         self.service_health = ServiceHealthView(self.map.line_order)
         self.service_health.on_change = self.hub.whole_view("alerts", lambda: self.alerts(recent=False))
-        self.service_consumer = ServiceHealthConsumer(settings, self.service_health.apply) if consuming else None
+        self.service_consumer = (
+            ServiceHealthConsumer(settings, self.service_health.apply, NetworkPlatforms.of(self.network))
+            if consuming
+            else None
+        )
         self.metrics = ChicagoMetrics(self.hub, self.consumer)
+        self.metrics.count(RunTimesConsumer.topic_roles(settings).values(), self.run_times)
+        self.metrics.count(ServiceHealthConsumer.topic_roles(settings).values(), self.service_consumer)
         self.predictions.register_metrics(self.metrics.registry)
         self.hub.on_updates.append(self.metrics.observe)
         self.map_json = {**self.map.as_json(), "heading": page_heading(self.network.agency)}

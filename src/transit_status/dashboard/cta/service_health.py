@@ -10,6 +10,12 @@ The Flink SQL job ``cta-service-health`` (``sql/cta_service_health.sql``) writes
   the median of its platforms' latest headways against the median scheduled, and its open alerts;
 * dwells: every stop's time at the platform (``dwells.py``): a line's strip shows its typical dwell.
 
+A record of a platform the network does not have (a line it lacks, a station its line does not stop
+at: a stale record left on the compacted alerts topic after the network data changed, or a wrong
+producer) breaks the contract like any bad record, as an arrival of an unknown line does: it goes to
+the dead-letter topic, counted per topic on /metrics, and never into the strip or the open alerts
+(:class:`NetworkPlatforms`).
+
 :class:`ServiceHealth` is the pure model (no Kafka, no clock); :class:`ServiceHealthConsumer` feeds it
 with the dashboard's consumer loop; ``/api/alerts`` serves :meth:`ServiceHealth.as_json`, and the page's
 socket gets the same as an ``alerts`` frame when it changes (``LiveHub.whole_view``).
@@ -29,9 +35,12 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from transit_status.avro.wire import BadRecord
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import TopicConsumer, as_bytes, offsets_since
+from transit_status.dashboard.consumer import Sink, TopicConsumer, as_bytes, offsets_since
 from transit_status.dashboard.cta.dwells import Dwell, Dwells, Platform, dwell_of
+from transit_status.dashboard.cta.state import DIRECTIONS
+from transit_status.dashboard.dead_letters import DeadLetterPublisher
 from transit_status.dashboard.state import Received
+from transit_status.networks.model import Network
 from transit_status.wallclock import now_ms
 
 ALERT_KINDS = ("held", "gap", "bunching")
@@ -76,8 +85,32 @@ class Headway:
     scheduled_headway_s: float | None
 
 
-def alert_of(value: bytes | None) -> Alert:
-    """One alert record (the job's JSON value), or :class:`BadRecord` saying what is wrong."""
+@dataclass(frozen=True, slots=True)
+class NetworkPlatforms:
+    """The platforms the network has: each line's stations (on any of its routes), in either direction."""
+
+    stations: Mapping[str, frozenset[int]]
+
+    @classmethod
+    def of(cls, network: Network) -> NetworkPlatforms:
+        stations: dict[str, set[int]] = {}
+        for route in network.routes:
+            stations.setdefault(route.line, set()).update(route.station_ids)
+        return cls({line: frozenset(ids) for line, ids in stations.items()})
+
+    def check(self, what: str, line: str, station_id: int, direction: str) -> None:
+        """:class:`BadRecord` unless the network has this platform."""
+        if line not in self.stations:
+            raise BadRecord(f"{what} of line {line!r}, which the network does not have")
+        if station_id not in self.stations[line]:
+            raise BadRecord(f"{what} of station {station_id}, which the {line} line does not stop at")
+        if direction not in DIRECTIONS:
+            raise BadRecord(f"{what} in direction {direction!r}, not one of {', '.join(DIRECTIONS)}")
+
+
+def alert_of(value: bytes | None, network: NetworkPlatforms | None = None) -> Alert:
+    """One alert record (the job's JSON value), or :class:`BadRecord` saying what is wrong (with
+    ``network``: also when it is about a platform the network does not have)."""
     record = _json_object(value)
     try:
         alert = Alert(
@@ -100,13 +133,16 @@ def alert_of(value: bytes | None) -> Alert:
         raise BadRecord(f"not a service alert: {type(error).__name__}: {error}") from None
     if alert.kind not in ALERT_KINDS or alert.state not in ("open", "clear"):
         raise BadRecord(f"not a service alert: kind {alert.kind!r}, state {alert.state!r}")
+    if network is not None:
+        network.check("an alert", alert.line, alert.station_id, alert.direction)
     return alert
 
 
-def headway_of(value: bytes | None) -> Headway:
+def headway_of(value: bytes | None, network: NetworkPlatforms | None = None) -> Headway:
+    """One headway record, or :class:`BadRecord` (with ``network``: also when the network has no such platform)."""
     record = _json_object(value)
     try:
-        return Headway(
+        headway = Headway(
             line=str(record["line"]),
             station_id=int(record["station_id"]),
             direction=str(record["direction"]),
@@ -116,6 +152,9 @@ def headway_of(value: bytes | None) -> Headway:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise BadRecord(f"not a headway: {type(error).__name__}: {error}") from None
+    if network is not None:
+        network.check("a headway", headway.line, headway.station_id, headway.direction)
+    return headway
 
 
 def _json_object(value: bytes | None) -> Mapping[str, Any]:
@@ -286,9 +325,20 @@ class ServiceHealthView:
 
 class ServiceHealthConsumer(TopicConsumer):
     """The service-health topics, read with the dashboard's loop: alerts whole (compacted), headways and
-    dwells from ``dashboard_replay_s`` back. JSON, no registry; bad records go to the dead-letter topic."""
+    dwells from ``dashboard_replay_s`` back. JSON, no registry; bad records (those of a platform the
+    network does not have too) go to the dead-letter topic."""
 
     name = "dashboard-service-health"
+
+    def __init__(
+        self,
+        settings: Settings,
+        sink: Sink,
+        network: NetworkPlatforms,
+        dead_letters: DeadLetterPublisher | None = None,
+    ) -> None:
+        self.network = network
+        super().__init__(settings, sink, dead_letters)
 
     @staticmethod
     def topic_roles(settings: Settings) -> dict[str, str]:
@@ -309,5 +359,7 @@ class ServiceHealthConsumer(TopicConsumer):
     def _decode(self, role: str, message: Message) -> Any:
         raw = as_bytes(message.value())
         if role == "dwells":
-            return dwell_of(_json_object(raw))
-        return alert_of(raw) if role == "service_alerts" else headway_of(raw)
+            dwell = dwell_of(_json_object(raw))
+            self.network.check("a dwell", dwell.line, dwell.station_id, dwell.direction)
+            return dwell
+        return alert_of(raw, self.network) if role == "service_alerts" else headway_of(raw, self.network)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, WebSocket
 from fastapi.responses import FileResponse, JSONResponse
 
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import TopicConsumer
+from transit_status.dashboard.consumer import CountedInput, TopicConsumer
 from transit_status.dashboard.health import Clock, NetworkHealth, not_running, runs
 from transit_status.dashboard.hub import LiveHub
 from transit_status.dashboard.london.consumer import LondonConsumer
@@ -69,6 +69,13 @@ class London:
     def consumers(self) -> list[TopicConsumer]:
         """What reads Kafka for this page (none when London does not run), started and stopped by the app."""
         return [c for c in (self.consumer, self.alerts_consumer) if c is not None]
+
+    def counted_inputs(self) -> list[CountedInput]:
+        """Its consumers' roles, for /metrics to count records and dead letters (zeros when London does not run)."""
+        return [
+            (tuple(LondonConsumer.topic_roles(self.settings).values()), self.consumer),
+            (tuple(CrowdingAlertsConsumer.topic_roles(self.settings).values()), self.alerts_consumer),
+        ]
 
     def background(self) -> list[Coroutine[Any, Any, None]]:
         """Work the app runs on its event loop while it serves: OpenSearch's charts, when London runs."""

@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { element, svgElement, formatAge, setConnection } = window.live;
+  const { element, svgElement, formatAge, withAge, setConnection } = window.live;
   const FEED_NAMES = {
     kafka: "Kafka",
     registry: "Registry",
@@ -347,12 +347,13 @@
     const topic = health.topics[feed];
     if (state.state === "stale" || state.state === "failed" || state.state === "degraded") {
       const since = formatSince(state.state, state.since, serverTime);
-      return `${since}: ${state.reason}${topic && !topic.waiting ? ` · data ${formatAge(topic.age_s)}` : ""}`;
+      const why = `${since}: ${state.reason}`;
+      return topic && !topic.waiting ? withAge(why, topic.age_s, "data ") : why;
     }
     if (state.state === "starting") return `starting: ${state.reason}`;
     // Off: the network does not run, or (a real source) the feed has no such data, as its reason says.
     if (state.state === "off") return health.not_running ? "not running" : state.reason || "not running";
-    return topic ? `${topic.text} · ${formatAge(topic.age_s)}` : "ok";
+    return topic ? withAge(topic.text, topic.age_s) : "ok";
   }
 
   function feedDot(feed, health) {

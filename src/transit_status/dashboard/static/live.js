@@ -42,6 +42,13 @@ window.live = (() => {
     return `${Math.round(seconds / 3600)} h ago`;
   }
 
+  // A feed's text and, after a separator, the age of its newest record ("data " before it, say); the text
+  // alone while there is no record (a quiet topic: the alerts while service is healthy), never "text · ".
+  function withAge(text, seconds, prefix = "") {
+    const age = formatAge(seconds);
+    return age ? `${text} · ${prefix}${age}` : text;
+  }
+
   function setConnection(text, kind) {
     const pill = document.getElementById("connection");
     pill.textContent = text;
@@ -92,5 +99,5 @@ window.live = (() => {
     return { isOpen: () => socket !== null && socket.readyState === WebSocket.OPEN };
   }
 
-  return { element, svgElement, clear, loadMap, formatAge, setConnection, openSocket, latest };
+  return { element, svgElement, clear, loadMap, formatAge, withAge, setConnection, openSocket, latest };
 })();

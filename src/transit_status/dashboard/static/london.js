@@ -5,7 +5,7 @@
 "use strict";
 
 (() => {
-  const { element, svgElement, clear, formatAge, setConnection } = window.live;
+  const { element, svgElement, clear, withAge, setConnection } = window.live;
   const FEED_NAMES = {
     kafka: "Kafka",
     station_activity: "Station activity",
@@ -313,7 +313,7 @@
     if (feed === "opensearch") return ["live", `live · ${london.opensearch.data_streams.join(", ")}`];
     if (!topic) return ["live", "ok"];
     if (topic.waiting) return ["waiting", topic.text];
-    return [topic.state, `${topic.text} · ${formatAge(topic.age_s)}`];
+    return [topic.state, withAge(topic.text, topic.age_s)];
   }
 
   function applyStatus(message) {
