@@ -6,10 +6,10 @@ trains), every train one station further at every poll. Train Tracker bodies fol
 API's JSON; GTFS-realtime bodies are VehiclePositions and TripUpdates built by ``feeds/gtfs_out.py``
 against the static GTFS it builds from the same network (the project's own GTFS-realtime out).
 
-A local HTTP server (port 0, in this process) serves the recording: each request for a feed gets
-that feed's next body. The whole stack (`transit-status run --network cta` minus the terminal) runs
-with ``--source cta-train-tracker`` or ``gtfs-rt`` pointed at it, polling live (``serve feed``'s
-``LiveSource``, not a replay) every ``--interval`` seconds. Until the client is connected the server
+A local HTTP server (port 0, in this process: tests/feeds/feed_server.py's) serves the recording: each
+request for a feed gets that feed's next body. The whole stack (`transit-status run --network cta` minus
+the terminal) runs with ``--source cta-train-tracker`` or ``gtfs-rt`` pointed at it, polling live
+(``serve feed``'s ``LiveSource``, not a replay) every ``--interval`` seconds. Until the client is connected the server
 repeats the first poll (which moves no train); then it serves the rest, one per request.
 
 Measured: from the server having written a poll's last response (for GTFS-realtime both feeds of the
@@ -36,17 +36,16 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import websockets
+from tests.feeds.feed_server import LocalServer, Reply, running
 
 from stack import machine, require_correct, running_stack, write_results
 from transit_status.config import Settings, load_settings
@@ -208,14 +207,14 @@ def expected_moves(settings: Settings, recording: Recording) -> list[dict[str, i
 # ---- the local feed server -----------------------------------------------------------------------
 
 
-class RecordingServer(ThreadingHTTPServer):
+class RecordingServer(LocalServer):
     """Serves a recording: ``GET /<feed>`` answers that feed's next body (the first poll's until
     :meth:`go`; the last one's once it has run out) and notes when the answer was written."""
 
-    daemon_threads = True
+    protocol_version = "HTTP/1.1"  # keep-alive, as the adapter's client uses it
 
     def __init__(self, recording: Recording) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__()
         self.recording = recording
         self.lock = threading.Lock()
         self.started = False
@@ -226,10 +225,6 @@ class RecordingServer(ThreadingHTTPServer):
         self.answered: dict[int, dict[str, tuple[float, float]]] = {}
         """poll index -> feed -> (monotonic, wall) time its response was written."""
         self.requests = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
     def go(self) -> None:
         with self.lock:
@@ -246,6 +241,17 @@ class RecordingServer(ThreadingHTTPServer):
                 self.next_poll[feed] = index + 1
             index = min(index, len(self.recording.polls) - 1)
             return index, self.recording.polls[index].responses.get(feed)
+
+    def reply_to(self, path: str) -> Reply:
+        feed = _feed(path)
+        index, response = self.take(feed)
+        if response is None or response.body is None:
+            return Reply(404, f"no feed {feed!r} in the recording".encode(), content_type="text/plain")
+        return PollReply(response.status or 200, response.body, content_type=response.content_type, poll=index)
+
+    def replied(self, path: str, reply: Reply) -> None:
+        if isinstance(reply, PollReply) and self.started:
+            self.note(reply.poll, _feed(path))
 
     def note(self, index: int, feed: str) -> None:
         with self.lock:
@@ -264,40 +270,19 @@ class RecordingServer(ThreadingHTTPServer):
         return self.poll_answered(len(self.recording.polls) - 1) is not None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: RecordingServer
-    protocol_version = "HTTP/1.1"  # keep-alive, as the adapter's client uses it
+@dataclass(frozen=True)
+class PollReply(Reply):
+    """A feed's response in poll ``poll`` of the recording."""
 
-    def do_GET(self) -> None:
-        feed = self.path.split("?", 1)[0].strip("/")
-        index, response = self.server.take(feed)
-        if response is None or response.body is None:
-            self.send_error(404, f"no feed {feed!r} in the recording")
-            return
-        self.send_response(response.status or 200)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        self.wfile.write(response.body)
-        self.wfile.flush()
-        if self.server.started:
-            self.server.note(index, feed)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    poll: int = 0
 
 
-@contextmanager
-def serving(recording: Recording) -> Iterator[RecordingServer]:
-    server = RecordingServer(recording)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def _feed(path: str) -> str:
+    return path.split("?", 1)[0].strip("/")
+
+
+def serving(recording: Recording) -> AbstractContextManager[RecordingServer]:
+    return running(RecordingServer(recording))
 
 
 # ---- measuring ------------------------------------------------------------------------------------

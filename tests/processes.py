@@ -3,7 +3,7 @@
 ``ServiceProcess`` runs ``python -m transit_status serve <service>`` with a test's settings (as
 ``TRANSIT_*`` variables), its output in a log file, in its own session like under the supervisor.
 ``wait_until`` is the one poll-until helper: it fails with what it last saw and, when given, the
-tail of a log.
+tail of a log. ``feed_pipeline`` starts the pipeline a feed source runs on, as ``run`` starts it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from typing import Any
 import httpx
 
 from transit_status.config import Settings
+from transit_status.pipeline.connectors import ensure_stations_connector
+from transit_status.platform.service import consumer_group_stable
+from transit_status.topics import ensure_topics
 
 LOG_TAIL_CHARS = 5000
 
@@ -162,3 +165,41 @@ def interrupt_and_wait(process: subprocess.Popen[Any], timeout_s: float = 120.0)
     except subprocess.TimeoutExpired:
         process.kill()
         raise
+
+
+@dataclass(frozen=True)
+class FeedPipeline:
+    """Faust, the dashboard and ``serve feed`` as real child processes, as ``run --source ...`` starts them."""
+
+    settings: Settings
+    streams: ServiceProcess
+    dashboard: ServiceProcess
+    feed: ServiceProcess
+
+    def api(self, path: str) -> Any:
+        """The dashboard's JSON answer at ``path``."""
+        response = httpx.get(self.settings.dashboard_url + path, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+
+@contextmanager
+def feed_pipeline(settings: Settings, logs: Path) -> Iterator[FeedPipeline]:
+    """The pipeline of a feed source, in the order ``run`` starts it: the topics and the stations connector,
+    Faust (until it has joined its group) and the dashboard (until it answers), then the feed. Each
+    process logs into ``logs``; all are stopped at the end, each log's tail printed."""
+    settings.feed_health_file.unlink(missing_ok=True)
+    ensure_topics(settings)
+    ensure_stations_connector(settings)
+    streams = ServiceProcess("streams", settings, logs / "streams.log").start()
+    dashboard = ServiceProcess("dashboard", settings, logs / "dashboard.log").start()
+    feed = ServiceProcess("feed", settings, logs / "feed.log")
+    try:
+        streams.wait_for(lambda: consumer_group_stable(settings, settings.faust_app_id), 120, "joining its group")
+        health = settings.dashboard_url + "/healthz"
+        dashboard.wait_for(answered(lambda: httpx.get(health, timeout=2)), 60, "answering")
+        yield FeedPipeline(settings, streams, dashboard, feed.start())
+    finally:
+        for child in (feed, dashboard, streams):
+            child.stop()
+            print(f"---- {child.service} log (tail)\n" + "\n".join(child.log().splitlines()[-20:]))

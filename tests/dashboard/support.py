@@ -26,6 +26,48 @@ from transit_status.topics import ensure_topics
 from transit_status.wallclock import now_ms
 
 
+def service_alert(
+    state: str, at_ms: int, alert_id: str = "gap:red:40900:a", kind: str = "gap", **fields: Any
+) -> dict[str, Any]:
+    """A record of the service-alerts topic (docs/ARCHITECTURE.md, "Service health"): a gap at Howard,
+    unless ``fields`` say otherwise."""
+    return {
+        "alert_id": alert_id,
+        "kind": kind,
+        "state": state,
+        "line": "red",
+        "station_id": 40900,
+        "station_name": "Howard",
+        "direction": "a",
+        "train_id": None,
+        "since_ms": 1_000,
+        "at_ms": at_ms,
+        "measured_s": 800.0,
+        "scheduled_s": 360.0,
+        "threshold_s": 720.0,
+        "reason": "no train for 13.3 min",
+        **fields,
+    }
+
+
+def crowding_alert(**fields: Any) -> dict[str, Any]:
+    """A record of London's crowding-alerts topic: Bank's quarter from 07:15 UTC open at three times its
+    typical entries, unless ``fields`` say otherwise."""
+    return {
+        "alert_id": "crowding:Bank",
+        "state": "open",
+        "station": "Bank",
+        "since": "2023-06-07T07:15:00Z",
+        "at": "2023-06-07T07:30:00Z",
+        "entries": 900,
+        "typical_entries": 300.0,
+        "ratio": 3.0,
+        "day_type": "tuesday_thursday",
+        "reason": "900 entries in the quarter from 08:15",
+        **fields,
+    }
+
+
 @dataclass(frozen=True)
 class Topics:
     """This test's own topics: ``settings`` with private topic names (``private_topics``)."""

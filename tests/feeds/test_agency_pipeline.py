@@ -12,18 +12,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.feeds import made_up_agency as agency
 from tests.feeds.feed_server import Reply, serving
-from tests.feeds.test_replay_pipeline import NotYet, answered
-from tests.processes import ServiceProcess
+from tests.processes import NotYet, answered, feed_pipeline
 from transit_status.config import Settings
-from transit_status.pipeline.connectors import ensure_stations_connector
 from transit_status.platform.ports import free_ports, private_topics
-from transit_status.platform.service import consumer_group_stable
-from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform
 
@@ -46,23 +41,8 @@ def test_an_agency_the_project_has_never_seen_shows_its_lines_stations_and_train
             gtfs_rt_vehicle_positions_url=f"{realtime.url}/lakeside/vehicle-positions.pb",
             gtfs_rt_poll_s=1.0,
         )
-        settings.feed_health_file.unlink(missing_ok=True)
-        ensure_topics(settings)
-        ensure_stations_connector(settings)
-        streams = ServiceProcess("streams", settings, tmp_path / "streams.log").start()
-        dashboard = ServiceProcess("dashboard", settings, tmp_path / "dashboard.log").start()
-        feed: ServiceProcess | None = None
-        url = settings.dashboard_url
-
-        def api(path: str) -> Any:
-            response = httpx.get(url + path, timeout=5)
-            response.raise_for_status()
-            return response.json()
-
-        try:
-            streams.wait_for(lambda: consumer_group_stable(settings, settings.faust_app_id), 120, "joining its group")
-            dashboard.wait_for(answered(lambda: httpx.get(url + "/healthz", timeout=2)), 60, "answering")
-            feed = ServiceProcess("feed", settings, tmp_path / "feed.log").start()
+        with feed_pipeline(settings, tmp_path) as pipeline:
+            api, dashboard = pipeline.api, pipeline.dashboard
 
             # The map: the agency's lines with their colours, its shapes, its stations (once the feed has
             # saved the static GTFS: until then the dashboard answers, degraded, that it waits for it).
@@ -106,11 +86,6 @@ def test_an_agency_the_project_has_never_seen_shows_its_lines_stations_and_train
             health = dashboard.wait_for(answered(lambda: api("/healthz")), 60, "ready: /healthz 200")
             assert health["source"]["counts"]["arrivals"] >= 2 and not health["source"].get("unknown_ids")
             assert health["dead_letters"]["by_input"] == {}  # no record set aside as an unknown line
-            feed.assert_alive()
-        finally:
-            for child in (feed, dashboard, streams):
-                if child is not None:
-                    child.stop()
-                    print(f"---- {child.service} log (tail)\n" + "\n".join(child.log().splitlines()[-20:]))
+            pipeline.feed.assert_alive()
     # Nothing the agency's feed produced was set aside as a line the dashboard does not know.
     assert "is not one of" not in dashboard.log()

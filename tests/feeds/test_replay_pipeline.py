@@ -17,13 +17,10 @@ import httpx
 import pytest
 from google.transit import gtfs_realtime_pb2 as rt
 
-from tests.processes import NotYet, ServiceProcess, answered
+from tests.processes import NotYet, answered, feed_pipeline
 from transit_status.config import Settings
 from transit_status.networks import Network
-from transit_status.pipeline.connectors import ensure_stations_connector
 from transit_status.platform.ports import free_ports, private_topics
-from transit_status.platform.service import consumer_group_stable
-from transit_status.topics import ensure_topics
 
 pytestmark = pytest.mark.platform
 
@@ -46,24 +43,9 @@ def test_a_recorded_train_tracker_sequence_ends_with_the_dashboard_showing_those
         replay_speed=30.0,  # the recording's polls are a minute apart: 2 s here
         cta_train_tracker_key=KEY,  # set, as a user with a key would have it: it must show nowhere
     )
-    settings.feed_health_file.unlink(missing_ok=True)
-    ensure_topics(settings)
-    ensure_stations_connector(settings)
-    streams = ServiceProcess("streams", settings, tmp_path / "streams.log").start()
-    dashboard = ServiceProcess("dashboard", settings, tmp_path / "dashboard.log").start()
-    feed: ServiceProcess | None = None
-    url = settings.dashboard_url
-
-    def api(path: str) -> Any:
-        response = httpx.get(url + path, timeout=5)
-        response.raise_for_status()
-        return response.json()
-
-    try:
-        # The order `run` starts them in: the feed after the stream processor and the dashboard.
-        streams.wait_for(lambda: consumer_group_stable(settings, settings.faust_app_id), 120, "joining its group")
-        dashboard.wait_for(answered(lambda: httpx.get(url + "/healthz", timeout=2)), 60, "answering")
-        feed = ServiceProcess("feed", settings, tmp_path / "feed.log").start()
+    with feed_pipeline(settings, tmp_path) as pipeline:
+        api, dashboard, feed = pipeline.api, pipeline.dashboard, pipeline.feed
+        url = settings.dashboard_url
 
         def trains_shown() -> Any:
             shown = {t["train_id"]: (t["station_id"], t["direction"]) for t in api("/api/trains")}
@@ -102,11 +84,12 @@ def test_a_recorded_train_tracker_sequence_ends_with_the_dashboard_showing_those
         feed.assert_alive()
         everything = httpx.get(url + "/healthz", timeout=5).text + httpx.get(url + "/api/state", timeout=5).text
         assert feed.stop() == 0
-    finally:
-        for child in (feed, dashboard, streams):
-            if child is not None:
-                child.stop()
-                print(f"---- {child.service} log (tail)\n" + "\n".join(child.log().splitlines()[-20:]))
     assert "the replay has ended" in feed.log()
-    for text in (everything, feed.log(), dashboard.log(), streams.log(), settings.feed_health_file.read_text()):
+    for text in (
+        everything,
+        feed.log(),
+        dashboard.log(),
+        pipeline.streams.log(),
+        settings.feed_health_file.read_text(),
+    ):
         assert KEY not in text

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
+from tests.dashboard.support import crowding_alert, service_alert
 from transit_status.avro.wire import BadRecord
 from transit_status.dashboard.app import create_app
 from transit_status.dashboard.cta.service_health import ServiceHealth, alert_of, headway_of
@@ -20,25 +21,7 @@ from transit_status.wallclock import now_ms
 
 
 def alert(state: str, at_ms: int, alert_id: str = "gap:red:40900:a", kind: str = "gap", **extra: Any) -> bytes:
-    return json.dumps(
-        {
-            "alert_id": alert_id,
-            "kind": kind,
-            "state": state,
-            "line": "red",
-            "station_id": 40900,
-            "station_name": "Howard",
-            "direction": "a",
-            "train_id": None,
-            "since_ms": 1_000,
-            "at_ms": at_ms,
-            "measured_s": 800.0,
-            "scheduled_s": 360.0,
-            "threshold_s": 720.0,
-            "reason": "no train for 13.3 min",
-            **extra,
-        }
-    ).encode()
+    return json.dumps(service_alert(state, at_ms, alert_id, kind, **extra)).encode()
 
 
 def headway(station_id: int, measured: float | None, arrived_ms: int, line: str = "red") -> bytes:
@@ -125,18 +108,7 @@ def test_the_api_lists_open_alerts_and_each_lines_strip_and_london_its_crowding(
         chicago.service_health.apply([Received("service_alerts", alert_of(cleared), now, now)])
         assert client.get("/api/alerts").json()["open"] == []
 
-        crowded = {
-            "alert_id": "crowding:Bank",
-            "state": "open",
-            "station": "Bank",
-            "since": "2023-06-07T07:15:00Z",
-            "at": "2023-06-07T07:30:00Z",
-            "entries": 900,
-            "typical_entries": 300.0,
-            "ratio": 3.0,
-            "day_type": "tuesday_thursday",
-            "reason": "900 entries in the quarter from 08:15",
-        }
+        crowded = crowding_alert()
         record = crowding_alert_of(json.dumps(crowded).encode())
         london.crowding_alerts.apply([Received("crowding_alerts", record, now, now)])
         [shown] = client.get("/api/london/alerts").json()["open"]
@@ -173,11 +145,14 @@ def test_records_of_a_restarted_simulation_are_taken_though_its_clock_is_behind(
 
 def test_a_crowding_alert_of_a_restarted_simulation_is_taken_though_its_clock_is_behind() -> None:
     alerts = CrowdingAlerts()
-    record = {
-        "alert_id": "crowding:Bank", "state": "clear", "station": "Bank", "since": "2023-06-07T19:00:00Z",
-        "at": "2023-06-07T19:15:00Z", "entries": 90, "typical_entries": 300.0, "ratio": 0.3,
-        "day_type": "tuesday_thursday", "reason": "back to usual",
-    }  # fmt: skip
+    record = crowding_alert(
+        state="clear",
+        since="2023-06-07T19:00:00Z",
+        at="2023-06-07T19:15:00Z",
+        entries=90,
+        ratio=0.3,
+        reason="back to usual",
+    )
     alerts.apply(crowding_alert_of(json.dumps(record).encode()))
     late_open = {**record, "state": "open", "at": "2023-06-07T18:45:00Z", "ratio": 3.0}
     assert not alerts.apply(crowding_alert_of(json.dumps(late_open).encode()))  # a late copy: ignored

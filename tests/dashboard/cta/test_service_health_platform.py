@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.support import Topics, run_dashboard, wait_for
+from tests.dashboard.support import Topics, crowding_alert, run_dashboard, service_alert, wait_for
 from tests.helpers import read_all
 from tests.streams.support import produce_raw
 from transit_status.config import Settings
@@ -18,22 +18,20 @@ pytestmark = pytest.mark.platform
 
 
 def alert(state: str, at_ms: int) -> tuple[bytes, bytes]:
-    value = {
-        "alert_id": "held:RL902:red:41190:a",
-        "kind": "held",
-        "state": state,
-        "line": "red",
-        "station_id": 41190,
-        "station_name": "Jarvis",
-        "direction": "a",
-        "train_id": "RL902",
-        "since_ms": 1_000,
-        "at_ms": at_ms,
-        "measured_s": 300.0,
-        "scheduled_s": 90.0,
-        "threshold_s": 210.0,
-        "reason": "train RL902 not seen for 5.0 min",
-    }
+    """A held train at Jarvis (key, value)."""
+    value = service_alert(
+        state,
+        at_ms,
+        "held:RL902:red:41190:a",
+        "held",
+        station_id=41190,
+        station_name="Jarvis",
+        train_id="RL902",
+        measured_s=300.0,
+        scheduled_s=90.0,
+        threshold_s=210.0,
+        reason="train RL902 not seen for 5.0 min",
+    )
     return json.dumps({"alert_id": value["alert_id"]}).encode(), json.dumps(value).encode()
 
 
@@ -45,22 +43,10 @@ def test_alerts_show_as_they_open_and_go_when_service_recovers(platform: Setting
     stop = {"line": "red", "station_id": 41190, "station_name": "Jarvis", "direction": "a", "train_id": "RL902",
             "arrived_ms": 1_000, "departed_ms": 26_000, "dwell_s": 25.0}  # fmt: skip
     produce_raw(settings, settings.topic_cta_dwells, [(b'{"line": "red"}', json.dumps(stop).encode())])
-    crowded = {
-        "alert_id": "crowding:Bank",
-        "state": "open",
-        "station": "Bank",
-        "since": "2023-06-07T07:15:00Z",
-        "at": "2023-06-07T07:30:00Z",
-        "entries": 900,
-        "typical_entries": 300.0,
-        "ratio": 3.0,
-        "day_type": "tuesday_thursday",
-        "reason": "900 entries in the quarter from 08:15",
-    }
     produce_raw(
         settings,
         settings.topic_london_crowding_alerts,
-        [(b'{"alert_id": "crowding:Bank"}', json.dumps(crowded).encode())],
+        [(b'{"alert_id": "crowding:Bank"}', json.dumps(crowding_alert()).encode())],
     )
 
     with run_dashboard(platform, topics, tmp_path) as dashboard:
