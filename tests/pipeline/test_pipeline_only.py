@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -121,8 +122,12 @@ def test_pipeline_only_runs_on_an_existing_platform_starts_none_of_it_and_ctrl_c
                 stderr=subprocess.STDOUT,
             )
         try:
-            health = wait_until(lambda: dashboard_ok(pipeline), 400, "the CTA data flowing (dashboard /healthz ok)")
-            assert run.poll() is None, output_path.read_text()
+
+            def flowing() -> Any:
+                assert run.poll() is None, output_path.read_text()  # `run` ended: no point waiting
+                return dashboard_ok(pipeline)
+
+            health = wait_until(flowing, 400, "the CTA data flowing (dashboard /healthz ok)")
             assert health["networks"] == ["cta"]
 
             # The run started the pipeline's processes and none of the platform's.

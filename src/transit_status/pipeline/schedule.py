@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from transit_status.config import Settings
 from transit_status.networks.model import Network
@@ -47,6 +48,18 @@ from transit_status.simulation.trains import TrainTiming, plan_routes
 log = logging.getLogger(__name__)
 
 READ_HELD_TIMEOUT_S = 30.0
+READ_RETRY_S = 60.0
+"""How long a reference topic that Kafka cannot read yet (a passing error) is retried before `run` stops."""
+PASSING_ERRORS = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+    }
+)
 """How long reading what a reference topic holds may take (a few thousand small records: well under a second)."""
 
 
@@ -134,7 +147,7 @@ def publish(settings: Settings, topic: str, rows: list[tuple[dict[str, object], 
     everything is delivered."""
     keys = {_same_key(json.dumps(key).encode()) for key, _ in rows}
     try:
-        held = held_keys(settings, topic)
+        held = read_held_keys(settings, topic)
     except KafkaException as exc:
         raise PlatformError(f"could not read the reference topic {topic}: {settings.redact(str(exc))}") from None
     gone = {key: partition for key, partition in held.items() if _same_key(key) not in keys}
@@ -158,6 +171,27 @@ def publish(settings: Settings, topic: str, rows: list[tuple[dict[str, object], 
     if gone:
         log.info("%s: %d row(s) no longer in the reference data removed (tombstones)", topic, len(gone))
     return len(gone)
+
+
+def read_held_keys(settings: Settings, topic: str, retry_s: float = READ_RETRY_S) -> dict[bytes, int]:
+    """:func:`held_keys`, retried for ``retry_s`` while Kafka's answer is a passing one: a topic created a
+    moment ago has no partition leader yet (freshM: NOT_LEADER_FOR_PARTITION ended `run`)."""
+    retrying = Retrying(
+        retry=retry_if_exception(_passing),
+        stop=stop_after_delay(retry_s),
+        wait=wait_fixed(0.5),
+        reraise=True,
+        before_sleep=lambda state: log.info("%s not readable yet (%s): retrying", topic, state.outcome.exception()),
+    )
+    return retrying(held_keys, settings, topic)
+
+
+def _passing(error: BaseException) -> bool:
+    """A Kafka error that goes away by itself: no leader elected yet, a timeout, a broker reconnecting."""
+    if not isinstance(error, KafkaException) or not error.args or not isinstance(error.args[0], KafkaError):
+        return False
+    kafka_error: KafkaError = error.args[0]
+    return kafka_error.retriable() or kafka_error.code() in PASSING_ERRORS
 
 
 def held_keys(settings: Settings, topic: str, timeout_s: float = READ_HELD_TIMEOUT_S) -> dict[bytes, int]:
