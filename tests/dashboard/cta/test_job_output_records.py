@@ -195,3 +195,26 @@ def test_metrics_count_each_job_outputs_records_and_dead_letters(tmp_path: Path)
     # Each family once, with London's inputs in it: a valid exposition.
     assert text.count("# TYPE transit_dashboard_records_total counter") == 1
     assert metric(text, RECORDS, "station_activity") == 0
+
+
+def dwell(line: str = "red", station_id: int = JARVIS, seconds: float = 25.0) -> bytes:
+    return json.dumps(
+        {"line": line, "station_id": station_id, "station_name": "somewhere", "direction": "a", "train_id": "RL001",
+         "arrived_ms": 1_000, "departed_ms": 26_000, "dwell_s": seconds}
+    ).encode()  # fmt: skip
+
+
+def test_a_dwell_of_a_platform_the_network_does_not_have_is_dead_lettered_and_never_served(tmp_path: Path) -> None:
+    client, settings = app_with_idle_consumers(tmp_path)
+    consumer = client.app.state.chicago.service_consumer  # type: ignore[attr-defined]
+    consumer.dead_letters = kept = KeptDeadLetters(settings)
+    deliver(consumer, settings.topic_cta_dwells, dwell("red", 99_999))
+    deliver(consumer, settings.topic_cta_dwells, dwell("red", JARVIS, seconds=-5.0))  # no stop takes < 0 s
+    deliver(consumer, settings.topic_cta_dwells, dwell("red", JARVIS))
+
+    served = client.get("/api/dwells").json()["platforms"]
+    assert [(p["station_id"], p["dwell_s"]) for p in served] == [(JARVIS, 25.0)]
+    assert [topic for topic, _ in kept.sent] == [settings.topic_cta_dwells] * 2
+    assert "does not stop at" in kept.sent[0][1] and "not a dwell" in kept.sent[1][1]
+    text = client.get("/metrics").text
+    assert (metric(text, RECORDS, "dwells"), metric(text, DEAD_LETTERS, "dwells")) == (1, 2)
