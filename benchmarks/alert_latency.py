@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -55,7 +54,7 @@ import httpx
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from tests.conftest import CHROMIUM_ARGS, find_chromium
 
-from stack import machine, require_correct, running_stack, timed_until, write_results
+from stack import distribution, machine, require_correct, running_stack, timed_until, write_results
 from transit_status.avro.wire import AvroDecoder, BadRecord, registry_client
 from transit_status.config import Settings
 from transit_status.networks import Network, load_network
@@ -197,15 +196,7 @@ class Seen:
 
 
 def percentiles(values: list[float]) -> dict[str, float | int | None]:
-    if not values:
-        return {"n": 0, "p50_s": None, "p90_s": None, "max_s": None}
-    ordered = sorted(values)
-    return {
-        "n": len(ordered),
-        "p50_s": round(statistics.median(ordered), 2),
-        "p90_s": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 2),
-        "max_s": round(ordered[-1], 2),
-    }
+    return distribution(values, "s", 2)
 
 
 def passed(watermarks: list[tuple[float, int]], event_ms: int) -> float | None:

@@ -47,7 +47,7 @@ import httpx
 import websockets
 from tests.feeds.feed_server import LocalServer, Reply, running
 
-from stack import machine, require_correct, running_stack, write_results
+from stack import distribution, machine, require_correct, running_stack, write_results
 from transit_status.config import Settings, load_settings
 from transit_status.feeds import cta, gtfs_rt
 from transit_status.feeds.gtfs_out import Call, RealtimeFeeds, TrainState, build_static_gtfs, encode, trip_calls
@@ -338,16 +338,8 @@ def match(moves: list[dict[str, int]], answered: dict[int, tuple[float, float]],
     return result
 
 
-def percentiles(values: list[float]) -> dict[str, float | int]:
-    if not values:
-        return {"count": 0}
-    ordered = sorted(values)
-    return {
-        "count": len(ordered),
-        "p50_ms": round(statistics.median(ordered), 1),
-        "p90_ms": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 1),
-        "max_ms": round(ordered[-1], 1),
-    }
+def percentiles(values: list[float]) -> dict[str, float | int | None]:
+    return distribution(values, "ms", 1)
 
 
 def page_ready(settings: Settings, timeout_s: float = 120.0) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform as host_platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,6 +114,19 @@ class WrongResult(SystemExit):
     def __init__(self, problems: list[str] | str) -> None:
         problems = [problems] if isinstance(problems, str) else problems
         super().__init__("WRONG RESULT: " + "; ".join(problems))
+
+
+def distribution(values: list[float], unit: str, digits: int) -> dict[str, float | int | None]:
+    """``count`` and the p50, p90 and max of ``values`` (in ``unit``, rounded to ``digits``); None when empty."""
+    if not values:
+        return {"count": 0, f"p50_{unit}": None, f"p90_{unit}": None, f"max_{unit}": None}
+    ordered = sorted(values)
+    return {
+        "count": len(ordered),
+        f"p50_{unit}": round(statistics.median(ordered), digits),
+        f"p90_{unit}": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], digits),
+        f"max_{unit}": round(ordered[-1], digits),
+    }
 
 
 def require_correct(problems: list[str]) -> None:
