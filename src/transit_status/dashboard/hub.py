@@ -192,8 +192,11 @@ class WholeView:
         self.frames_encoded += 1
         return self.frame
 
-    def fresh(self, now: float, within_s: float) -> bool:
-        return self.frame is not None and now - self.encoded_at <= within_s
+    def current(self, now: float, within_s: float) -> str:
+        """The pushed frame, or one built afresh when there is none or it is older than ``within_s``."""
+        if self.frame is not None and now - self.encoded_at <= within_s:
+            return self.frame
+        return self.encode()
 
 
 class LiveHub(Generic[State]):
@@ -302,7 +305,7 @@ class LiveHub(Generic[State]):
         """Each whole view's frame for a client that gets a snapshot: the pushed one, or built afresh when
         that is older than a tick (a view's clock, e.g. the alerts' network time, must not be stale)."""
         now = time.monotonic()
-        return [view.frame if view.fresh(now, self.tick_s) else view.encode() for view in self.views.values()]
+        return [view.current(now, self.tick_s) for view in self.views.values()]
 
     def _view_changed(self, view: WholeView, urgent: bool) -> None:
         assert self.loop is not None
