@@ -51,12 +51,12 @@ def service_alert(
 
 
 def crowding_alert(**fields: Any) -> dict[str, Any]:
-    """A record of London's crowding-alerts topic: Bank's quarter from 07:15 UTC open at three times its
-    typical entries, unless ``fields`` say otherwise."""
+    """A record of London's crowding-alerts topic: Oxford Circus's quarter from 07:15 UTC open at three
+    times its typical entries, unless ``fields`` say otherwise."""
     return {
-        "alert_id": "crowding:Bank",
+        "alert_id": "crowding:Oxford Circus",
         "state": "open",
-        "station": "Bank",
+        "station": "Oxford Circus",
         "since": "2023-06-07T07:15:00Z",
         "at": "2023-06-07T07:30:00Z",
         "entries": 900,

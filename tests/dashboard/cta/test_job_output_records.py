@@ -1,7 +1,8 @@
 """The jobs' outputs as the dashboard's consumers take them, record by record (pure: no Kafka; the
 consumers are built by the app but not started, and each record goes through the consumer's own
-receive path): a record of a platform the network does not have is a dead letter, never an alert or
-a headway on the page; and /metrics counts each output's records and dead letters."""
+receive path): a record of a platform the network does not have, or of a station London does not
+have, is a dead letter, never an alert or a headway on the page; and /metrics counts each output's
+records and dead letters."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 from fastapi.testclient import TestClient
 
+from tests.dashboard.support import crowding_alert
 from transit_status.avro.wire import BadRecord
 from transit_status.config import Settings
 from transit_status.dashboard.app import create_app
@@ -172,12 +174,7 @@ def test_metrics_count_each_job_outputs_records_and_dead_letters(tmp_path: Path)
     deliver(chicago.service_consumer, settings.topic_cta_service_alerts, b"not json")
     for measured in (300.0, 320.0, 340.0):
         deliver(chicago.service_consumer, settings.topic_cta_headways, headway("red", JARVIS, measured=measured))
-    crowded = {
-        "alert_id": "crowding:Bank", "state": "open", "station": "Bank", "since": "2023-06-07T07:15:00Z",
-        "at": "2023-06-07T07:30:00Z", "entries": 900, "typical_entries": 300.0, "ratio": 3.0,
-        "day_type": "tuesday_thursday", "reason": "900 entries in the quarter from 08:15",
-    }  # fmt: skip
-    deliver(london.alerts_consumer, settings.topic_london_crowding_alerts, json.dumps(crowded).encode())
+    deliver(london.alerts_consumer, settings.topic_london_crowding_alerts, json.dumps(crowding_alert()).encode())
     deliver(london.alerts_consumer, settings.topic_london_crowding_alerts, json.dumps({"state": "open"}).encode())
 
     text = client.get("/metrics").text
@@ -218,3 +215,19 @@ def test_a_dwell_of_a_platform_the_network_does_not_have_is_dead_lettered_and_ne
     assert "does not stop at" in kept.sent[0][1] and "not a dwell" in kept.sent[1][1]
     text = client.get("/metrics").text
     assert (metric(text, RECORDS, "dwells"), metric(text, DEAD_LETTERS, "dwells")) == (1, 2)
+
+
+def test_a_crowding_alert_of_a_station_london_does_not_have_is_dead_lettered_and_never_served(tmp_path: Path) -> None:
+    client, settings = app_with_idle_consumers(tmp_path)
+    consumer = client.app.state.london.alerts_consumer  # type: ignore[attr-defined]
+    consumer.dead_letters = kept = KeptDeadLetters(settings)
+    gone = crowding_alert(alert_id="crowding:Bank", station="Bank")  # London's is "Bank and Monument"
+    deliver(consumer, settings.topic_london_crowding_alerts, json.dumps(gone).encode())
+    deliver(consumer, settings.topic_london_crowding_alerts, json.dumps(crowding_alert()).encode())
+
+    assert [a["station"] for a in client.get("/api/london/alerts").json()["open"]] == ["Oxford Circus"]
+    assert kept.sent == [
+        (settings.topic_london_crowding_alerts, "a crowding alert of station 'Bank', which London does not have")
+    ]
+    text = client.get("/metrics").text
+    assert (metric(text, RECORDS, "crowding_alerts"), metric(text, DEAD_LETTERS, "crowding_alerts")) == (1, 1)

@@ -46,7 +46,7 @@ def test_alerts_show_as_they_open_and_go_when_service_recovers(platform: Setting
     produce_raw(
         settings,
         settings.topic_london_crowding_alerts,
-        [(b'{"alert_id": "crowding:Bank"}', json.dumps(crowding_alert()).encode())],
+        [(b'{"alert_id": "crowding:Oxford Circus"}', json.dumps(crowding_alert()).encode())],
     )
 
     with run_dashboard(platform, topics, tmp_path) as dashboard:

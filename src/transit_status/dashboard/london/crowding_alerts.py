@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,8 @@ from confluent_kafka import Message
 
 from transit_status.avro.wire import BadRecord
 from transit_status.config import Settings
-from transit_status.dashboard.consumer import TopicConsumer, as_bytes
+from transit_status.dashboard.consumer import Sink, TopicConsumer, as_bytes
+from transit_status.dashboard.dead_letters import DeadLetterPublisher
 from transit_status.dashboard.state import Received
 from transit_status.wallclock import now_ms
 
@@ -47,7 +48,9 @@ class CrowdingAlert:
     reason: str
 
 
-def crowding_alert_of(value: bytes | None) -> CrowdingAlert:
+def crowding_alert_of(value: bytes | None, stations: Collection[str] | None = None) -> CrowdingAlert:
+    """One alert record (the job's JSON value), or :class:`BadRecord` saying what is wrong (with
+    ``stations``, London's station names: also when it is about a station London does not have)."""
     try:
         record = json.loads(value or b"")
         alert = CrowdingAlert(
@@ -66,6 +69,8 @@ def crowding_alert_of(value: bytes | None) -> CrowdingAlert:
         raise BadRecord(f"not a crowding alert: {type(error).__name__}: {error}") from None
     if alert.state not in ("open", "clear"):
         raise BadRecord(f"not a crowding alert: state {alert.state!r}")
+    if stations is not None and alert.station not in stations:
+        raise BadRecord(f"a crowding alert of station {alert.station!r}, which London does not have")
     return alert
 
 
@@ -134,13 +139,24 @@ class CrowdingAlertsView:
 
 
 class CrowdingAlertsConsumer(TopicConsumer):
-    """The crowding alerts topic, read whole (compacted) with the dashboard's loop; bad records are dead letters."""
+    """The crowding alerts topic, read whole (compacted) with the dashboard's loop; bad records (those of a
+    station London does not have too) are dead letters."""
 
     name = "dashboard-london-crowding"
+
+    def __init__(
+        self,
+        settings: Settings,
+        sink: Sink,
+        stations: Collection[str],
+        dead_letters: DeadLetterPublisher | None = None,
+    ) -> None:
+        self.stations = frozenset(stations)
+        super().__init__(settings, sink, dead_letters)
 
     @staticmethod
     def topic_roles(settings: Settings) -> dict[str, str]:
         return {settings.topic_london_crowding_alerts: "crowding_alerts"}
 
     def _decode(self, role: str, message: Message) -> Any:
-        return crowding_alert_of(as_bytes(message.value()))
+        return crowding_alert_of(as_bytes(message.value()), self.stations)

@@ -55,7 +55,9 @@ class London:
             "alerts", lambda: self.crowding_alerts.as_json(recent=False)
         )
         self.alerts_consumer = (
-            CrowdingAlertsConsumer(settings, self.crowding_alerts.apply) if self.consumer is not None else None
+            CrowdingAlertsConsumer(settings, self.crowding_alerts.apply, self.map.by_name)
+            if self.consumer is not None
+            else None
         )
         self._map_json: dict[str, dict[str, Any]] = {}
 
