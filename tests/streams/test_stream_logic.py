@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
 from transit_status.dead_letters import DeadLetter
 from transit_status.networks import Network
 from transit_status.streams.stations import (
+    OUT_OF_SEQUENCE_WARNINGS,
     BadStationRow,
     StationsTransform,
     StopRow,
@@ -68,6 +70,27 @@ def test_a_stop_that_leaves_a_line_or_is_deleted_leaves_its_records(transform: S
         [(30258, stop(30258, "S", {"purple"})), (30258, None)],  # created, then deleted (tombstone)
     )
     assert records == {}
+
+
+def test_a_station_out_of_its_lines_sequence_is_placed_without_order_and_warned_of_once(
+    transform: StationsTransform, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="transit_status.streams.stations"):
+        for _ in range(2):
+            records = apply_all(transform, [(39999, stop(39999, "N", {"red"}, station_id=49999))])
+    assert records[table_key("red", 49999)]["order"] is None
+    assert caplog.messages == ["station 49999 is not in the red line's sequence: order unknown"]
+
+
+def test_warnings_of_stations_out_of_sequence_stop_after_a_bound_whatever_the_bad_rows(
+    transform: StationsTransform, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="transit_status.streams.stations"):
+        for number in range(OUT_OF_SEQUENCE_WARNINGS + 50):
+            transform.merge(39000 + number, stop(39000 + number, "N", {"red"}, station_id=49000 + number))
+    assert len(caplog.messages) == OUT_OF_SEQUENCE_WARNINGS + 1
+    assert caplog.messages[-1] == "more stations are out of their line's sequence: not logged one by one"
+    assert len(transform.records) == OUT_OF_SEQUENCE_WARNINGS + 50  # every one still placed
 
 
 def test_rows_that_are_not_stations_rows_say_why() -> None:

@@ -66,6 +66,8 @@ LINE_OF_FLAG = {
     "pink": "pink",
     "orange": "orange",
 }
+OUT_OF_SEQUENCE_WARNINGS = 100
+"""Stations out of their line's sequence each warned of once, up to this many (bad rows are unbounded)."""
 REQUIRED_FIELDS = {
     "stop_id": int,
     "direction_id": str,
@@ -155,6 +157,7 @@ class StationsTransform:
         self.records: dict[str, dict[str, Any]] = {}
         self.placements: dict[int, dict[str, Any]] = {}
         self._warned_no_order: set[tuple[str, int]] = set()
+        self._warned_enough = False
 
     def merge(self, stop_id: int, row: StopRow | None) -> dict[str, dict[str, Any] | None]:
         """Apply one stop's new state to the held records; returns the records to publish (None: delete)."""
@@ -172,10 +175,20 @@ class StationsTransform:
 
     def order_of(self, line: str, station_id: int) -> int | None:
         order = self.line_orders.get((line, station_id))
-        if order is None and (line, station_id) not in self._warned_no_order:
-            self._warned_no_order.add((line, station_id))
-            log.warning("station %d is not in the %s line's sequence: order unknown", station_id, line)
+        if order is None:
+            self._warn_out_of_sequence(line, station_id)
         return order
+
+    def _warn_out_of_sequence(self, line: str, station_id: int) -> None:
+        """Once per station, for the first ``OUT_OF_SEQUENCE_WARNINGS``; then once that more are."""
+        if (line, station_id) in self._warned_no_order or self._warned_enough:
+            return
+        if len(self._warned_no_order) == OUT_OF_SEQUENCE_WARNINGS:
+            self._warned_enough = True
+            log.warning("more stations are out of their line's sequence: not logged one by one")
+            return
+        self._warned_no_order.add((line, station_id))
+        log.warning("station %d is not in the %s line's sequence: order unknown", station_id, line)
 
     def apply(
         self,
