@@ -267,7 +267,12 @@ def platform_down(ctx: typer.Context) -> None:
 def platform_status(ctx: typer.Context) -> None:
     """Each service's pid, port, health and log file. Exit code 1 unless all are healthy."""
     from transit_status.pipeline import pipeline_services
+    from transit_status.platform.services.flink import taskmanagers_named
 
+    # Every TaskManager the latest `up` started (`--taskmanagers 2`) is listed, and a dead one is a fault.
+    started = min(taskmanagers_named(_platform(ctx).wanted() or ()), MAX_TASKMANAGERS)
+    if started > ctx.obj.flink_taskmanagers:
+        with_options(ctx, flink_taskmanagers=started)
     pipeline = [spec.name for spec in pipeline_services(ctx.obj)]
     statuses = _platform(ctx, pipeline=True).status(optional=pipeline)
     width = max([16, *(len(status.name) + 2 for status in statuses)])  # flink-taskmanager-2 and the like

@@ -135,3 +135,20 @@ def test_platform_up_and_run_take_taskmanagers_and_refuse_an_impossible_number(
     assert refused.returncode != 0
     assert "flink_taskmanagers" in refused.stderr and "Traceback" not in refused.stderr
     assert not (tmp_path / "state" / "logs").exists()  # nothing was started
+
+
+def test_platform_status_lists_every_taskmanager_the_latest_up_started_without_being_told_again(
+    tmp_path: Path,
+) -> None:
+    # What `platform up --taskmanagers 2` records of what it runs; none of it is running now.
+    run_dir = tmp_path / "state" / "run"
+    run_dir.mkdir(parents=True)
+    (run_dir / "wanted.names").write_text("kafka\nflink-jobmanager\nflink-taskmanager\nflink-taskmanager-2\n")
+    status = run_cli("platform", "status", cwd=tmp_path)
+    health = {line.split()[0]: line.split()[3] for line in status.stdout.splitlines()[1:] if line.strip()}
+    assert health["flink-taskmanager-2"] == "stopped", status.stdout
+    assert status.returncode == 1  # a TaskManager that is down is a fault, whatever the default count
+
+    assert flink.taskmanagers_named(["kafka", "flink-taskmanager", "flink-taskmanager-3"]) == 3
+    assert flink.taskmanagers_named(["kafka", "flink-taskmanager"]) == 1
+    assert flink.taskmanagers_named(["kafka", "flink-taskmanager-x"]) == 0

@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,18 @@ def taskmanager_command(settings: Settings, name: str = TASKMANAGER) -> list[str
 def taskmanager_names(settings: Settings) -> tuple[str, ...]:
     """The TaskManagers' service names, which are also their resource ids: flink-taskmanager, then -2, -3 ..."""
     return tuple(TASKMANAGER if n == 1 else f"{TASKMANAGER}-{n}" for n in range(1, settings.flink_taskmanagers + 1))
+
+
+def taskmanagers_named(names: Iterable[str]) -> int:
+    """How many TaskManagers ``names`` (a latest ``up``'s services) ran: the highest one's number, 0 for none."""
+    numbers = [1 if name == TASKMANAGER else _taskmanager_number(name) for name in names]
+    return max((n for n in numbers if n), default=0)
+
+
+def _taskmanager_number(name: str) -> int:
+    prefix = f"{TASKMANAGER}-"
+    suffix = name[len(prefix) :] if name.startswith(prefix) else ""
+    return int(suffix) if suffix.isdigit() else 0
 
 
 def sql_gateway_command(settings: Settings) -> list[str]:
