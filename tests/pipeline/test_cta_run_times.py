@@ -194,7 +194,7 @@ def test_the_watchdog_restores_the_job_from_its_checkpoint(settings: Settings, m
 
     assert job_state() == "missing"  # and the check submitted it
     first = wait_until(running, 120, "the job submitted by the watchdog")
-    wait_until(lambda: latest_checkpoint(settings, name), 60, "a completed checkpoint")
+    wait_until(lambda: latest_checkpoint(settings, CTA_RUN_TIMES), 60, "a completed checkpoint")
     cancel_job(settings, first)
     wait_until(lambda: running() is None, 60, "the job gone")
     again = wait_until(

@@ -71,7 +71,7 @@ def test_the_watchdog_restores_a_lost_job_from_its_checkpoint_and_a_deleted_conn
         # from its newest checkpoint, not from scratch.
         first = running_job_id(settings)
         assert first is not None
-        watchdog.wait_for(lambda: latest_checkpoint(settings, job), 60, "a completed checkpoint")
+        watchdog.wait_for(lambda: latest_checkpoint(settings, LONDON_BARRIERS), 60, "a completed checkpoint")
         cancel_job(settings, first)
         resumed = watchdog.wait_for(
             lambda: (jid := running_job_id(settings)) and jid != first and jid, 90, "the job running again"

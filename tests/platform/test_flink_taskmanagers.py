@@ -65,7 +65,7 @@ def test_the_jobs_run_at_one_instance_per_taskmanager_unless_the_parallelism_is_
     assert load_settings(flink_parallelism=2, run_networks="cta").flink_job_parallelism == 2
     # What the job is submitted with, whatever the cluster's own default (an existing cluster's too).
     settings = load_settings(flink_taskmanagers=2)
-    assert job_properties(settings, "job", None)["parallelism.default"] == "2"
+    assert job_properties(settings, TURNSTILE_SUMMARY, None)["parallelism.default"] == "2"
 
 
 def test_the_environment_sets_the_number_too(monkeypatch: pytest.MonkeyPatch) -> None:

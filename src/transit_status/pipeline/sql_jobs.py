@@ -9,6 +9,11 @@ directory keeps two submitters of one job from racing. A job that is not running
 ``execution.state-recovery.path`` set to its newest retained checkpoint (each job checkpoints into a
 folder of its own), so after a crash of the whole of Flink it resumes from its last consistent state:
 source offsets and counts together, neither from scratch nor from the latest offsets.
+
+A checkpoint restores only into the statements that wrote it: Flink maps state to operators by the
+plan, and a changed query (a new release) may not fit. So each job checkpoints under a version of its
+statements (:func:`plan_version`), and a job whose SQL changed starts without the old state, reading
+its inputs from the earliest retained offsets (said in the log; the old checkpoints are kept).
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import logging
 import re
 import string
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -61,6 +67,10 @@ class SqlJob:
         # Prefixed, so two stacks (or tests with private topics) on one cluster never take each other's job.
         return f"{settings.sql_job_prefix}.{self.name}"
 
+    @property
+    def plan_version(self) -> str:
+        return plan_version(self.file)
+
 
 # The pipelines' jobs, by network: each is one file in sql/.
 TURNSTILE_SUMMARY = SqlJob("turnstile-summary", "turnstile_summary.sql")
@@ -85,6 +95,19 @@ def flink_source_group(settings: Settings, job: SqlJob) -> str:
 
 def sql_text(file: str) -> str:
     return resources.files("transit_status").joinpath("sql", file).read_text()
+
+
+@functools.cache
+def plan_version(file: str) -> str:
+    """The version of the statements job ``file`` runs (``tables.sql``, then its own)."""
+    return statements_digest(sql_text(TABLES_FILE) + "\n;\n" + sql_text(file))
+
+
+def statements_digest(script: str) -> str:
+    """A digest of a script's statements before the settings fill them in, without comments or spacing:
+    it changes when a query does, not with a port or a comment."""
+    canonical = "\n".join(" ".join(statement.split()) for statement in split_statements(script))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def sql_variables(settings: Settings) -> dict[str, str]:
@@ -308,31 +331,48 @@ def active_job_id(settings: Settings, name: str) -> str | None:
     return None
 
 
-def job_checkpoints_uri(settings: Settings, name: str) -> str:
-    """Where job ``name`` checkpoints, as the Flink cluster sees it."""
+def job_checkpoints_uri(settings: Settings, job: SqlJob) -> str:
+    """Where ``job`` checkpoints, as the Flink cluster sees it: a folder per job and version of its SQL."""
+    where = f"{job.job_name(settings)}/v-{job.plan_version}"
     if settings.flink_checkpoints_endpoint:
-        return f"{settings.flink_checkpoints_endpoint.rstrip('/')}/{name}"
-    return (flink.checkpoints_dir(settings) / name).as_uri()
+        return f"{settings.flink_checkpoints_endpoint.rstrip('/')}/{where}"
+    return (flink.checkpoints_dir(settings) / where).as_uri()
 
 
-def job_checkpoints_dir(settings: Settings, name: str) -> Path | None:
+def job_checkpoints_dir(settings: Settings, job: SqlJob) -> Path | None:
     """The same place as a local folder, when it is one (only there can we look for the newest checkpoint)."""
-    uri = urlsplit(job_checkpoints_uri(settings, name))
+    uri = urlsplit(job_checkpoints_uri(settings, job))
     return Path(unquote(uri.path)) if uri.scheme == "file" else None
 
 
-def latest_checkpoint(settings: Settings, name: str) -> Path | None:
-    """The newest complete checkpoint of any earlier run of job ``name`` (``chk-N`` with ``_metadata``)."""
-    folder = job_checkpoints_dir(settings, name)
+def latest_checkpoint(settings: Settings, job: SqlJob) -> Path | None:
+    """The newest complete checkpoint of any earlier run of ``job``'s SQL as it is now (``chk-N`` with
+    ``_metadata``)."""
+    folder = job_checkpoints_dir(settings, job)
     if folder is None:
         log.warning(
             "%s checkpoints to %s: not searched, the job starts without its last state",
-            name,
-            job_checkpoints_uri(settings, name),
+            job.job_name(settings),
+            job_checkpoints_uri(settings, job),
         )
         return None
-    completed = folder.glob("*/chk-*/_metadata")
-    newest = max(completed, key=lambda metadata: metadata.stat().st_mtime, default=None)
+    return _newest(folder.glob("*/chk-*/_metadata"))
+
+
+def outgrown_checkpoint(settings: Settings, job: SqlJob) -> Path | None:
+    """The newest checkpoint of an earlier version of ``job``'s SQL (or of a release that checkpointed
+    without versions, into ``<job>/<job id>/``), which the job as it is now does not restore."""
+    current = job_checkpoints_dir(settings, job)
+    if current is None:
+        return None
+    runs = current.parent
+    earlier = [m for m in runs.glob("v-*/*/chk-*/_metadata") if m.parents[2] != current]
+    return _newest([*earlier, *runs.glob("*/chk-*/_metadata")])
+
+
+def _newest(metadata: Iterable[Path]) -> Path | None:
+    """The newest complete checkpoint (``chk-N`` with its ``_metadata``) of those given."""
+    newest = max(metadata, key=lambda found: found.stat().st_mtime, default=None)
     return newest.parent if newest else None
 
 
@@ -356,21 +396,25 @@ class Submission:
     job_id: str
     submitted: bool
     restored_from: Path | None = None
+    outgrown: Path | None = None
+    """A checkpoint of the job's earlier SQL, not restored."""
 
     def describe(self) -> str:
         if not self.submitted:
             return f"{self.name} already running (job {self.job_id})"
         origin = f"from checkpoint {self.restored_from}" if self.restored_from else "from the start"
+        if self.outgrown is not None:
+            origin += " (its SQL changed since its last checkpoint)"
         return f"{self.name} submitted (job {self.job_id}), {origin}"
 
 
-def job_properties(settings: Settings, name: str, checkpoint: Path | None) -> dict[str, str]:
-    """The gateway session's configuration for submitting job ``name`` (resumed from ``checkpoint``)."""
+def job_properties(settings: Settings, job: SqlJob, checkpoint: Path | None) -> dict[str, str]:
+    """The gateway session's configuration for submitting ``job`` (resumed from ``checkpoint``)."""
     properties = {
-        "pipeline.name": name,
+        "pipeline.name": job.job_name(settings),
         # The job's own, whatever the cluster's default: one instance per TaskManager unless set.
         "parallelism.default": str(settings.flink_job_parallelism),
-        "execution.checkpointing.dir": job_checkpoints_uri(settings, name),
+        "execution.checkpointing.dir": job_checkpoints_uri(settings, job),
     }
     if checkpoint is not None:
         properties["execution.state-recovery.path"] = checkpoint.as_uri()
@@ -383,8 +427,16 @@ def ensure_job(settings: Settings, job: SqlJob) -> Submission:
     with submission_lock(settings, name):
         if running := active_job_id(settings, name):
             return Submission(name, running, submitted=False)
-        checkpoint = latest_checkpoint(settings, name)
-        properties = job_properties(settings, name, checkpoint)
+        checkpoint = latest_checkpoint(settings, job)
+        outgrown = outgrown_checkpoint(settings, job) if checkpoint is None else None
+        if outgrown is not None:
+            log.warning(
+                "%s: its SQL changed since its last checkpoint (%s), which it cannot restore: it starts without "
+                "that state, from the earliest retained records of its inputs",
+                name,
+                outgrown,
+            )
+        properties = job_properties(settings, job, checkpoint)
         statements = split_statements(render(sql_text(TABLES_FILE), settings, source=TABLES_FILE))
         statements += split_statements(render(sql_text(job.file), settings, source=job.file))
         job_id = None
@@ -396,7 +448,7 @@ def ensure_job(settings: Settings, job: SqlJob) -> Submission:
                     job_id = str(rows[0][0])
         if job_id is None:
             raise SqlError(f"{job.file} submitted no job (it needs an INSERT or EXECUTE STATEMENT SET)")
-        submission = Submission(name, job_id, submitted=True, restored_from=checkpoint)
+        submission = Submission(name, job_id, submitted=True, restored_from=checkpoint, outgrown=outgrown)
         log.info("%s", submission.describe())
         return submission
 
