@@ -5,13 +5,15 @@ The arrivals go through the real producer (EventProducer: Avro through the regis
 topics, with the schedule written from the real network as the pipeline writes it. Two scenarios:
 
 * constructed, so every time is known: train A runs the Red Line's first stations on schedule and keeps
-  going; train B follows one headway behind and is held at its third station for 15 minutes. One
-  partition, so A's reports alone move the watermark;
+  going; train B follows one headway behind and is held at its third station for 15 minutes; train C
+  is first reported (as a restarted simulation places its trains) at a platform A left 20 s before.
+  One partition, so A's reports alone move the watermark;
 * the simulation with a seed and a known breakdown (the issue's test): its Red Line arrivals as they come.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -119,7 +121,14 @@ def test_a_held_train_and_the_gap_behind_it_are_alerted_and_clear_when_it_moves(
     b_held_at = b_reports[HELD_AT].at
     phase_1_end = b_held_at + HOLD - timedelta(minutes=1)
     a_reports = a.reports(START, START + timedelta(hours=2))
-    send(settings, [e for e in a_reports if e.at < phase_1_end] + b_reports[: HELD_AT + 1])
+    # C's first report is no arrival: 20 s after A (under a quarter of the tightest headway) is no bunching.
+    a_before_c = [e for e in a_reports if e.at < phase_1_end][-2]
+    c_first = dataclasses.replace(
+        a_before_c, train_id="RL903", at=a_before_c.at + timedelta(seconds=20),
+        prev_station_id=None, prev_direction=None, prev_departed_at=None,
+    )  # fmt: skip
+    assert schedule[(c_first.station_id, "a")].min_headway_s / 4 > 20
+    send(settings, [e for e in a_reports if e.at < phase_1_end] + b_reports[: HELD_AT + 1] + [c_first])
     # A record that is no arrival: dead-lettered, and the job goes on.
     produce_raw(settings, settings.topic_arrivals, [(b"not avro", b"\x00\x00\x00\x00\x01garbage")])
 
@@ -177,6 +186,10 @@ def test_a_held_train_and_the_gap_behind_it_are_alerted_and_clear_when_it_moves(
     dwells = [json.loads(m.value()) for m in read_all(settings, settings.topic_cta_dwells)]
     held_dwell = [d for d in dwells if d["train_id"] == "RL902" and d["station_id"] == held_station]
     assert held_dwell and held_dwell[0]["dwell_s"] >= HOLD.total_seconds()
+    # C's first report: seen at its platform, but neither a headway nor a bunching.
+    at_c = [h for h in headways if h["station_id"] == c_first.station_id and h["train_id"] == "RL903"]
+    assert [(h["previous_train_id"], h["headway_s"]) for h in at_c] == [("RL901", None)]
+    assert not [x for x in records if x["alert_id"] == f"bunching:red:{c_first.station_id}:a"]
 
     dead = [m for m in read_all(settings, settings.topic_dead_letters)]
     consumers = [dict(m.headers() or [])["dlq.consumer"] for m in dead]

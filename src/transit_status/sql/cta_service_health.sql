@@ -35,6 +35,8 @@ SELECT
   decoded.value_fields.station_name AS station_name,
   decoded.value_fields.direction AS direction,
   decoded.value_fields.train_status AS train_status,
+  -- A train's first report (no station before it): where a producer placed it or first saw it, not an arrival.
+  decoded.value_fields.prev_station_id IS NULL AS first_report,
   -- Optional (arrival_value's newer field): NULL where the writer's schema has no departures.
   TRY_CAST(CONFLUENT_AVRO_FIELD(arrival.record_value, '${schema_registry_url}', 'prev_departed_at') AS BIGINT)
     AS prev_departed_ms,
@@ -56,14 +58,14 @@ FROM cta_arrivals_raw AS arrival,
     arrival.record_key, arrival.record_value, '${schema_registry_url}',
     'train_id STRING',                                                                     -- arrival_key
     -- arrival_value: the fields the job needs (a literal: the function reads it when planning)
-    'train_id STRING, line STRING, station_id INT, station_name STRING, direction STRING, train_status STRING, simulated_at BIGINT'
+    'train_id STRING, line STRING, station_id INT, station_name STRING, direction STRING, train_status STRING, prev_station_id INT, simulated_at BIGINT'
   )) AS decoded(key_fields, value_fields, error);
 
 -- Good arrivals with their platform's schedule (NULLs where the schedule has no such platform).
 CREATE TEMPORARY VIEW cta_arrivals_scheduled AS
 SELECT
   arrival.arrived_at, arrival.arrived_ms, arrival.train_id, arrival.line, arrival.station_id,
-  arrival.station_name, arrival.direction, arrival.train_status, arrival.prev_departed_ms,
+  arrival.station_name, arrival.direction, arrival.train_status, arrival.first_report, arrival.prev_departed_ms,
   schedule.headway_s, schedule.min_headway_s, schedule.run_s,
   -- When the train is overdue (held) if it has not been reported again.
   arrival.arrived_ms + CAST((schedule.run_s + ${service_held_margin_s}) * 1000 AS BIGINT) AS due_ms
@@ -77,24 +79,29 @@ CREATE TEMPORARY VIEW cta_service_arrivals AS
 SELECT * FROM cta_arrivals_scheduled WHERE train_status <> 'out_of_service';
 
 -- Every platform arrival with the two before it (the headway now, and the one before, for flips).
+-- A headway is measured between two arrivals: one with a first report at either end is not measured
+-- (a restarted simulation places its trains anew, next to where the last run's were).
 CREATE TEMPORARY VIEW cta_platform_arrivals AS
 SELECT
   line, station_id, station_name, direction, train_id, arrived_ms, headway_s, min_headway_s,
   LAG(train_id, 1) OVER platform AS previous_train_id,
   arrived_ms - LAG(arrived_ms, 1) OVER platform AS headway_ms,
   LAG(arrived_ms, 1) OVER platform - LAG(arrived_ms, 2) OVER platform AS previous_headway_ms,
-  LAG(train_id, 1) OVER platform = LAG(train_id, 2) OVER platform AS previous_same_train
+  LAG(train_id, 1) OVER platform = LAG(train_id, 2) OVER platform AS previous_same_train,
+  first_report OR COALESCE(LAG(first_report, 1) OVER platform, FALSE) AS unmeasured,
+  COALESCE(LAG(first_report, 1) OVER platform, FALSE) OR COALESCE(LAG(first_report, 2) OVER platform, FALSE)
+    AS previously_unmeasured
 FROM cta_service_arrivals
 WINDOW platform AS (PARTITION BY line, station_id, direction ORDER BY arrived_at);
 
 -- Bunched: closer than a quarter of the tightest scheduled headway to the previous train (another
--- train: the same train reported twice is no bunching).
+-- train: the same train reported twice is no bunching), on a measured headway.
 CREATE TEMPORARY VIEW cta_platform_verdicts AS
 SELECT
   *,
-  headway_ms IS NOT NULL AND train_id <> previous_train_id
+  headway_ms IS NOT NULL AND train_id <> previous_train_id AND NOT unmeasured
     AND headway_ms < min_headway_s * 1000 / 4 AS bunched,
-  previous_headway_ms IS NOT NULL AND NOT COALESCE(previous_same_train, FALSE)
+  previous_headway_ms IS NOT NULL AND NOT COALESCE(previous_same_train, FALSE) AND NOT previously_unmeasured
     AND previous_headway_ms < min_headway_s * 1000 / 4 AS previously_bunched
 FROM cta_platform_arrivals;
 
@@ -238,7 +245,8 @@ BEGIN
   INSERT INTO cta_headways
   SELECT
     line, station_id, station_name, direction, train_id, previous_train_id, arrived_ms,
-    CAST(headway_ms / 1000.0 AS DOUBLE), headway_s, min_headway_s
+    CASE WHEN unmeasured THEN CAST(NULL AS DOUBLE) ELSE CAST(headway_ms / 1000.0 AS DOUBLE) END,
+    headway_s, min_headway_s
   FROM cta_platform_arrivals;
 
   -- Dwell at the station the train left (a terminal's turn, reported twice at one station, is layover).
