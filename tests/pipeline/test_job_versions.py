@@ -19,11 +19,23 @@ from transit_status.pipeline.sql_jobs import (
     job_properties,
     latest_checkpoint,
     outgrown_checkpoint,
+    split_statements,
     statements_digest,
+    used_definitions,
 )
 from transit_status.platform.ports import isolated_settings
 
 QUERY = "CREATE TABLE t (x INT);\nINSERT INTO t SELECT x FROM s WHERE x > ${threshold};\n"
+TABLES = [
+    "CREATE TEMPORARY TABLE IF NOT EXISTS template_sink WITH ('connector' = 'kafka')",
+    "CREATE TABLE IF NOT EXISTS counts (n BIGINT) WITH ('topic' = 'c') LIKE template_sink",
+    "CREATE TABLE IF NOT EXISTS other_counts (n BIGINT) WITH ('topic' = 'o') LIKE template_sink",
+    "CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS DECODE_IT AS 'x.Decode'",
+]
+
+
+def digest(script: str) -> str:
+    return statements_digest(split_statements(script))
 
 
 def test_the_version_follows_the_statements_not_their_comments_or_spacing() -> None:
@@ -31,10 +43,26 @@ def test_the_version_follows_the_statements_not_their_comments_or_spacing() -> N
         "-- the input\nCREATE TABLE t (x INT);\n\n/* only big ones */\nINSERT INTO t\n"
         "  SELECT x FROM s WHERE x > ${threshold};"
     )
-    assert statements_digest(commented) == statements_digest(QUERY)
-    assert statements_digest(QUERY.replace("x > ", "x >= ")) != statements_digest(QUERY)
+    assert digest(commented) == digest(QUERY)
+    assert digest(QUERY.replace("x > ", "x >= ")) != digest(QUERY)
     versions = {job.plan_version for job in PIPELINE_JOBS}
     assert len(versions) == len(PIPELINE_JOBS)  # each job's own statements
+
+
+def test_a_job_depends_on_the_shared_definitions_it_names_and_on_their_templates_only() -> None:
+    job = ["INSERT INTO counts SELECT COUNT(*) FROM s"]
+    assert used_definitions(TABLES, job) == TABLES[:2]
+    assert used_definitions(TABLES, ["INSERT INTO other_counts SELECT DECODE_IT(x) FROM s"]) == [TABLES[0], *TABLES[2:]]
+    # A table added for another job, or another job's table changed: this job's version stays.
+    added = [*TABLES, "CREATE TABLE IF NOT EXISTS new_one (x INT) LIKE template_sink"]
+    changed = [*TABLES[:2], TABLES[2].replace("'o'", "'p'"), TABLES[3]]
+    version = statements_digest([*used_definitions(TABLES, job), *job])
+    assert statements_digest([*used_definitions(added, job), *job]) == version
+    assert statements_digest([*used_definitions(changed, job), *job]) == version
+    # Its own table or the template it copies changed: a new version.
+    for edited in (TABLES[1].replace("'c'", "'d'"), TABLES[0].replace("kafka", "upsert-kafka")):
+        tables = [edited if t.split("(")[0] == edited.split("(")[0] else t for t in TABLES]
+        assert statements_digest([*used_definitions(tables, job), *job]) != version
 
 
 def checkpoint(folder: Path, job_id: str, number: int, age_s: float = 0.0) -> Path:

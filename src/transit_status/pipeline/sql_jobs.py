@@ -99,14 +99,36 @@ def sql_text(file: str) -> str:
 
 @functools.cache
 def plan_version(file: str) -> str:
-    """The version of the statements job ``file`` runs (``tables.sql``, then its own)."""
-    return statements_digest(sql_text(TABLES_FILE) + "\n;\n" + sql_text(file))
+    """The version of the statements job ``file`` runs: its own, and those of ``tables.sql`` that define
+    what it uses (a table added there for another job is no change of this one)."""
+    own = split_statements(sql_text(file))
+    return statements_digest([*used_definitions(split_statements(sql_text(TABLES_FILE)), own), *own])
 
 
-def statements_digest(script: str) -> str:
-    """A digest of a script's statements before the settings fill them in, without comments or spacing:
-    it changes when a query does, not with a port or a comment."""
-    canonical = "\n".join(" ".join(statement.split()) for statement in split_statements(script))
+DEFINED_NAME = re.compile(
+    r"\s*CREATE\s+(?:TEMPORARY\s+)?(?:SYSTEM\s+)?(?:TABLE|FUNCTION|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I
+)
+
+
+def used_definitions(definitions: list[str], statements: list[str]) -> list[str]:
+    """Those of ``definitions`` (CREATE statements) whose object ``statements`` name, and those that
+    these name in turn (a table's ``LIKE`` template), in their order; statements that define no name are kept."""
+    names = {statement: match.group(1) for statement in definitions if (match := DEFINED_NAME.match(statement))}
+    used: set[str] = set()
+    pending = list(statements)
+    while pending:
+        text = pending.pop()
+        for statement, name in names.items():
+            if statement not in used and re.search(rf"\b{re.escape(name)}\b", text, re.I):
+                used.add(statement)
+                pending.append(statement)
+    return [statement for statement in definitions if statement in used or statement not in names]
+
+
+def statements_digest(statements: list[str]) -> str:
+    """A digest of statements before the settings fill them in, without comments (``split_statements``
+    drops them) or spacing: it changes when a query does, not with a port or a comment."""
+    canonical = "\n".join(" ".join(statement.split()) for statement in statements)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
