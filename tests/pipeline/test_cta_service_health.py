@@ -121,14 +121,17 @@ def test_a_held_train_and_the_gap_behind_it_are_alerted_and_clear_when_it_moves(
     b_held_at = b_reports[HELD_AT].at
     phase_1_end = b_held_at + HOLD - timedelta(minutes=1)
     a_reports = a.reports(START, START + timedelta(hours=2))
-    # C's first report is no arrival: 20 s after A (under a quarter of the tightest headway) is no bunching.
+    # At one platform, D arrives 10 s behind A (bunched), then C is first reported there 20 s behind A: a
+    # first report is no arrival, so no headway and no bunching of its own, but the bunched pair has left.
     a_before_c = [e for e in a_reports if e.at < phase_1_end][-2]
+    d_bunched = dataclasses.replace(a_before_c, train_id="RL904", at=a_before_c.at + timedelta(seconds=10))
     c_first = dataclasses.replace(
         a_before_c, train_id="RL903", at=a_before_c.at + timedelta(seconds=20),
         prev_station_id=None, prev_direction=None, prev_departed_at=None,
     )  # fmt: skip
     assert schedule[(c_first.station_id, "a")].min_headway_s / 4 > 20
-    send(settings, [e for e in a_reports if e.at < phase_1_end] + b_reports[: HELD_AT + 1] + [c_first])
+    phase_1 = [e for e in a_reports if e.at < phase_1_end] + b_reports[: HELD_AT + 1] + [d_bunched, c_first]
+    send(settings, phase_1)
     # A record that is no arrival: dead-lettered, and the job goes on.
     produce_raw(settings, settings.topic_arrivals, [(b"not avro", b"\x00\x00\x00\x00\x01garbage")])
 
@@ -186,10 +189,19 @@ def test_a_held_train_and_the_gap_behind_it_are_alerted_and_clear_when_it_moves(
     dwells = [json.loads(m.value()) for m in read_all(settings, settings.topic_cta_dwells)]
     held_dwell = [d for d in dwells if d["train_id"] == "RL902" and d["station_id"] == held_station]
     assert held_dwell and held_dwell[0]["dwell_s"] >= HOLD.total_seconds()
-    # C's first report: seen at its platform, but neither a headway nor a bunching.
-    at_c = [h for h in headways if h["station_id"] == c_first.station_id and h["train_id"] == "RL903"]
-    assert [(h["previous_train_id"], h["headway_s"]) for h in at_c] == [("RL901", None)]
-    assert not [x for x in records if x["alert_id"] == f"bunching:red:{c_first.station_id}:a"]
+    # C's first report: seen at its platform, but no headway; it clears D's bunching, measuring nothing.
+    at_c = [h for h in headways if h["station_id"] == c_first.station_id and h["train_id"] in ("RL903", "RL904")]
+    at_c.sort(key=lambda h: h["arrived_ms"])
+    assert [(h["train_id"], h["previous_train_id"], h["headway_s"]) for h in at_c] == [
+        ("RL904", "RL901", 10.0),
+        ("RL903", "RL904", None),
+    ]
+    bunching = [x for x in records if x["alert_id"] == f"bunching:red:{c_first.station_id}:a"]
+    assert [(x["state"], x["train_id"], x["measured_s"]) for x in bunching] == [
+        ("open", "RL904", 10.0),
+        ("clear", "RL903", None),
+    ]
+    assert "first reported" in bunching[1]["reason"]
 
     dead = [m for m in read_all(settings, settings.topic_dead_letters)]
     consumers = [dict(m.headers() or [])["dlq.consumer"] for m in dead]

@@ -10,16 +10,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from transit_status.config import load_settings
 from transit_status.pipeline.sql_jobs import (
     CTA_RUN_TIMES,
     CTA_SERVICE_HEALTH,
     PIPELINE_JOBS,
+    TURNSTILE_SUMMARY,
+    UNVERSIONED_SQL,
     Submission,
     job_checkpoints_dir,
     job_properties,
     latest_checkpoint,
     outgrown_checkpoint,
     split_statements,
+    sql_version,
     statements_digest,
     used_definitions,
 )
@@ -45,8 +51,24 @@ def test_the_version_follows_the_statements_not_their_comments_or_spacing() -> N
     )
     assert digest(commented) == digest(QUERY)
     assert digest(QUERY.replace("x > ", "x >= ")) != digest(QUERY)
-    versions = {job.plan_version for job in PIPELINE_JOBS}
+    settings = load_settings()
+    versions = {job.plan_version(settings) for job in PIPELINE_JOBS}
     assert len(versions) == len(PIPELINE_JOBS)  # each job's own statements
+
+
+def test_the_version_follows_the_settings_the_statements_use_not_where_the_servers_are() -> None:
+    settings = load_settings()
+    version = CTA_SERVICE_HEALTH.plan_version(settings)
+    moved = settings.with_overrides(
+        kafka_bootstrap_servers="broker.example:9093", schema_registry_endpoint="http://registry.example:8081"
+    )
+    assert moved.bootstrap_servers != settings.bootstrap_servers  # the overrides took
+    assert CTA_SERVICE_HEALTH.plan_version(moved) == version
+    assert CTA_SERVICE_HEALTH.plan_version(settings.with_overrides(service_tick_s=5.0)) != version  # the slide
+    assert TURNSTILE_SUMMARY.plan_version(settings.with_overrides(service_tick_s=5.0)) == (
+        TURNSTILE_SUMMARY.plan_version(settings)  # a setting the job does not use
+    )
+    assert set(UNVERSIONED_SQL) == {job.name for job in PIPELINE_JOBS}
 
 
 def test_a_job_depends_on_the_shared_definitions_it_names_and_on_their_templates_only() -> None:
@@ -75,10 +97,14 @@ def checkpoint(folder: Path, job_id: str, number: int, age_s: float = 0.0) -> Pa
     return metadata.parent
 
 
-def test_a_job_resumes_only_from_a_checkpoint_of_its_sql_as_it_is_now(tmp_path: Path) -> None:
+def test_a_job_resumes_only_from_a_checkpoint_of_its_sql_as_it_is_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = isolated_settings(tmp_path)
+    # Its SQL changed since the last release that checkpointed without versions.
+    monkeypatch.setitem(UNVERSIONED_SQL, CTA_SERVICE_HEALTH.name, "0123456789ab")
     current = job_checkpoints_dir(settings, CTA_SERVICE_HEALTH)
-    assert current is not None and current.name == f"v-{CTA_SERVICE_HEALTH.plan_version}"
+    assert current is not None and current.name == f"v-{CTA_SERVICE_HEALTH.plan_version(settings)}"
     properties = job_properties(settings, CTA_SERVICE_HEALTH, None)
     assert properties["execution.checkpointing.dir"] == current.as_uri()
     runs = current.parent  # the job's folder: one per version of its SQL
@@ -97,6 +123,20 @@ def test_a_job_resumes_only_from_a_checkpoint_of_its_sql_as_it_is_now(tmp_path: 
     assert job_properties(settings, CTA_SERVICE_HEALTH, newest)["execution.state-recovery.path"] == newest.as_uri()
     assert outgrown_checkpoint(settings, CTA_SERVICE_HEALTH) == earlier  # kept, never restored
     assert latest_checkpoint(settings, CTA_RUN_TIMES) is None  # another job's folder
+
+
+def test_a_checkpoint_from_before_versions_is_restored_while_the_jobs_sql_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = isolated_settings(tmp_path)
+    monkeypatch.setitem(UNVERSIONED_SQL, TURNSTILE_SUMMARY.name, sql_version(TURNSTILE_SUMMARY))
+    current = job_checkpoints_dir(settings, TURNSTILE_SUMMARY)
+    assert current is not None
+    unversioned = checkpoint(current.parent, "a1", 7, age_s=300)
+    assert latest_checkpoint(settings, TURNSTILE_SUMMARY) == unversioned
+    assert outgrown_checkpoint(settings, TURNSTILE_SUMMARY) is None
+    newest = checkpoint(current, "b2", 1)  # its runs since then checkpoint under the version
+    assert latest_checkpoint(settings, TURNSTILE_SUMMARY) == newest
 
 
 def test_a_fresh_start_after_an_sql_change_says_so() -> None:

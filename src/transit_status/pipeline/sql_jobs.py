@@ -12,8 +12,9 @@ source offsets and counts together, neither from scratch nor from the latest off
 
 A checkpoint restores only into the statements that wrote it: Flink maps state to operators by the
 plan, and a changed query (a new release) may not fit. So each job checkpoints under a version of its
-statements (:func:`plan_version`), and a job whose SQL changed starts without the old state, reading
-its inputs from the earliest retained offsets (said in the log; the old checkpoints are kept).
+statements and the settings they use (:func:`plan_version`), and a job whose SQL changed starts without
+the old state, reading its inputs from the earliest retained offsets (said in the log; the old
+checkpoints are kept). Checkpoints from before versions are restored while the job's SQL is unchanged.
 """
 
 from __future__ import annotations
@@ -67,9 +68,8 @@ class SqlJob:
         # Prefixed, so two stacks (or tests with private topics) on one cluster never take each other's job.
         return f"{settings.sql_job_prefix}.{self.name}"
 
-    @property
-    def plan_version(self) -> str:
-        return plan_version(self.file)
+    def plan_version(self, settings: Settings) -> str:
+        return plan_version(self, settings)
 
 
 # The pipelines' jobs, by network: each is one file in sql/.
@@ -98,11 +98,44 @@ def sql_text(file: str) -> str:
 
 
 @functools.cache
-def plan_version(file: str) -> str:
-    """The version of the statements job ``file`` runs: its own, and those of ``tables.sql`` that define
-    what it uses (a table added there for another job is no change of this one)."""
+def job_statements(file: str) -> tuple[str, ...]:
+    """The statements job ``file`` runs, as written: the definitions of ``tables.sql`` it uses (a table
+    added there for another job is no change of this one), then its own."""
     own = split_statements(sql_text(file))
-    return statements_digest([*used_definitions(split_statements(sql_text(TABLES_FILE)), own), *own])
+    return (*used_definitions(split_statements(sql_text(TABLES_FILE)), own), *own)
+
+
+CONNECTION_VARIABLES = frozenset({"bootstrap_servers", "kafka_security", "schema_registry_url"})
+"""Placeholders that say where the job's servers are, not what it computes."""
+
+
+def plan_version(job: SqlJob, settings: Settings) -> str:
+    """The version of what ``job`` computes: its statements and the settings they use (its topics, a
+    window's slide), not where its servers are. Its checkpoints restore only into the same version."""
+    statements = job_statements(job.file)
+    text = "\n".join(statements)
+    used = [
+        f"${{{name}}} = {value}"
+        for name, value in sorted(sql_variables(settings).items())
+        if name not in CONNECTION_VARIABLES and f"${{{name}}}" in text
+    ]
+    return statements_digest([*statements, *used])
+
+
+def sql_version(job: SqlJob) -> str:
+    """The version of ``job``'s statements alone, as written (what :data:`UNVERSIONED_SQL` records)."""
+    return statements_digest(list(job_statements(job.file)))
+
+
+UNVERSIONED_SQL = {
+    "turnstile-summary": "3895b3748cf9",
+    "cta-run-times": "662008f695f6",
+    "cta-service-health": "326d5765856e",
+    "london-barriers": "51b4290858e6",
+    "london-crowding": "0d7d3659b30a",
+}
+"""Each job's :func:`sql_version` in the last release that checkpointed without versions (into
+``<job>/<job id>/``, up to 7 Dec 2026): such a checkpoint is restored while the job's SQL is still that."""
 
 
 DEFINED_NAME = re.compile(
@@ -126,8 +159,8 @@ def used_definitions(definitions: list[str], statements: list[str]) -> list[str]
 
 
 def statements_digest(statements: list[str]) -> str:
-    """A digest of statements before the settings fill them in, without comments (``split_statements``
-    drops them) or spacing: it changes when a query does, not with a port or a comment."""
+    """A digest of statements without comments (``split_statements`` drops them) or spacing: it changes
+    when a query does, not with a comment."""
     canonical = "\n".join(" ".join(statement.split()) for statement in statements)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
@@ -355,7 +388,7 @@ def active_job_id(settings: Settings, name: str) -> str | None:
 
 def job_checkpoints_uri(settings: Settings, job: SqlJob) -> str:
     """Where ``job`` checkpoints, as the Flink cluster sees it: a folder per job and version of its SQL."""
-    where = f"{job.job_name(settings)}/v-{job.plan_version}"
+    where = f"{job.job_name(settings)}/v-{job.plan_version(settings)}"
     if settings.flink_checkpoints_endpoint:
         return f"{settings.flink_checkpoints_endpoint.rstrip('/')}/{where}"
     return (flink.checkpoints_dir(settings) / where).as_uri()
@@ -368,8 +401,8 @@ def job_checkpoints_dir(settings: Settings, job: SqlJob) -> Path | None:
 
 
 def latest_checkpoint(settings: Settings, job: SqlJob) -> Path | None:
-    """The newest complete checkpoint of any earlier run of ``job``'s SQL as it is now (``chk-N`` with
-    ``_metadata``)."""
+    """The newest complete checkpoint (``chk-N`` with ``_metadata``) that ``job`` as it is now restores:
+    of an earlier run of this version, else one from before versions if its SQL is unchanged since."""
     folder = job_checkpoints_dir(settings, job)
     if folder is None:
         log.warning(
@@ -378,18 +411,23 @@ def latest_checkpoint(settings: Settings, job: SqlJob) -> Path | None:
             job_checkpoints_uri(settings, job),
         )
         return None
-    return _newest(folder.glob("*/chk-*/_metadata"))
+    newest = _newest(folder.glob("*/chk-*/_metadata"))
+    if newest is None and UNVERSIONED_SQL.get(job.name) == sql_version(job):
+        newest = _newest(folder.parent.glob("*/chk-*/_metadata"))  # <job>/<job id>/chk-N
+    return newest
 
 
 def outgrown_checkpoint(settings: Settings, job: SqlJob) -> Path | None:
-    """The newest checkpoint of an earlier version of ``job``'s SQL (or of a release that checkpointed
-    without versions, into ``<job>/<job id>/``), which the job as it is now does not restore."""
+    """The newest checkpoint that ``job`` as it is now does not restore: of another version of its SQL or
+    settings, or from before versions (``<job>/<job id>/``) when its SQL changed since."""
     current = job_checkpoints_dir(settings, job)
     if current is None:
         return None
     runs = current.parent
-    earlier = [m for m in runs.glob("v-*/*/chk-*/_metadata") if m.parents[2] != current]
-    return _newest([*earlier, *runs.glob("*/chk-*/_metadata")])
+    found = [m for m in runs.glob("v-*/*/chk-*/_metadata") if m.parents[2] != current]
+    if UNVERSIONED_SQL.get(job.name) != sql_version(job):
+        found += runs.glob("*/chk-*/_metadata")
+    return _newest(found)
 
 
 def _newest(metadata: Iterable[Path]) -> Path | None:

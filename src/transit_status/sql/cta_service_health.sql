@@ -206,11 +206,14 @@ SELECT
   'bunching', CASE WHEN bunched THEN 'open' ELSE 'clear' END,
   line, station_id, station_name, direction, train_id,
   arrived_ms - headway_ms, arrived_ms,
-  CAST(headway_ms / 1000.0 AS DOUBLE), min_headway_s, min_headway_s / 4,
+  CASE WHEN unmeasured THEN CAST(NULL AS DOUBLE) ELSE CAST(headway_ms / 1000.0 AS DOUBLE) END,
+  min_headway_s, min_headway_s / 4,
   CASE WHEN bunched
     THEN 'train ' || train_id || ' ' || CAST(CAST(headway_ms / 1000.0 AS DECIMAL(7, 0)) AS STRING) || ' s behind '
       || previous_train_id || ', scheduled every ' || CAST(CAST(min_headway_s / 60 AS DECIMAL(6, 1)) AS STRING)
       || ' min (bunched: under a quarter of that)'
+    -- A first report after a bunched pair still clears it (the next arrival's headway is not measured either).
+    WHEN unmeasured THEN 'train ' || train_id || ' first reported here (no headway measured): the bunched trains have left'
     ELSE 'train ' || train_id || ' ' || CAST(CAST(headway_ms / 1000.0 AS DECIMAL(7, 0)) AS STRING)
       || ' s behind the previous one: spaced again'
   END
