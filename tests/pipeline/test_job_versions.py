@@ -146,3 +146,17 @@ def test_a_fresh_start_after_an_sql_change_says_so() -> None:
     )
     resumed = Submission("p.cta-service-health", "j2", submitted=True, restored_from=Path("/state/chk-9"))
     assert resumed.describe() == "p.cta-service-health submitted (job j2), from checkpoint /state/chk-9"
+
+
+def test_a_statement_set_is_one_statement_whatever_case_expressions_it_holds() -> None:
+    script = (
+        "CREATE VIEW v AS SELECT CASE WHEN x > 0 THEN 1 ELSE 0 END AS positive FROM s;\n"
+        "EXECUTE STATEMENT SET\nBEGIN\n"
+        "  INSERT INTO a SELECT CASE WHEN x IS NULL THEN NULL ELSE x END FROM v;\n"
+        "  INSERT INTO b SELECT x FROM v;\n"
+        "END;\n"
+    )
+    view, statement_set = split_statements(script)
+    assert view.endswith("FROM s")
+    assert statement_set.startswith("EXECUTE STATEMENT SET") and statement_set.endswith("END")
+    assert "INSERT INTO b" in statement_set

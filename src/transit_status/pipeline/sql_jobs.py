@@ -282,7 +282,7 @@ def split_statements(text: str) -> list[str]:
             word = re.match(r"\w+", text[i:])
             assert word is not None
             upper = word.group().upper()
-            depth += upper == "BEGIN"
+            depth += upper in ("BEGIN", "CASE")  # a CASE inside a statement set ends with END too
             depth -= upper == "END" and depth > 0
             current.append(word.group())
             i += len(word.group())
