@@ -19,12 +19,14 @@ from transit_status.pipeline.sql_jobs import (
     PIPELINE_JOBS,
     TURNSTILE_SUMMARY,
     UNVERSIONED_SQL,
+    SqlJob,
     Submission,
     job_checkpoints_dir,
     job_properties,
     latest_checkpoint,
     outgrown_checkpoint,
     split_statements,
+    sql_text,
     sql_version,
     statements_digest,
     used_definitions,
@@ -137,12 +139,41 @@ def test_a_checkpoint_from_before_versions_is_restored_while_the_jobs_sql_is_unc
     assert outgrown_checkpoint(settings, TURNSTILE_SUMMARY) is None
     newest = checkpoint(current, "b2", 1)  # its runs since then checkpoint under the version
     assert latest_checkpoint(settings, TURNSTILE_SUMMARY) == newest
+    assert outgrown_checkpoint(settings, TURNSTILE_SUMMARY) == unversioned  # no longer its to restore
+
+    # A setting the job uses changed: a new version, which starts over; never a rewind to the old state.
+    changed = settings.with_overrides(topic_turnstiles="org.chicago.cta.turnstiles.v2")
+    assert job_checkpoints_dir(changed, TURNSTILE_SUMMARY) != current
+    assert latest_checkpoint(changed, TURNSTILE_SUMMARY) is None
+    assert outgrown_checkpoint(changed, TURNSTILE_SUMMARY) == newest
+
+
+UNCHANGED_SINCE_UNVERSIONED = ("turnstile-summary", "cta-run-times", "london-barriers", "london-crowding")
+"""The jobs whose SQL this release did not change: their checkpoints from before versions restore."""
+
+
+def test_the_jobs_unchanged_since_the_release_without_versions_still_match_it() -> None:
+    # Guards the digest (splitting, used definitions, spacing): a change to it would silently start
+    # every one of these jobs over. A job whose SQL changes on purpose leaves this list.
+    matching = [job.name for job in PIPELINE_JOBS if sql_version(job) == UNVERSIONED_SQL[job.name]]
+    assert matching == list(UNCHANGED_SINCE_UNVERSIONED)
+
+
+@pytest.mark.parametrize("job", PIPELINE_JOBS, ids=lambda job: job.name)
+def test_each_job_file_submits_exactly_one_job(job: SqlJob) -> None:
+    """What the gateway gets: one INSERT or one whole statement set (a CASE's END once cut a set short)."""
+    statements = split_statements(sql_text(job.file))
+    submitting = [s for s in statements if s.upper().startswith(("INSERT", "EXECUTE"))]
+    assert len(submitting) == 1
+    if submitting[0].upper().startswith("EXECUTE STATEMENT SET"):
+        assert submitting[0].endswith("END") and submitting[0].count("INSERT INTO") >= 2
 
 
 def test_a_fresh_start_after_an_sql_change_says_so() -> None:
     fresh = Submission("p.cta-service-health", "j1", submitted=True, outgrown=Path("/state/chk-7"))
     assert fresh.describe() == (
-        "p.cta-service-health submitted (job j1), from the start (its SQL changed since its last checkpoint)"
+        "p.cta-service-health submitted (job j1), from the start (its SQL or settings changed since its last "
+        "checkpoint)"
     )
     resumed = Submission("p.cta-service-health", "j2", submitted=True, restored_from=Path("/state/chk-9"))
     assert resumed.describe() == "p.cta-service-health submitted (job j2), from checkpoint /state/chk-9"

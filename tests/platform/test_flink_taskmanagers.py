@@ -153,7 +153,8 @@ def test_platform_status_lists_every_taskmanager_the_latest_up_started_without_b
     two = listed("kafka\nflink-jobmanager\nflink-taskmanager\nflink-taskmanager-2\n")
     assert two["flink-taskmanager-2"] == "stopped"
     # One TaskManager: no second one to list.
-    assert "flink-taskmanager-2" not in listed("kafka\nflink-jobmanager\nflink-taskmanager\n")
+    one = listed("kafka\nflink-jobmanager\nflink-taskmanager\n")
+    assert one["flink-taskmanager"] == "stopped" and "flink-taskmanager-2" not in one
 
     assert flink.taskmanagers_named(["kafka", "flink-taskmanager", "flink-taskmanager-3"]) == 3
     assert flink.taskmanagers_named(["kafka", "flink-taskmanager"]) == 1

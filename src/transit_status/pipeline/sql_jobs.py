@@ -113,11 +113,11 @@ def plan_version(job: SqlJob, settings: Settings) -> str:
     """The version of what ``job`` computes: its statements and the settings they use (its topics, a
     window's slide), not where its servers are. Its checkpoints restore only into the same version."""
     statements = job_statements(job.file)
-    text = "\n".join(statements)
+    placeholders = set(string.Template("\n".join(statements)).get_identifiers())  # ${name} and $name
     used = [
         f"${{{name}}} = {value}"
         for name, value in sorted(sql_variables(settings).items())
-        if name not in CONNECTION_VARIABLES and f"${{{name}}}" in text
+        if name not in CONNECTION_VARIABLES and name in placeholders
     ]
     return statements_digest([*statements, *used])
 
@@ -402,7 +402,8 @@ def job_checkpoints_dir(settings: Settings, job: SqlJob) -> Path | None:
 
 def latest_checkpoint(settings: Settings, job: SqlJob) -> Path | None:
     """The newest complete checkpoint (``chk-N`` with ``_metadata``) that ``job`` as it is now restores:
-    of an earlier run of this version, else one from before versions if its SQL is unchanged since."""
+    of an earlier run of this version, else, on the first run with versions, one from before versions
+    if its SQL is unchanged since."""
     folder = job_checkpoints_dir(settings, job)
     if folder is None:
         log.warning(
@@ -412,22 +413,30 @@ def latest_checkpoint(settings: Settings, job: SqlJob) -> Path | None:
         )
         return None
     newest = _newest(folder.glob("*/chk-*/_metadata"))
-    if newest is None and UNVERSIONED_SQL.get(job.name) == sql_version(job):
+    if newest is None and _restores_unversioned(folder.parent, job):
         newest = _newest(folder.parent.glob("*/chk-*/_metadata"))  # <job>/<job id>/chk-N
     return newest
 
 
 def outgrown_checkpoint(settings: Settings, job: SqlJob) -> Path | None:
     """The newest checkpoint that ``job`` as it is now does not restore: of another version of its SQL or
-    settings, or from before versions (``<job>/<job id>/``) when its SQL changed since."""
+    settings, or from before versions (``<job>/<job id>/``) unless it restores that."""
     current = job_checkpoints_dir(settings, job)
     if current is None:
         return None
     runs = current.parent
     found = [m for m in runs.glob("v-*/*/chk-*/_metadata") if m.parents[2] != current]
-    if UNVERSIONED_SQL.get(job.name) != sql_version(job):
+    if not _restores_unversioned(runs, job):
         found += runs.glob("*/chk-*/_metadata")
     return _newest(found)
+
+
+def _restores_unversioned(runs: Path, job: SqlJob) -> bool:
+    """Whether a checkpoint from before versions in ``runs`` (the job's folder) is ``job``'s to restore:
+    only while no run has checkpointed under a version yet (later, it would be a rewind to that old
+    state), and only if the job's SQL is what the last release without versions ran."""
+    versioned = next(runs.glob("v-*/*/chk-*/_metadata"), None)
+    return versioned is None and UNVERSIONED_SQL.get(job.name) == sql_version(job)
 
 
 def _newest(metadata: Iterable[Path]) -> Path | None:
@@ -464,7 +473,7 @@ class Submission:
             return f"{self.name} already running (job {self.job_id})"
         origin = f"from checkpoint {self.restored_from}" if self.restored_from else "from the start"
         if self.outgrown is not None:
-            origin += " (its SQL changed since its last checkpoint)"
+            origin += " (its SQL or settings changed since its last checkpoint)"
         return f"{self.name} submitted (job {self.job_id}), {origin}"
 
 
@@ -491,8 +500,8 @@ def ensure_job(settings: Settings, job: SqlJob) -> Submission:
         outgrown = outgrown_checkpoint(settings, job) if checkpoint is None else None
         if outgrown is not None:
             log.warning(
-                "%s: its SQL changed since its last checkpoint (%s), which it cannot restore: it starts without "
-                "that state, from the earliest retained records of its inputs",
+                "%s: its SQL or settings changed since its last checkpoint (%s), which it cannot restore: it "
+                "starts without that state, from the earliest retained records of its inputs",
                 name,
                 outgrown,
             )
