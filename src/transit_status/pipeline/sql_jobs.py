@@ -14,7 +14,8 @@ A checkpoint restores only into the statements that wrote it: Flink maps state t
 plan, and a changed query (a new release) may not fit. So each job checkpoints under a version of its
 statements and the settings they use (:func:`plan_version`), and a job whose SQL changed starts without
 the old state, reading its inputs from the earliest retained offsets (said in the log; the old
-checkpoints are kept). Checkpoints from before versions are restored while the job's SQL is unchanged.
+checkpoints are kept). A checkpoint from before versions is restored, on the first run with versions,
+while the job's SQL is unchanged.
 """
 
 from __future__ import annotations
